@@ -1,0 +1,89 @@
+/* grpc_server: an asynchronous gRPC server on the gRPC C core API.
+ *
+ * Thread model: one completion queue driven by `n_threads` threads
+ * (gs_server_start). Every call is a refcounted gs_call_t; its state machine
+ * runs on those threads. Handlers are called on a CQ thread and must not
+ * block: they hand work to other threads (the upstream engine) which answer
+ * later through gs_call_send / gs_call_finish — both thread-safe (serialized
+ * by the call's lock; at most one SEND_MESSAGE outstanding, further messages
+ * wait in the call's queue).
+ *
+ * Call lifecycle, the contract every handler keeps:
+ *   1. on_request(call, msg, len, ctx) runs once the request message arrived.
+ *      The handler now holds the call and MUST eventually call
+ *      gs_call_finish exactly once — also after a cancellation.
+ *   2. If the client cancels, the deadline passes or the server shuts down,
+ *      the call's cancel callback (gs_call_set_user) runs once, on a CQ
+ *      thread, possibly concurrently with the handler's own threads.
+ *   3. After gs_call_finish the handler must not touch the call again. The
+ *      user pointer's free callback runs when the last reference goes, after
+ *      the cancel callback (if any) returned.
+ *
+ * Unknown methods get UNIMPLEMENTED. grpc.health.v1.Health (Check, Watch) is
+ * built in (grpc_health.c) and reports gs_server_set_serving.
+ */
+#ifndef LLMGW_GRPC_SERVER_H
+#define LLMGW_GRPC_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <grpc/status.h>
+
+typedef struct gs_server gs_server_t;
+typedef struct gs_call gs_call_t;
+
+typedef enum { GS_UNARY, GS_SERVER_STREAMING } gs_kind_t;
+
+typedef void (*gs_handler_fn)(gs_call_t *call, const uint8_t *msg, size_t len, void *ctx);
+
+/* NULL on failure (message logged). */
+gs_server_t *gs_server_new(void);
+/* Register before gs_server_start. `path` like "/llmgw.v1.ChatService/Complete"
+ * (copied). 0 or -1. */
+int gs_server_add_method(gs_server_t *s, const char *path, gs_kind_t kind, gs_handler_fn fn,
+                         void *ctx);
+/* Binds `addr` ("127.0.0.1:50051", or port 0 for any free port) and starts
+ * n_threads CQ threads. Returns the bound port (> 0) or -1 with err filled. */
+int gs_server_start(gs_server_t *s, const char *addr, int n_threads, char *err, size_t errlen);
+/* Health status reported by grpc.health.v1.Health for service "" (and any
+ * service name registered through gs_server_add_method's package). */
+void gs_server_set_serving(gs_server_t *s, bool serving);
+/* Graceful stop: refuses new calls, waits up to grace_ms for in-flight calls
+ * to finish, then cancels the rest (their cancel callbacks run; handlers still
+ * finish them), waits for every call to be released, joins the threads.
+ * Call once, from a thread that is not a CQ thread. */
+void gs_server_shutdown(gs_server_t *s, int grace_ms);
+/* After gs_server_shutdown (or before start). */
+void gs_server_free(gs_server_t *s);
+/* Calls currently alive (for tests and metrics). */
+int gs_server_active_calls(gs_server_t *s);
+
+/* --- per call: usable from any thread until gs_call_finish ------------------ */
+
+/* Deadline as absolute CLOCK_MONOTONIC ms (see clock.h); INT64_MAX when none. */
+int64_t gs_call_deadline_ms(const gs_call_t *call);
+/* Value of request metadata `key` (lower-case) as a borrowed NUL-terminated
+ * string valid until gs_call_finish, or NULL when absent. */
+const char *gs_call_metadata(const gs_call_t *call, const char *key);
+/* The method path of this call (borrowed). */
+const char *gs_call_method(const gs_call_t *call);
+/* Attach handler state. on_cancel may be NULL; on_free may be NULL. */
+void gs_call_set_user(gs_call_t *call, void *user, void (*on_cancel)(void *user),
+                      void (*on_free)(void *user));
+/* True once the client cancelled, the deadline passed or shutdown cancelled it. */
+bool gs_call_cancelled(const gs_call_t *call);
+/* Server-streaming only: queue one message (copied). Initial metadata goes
+ * with the first. -1 when the call is cancelled, or when more than the
+ * queue cap (4 MiB) is waiting — the handler should then stop producing and
+ * finish with RESOURCE_EXHAUSTED. */
+int gs_call_send(gs_call_t *call, const uint8_t *msg, size_t len);
+/* Ends the call. Unary: msg (copied) is the response when status is
+ * GRPC_STATUS_OK (msg may be NULL otherwise). Streaming: msg must be NULL;
+ * queued messages are sent first, then the status. `details` is copied
+ * (NULL: none). Exactly once per call. */
+void gs_call_finish(gs_call_t *call, grpc_status_code status, const char *details,
+                    const uint8_t *msg, size_t len);
+
+#endif
