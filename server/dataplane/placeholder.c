@@ -1,0 +1,1 @@
+typedef int dp_placeholder_t;
