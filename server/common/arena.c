@@ -103,6 +103,26 @@ char *arena_strdup(arena_t *a, const char *s)
     return arena_strndup(a, s, strlen(s));
 }
 
+void arena_reset(arena_t *a)
+{
+    arena_block_t *keep = NULL, *b = a->head;
+    while (b) {
+        arena_block_t *next = b->next;
+        if (!keep && b->size == ARENA_BLOCK) {
+            keep = b;
+        } else {
+            free(b);
+        }
+        b = next;
+    }
+    if (keep) {
+        keep->next = NULL;
+        keep->used = 0;
+    }
+    a->head = keep;
+    a->used = 0;
+}
+
 ProtobufCAllocator *arena_pb_allocator(arena_t *a)
 {
     return &a->pb;

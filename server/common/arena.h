@@ -26,6 +26,9 @@ char *arena_strndup(arena_t *a, const char *s, size_t n);
 /* A protobuf-c allocator drawing from the arena (free is a no-op), for
  * unpacking messages whose lifetime is the request's. */
 ProtobufCAllocator *arena_pb_allocator(arena_t *a);
+/* Drops everything allocated so far but keeps one block for reuse: a
+ * streaming request parses each chunk into the same arena without growing. */
+void arena_reset(arena_t *a);
 /* Bytes handed out so far. */
 size_t arena_used(const arena_t *a);
 

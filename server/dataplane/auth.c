@@ -1,0 +1,84 @@
+/* auth: "authorization: Bearer <key>" → the table's key, or a refusal.
+ *
+ * The only secret handled here is the caller's token; it is hashed by
+ * table_find_key and never logged or copied. A table without keys turns auth
+ * off: every caller is anonymous (*key = NULL) whatever it sends. Two
+ * messages only, so a caller learns nothing about which part was wrong
+ * beyond "no usable token" versus "token not known".
+ */
+#include "auth.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+
+#define AUTH_MISSING "authorization: missing bearer token"
+#define AUTH_UNKNOWN "authorization: unknown API key"
+
+static int auth_fail(char *err, size_t errlen, const char *msg)
+{
+    if (errlen > 0)
+        snprintf(err, errlen, "%s", msg);
+    return -1;
+}
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+int auth_check(const table_t *t, const char *authorization, const table_key_t **key, char *err,
+               size_t errlen)
+{
+    *key = NULL;
+    if (errlen > 0)
+        err[0] = '\0';
+    if (!table_auth_enabled(t))
+        return 0;
+    if (authorization == NULL)
+        return auth_fail(err, errlen, AUTH_MISSING);
+
+    /* Scheme is case-insensitive (RFC 9110 §11.1), then one or more spaces,
+     * then a token with no whitespace. Surrounding whitespace is optional
+     * field whitespace and ignored; anything else after the token is junk. */
+    const char *p = authorization;
+    while (is_space(*p))
+        p++;
+    if (strncasecmp(p, "bearer", 6) != 0 || !is_space(p[6]))
+        return auth_fail(err, errlen, AUTH_MISSING);
+    p += 6;
+    while (is_space(*p))
+        p++;
+    const char *tok = p;
+    while (*p != '\0' && !is_space(*p)) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return auth_fail(err, errlen, AUTH_MISSING);
+        p++;
+    }
+    size_t len = (size_t)(p - tok);
+    while (is_space(*p))
+        p++;
+    if (len == 0 || *p != '\0')
+        return auth_fail(err, errlen, AUTH_MISSING);
+
+    /* With trailing whitespace the token needs its own terminator. Real keys
+     * are far shorter than this buffer; a longer one cannot be ours. */
+    char stackbuf[1024];
+    const char *secret = tok;
+    if (tok[len] != '\0') {
+        if (len >= sizeof(stackbuf))
+            return auth_fail(err, errlen, AUTH_UNKNOWN);
+        memcpy(stackbuf, tok, len);
+        stackbuf[len] = '\0';
+        secret = stackbuf;
+    }
+    const table_key_t *k = table_find_key(t, secret);
+    if (secret == stackbuf)
+        OPENSSL_cleanse(stackbuf, len);
+    if (k == NULL)
+        return auth_fail(err, errlen, AUTH_UNKNOWN);
+    *key = k;
+    return 0;
+}

@@ -1,0 +1,635 @@
+/* pipeline: the attempt loop. See pipeline.h for the thread model.
+ *
+ * Invariants:
+ * - At most one attempt is in flight per request; `current` is its upstream
+ *   handle (guarded by `mu`), and the request holds one extra reference for
+ *   as long as an attempt is in flight.
+ * - Fallback happens only on retryable errors, only while the deadline has
+ *   not passed, and — for streams — only before the first chunk went to the
+ *   client. A role-only first chunk is held back (its role is put on the
+ *   first real chunk) so a provider that fails right after it can still be
+ *   replaced.
+ * - Every attempt is recorded, the successful one last.
+ */
+#include "pipeline.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "buf.h"
+#include "chatreq.h"
+#include "clock.h"
+#include "log.h"
+#include "openai.h"
+#include "route.h"
+#include "sse.h"
+#include "uerror.h"
+
+#define PL_BODY_CAP (32u << 20)
+#define PL_SSE_EVENT_CAP (4u << 20)
+#define PL_MESSAGE_CAP 4096
+
+struct pipeline {
+    upstream_t *engine;
+    table_slot_t *tables;
+    atomic_uint_fast64_t seq; /* seeds each thread's route rng */
+};
+
+struct pl_request {
+    atomic_int refs;
+    pthread_mutex_t mu;
+    bool cancelled;          /* guarded by mu */
+    upstream_req_t *current; /* guarded by mu */
+
+    /* Everything below is touched by one thread at a time: the starting
+     * thread until the first submit, then the engine thread. */
+    pipeline_t *pl;
+    table_t *table;
+    const Llmgw__V1__ChatRequest *req;
+    arena_t *arena;
+    pl_callbacks_t cb;
+    void *ud;
+    bool stream;
+    int64_t deadline_ms;
+    int64_t start_us;
+    route_plan_t plan;
+    size_t next; /* index of the next candidate to try */
+    Llmgw__V1__Attempt *attempts[TABLE_MAX_DEPLOYMENTS];
+    size_t n_attempts;
+    buf_t body;
+    buf_t message; /* the final error message */
+
+    /* streaming state of the current attempt */
+    sse_parser_t *sse;
+    arena_t *scratch; /* one chunk at a time */
+    bool started;     /* a chunk went to the client */
+    bool held_role;   /* a role-only first chunk was held back */
+    bool done_marker; /* data: [DONE] seen */
+    bool finish_seen; /* a finish_reason seen */
+    bool consumer_full;
+    char stream_err[256];
+    Llmgw__V1__Usage usage;
+    bool have_usage;
+    const char *chunk_id, *chunk_model;
+    int64_t chunk_created;
+};
+
+pipeline_t *pipeline_new(upstream_t *engine, table_slot_t *tables)
+{
+    pipeline_t *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->engine = engine;
+    p->tables = tables;
+    atomic_init(&p->seq, 0);
+    return p;
+}
+
+void pipeline_free(pipeline_t *p)
+{
+    free(p);
+}
+
+static void pl_unref(pl_request_t *r)
+{
+    if (atomic_fetch_sub(&r->refs, 1) != 1)
+        return;
+    if (r->table)
+        table_unref(r->table);
+    sse_parser_free(r->sse);
+    arena_free(r->scratch);
+    buf_free(&r->body);
+    buf_free(&r->message);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
+void pipeline_release(pl_request_t *r)
+{
+    if (r)
+        pl_unref(r);
+}
+
+void pipeline_cancel(pl_request_t *r)
+{
+    pthread_mutex_lock(&r->mu);
+    r->cancelled = true;
+    if (r->current)
+        upstream_cancel(r->pl->engine, r->current);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static uint64_t *pl_rng(pipeline_t *p)
+{
+    static _Thread_local uint64_t state;
+    if (state == 0) {
+        uint64_t seq = atomic_fetch_add(&p->seq, 1) + 1;
+        state = (uint64_t)clock_now_us() ^ (seq * 0x9E3779B97F4A7C15ull);
+        if (state == 0)
+            state = 0x2545F4914F6CDD1Dull;
+    }
+    return &state;
+}
+
+static const route_candidate_t *pl_candidate(const pl_request_t *r)
+{
+    return &r->plan.items[r->next - 1];
+}
+
+/* --- the answer -------------------------------------------------------- */
+
+static double pl_cost_usd(const table_model_t *m, const Llmgw__V1__Usage *u)
+{
+    if (!u)
+        return 0;
+    return (double)u->prompt_tokens * m->input_cost_per_mtok / 1e6 +
+           (double)u->completion_tokens * m->output_cost_per_mtok / 1e6;
+}
+
+static Llmgw__V1__RouteDecision *pl_decision(pl_request_t *r)
+{
+    const route_candidate_t *c = pl_candidate(r);
+    Llmgw__V1__RouteDecision *d = arena_alloc(r->arena, sizeof(*d));
+    Llmgw__V1__Attempt **list = arena_alloc(r->arena, sizeof(*list) * r->n_attempts);
+    buf_t reason = BUF_INIT(1024);
+    if (!d || !list)
+        return NULL;
+    llmgw__v1__route_decision__init(d);
+    memcpy(list, r->attempts, sizeof(*list) * r->n_attempts);
+    d->attempts = list;
+    d->n_attempts = r->n_attempts;
+    d->provider = (char *)c->provider->name;
+    d->model = (char *)c->model->name;
+    d->strategy = (char *)r->plan.strategy;
+    d->route = r->plan.route_name ? (char *)r->plan.route_name : "";
+    if (buf_append_str(&reason, r->plan.reason) < 0)
+        goto fail;
+    if (r->n_attempts > 1 &&
+        buf_printf(&reason, "; served by %s/%s after %zu failed attempt%s", c->provider->name,
+                   c->model->name, r->n_attempts - 1, r->n_attempts > 2 ? "s" : "") < 0)
+        goto fail;
+    d->reason = arena_strdup(r->arena, buf_cstr(&reason));
+    buf_free(&reason);
+    return d->reason ? d : NULL;
+fail:
+    buf_free(&reason);
+    return NULL;
+}
+
+static void pl_finish_error(pl_request_t *r, grpc_status_code status)
+{
+    pl_result_t res = {.status = status, .message = buf_cstr(&r->message)};
+    r->cb.on_done(r->ud, &res);
+}
+
+static void pl_finish_errorf(pl_request_t *r, grpc_status_code status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void pl_finish_errorf(pl_request_t *r, grpc_status_code status, const char *fmt, ...)
+{
+    va_list ap;
+    buf_reset(&r->message);
+    va_start(ap, fmt);
+    buf_vprintf(&r->message, fmt, ap);
+    va_end(ap);
+    pl_finish_error(r, status);
+}
+
+static void pl_finish_oom(pl_request_t *r)
+{
+    pl_finish_errorf(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "gateway: out of memory");
+}
+
+static void pl_finish_unary(pl_request_t *r, Llmgw__V1__ChatResponse *resp)
+{
+    const route_candidate_t *c = pl_candidate(r);
+    resp->provider = (char *)c->provider->name;
+    resp->cost_usd = pl_cost_usd(c->model, resp->usage);
+    resp->latency_ms = (clock_now_us() - r->start_us) / 1000;
+    resp->route = pl_decision(r);
+    if (!resp->route) {
+        pl_finish_oom(r);
+        return;
+    }
+    pl_result_t res = {.status = GRPC_STATUS_OK, .message = "", .response = resp};
+    r->cb.on_done(r->ud, &res);
+}
+
+static void pl_finish_stream(pl_request_t *r)
+{
+    const route_candidate_t *c = pl_candidate(r);
+    Llmgw__V1__ChatChunk *last = arena_alloc(r->arena, sizeof(*last));
+    Llmgw__V1__Usage *usage = arena_alloc(r->arena, sizeof(*usage));
+    if (!last || !usage) {
+        pl_finish_oom(r);
+        return;
+    }
+    llmgw__v1__chat_chunk__init(last);
+    *usage = r->usage;
+    if (!r->have_usage)
+        llmgw__v1__usage__init(usage);
+    last->id = r->chunk_id ? (char *)r->chunk_id : "";
+    last->model = r->chunk_model ? (char *)r->chunk_model : (char *)c->model->name;
+    last->created = r->chunk_created;
+    last->provider = (char *)c->provider->name;
+    last->usage = usage;
+    last->cost_usd = pl_cost_usd(c->model, usage);
+    last->route = pl_decision(r);
+    if (!last->route) {
+        pl_finish_oom(r);
+        return;
+    }
+    pl_result_t res = {.status = GRPC_STATUS_OK, .message = "", .last_chunk = last};
+    r->cb.on_done(r->ud, &res);
+}
+
+/* --- attempts ---------------------------------------------------------- */
+
+static int pl_record(pl_request_t *r, const uerror_t *e, const upstream_result_t *res)
+{
+    const route_candidate_t *c = pl_candidate(r);
+    Llmgw__V1__Attempt *a = arena_alloc(r->arena, sizeof(*a));
+    if (!a)
+        return -1;
+    llmgw__v1__attempt__init(a);
+    a->provider = (char *)c->provider->name;
+    a->model = (char *)c->model->name;
+    a->latency_ms = res ? res->latency_us / 1000 : 0;
+    if (e) {
+        a->error = arena_strdup(r->arena, e->message);
+        a->error_type = (char *)e->type;
+        a->http_status = e->http_status;
+        a->retryable = e->retryable;
+        if (!a->error)
+            return -1;
+    } else {
+        a->http_status = res ? (int32_t)res->http_status : 0;
+    }
+    r->attempts[r->n_attempts++] = a;
+    return 0;
+}
+
+/* "sim-a/m: connect: …; sim-b/m: server (HTTP 503): …" */
+static void pl_describe_attempts(pl_request_t *r)
+{
+    for (size_t i = 0; i < r->n_attempts; i++) {
+        const Llmgw__V1__Attempt *a = r->attempts[i];
+        buf_printf(&r->message, "%s%s/%s: %s", i ? "; " : "", a->provider, a->model,
+                   a->error_type);
+        if (a->http_status)
+            buf_printf(&r->message, " (HTTP %d)", a->http_status);
+        if (a->error[0])
+            buf_printf(&r->message, ": %s", a->error);
+    }
+}
+
+static void pl_reset_stream_state(pl_request_t *r)
+{
+    r->held_role = false;
+    r->done_marker = false;
+    r->finish_seen = false;
+    r->consumer_full = false;
+    r->stream_err[0] = '\0';
+    r->have_usage = false;
+    r->chunk_id = NULL;
+    r->chunk_model = NULL;
+    r->chunk_created = 0;
+    llmgw__v1__usage__init(&r->usage);
+}
+
+static bool pl_chunk_is_role_only(const Llmgw__V1__ChatChunk *ch)
+{
+    for (size_t i = 0; i < ch->n_choices; i++) {
+        const Llmgw__V1__ChunkChoice *c = ch->choices[i];
+        if (c->finish_reason[0])
+            return false;
+        if (c->delta && (c->delta->content[0] || c->delta->tool_calls_json[0]))
+            return false;
+    }
+    return true;
+}
+
+static int pl_on_event(void *ud, const char *event, const char *data, size_t len)
+{
+    pl_request_t *r = ud;
+    Llmgw__V1__ChatChunk *ch = NULL;
+    if (openai_is_done_marker(data, len)) {
+        r->done_marker = true;
+        return 0;
+    }
+    if (strcmp(event, "error") == 0) {
+        snprintf(r->stream_err, sizeof(r->stream_err), "provider sent an error event: %.160s",
+                 data);
+        return 1;
+    }
+    arena_reset(r->scratch);
+    if (openai_parse_chat_chunk(data, len, r->scratch, &ch, r->stream_err,
+                                sizeof(r->stream_err)) < 0)
+        return 1;
+    if (ch->usage) {
+        r->usage = *ch->usage;
+        r->usage.base.unknown_fields = NULL;
+        r->usage.base.n_unknown_fields = 0;
+        r->have_usage = true;
+    }
+    if (!r->chunk_id && ch->id[0]) {
+        r->chunk_id = arena_strdup(r->arena, ch->id);
+        r->chunk_model = arena_strdup(r->arena, ch->model);
+        r->chunk_created = ch->created;
+        if (!r->chunk_id || !r->chunk_model) {
+            snprintf(r->stream_err, sizeof(r->stream_err), "gateway: out of memory");
+            return 1;
+        }
+    }
+    if (ch->n_choices == 0)
+        return 0; /* the include_usage chunk: its figures go on our last chunk */
+    for (size_t i = 0; i < ch->n_choices; i++)
+        if (ch->choices[i]->finish_reason[0])
+            r->finish_seen = true;
+    if (!r->started && pl_chunk_is_role_only(ch)) {
+        r->held_role = true;
+        return 0;
+    }
+    if (r->held_role && ch->choices[0]->delta && !ch->choices[0]->delta->role[0])
+        ch->choices[0]->delta->role = "assistant";
+    ch->provider = (char *)pl_candidate(r)->provider->name;
+    r->started = true;
+    if (r->cb.on_chunk(r->ud, ch) < 0) {
+        r->consumer_full = true;
+        return 1;
+    }
+    return 0;
+}
+
+static int pl_on_data(void *ud, const char *bytes, size_t n)
+{
+    pl_request_t *r = ud;
+    int rc = sse_parser_feed(r->sse, bytes, n, pl_on_event, r);
+    if (rc < 0 && !r->stream_err[0])
+        snprintf(r->stream_err, sizeof(r->stream_err), "stream event exceeds %u bytes",
+                 PL_SSE_EVENT_CAP);
+    return rc;
+}
+
+static void pl_on_attempt_done(void *ud, const upstream_result_t *res);
+static void pl_try_next(pl_request_t *r);
+
+static const upstream_callbacks_t pl_upstream_cb = {
+    .on_data = pl_on_data,
+    .on_done = pl_on_attempt_done,
+};
+
+/* Builds and submits an attempt against candidate r->next - 1. Returns 0 when
+ * submitted; otherwise it has finished the request. */
+static int pl_submit(pl_request_t *r)
+{
+    const route_candidate_t *c = pl_candidate(r);
+    const table_provider_t *p = c->provider;
+    char err[512];
+    buf_reset(&r->body);
+    if (openai_build_chat_request(r->req, c->model->name, r->stream, &r->body, err,
+                                  sizeof(err)) < 0) {
+        pl_finish_errorf(r, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
+        return -1;
+    }
+    char *url = NULL, *auth = NULL;
+    const char **headers = arena_alloc(r->arena, sizeof(char *) * (p->n_headers + 1));
+    size_t n_headers = 0;
+    size_t url_len = strlen(p->base_url) + sizeof("/chat/completions");
+    url = arena_alloc(r->arena, url_len);
+    if (!headers || !url)
+        goto oom;
+    snprintf(url, url_len, "%s/chat/completions", p->base_url);
+    if (p->api_key) {
+        size_t n = strlen(p->api_key) + sizeof("Authorization: Bearer ");
+        auth = arena_alloc(r->arena, n);
+        if (!auth)
+            goto oom;
+        snprintf(auth, n, "Authorization: Bearer %s", p->api_key);
+        headers[n_headers++] = auth;
+    }
+    for (size_t i = 0; i < p->n_headers; i++)
+        headers[n_headers++] = p->headers[i];
+
+    int64_t remaining_ms = r->deadline_ms == INT64_MAX ? INT64_MAX : r->deadline_ms - clock_now_ms();
+    int timeout_ms = p->timeout_ms;
+    if (remaining_ms < timeout_ms)
+        timeout_ms = (int)remaining_ms;
+    if (timeout_ms < 1)
+        timeout_ms = 1;
+
+    if (r->stream) {
+        sse_parser_free(r->sse);
+        r->sse = sse_parser_new(PL_SSE_EVENT_CAP);
+        if (!r->sse)
+            goto oom;
+        pl_reset_stream_state(r);
+    }
+    upstream_spec_t spec = {
+        .url = url,
+        .headers = headers,
+        .n_headers = n_headers,
+        .body = r->body.data,
+        .body_len = r->body.len,
+        .timeout_ms = timeout_ms,
+        .stream = r->stream,
+    };
+    atomic_fetch_add(&r->refs, 1); /* the attempt's reference */
+    pthread_mutex_lock(&r->mu);
+    if (r->cancelled) {
+        pthread_mutex_unlock(&r->mu);
+        atomic_fetch_sub(&r->refs, 1);
+        pl_finish_errorf(r, GRPC_STATUS_CANCELLED, "cancelled by the client");
+        return -1;
+    }
+    /* Submitting under mu: the engine's on_done takes mu first, so it cannot
+     * clear `current` before it is set. */
+    r->current = upstream_submit(r->pl->engine, &spec, &pl_upstream_cb, r);
+    bool ok = r->current != NULL;
+    pthread_mutex_unlock(&r->mu);
+    if (!ok) {
+        atomic_fetch_sub(&r->refs, 1);
+        pl_finish_errorf(r, GRPC_STATUS_UNAVAILABLE, "gateway: upstream engine is shutting down");
+        return -1;
+    }
+    return 0;
+oom:
+    pl_finish_oom(r);
+    return -1;
+}
+
+/* The next candidate, or the final error when none is left. */
+static void pl_try_next(pl_request_t *r)
+{
+    if (r->next < r->plan.n && clock_now_ms() < r->deadline_ms) {
+        r->next++;
+        pl_submit(r);
+        return;
+    }
+    buf_reset(&r->message);
+    grpc_status_code status = GRPC_STATUS_UNAVAILABLE;
+    if (clock_now_ms() >= r->deadline_ms) {
+        status = GRPC_STATUS_DEADLINE_EXCEEDED;
+        buf_append_str(&r->message, "deadline exceeded after ");
+    } else {
+        buf_append_str(&r->message, "every candidate failed: ");
+    }
+    pl_describe_attempts(r);
+    pl_finish_error(r, status);
+}
+
+static void pl_on_attempt_done(void *ud, const upstream_result_t *res)
+{
+    pl_request_t *r = ud;
+    pthread_mutex_lock(&r->mu);
+    upstream_req_t *done = r->current;
+    r->current = NULL;
+    bool cancelled = r->cancelled;
+    pthread_mutex_unlock(&r->mu);
+    upstream_req_unref(done);
+
+    uerror_t e;
+    bool failed = true;
+    Llmgw__V1__ChatResponse *resp = NULL;
+    bool success_2xx = res->outcome == UPSTREAM_OK && res->http_status >= 200 &&
+                       res->http_status < 300;
+    if (cancelled || res->outcome == UPSTREAM_ERR_CANCELLED) {
+        pl_finish_errorf(r, GRPC_STATUS_CANCELLED, "cancelled by the client");
+        goto out;
+    }
+    if (r->consumer_full) {
+        pl_finish_errorf(r, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                         "stream: the client is not reading fast enough");
+        goto out;
+    }
+    if (r->stream && r->stream_err[0] &&
+        (res->outcome == UPSTREAM_ERR_ABORTED || res->outcome == UPSTREAM_OK)) {
+        uerror_bad_response(&e, res->http_status, r->stream_err);
+    } else if (res->outcome != UPSTREAM_OK) {
+        uerror_from_transport(&e, res->outcome, res->error);
+    } else if (!success_2xx) {
+        uerror_from_http(&e, res->http_status, res->body, res->body_len, res->retry_after);
+    } else if (r->stream) {
+        if (r->done_marker || r->finish_seen)
+            failed = false;
+        else
+            uerror_bad_response(&e, res->http_status, "stream ended before [DONE]");
+    } else {
+        char err[256];
+        if (openai_parse_chat_response(res->body, res->body_len, r->arena, &resp, err,
+                                       sizeof(err)) < 0)
+            uerror_bad_response(&e, res->http_status, err);
+        else if (resp->n_choices == 0)
+            uerror_bad_response(&e, res->http_status, "choices: empty");
+        else
+            failed = false;
+    }
+
+    if (pl_record(r, failed ? &e : NULL, res) < 0) {
+        pl_finish_oom(r);
+        goto out;
+    }
+    if (!failed) {
+        if (r->stream)
+            pl_finish_stream(r);
+        else
+            pl_finish_unary(r, resp);
+        goto out;
+    }
+    const route_candidate_t *c = pl_candidate(r);
+    log_warn("upstream attempt failed", "provider=%s model=%s type=%s http_status=%d retryable=%d",
+             c->provider->name, c->model->name, e.type, e.http_status, e.retryable);
+    if (r->stream && r->started) {
+        buf_reset(&r->message);
+        buf_append_str(&r->message, "stream broke after the first chunk: ");
+        pl_describe_attempts(r);
+        pl_finish_error(r, GRPC_STATUS_UNAVAILABLE);
+        goto out;
+    }
+    if (!e.retryable) {
+        buf_reset(&r->message);
+        pl_describe_attempts(r);
+        pl_finish_error(r, e.grpc_status);
+        goto out;
+    }
+    pl_try_next(r);
+out:
+    pl_unref(r); /* the attempt's reference */
+}
+
+/* --- start ------------------------------------------------------------- */
+
+pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_callbacks_t *cb,
+                             void *ud, grpc_status_code *status, char *err, size_t errlen)
+{
+    pl_request_t *r = calloc(1, sizeof(*r));
+    if (!r) {
+        *status = GRPC_STATUS_RESOURCE_EXHAUSTED;
+        snprintf(err, errlen, "gateway: out of memory");
+        return NULL;
+    }
+    atomic_init(&r->refs, 1);
+    pthread_mutex_init(&r->mu, NULL);
+    r->pl = p;
+    r->req = params->req;
+    r->arena = params->arena;
+    r->cb = *cb;
+    r->ud = ud;
+    r->stream = params->stream;
+    r->deadline_ms = params->deadline_ms;
+    r->start_us = clock_now_us();
+    buf_init(&r->body, PL_BODY_CAP);
+    buf_init(&r->message, PL_MESSAGE_CAP);
+    r->table = table_slot_get(p->tables);
+
+    const table_key_t *key = NULL;
+    if (auth_check(r->table, params->authorization, &key, err, errlen) < 0) {
+        *status = GRPC_STATUS_UNAUTHENTICATED;
+        goto fail;
+    }
+    if (chatreq_validate(r->req, err, errlen) < 0) {
+        *status = GRPC_STATUS_INVALID_ARGUMENT;
+        goto fail;
+    }
+    switch (route_plan(r->table, r->req->model, r->req->routing, pl_rng(p), &r->plan, err,
+                       errlen)) {
+    case ROUTE_OK:
+        break;
+    case ROUTE_ERR_NOT_FOUND:
+        *status = GRPC_STATUS_NOT_FOUND;
+        goto fail;
+    case ROUTE_ERR_NO_CANDIDATE:
+        *status = GRPC_STATUS_FAILED_PRECONDITION;
+        goto fail;
+    default:
+        *status = GRPC_STATUS_INVALID_ARGUMENT;
+        goto fail;
+    }
+    if (clock_now_ms() >= r->deadline_ms) {
+        *status = GRPC_STATUS_DEADLINE_EXCEEDED;
+        snprintf(err, errlen, "deadline exceeded before the first attempt");
+        goto fail;
+    }
+    if (r->stream) {
+        r->scratch = arena_new(0);
+        if (!r->scratch) {
+            *status = GRPC_STATUS_RESOURCE_EXHAUSTED;
+            snprintf(err, errlen, "gateway: out of memory");
+            goto fail;
+        }
+    }
+    /* From here on every outcome goes through on_done. A body-building error
+     * (a *_json field) is found on the first submit and reported there. */
+    atomic_fetch_add(&r->refs, 1); /* keep r alive across the first submit */
+    r->next = 1;
+    pl_submit(r);
+    pl_unref(r);
+    return r;
+fail:
+    pl_unref(r);
+    return NULL;
+}

@@ -1,0 +1,77 @@
+/* pipeline: one chat request's way through the data plane, whatever front
+ * door it came through: auth → validation → route plan → attempt loop over
+ * the candidates (upstream engine + provider wire format) → the answer, with
+ * the route decision, usage and cost.
+ *
+ * Thread model: pipeline_start runs on the caller's thread (a gRPC CQ thread)
+ * and only submits the first attempt. Everything after runs on the upstream
+ * engine thread (attempt results, fallback, stream chunks, the final
+ * callback). pipeline_cancel may come from any thread; the request's mutex
+ * guards the handful of fields it touches (cancelled flag, current attempt).
+ *
+ * Ownership: the request borrows `req` and `arena` until on_done returned;
+ * the front door keeps them alive that long (they live in its call state).
+ * The handle from pipeline_start has one reference for the front door, given
+ * back with pipeline_release; on_done runs exactly once before or after that.
+ */
+#ifndef LLMGW_PIPELINE_H
+#define LLMGW_PIPELINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <grpc/status.h>
+
+#include "arena.h"
+#include "llmgw/v1/chat.pb-c.h"
+#include "table.h"
+#include "upstream.h"
+
+typedef struct pipeline pipeline_t;
+typedef struct pl_request pl_request_t;
+
+typedef struct {
+    grpc_status_code status;
+    const char *message; /* "" on success; names the field or lists the attempts */
+    /* Unary success: the answer (arena-owned). */
+    Llmgw__V1__ChatResponse *response;
+    /* Streaming success: the closing chunk with usage, cost_usd and route
+     * (arena-owned). */
+    Llmgw__V1__ChatChunk *last_chunk;
+} pl_result_t;
+
+typedef struct {
+    /* Streaming only, on the engine thread: one chunk to forward. The chunk
+     * is valid during the call only. Return 0, or -1 when the consumer can
+     * take no more (gone, or its queue is full): the transfer is aborted. */
+    int (*on_chunk)(void *ud, const Llmgw__V1__ChatChunk *chunk);
+    /* Exactly once per started request: on the engine thread, or on the
+     * caller's thread inside pipeline_start when the first attempt cannot
+     * be submitted (an invalid *_json field, shutdown). */
+    void (*on_done)(void *ud, const pl_result_t *res);
+} pl_callbacks_t;
+
+/* Shares the engine and the table slot (both borrowed; they outlive it). */
+pipeline_t *pipeline_new(upstream_t *engine, table_slot_t *tables);
+void pipeline_free(pipeline_t *p);
+
+typedef struct {
+    const Llmgw__V1__ChatRequest *req;
+    const char *authorization; /* raw header value or NULL */
+    int64_t deadline_ms;       /* absolute monotonic; INT64_MAX when none */
+    bool stream;
+    arena_t *arena; /* the answer is allocated here */
+} pl_params_t;
+
+/* Checks the key, validates the request, plans the route and submits the
+ * first attempt. NULL when the request ends before any attempt (bad key,
+ * bad request, unknown model, no memory): *status and err say why and
+ * on_done never runs. Otherwise on_done runs exactly once — possibly
+ * before pipeline_start returned. */
+pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_callbacks_t *cb,
+                             void *ud, grpc_status_code *status, char *err, size_t errlen);
+/* Any thread; idempotent. on_done follows with CANCELLED unless it ran. */
+void pipeline_cancel(pl_request_t *r);
+void pipeline_release(pl_request_t *r);
+
+#endif

@@ -1,1 +1,0 @@
-typedef int dp_placeholder_t;

@@ -1,0 +1,19 @@
+/* rpc_chat: the gRPC front door of llmgw.v1.ChatService — decodes calls,
+ * hands them to the pipeline and encodes its answers back. No routing or
+ * upstream logic lives here. */
+#ifndef LLMGW_RPC_CHAT_H
+#define LLMGW_RPC_CHAT_H
+
+#include "grpc_server.h"
+#include "pipeline.h"
+#include "table.h"
+
+typedef struct rpc_chat rpc_chat_t;
+
+/* Registers Complete, Stream and ListModels on `server` (before it starts).
+ * Borrows the pipeline and the slot. NULL on failure. */
+rpc_chat_t *rpc_chat_new(gs_server_t *server, pipeline_t *pl, table_slot_t *tables);
+/* After the server has shut down. */
+void rpc_chat_free(rpc_chat_t *svc);
+
+#endif

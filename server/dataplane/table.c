@@ -1,0 +1,1137 @@
+/* table: the routing table — load, validate, immutable snapshot, atomic swap.
+ *
+ * Invariants:
+ * - A table never changes once table_load_* has returned it. Every string and
+ *   array it hands out lives in the table's own pool and stays valid until
+ *   the last table_unref, so readers need no lock.
+ * - Loading is all or nothing: the first invalid field stops the load, err
+ *   names it by JSON path, and everything taken so far is freed.
+ * - Names are unique where they are looked up (providers, models within a
+ *   provider, routes, keys) and no route shares a provider's name, so a
+ *   request's `model` means exactly one thing.
+ *
+ * Memory: the loader allocates through jansson's allocator
+ * (json_get_alloc_funcs), the same one the JSON parse uses, so a test that
+ * installs a failing allocator with json_set_alloc_funcs can fail each
+ * allocation of a whole load in turn. The free function in force at load is
+ * kept with the table, so the table is freed with the matching one.
+ *
+ * Threads: a table is read-only, so any thread may read it while it holds a
+ * reference; the refcount is a C11 atomic. A slot's mutex guards only its
+ * pointer: get takes a reference under the lock, swap exchanges the pointer
+ * under the lock and drops the old reference outside it, so the last holder
+ * of the old table (possibly an in-flight request) is the one that frees it.
+ */
+#include "table.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#define TABLE_MAX_BYTES (16u * 1024u * 1024u) /* a table file or pushed text */
+#define TABLE_NAME_MAX 64                     /* providers, routes, keys */
+#define TABLE_MODEL_NAME_MAX 128              /* upstream model ids run longer */
+#define TABLE_TIMEOUT_MS_MAX 600000
+#define TABLE_TIMEOUT_MS_DEFAULT 60000
+#define TABLE_QUALITY_DEFAULT 0.5
+#define TABLE_POOL_CHUNK (64u * 1024u)
+#define TABLE_SHOW_MAX 64 /* user text quoted in an error message */
+
+typedef struct pool_chunk {
+    struct pool_chunk *next;
+    size_t used, size;
+    max_align_t data[]; /* max_align_t elements keep every allocation aligned */
+} pool_chunk_t;
+
+struct table {
+    atomic_long refs;
+    json_malloc_t malloc_fn;
+    json_free_t free_fn;
+    pool_chunk_t *chunks;
+
+    int64_t version;
+    table_provider_t *providers;
+    size_t n_providers;
+    table_route_t *routes;
+    size_t n_routes;
+    table_key_t *keys;
+    size_t n_keys;
+    /* Sorted by name for bsearch; point into providers / routes. */
+    const table_provider_t **providers_by_name;
+    const table_route_t **routes_by_name;
+};
+
+struct table_slot {
+    pthread_mutex_t mu;
+    table_t *cur;
+};
+
+/* A name with its place in the document, for sorting: duplicates become
+ * neighbours, and lookups during the load become binary searches. `group` is
+ * the provider index for models, 0 otherwise. */
+typedef struct {
+    const char *name;
+    size_t group;
+    size_t index;
+} name_ref_t;
+
+typedef struct {
+    table_t *t;
+    char *err;
+    size_t errlen;
+    name_ref_t *models_sorted; /* every model of every provider, by (provider, name) */
+    size_t n_models_sorted;
+} loader_t;
+
+static const char *const top_fields[] = {"version", "providers", "routes", "keys", NULL};
+static const char *const provider_fields[] = {"name",       "base_url", "api_key",
+                                              "timeout_ms", "headers",  "models",
+                                              NULL};
+static const char *const model_fields[] = {"name", "input_cost_per_mtok", "output_cost_per_mtok",
+                                           "quality", NULL};
+static const char *const route_fields[] = {"name", "strategy", "deployments", NULL};
+static const char *const deployment_fields[] = {"provider", "model", "weight", "priority", NULL};
+static const char *const key_fields[] = {"name", "sha256", "team", NULL};
+
+/* ---- pool: the table's memory, freed at once on the last unref ---------- */
+
+static void *pool_alloc(table_t *t, size_t n)
+{
+    const size_t align = _Alignof(max_align_t);
+    if (n > SIZE_MAX - align)
+        return NULL;
+    size_t need = (n + align - 1) & ~(align - 1);
+    pool_chunk_t *c = t->chunks;
+    if (c == NULL || c->size - c->used < need) {
+        size_t size = need > TABLE_POOL_CHUNK ? need : TABLE_POOL_CHUNK;
+        if (size > SIZE_MAX - sizeof(*c))
+            return NULL;
+        c = t->malloc_fn(sizeof(*c) + size);
+        if (c == NULL)
+            return NULL;
+        c->next = t->chunks;
+        c->used = 0;
+        c->size = size;
+        t->chunks = c;
+    }
+    void *p = (unsigned char *)c->data + c->used;
+    c->used += need;
+    memset(p, 0, need);
+    return p;
+}
+
+static void *pool_array(table_t *t, size_t count, size_t size)
+{
+    if (size != 0 && count > SIZE_MAX / size)
+        return NULL;
+    return pool_alloc(t, count * size);
+}
+
+static char *pool_strdup(table_t *t, const char *s)
+{
+    size_t n = strlen(s);
+    char *p = pool_alloc(t, n + 1);
+    if (p != NULL)
+        memcpy(p, s, n + 1);
+    return p;
+}
+
+static table_t *table_new(void)
+{
+    json_malloc_t m;
+    json_free_t f;
+    json_get_alloc_funcs(&m, &f);
+    table_t *t = m(sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    memset(t, 0, sizeof(*t));
+    atomic_init(&t->refs, 1);
+    t->malloc_fn = m;
+    t->free_fn = f;
+    return t;
+}
+
+static void table_destroy(table_t *t)
+{
+    pool_chunk_t *c = t->chunks;
+    while (c != NULL) {
+        pool_chunk_t *next = c->next;
+        t->free_fn(c);
+        c = next;
+    }
+    t->free_fn(t);
+}
+
+/* ---- error messages -------------------------------------------------------- */
+
+static int load_fail(loader_t *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int load_fail(loader_t *ld, const char *fmt, ...)
+{
+    if (ld->errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ld->err, ld->errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+/* User text quoted in a message: at most TABLE_SHOW_MAX characters, control
+ * and non-ASCII bytes as '?', so an error line stays one short line. */
+static const char *show(char out[TABLE_SHOW_MAX + 4], const char *s)
+{
+    size_t i = 0;
+    for (; s[i] != '\0' && i < TABLE_SHOW_MAX; i++) {
+        unsigned char c = (unsigned char)s[i];
+        out[i] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
+    }
+    if (s[i] != '\0') {
+        memcpy(out + i, "...", 3);
+        i += 3;
+    }
+    out[i] = '\0';
+    return out;
+}
+
+/* ---- field readers: 0, or -1 with err naming `path.field` ------------------ */
+
+/* A field that is missing or JSON null counts as absent. */
+static json_t *field(json_t *obj, const char *name)
+{
+    json_t *v = json_object_get(obj, name);
+    return json_is_null(v) ? NULL : v;
+}
+
+static void join_path(char *out, size_t outlen, const char *path, const char *name)
+{
+    snprintf(out, outlen, "%s%s%s", path, path[0] != '\0' ? "." : "", name);
+}
+
+static int check_fields(loader_t *ld, json_t *obj, const char *path, const char *const *allowed)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v) {
+        size_t i = 0;
+        while (allowed[i] != NULL && strcmp(allowed[i], k) != 0)
+            i++;
+        if (allowed[i] == NULL) {
+            char s[TABLE_SHOW_MAX + 4];
+            return load_fail(ld, "%s%s%s: unknown field", path, path[0] != '\0' ? "." : "",
+                             show(s, k));
+        }
+    }
+    return 0;
+}
+
+static bool has_crlf(const char *s)
+{
+    return strpbrk(s, "\r\n") != NULL;
+}
+
+static bool has_control(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return true;
+    return false;
+}
+
+static bool name_char(char c, const char *extra)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '-' || (c != '\0' && strchr(extra, c) != NULL);
+}
+
+/* A required name: non-empty, at most `max` characters from [A-Za-z0-9._-]
+ * plus `extra`. */
+static int read_name(loader_t *ld, json_t *obj, const char *path, const char *fname,
+                     size_t max, const char *extra, const char **out)
+{
+    json_t *v = field(obj, fname);
+    if (v == NULL)
+        return load_fail(ld, "%s.%s: required", path, fname);
+    if (!json_is_string(v))
+        return load_fail(ld, "%s.%s: expected a string", path, fname);
+    const char *s = json_string_value(v);
+    size_t n = strlen(s);
+    if (n == 0)
+        return load_fail(ld, "%s.%s: must not be empty", path, fname);
+    if (n > max)
+        return load_fail(ld, "%s.%s: longer than %zu characters", path, fname, max);
+    for (size_t i = 0; i < n; i++) {
+        if (!name_char(s[i], extra)) {
+            unsigned char c = (unsigned char)s[i];
+            char shown[8];
+            if (c > 0x20 && c < 0x7f)
+                snprintf(shown, sizeof(shown), "'%c'", c);
+            else
+                snprintf(shown, sizeof(shown), "0x%02x", c);
+            return load_fail(ld, "%s.%s: invalid character %s (allowed: A-Z a-z 0-9 . _ -%s%s)",
+                             path, fname, shown, extra[0] != '\0' ? " " : "", extra);
+        }
+    }
+    *out = s;
+    return 0;
+}
+
+/* An optional string; *out is NULL when absent. */
+static int read_opt_string(loader_t *ld, json_t *obj, const char *path, const char *fname,
+                           const char **out)
+{
+    json_t *v = field(obj, fname);
+    *out = NULL;
+    if (v == NULL)
+        return 0;
+    if (!json_is_string(v))
+        return load_fail(ld, "%s.%s: expected a string", path, fname);
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* An optional number in [lo, hi] (hi < 0: no upper bound). */
+static int read_opt_number(loader_t *ld, json_t *obj, const char *path, const char *fname,
+                           double lo, double hi, double dflt, const char *expect, double *out)
+{
+    json_t *v = field(obj, fname);
+    *out = dflt;
+    if (v == NULL)
+        return 0;
+    if (!json_is_number(v))
+        return load_fail(ld, "%s.%s: expected %s", path, fname, expect);
+    double d = json_number_value(v);
+    if (d < lo || (hi >= 0 && d > hi))
+        return load_fail(ld, "%s.%s: expected %s", path, fname, expect);
+    *out = d;
+    return 0;
+}
+
+static int read_opt_int(loader_t *ld, json_t *obj, const char *path, const char *fname,
+                        json_int_t lo, json_int_t hi, json_int_t dflt, const char *expect,
+                        json_int_t *out)
+{
+    json_t *v = field(obj, fname);
+    *out = dflt;
+    if (v == NULL)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+        return load_fail(ld, "%s.%s: expected %s", path, fname, expect);
+    *out = json_integer_value(v);
+    return 0;
+}
+
+/* An optional array; *out is NULL when absent. `non_empty`: required and non-empty. */
+static int read_array(loader_t *ld, json_t *obj, const char *path, const char *fname,
+                      bool non_empty, json_t **out)
+{
+    char p[128];
+    join_path(p, sizeof(p), path, fname);
+    json_t *v = field(obj, fname);
+    *out = v;
+    if (v == NULL && !non_empty)
+        return 0;
+    if (!json_is_array(v) || (non_empty && json_array_size(v) == 0))
+        return load_fail(ld, "%s: expected a%s array", p, non_empty ? " non-empty" : "n");
+    return 0;
+}
+
+/* ---- duplicate detection and lookup by sorting names ----------------------- */
+
+static int name_ref_cmp(const void *a, const void *b)
+{
+    const name_ref_t *x = a, *y = b;
+    if (x->group != y->group)
+        return x->group < y->group ? -1 : 1;
+    int c = strcmp(x->name, y->name);
+    if (c != 0)
+        return c;
+    return x->index < y->index ? -1 : (x->index > y->index);
+}
+
+/* Same order without the index: finds an entry by (group, name). */
+static int name_ref_key_cmp(const void *a, const void *b)
+{
+    const name_ref_t *x = a, *y = b;
+    if (x->group != y->group)
+        return x->group < y->group ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+/* Sorts refs and returns the one that repeats an earlier name with the
+ * smallest (group, index) — the first duplicate in document order — or NULL. */
+static const name_ref_t *sort_find_duplicate(name_ref_t *refs, size_t n)
+{
+    const name_ref_t *dup = NULL;
+    qsort(refs, n, sizeof(*refs), name_ref_cmp);
+    for (size_t i = 1; i < n; i++) {
+        if (name_ref_key_cmp(&refs[i - 1], &refs[i]) != 0)
+            continue;
+        if (dup == NULL || refs[i].group < dup->group ||
+            (refs[i].group == dup->group && refs[i].index < dup->index))
+            dup = &refs[i];
+    }
+    return dup;
+}
+
+static int provider_ptr_cmp(const void *a, const void *b)
+{
+    const table_provider_t *const *x = a, *const *y = b;
+    return strcmp((*x)->name, (*y)->name);
+}
+
+static int provider_name_cmp(const void *key, const void *elem)
+{
+    const table_provider_t *const *p = elem;
+    return strcmp(key, (*p)->name);
+}
+
+static int route_ptr_cmp(const void *a, const void *b)
+{
+    const table_route_t *const *x = a, *const *y = b;
+    return strcmp((*x)->name, (*y)->name);
+}
+
+static int route_name_cmp(const void *key, const void *elem)
+{
+    const table_route_t *const *r = elem;
+    return strcmp(key, (*r)->name);
+}
+
+/* ---- providers -------------------------------------------------------------- */
+
+/* http:// or https:// (any case), a non-empty host part, no whitespace or
+ * control characters. Returns the length without trailing '/', or 0. */
+static size_t url_length(const char *s)
+{
+    size_t scheme;
+    if (strncasecmp(s, "http://", 7) == 0)
+        scheme = 7;
+    else if (strncasecmp(s, "https://", 8) == 0)
+        scheme = 8;
+    else
+        return 0;
+    for (const char *c = s; *c != '\0'; c++)
+        if ((unsigned char)*c <= 0x20 || *c == 0x7f)
+            return 0;
+    size_t n = strlen(s);
+    while (n > scheme && s[n - 1] == '/')
+        n--;
+    if (n == scheme || s[scheme] == '/')
+        return 0;
+    return n;
+}
+
+static bool http_token_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static int load_headers(loader_t *ld, json_t *jp, const char *path, table_provider_t *p)
+{
+    json_t *h = field(jp, "headers");
+    if (h == NULL)
+        return 0;
+    if (!json_is_object(h))
+        return load_fail(ld, "%s.headers: expected an object", path);
+    size_t n = json_object_size(h);
+    if (n == 0)
+        return 0;
+    const char **lines = pool_array(ld->t, n, sizeof(*lines));
+    if (lines == NULL)
+        return load_fail(ld, "table: out of memory");
+    size_t i = 0;
+    const char *name;
+    json_t *v;
+    json_object_foreach(h, name, v) {
+        char s[TABLE_SHOW_MAX + 4];
+        bool ok = name[0] != '\0';
+        for (const char *c = name; *c != '\0'; c++)
+            ok = ok && http_token_char(*c);
+        if (!ok)
+            return load_fail(ld, "%s.headers: invalid header name '%s'", path, show(s, name));
+        if (!json_is_string(v))
+            return load_fail(ld, "%s.headers.%s: expected a string", path, name);
+        const char *value = json_string_value(v);
+        if (has_crlf(value))
+            return load_fail(ld, "%s.headers.%s: must not contain CR or LF", path, name);
+        size_t nl = strlen(name), vl = strlen(value);
+        char *line = pool_alloc(ld->t, nl + 2 + vl + 1);
+        if (line == NULL)
+            return load_fail(ld, "table: out of memory");
+        memcpy(line, name, nl);
+        memcpy(line + nl, ": ", 2);
+        memcpy(line + nl + 2, value, vl + 1);
+        lines[i++] = line;
+    }
+    p->headers = lines;
+    p->n_headers = i;
+    return 0;
+}
+
+static int load_model(loader_t *ld, json_t *jm, const char *path, table_model_t *m)
+{
+    if (!json_is_object(jm))
+        return load_fail(ld, "%s: expected an object", path);
+    if (check_fields(ld, jm, path, model_fields) != 0)
+        return -1;
+    const char *name;
+    /* Upstream model ids carry more than our own names do
+     * ("meta-llama/Llama-3.1-8B", "llama3:8b", "claude-3-5@20240620"). */
+    if (read_name(ld, jm, path, "name", TABLE_MODEL_NAME_MAX, ":/@+", &name) != 0)
+        return -1;
+    if ((m->name = pool_strdup(ld->t, name)) == NULL)
+        return load_fail(ld, "table: out of memory");
+    if (read_opt_number(ld, jm, path, "input_cost_per_mtok", 0, -1, 0, "a number >= 0",
+                        &m->input_cost_per_mtok) != 0 ||
+        read_opt_number(ld, jm, path, "output_cost_per_mtok", 0, -1, 0, "a number >= 0",
+                        &m->output_cost_per_mtok) != 0 ||
+        read_opt_number(ld, jm, path, "quality", 0, 1, TABLE_QUALITY_DEFAULT, "a number 0..1",
+                        &m->quality) != 0)
+        return -1;
+    return 0;
+}
+
+static int load_provider(loader_t *ld, json_t *jp, const char *path, table_provider_t *p)
+{
+    if (!json_is_object(jp))
+        return load_fail(ld, "%s: expected an object", path);
+    if (check_fields(ld, jp, path, provider_fields) != 0)
+        return -1;
+
+    const char *name;
+    if (read_name(ld, jp, path, "name", TABLE_NAME_MAX, "", &name) != 0)
+        return -1;
+    if ((p->name = pool_strdup(ld->t, name)) == NULL)
+        return load_fail(ld, "table: out of memory");
+
+    json_t *url = field(jp, "base_url");
+    if (url == NULL)
+        return load_fail(ld, "%s.base_url: required", path);
+    size_t url_len = json_is_string(url) ? url_length(json_string_value(url)) : 0;
+    if (url_len == 0)
+        return load_fail(ld, "%s.base_url: expected an http:// or https:// URL", path);
+    char *base = pool_alloc(ld->t, url_len + 1);
+    if (base == NULL)
+        return load_fail(ld, "table: out of memory");
+    memcpy(base, json_string_value(url), url_len);
+    p->base_url = base;
+
+    const char *key;
+    if (read_opt_string(ld, jp, path, "api_key", &key) != 0)
+        return -1;
+    if (key != NULL && has_crlf(key))
+        return load_fail(ld, "%s.api_key: must not contain CR or LF", path);
+    if (key != NULL && key[0] != '\0' && (p->api_key = pool_strdup(ld->t, key)) == NULL)
+        return load_fail(ld, "table: out of memory");
+
+    json_int_t timeout_ms;
+    if (read_opt_int(ld, jp, path, "timeout_ms", 1, TABLE_TIMEOUT_MS_MAX, TABLE_TIMEOUT_MS_DEFAULT,
+                     "an integer 1..600000", &timeout_ms) != 0)
+        return -1;
+    p->timeout_ms = (int)timeout_ms;
+
+    if (load_headers(ld, jp, path, p) != 0)
+        return -1;
+
+    json_t *models;
+    if (read_array(ld, jp, path, "models", true, &models) != 0)
+        return -1;
+    size_t n = json_array_size(models);
+    table_model_t *ms = pool_array(ld->t, n, sizeof(*ms));
+    if (ms == NULL)
+        return load_fail(ld, "table: out of memory");
+    for (size_t i = 0; i < n; i++) {
+        char mpath[128];
+        snprintf(mpath, sizeof(mpath), "%s.models[%zu]", path, i);
+        if (load_model(ld, json_array_get(models, i), mpath, &ms[i]) != 0)
+            return -1;
+    }
+    p->models = ms;
+    p->n_models = n;
+    return 0;
+}
+
+static int load_providers(loader_t *ld, json_t *root)
+{
+    table_t *t = ld->t;
+    json_t *arr;
+    if (read_array(ld, root, "", "providers", true, &arr) != 0)
+        return -1;
+    size_t n = json_array_size(arr);
+    t->providers = pool_array(t, n, sizeof(*t->providers));
+    if (t->providers == NULL)
+        return load_fail(ld, "table: out of memory");
+    size_t n_models = 0;
+    for (size_t i = 0; i < n; i++) {
+        char path[64];
+        snprintf(path, sizeof(path), "providers[%zu]", i);
+        if (load_provider(ld, json_array_get(arr, i), path, &t->providers[i]) != 0)
+            return -1;
+        t->n_providers = i + 1;
+        n_models += t->providers[i].n_models;
+    }
+
+    name_ref_t *refs = pool_array(t, n, sizeof(*refs));
+    t->providers_by_name = pool_array(t, n, sizeof(*t->providers_by_name));
+    ld->models_sorted = pool_array(t, n_models, sizeof(*ld->models_sorted));
+    if (refs == NULL || t->providers_by_name == NULL || ld->models_sorted == NULL)
+        return load_fail(ld, "table: out of memory");
+    for (size_t i = 0; i < n; i++)
+        refs[i] = (name_ref_t){t->providers[i].name, 0, i};
+    const name_ref_t *dup = sort_find_duplicate(refs, n);
+    if (dup != NULL) {
+        char s[TABLE_SHOW_MAX + 4];
+        return load_fail(ld, "providers[%zu].name: duplicate name '%s'", dup->index,
+                         show(s, dup->name));
+    }
+    for (size_t i = 0; i < n; i++)
+        t->providers_by_name[i] = &t->providers[refs[i].index];
+
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < t->providers[i].n_models; j++)
+            ld->models_sorted[k++] = (name_ref_t){t->providers[i].models[j].name, i, j};
+    ld->n_models_sorted = k;
+    dup = sort_find_duplicate(ld->models_sorted, k);
+    if (dup != NULL) {
+        char s[TABLE_SHOW_MAX + 4];
+        return load_fail(ld, "providers[%zu].models[%zu].name: duplicate name '%s'", dup->group,
+                         dup->index, show(s, dup->name));
+    }
+    return 0;
+}
+
+/* ---- routes ----------------------------------------------------------------- */
+
+static int load_deployment(loader_t *ld, json_t *jd, const char *path, table_deployment_t *d)
+{
+    table_t *t = ld->t;
+    if (!json_is_object(jd))
+        return load_fail(ld, "%s: expected an object", path);
+    if (check_fields(ld, jd, path, deployment_fields) != 0)
+        return -1;
+
+    char s1[TABLE_SHOW_MAX + 4], s2[TABLE_SHOW_MAX + 4];
+    json_t *jprov = field(jd, "provider");
+    if (jprov == NULL)
+        return load_fail(ld, "%s.provider: required", path);
+    if (!json_is_string(jprov))
+        return load_fail(ld, "%s.provider: expected a string", path);
+    const char *pname = json_string_value(jprov);
+    const table_provider_t *const *pp =
+        bsearch(pname, t->providers_by_name, t->n_providers, sizeof(*pp), provider_name_cmp);
+    if (pp == NULL)
+        return load_fail(ld, "%s.provider: unknown provider '%s'", path, show(s1, pname));
+    d->provider = *pp;
+
+    json_t *jmodel = field(jd, "model");
+    if (jmodel == NULL)
+        return load_fail(ld, "%s.model: required", path);
+    if (!json_is_string(jmodel))
+        return load_fail(ld, "%s.model: expected a string", path);
+    const char *mname = json_string_value(jmodel);
+    name_ref_t key = {mname, (size_t)(*pp - t->providers), 0};
+    const name_ref_t *m = bsearch(&key, ld->models_sorted, ld->n_models_sorted,
+                                  sizeof(*ld->models_sorted), name_ref_key_cmp);
+    if (m == NULL)
+        return load_fail(ld, "%s.model: provider '%s' has no model '%s'", path,
+                         show(s1, (*pp)->name), show(s2, mname));
+    d->model = &(*pp)->models[m->index];
+
+    if (read_opt_number(ld, jd, path, "weight", 0, -1, 1, "a number > 0", &d->weight) != 0)
+        return -1;
+    if (d->weight <= 0)
+        return load_fail(ld, "%s.weight: expected a number > 0", path);
+    json_int_t prio;
+    if (read_opt_int(ld, jd, path, "priority", INT_MIN, INT_MAX, 0, "a 32-bit integer", &prio) !=
+        0)
+        return -1;
+    d->priority = (int)prio;
+    return 0;
+}
+
+static int load_route(loader_t *ld, json_t *jr, const char *path, table_route_t *r)
+{
+    table_t *t = ld->t;
+    char s[TABLE_SHOW_MAX + 4];
+    if (!json_is_object(jr))
+        return load_fail(ld, "%s: expected an object", path);
+    if (check_fields(ld, jr, path, route_fields) != 0)
+        return -1;
+
+    /* A '/' would make the name read as provider/model. */
+    json_t *jname = field(jr, "name");
+    if (json_is_string(jname) && strchr(json_string_value(jname), '/') != NULL)
+        return load_fail(ld, "%s.name: must not contain '/' (reserved for provider/model)", path);
+    const char *name;
+    if (read_name(ld, jr, path, "name", TABLE_NAME_MAX, "", &name) != 0)
+        return -1;
+    if (bsearch(name, t->providers_by_name, t->n_providers, sizeof(*t->providers_by_name),
+                provider_name_cmp) != NULL)
+        return load_fail(ld, "%s.name: '%s' is already a provider name", path, show(s, name));
+    if ((r->name = pool_strdup(t, name)) == NULL)
+        return load_fail(ld, "table: out of memory");
+
+    json_t *js = field(jr, "strategy");
+    const char *strategy = json_is_string(js) ? json_string_value(js) : "";
+    if (strcmp(strategy, "priority") == 0)
+        r->strategy = "priority";
+    else if (strcmp(strategy, "weighted") == 0)
+        r->strategy = "weighted";
+    else
+        return load_fail(ld, "%s.strategy: expected one of priority, weighted", path);
+
+    json_t *arr;
+    if (read_array(ld, jr, path, "deployments", true, &arr) != 0)
+        return -1;
+    size_t n = json_array_size(arr);
+    if (n > TABLE_MAX_DEPLOYMENTS)
+        return load_fail(ld, "%s.deployments: more than %d deployments", path,
+                         TABLE_MAX_DEPLOYMENTS);
+    table_deployment_t *ds = pool_array(t, n, sizeof(*ds));
+    if (ds == NULL)
+        return load_fail(ld, "table: out of memory");
+    for (size_t i = 0; i < n; i++) {
+        char dpath[128];
+        snprintf(dpath, sizeof(dpath), "%s.deployments[%zu]", path, i);
+        if (load_deployment(ld, json_array_get(arr, i), dpath, &ds[i]) != 0)
+            return -1;
+        /* Listing one deployment twice is a typo; n <= 64 keeps this cheap. */
+        for (size_t j = 0; j < i; j++)
+            if (ds[j].provider == ds[i].provider && ds[j].model == ds[i].model)
+                return load_fail(ld, "%s: duplicate of deployments[%zu]", dpath, j);
+    }
+    r->deployments = ds;
+    r->n_deployments = n;
+    return 0;
+}
+
+static int load_routes(loader_t *ld, json_t *root)
+{
+    table_t *t = ld->t;
+    json_t *arr;
+    if (read_array(ld, root, "", "routes", false, &arr) != 0)
+        return -1;
+    size_t n = json_array_size(arr); /* 0 when absent */
+    if (n == 0)
+        return 0;
+    t->routes = pool_array(t, n, sizeof(*t->routes));
+    name_ref_t *refs = pool_array(t, n, sizeof(*refs));
+    t->routes_by_name = pool_array(t, n, sizeof(*t->routes_by_name));
+    if (t->routes == NULL || refs == NULL || t->routes_by_name == NULL)
+        return load_fail(ld, "table: out of memory");
+    for (size_t i = 0; i < n; i++) {
+        char path[64];
+        snprintf(path, sizeof(path), "routes[%zu]", i);
+        if (load_route(ld, json_array_get(arr, i), path, &t->routes[i]) != 0)
+            return -1;
+        refs[i] = (name_ref_t){t->routes[i].name, 0, i};
+    }
+    t->n_routes = n;
+    const name_ref_t *dup = sort_find_duplicate(refs, n);
+    if (dup != NULL) {
+        char s[TABLE_SHOW_MAX + 4];
+        return load_fail(ld, "routes[%zu].name: duplicate name '%s'", dup->index,
+                         show(s, dup->name));
+    }
+    for (size_t i = 0; i < n; i++)
+        t->routes_by_name[i] = &t->routes[refs[i].index];
+    return 0;
+}
+
+/* ---- keys ------------------------------------------------------------------- */
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int load_key(loader_t *ld, json_t *jk, const char *path, table_key_t *k)
+{
+    if (!json_is_object(jk))
+        return load_fail(ld, "%s: expected an object", path);
+    if (check_fields(ld, jk, path, key_fields) != 0)
+        return -1;
+    const char *name;
+    if (read_name(ld, jk, path, "name", TABLE_NAME_MAX, "", &name) != 0)
+        return -1;
+    if ((k->name = pool_strdup(ld->t, name)) == NULL)
+        return load_fail(ld, "table: out of memory");
+
+    json_t *jh = field(jk, "sha256");
+    const char *hex = json_is_string(jh) ? json_string_value(jh) : "";
+    if (strlen(hex) != 64)
+        return load_fail(ld, "%s.sha256: expected 64 hex characters", path);
+    for (size_t i = 0; i < 32; i++) {
+        int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return load_fail(ld, "%s.sha256: expected 64 hex characters", path);
+        k->sha256[i] = (unsigned char)(hi << 4 | lo);
+    }
+
+    const char *team;
+    if (read_opt_string(ld, jk, path, "team", &team) != 0)
+        return -1;
+    if (team != NULL && has_control(team))
+        return load_fail(ld, "%s.team: must not contain control characters", path);
+    if ((k->team = pool_strdup(ld->t, team != NULL ? team : "")) == NULL)
+        return load_fail(ld, "table: out of memory");
+    return 0;
+}
+
+static int key_hash_cmp(const void *a, const void *b)
+{
+    const table_key_t *const *x = a, *const *y = b;
+    int c = memcmp((*x)->sha256, (*y)->sha256, sizeof((*x)->sha256));
+    if (c != 0)
+        return c;
+    return *x < *y ? -1 : (*x > *y);
+}
+
+static int load_keys(loader_t *ld, json_t *root)
+{
+    table_t *t = ld->t;
+    json_t *arr;
+    if (read_array(ld, root, "", "keys", false, &arr) != 0)
+        return -1;
+    size_t n = json_array_size(arr);
+    if (n == 0)
+        return 0;
+    t->keys = pool_array(t, n, sizeof(*t->keys));
+    name_ref_t *refs = pool_array(t, n, sizeof(*refs));
+    const table_key_t **by_hash = pool_array(t, n, sizeof(*by_hash));
+    if (t->keys == NULL || refs == NULL || by_hash == NULL)
+        return load_fail(ld, "table: out of memory");
+    for (size_t i = 0; i < n; i++) {
+        char path[64];
+        snprintf(path, sizeof(path), "keys[%zu]", i);
+        if (load_key(ld, json_array_get(arr, i), path, &t->keys[i]) != 0)
+            return -1;
+        refs[i] = (name_ref_t){t->keys[i].name, 0, i};
+        by_hash[i] = &t->keys[i];
+    }
+    t->n_keys = n;
+    const name_ref_t *dup = sort_find_duplicate(refs, n);
+    if (dup != NULL) {
+        char s[TABLE_SHOW_MAX + 4];
+        return load_fail(ld, "keys[%zu].name: duplicate name '%s'", dup->index,
+                         show(s, dup->name));
+    }
+    /* One secret must map to one key (one team). */
+    qsort(by_hash, n, sizeof(*by_hash), key_hash_cmp);
+    size_t first = SIZE_MAX, other = 0;
+    for (size_t i = 1; i < n; i++) {
+        if (memcmp(by_hash[i - 1]->sha256, by_hash[i]->sha256, 32) != 0)
+            continue;
+        size_t later = (size_t)(by_hash[i] - t->keys);
+        if (later < first) {
+            first = later;
+            other = (size_t)(by_hash[i - 1] - t->keys);
+        }
+    }
+    if (first != SIZE_MAX)
+        return load_fail(ld, "keys[%zu].sha256: same hash as keys[%zu]", first, other);
+    return 0;
+}
+
+/* ---- loading ---------------------------------------------------------------- */
+
+static int load_root(loader_t *ld, json_t *root)
+{
+    if (!json_is_object(root))
+        return load_fail(ld, "table: expected a JSON object");
+    if (check_fields(ld, root, "", top_fields) != 0)
+        return -1;
+    json_t *v = field(root, "version");
+    if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 0))
+        return load_fail(ld, "version: expected an integer >= 0");
+    ld->t->version = v != NULL ? (int64_t)json_integer_value(v) : 0;
+    if (load_providers(ld, root) != 0 || load_routes(ld, root) != 0 || load_keys(ld, root) != 0)
+        return -1;
+    return 0;
+}
+
+table_t *table_load_json(const char *text, size_t len, char *err, size_t errlen)
+{
+    loader_t ld = {.err = err, .errlen = errlen};
+    json_t *root = NULL;
+    table_t *t = NULL;
+    if (errlen > 0)
+        err[0] = '\0';
+    if (text == NULL) {
+        load_fail(&ld, "table: no text");
+        goto fail;
+    }
+    if (len > TABLE_MAX_BYTES) {
+        load_fail(&ld, "table: larger than %u MiB", TABLE_MAX_BYTES / (1024u * 1024u));
+        goto fail;
+    }
+    json_error_t jerr;
+    root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        load_fail(&ld, "json: line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+        goto fail;
+    }
+    if ((t = table_new()) == NULL) {
+        load_fail(&ld, "table: out of memory");
+        goto fail;
+    }
+    ld.t = t;
+    if (load_root(&ld, root) != 0)
+        goto fail;
+    json_decref(root);
+    return t;
+
+fail:
+    if (t != NULL)
+        table_destroy(t);
+    json_decref(root);
+    return NULL;
+}
+
+table_t *table_load_file(const char *path, char *err, size_t errlen)
+{
+    json_malloc_t m;
+    json_free_t f;
+    char *text = NULL;
+    size_t len = 0;
+    table_t *t = NULL;
+    int fd = -1;
+    if (errlen > 0)
+        err[0] = '\0';
+
+    json_get_alloc_funcs(&m, &f);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        goto fail;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+        goto fail;
+    }
+    /* The size may change while we read: read up to the cap plus one byte,
+     * whatever fstat said, and reject anything past the cap. */
+    if (st.st_size > (off_t)TABLE_MAX_BYTES) {
+        snprintf(err, errlen, "%s: larger than %u MiB", path, TABLE_MAX_BYTES / (1024u * 1024u));
+        goto fail;
+    }
+    size_t alloc = (size_t)st.st_size + 1;
+    if ((text = m(alloc)) == NULL) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        goto fail;
+    }
+    for (;;) {
+        if (len == alloc) {
+            size_t bigger = alloc * 2 > TABLE_MAX_BYTES + 1 ? TABLE_MAX_BYTES + 1 : alloc * 2;
+            if (len == bigger) {
+                snprintf(err, errlen, "%s: larger than %u MiB", path,
+                         TABLE_MAX_BYTES / (1024u * 1024u));
+                goto fail;
+            }
+            char *p = m(bigger);
+            if (p == NULL) {
+                snprintf(err, errlen, "%s: out of memory", path);
+                goto fail;
+            }
+            memcpy(p, text, len);
+            f(text);
+            text = p;
+            alloc = bigger;
+        }
+        ssize_t r = read(fd, text + len, alloc - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+            goto fail;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    if (len > TABLE_MAX_BYTES) {
+        snprintf(err, errlen, "%s: larger than %u MiB", path, TABLE_MAX_BYTES / (1024u * 1024u));
+        goto fail;
+    }
+    t = table_load_json(text, len, err, errlen);
+
+fail:
+    if (text != NULL)
+        f(text);
+    if (fd >= 0)
+        close(fd);
+    return t;
+}
+
+/* ---- references ------------------------------------------------------------- */
+
+table_t *table_ref(table_t *t)
+{
+    if (t != NULL)
+        atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+    return t;
+}
+
+void table_unref(table_t *t)
+{
+    if (t == NULL)
+        return;
+    /* Release orders this holder's reads before the free; the acquire fence
+     * makes the freeing thread see every other holder's. */
+    if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_release) == 1) {
+        atomic_thread_fence(memory_order_acquire);
+        table_destroy(t);
+    }
+}
+
+/* ---- lookups ---------------------------------------------------------------- */
+
+int64_t table_version(const table_t *t)
+{
+    return t->version;
+}
+
+size_t table_n_providers(const table_t *t)
+{
+    return t->n_providers;
+}
+
+const table_provider_t *table_provider_at(const table_t *t, size_t i)
+{
+    return i < t->n_providers ? &t->providers[i] : NULL;
+}
+
+const table_provider_t *table_find_provider(const table_t *t, const char *name)
+{
+    if (name == NULL)
+        return NULL;
+    const table_provider_t *const *p = bsearch(name, t->providers_by_name, t->n_providers,
+                                               sizeof(*p), provider_name_cmp);
+    return p != NULL ? *p : NULL;
+}
+
+const table_model_t *table_provider_find_model(const table_provider_t *p, const char *model)
+{
+    /* Linear: a provider has a handful of models, and callers may pass a
+     * provider that does not come from a loaded table. */
+    if (p == NULL || model == NULL)
+        return NULL;
+    for (size_t i = 0; i < p->n_models; i++)
+        if (strcmp(p->models[i].name, model) == 0)
+            return &p->models[i];
+    return NULL;
+}
+
+size_t table_n_routes(const table_t *t)
+{
+    return t->n_routes;
+}
+
+const table_route_t *table_route_at(const table_t *t, size_t i)
+{
+    return i < t->n_routes ? &t->routes[i] : NULL;
+}
+
+const table_route_t *table_find_route(const table_t *t, const char *name)
+{
+    if (name == NULL || t->n_routes == 0)
+        return NULL;
+    const table_route_t *const *r =
+        bsearch(name, t->routes_by_name, t->n_routes, sizeof(*r), route_name_cmp);
+    return r != NULL ? *r : NULL;
+}
+
+bool table_auth_enabled(const table_t *t)
+{
+    return t->n_keys > 0;
+}
+
+const table_key_t *table_find_key(const table_t *t, const char *secret)
+{
+    if (secret == NULL || t->n_keys == 0)
+        return NULL;
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    if (SHA256((const unsigned char *)secret, strlen(secret), digest) == NULL)
+        return NULL;
+    /* Every key is compared, in constant time, so timing says nothing about
+     * which key (or how much of one) matched. */
+    const table_key_t *found = NULL;
+    for (size_t i = 0; i < t->n_keys; i++)
+        if (CRYPTO_memcmp(t->keys[i].sha256, digest, sizeof(digest)) == 0 && found == NULL)
+            found = &t->keys[i];
+    OPENSSL_cleanse(digest, sizeof(digest));
+    return found;
+}
+
+/* ---- slot ------------------------------------------------------------------- */
+
+table_slot_t *table_slot_new(table_t *initial)
+{
+    table_slot_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        goto fail;
+    if (pthread_mutex_init(&s->mu, NULL) != 0)
+        goto fail;
+    s->cur = initial;
+    return s;
+
+fail:
+    /* The reference was handed over either way; do not leak it. */
+    free(s);
+    table_unref(initial);
+    return NULL;
+}
+
+void table_slot_free(table_slot_t *s)
+{
+    if (s == NULL)
+        return;
+    table_unref(s->cur);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+table_t *table_slot_get(table_slot_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    table_t *t = table_ref(s->cur);
+    pthread_mutex_unlock(&s->mu);
+    return t;
+}
+
+void table_slot_swap(table_slot_t *s, table_t *t)
+{
+    pthread_mutex_lock(&s->mu);
+    table_t *old = s->cur;
+    s->cur = t;
+    pthread_mutex_unlock(&s->mu);
+    /* Outside the lock: freeing a large table must not stall readers. */
+    table_unref(old);
+}

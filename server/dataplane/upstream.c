@@ -1,0 +1,680 @@
+/* upstream: the HTTP client engine — libcurl multi on one thread of its own.
+ *
+ * Thread model
+ *   - The engine thread (upstream_engine_main) owns the multi handle, every
+ *     easy handle, the free list of easy handles, the list of active requests
+ *     and every request's response state (status, body buffer, timings). No
+ *     other thread reads or writes those.
+ *   - Any thread talks to the engine only through u->lock, which guards the
+ *     submit queue, the cancel queue, each request's cancel_requested flag and
+ *     u->stopping. After pushing it calls curl_multi_wakeup, which is safe
+ *     from any thread and interrupts curl_multi_poll.
+ *   - The engine takes both queues whole under the lock and works on them
+ *     unlocked. Callbacks (on_data, on_done) therefore run with no engine lock
+ *     held, so they may call upstream_submit / upstream_cancel; those only
+ *     queue, never touch the multi handle, so they are safe inside curl
+ *     callbacks too.
+ *
+ * Invariants
+ *   - A request moves QUEUED → ACTIVE → DONE, or QUEUED → DONE; only the
+ *     engine moves it, so on_done runs exactly once, on the engine thread,
+ *     when the request enters DONE. Every submitted request reaches DONE
+ *     before upstream_free returns (shutdown finishes them as CANCELLED).
+ *   - References (C11 atomics): one for the caller, one for the engine
+ *     (dropped right after on_done), one while the request sits in the cancel
+ *     queue. A request is in the cancel queue at most once: the first cancel
+ *     sets cancel_requested for good and later cancels are no-ops.
+ *   - The engine releases the easy handle, header list and body buffer when a
+ *     request is done; what is left for the last unref is one block.
+ */
+#include "upstream.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "clock.h"
+#include "log.h"
+
+/* Idle keep-alive connections the multi handle keeps: enough that 64+
+ * concurrent requests to a few providers reuse their connections. */
+#define UPSTREAM_MAX_CONNECTS 512L
+/* Easy handles kept for reuse; more than this are cleaned up when done. */
+#define UPSTREAM_FREE_EASY_MAX 64
+#define UPSTREAM_DEFAULT_MAX_BODY ((size_t)16 * 1024 * 1024)
+#define UPSTREAM_CONNECT_TIMEOUT_CAP_MS 10000
+/* Poll wakes on socket activity, curl's own timers or curl_multi_wakeup;
+ * this only bounds how long a lost wakeup could stall. */
+#define UPSTREAM_POLL_MS 1000
+
+typedef enum {
+    UPSTREAM_REQ_QUEUED = 0,
+    UPSTREAM_REQ_ACTIVE,
+    UPSTREAM_REQ_DONE,
+} upstream_req_state_t;
+
+struct upstream_req {
+    atomic_int refs;
+
+    /* Immutable after upstream_submit; url and body point into storage[]. */
+    const char *url;
+    const char *body; /* NULL for GET */
+    size_t body_len;
+    struct curl_slist *headers;
+    long timeout_ms;
+    long connect_timeout_ms;
+    size_t max_body_bytes;
+    bool stream;
+    upstream_callbacks_t cb;
+    void *ud;
+    int64_t submit_us;
+
+    /* Guarded by u->lock. */
+    upstream_req_t *submit_next;
+    upstream_req_t *cancel_next;
+    bool cancel_requested;
+    /* Set with cancel_requested; read lock-free by the write callback so
+     * on_data stops as soon as a cancel is asked for. */
+    atomic_bool cancel_flag;
+
+    /* Engine thread only. */
+    upstream_req_state_t state;
+    CURL *easy;
+    upstream_req_t *active_prev;
+    upstream_req_t *active_next;
+    long http_status;
+    int64_t first_byte_us; /* -1 until the first body byte */
+    bool aborted;          /* on_data asked to stop */
+    bool too_large;        /* body passed max_body_bytes */
+    bool cancelled_in_write;
+    bool has_retry_after;
+    buf_t body_buf;
+    char retry_after[128];
+    char errbuf[CURL_ERROR_SIZE];
+
+    char storage[]; /* url NUL body NUL */
+};
+
+struct upstream {
+    CURLM *multi;
+    pthread_t thread;
+    bool thread_started;
+    atomic_int in_flight;
+
+    pthread_mutex_t lock;
+    /* Guarded by lock. */
+    upstream_req_t *submit_head, *submit_tail;
+    upstream_req_t *cancel_head, *cancel_tail;
+    bool stopping;
+
+    /* Engine thread only (and upstream_free after the join). */
+    upstream_req_t *active;
+    CURL *free_easy[UPSTREAM_FREE_EASY_MAX];
+    size_t n_free_easy;
+};
+
+/* ---- references --------------------------------------------------------- */
+
+static void upstream_req_ref(upstream_req_t *r)
+{
+    atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
+}
+
+void upstream_req_unref(upstream_req_t *r)
+{
+    if (!r)
+        return;
+    if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    /* Normally already released by the engine when the request finished. */
+    curl_slist_free_all(r->headers);
+    buf_free(&r->body_buf);
+    free(r);
+}
+
+/* ---- curl callbacks (engine thread, inside curl_multi_perform) ---------- */
+
+static bool upstream_is_2xx(long status)
+{
+    return status >= 200 && status < 300;
+}
+
+static void upstream_trim(const char **s, size_t *n)
+{
+    while (*n && (**s == ' ' || **s == '\t')) {
+        (*s)++;
+        (*n)--;
+    }
+    while (*n && ((*s)[*n - 1] == '\r' || (*s)[*n - 1] == '\n' || (*s)[*n - 1] == ' ' ||
+                  (*s)[*n - 1] == '\t'))
+        (*n)--;
+}
+
+static size_t upstream_on_header(char *line, size_t size, size_t nitems, void *userdata)
+{
+    upstream_req_t *r = userdata;
+    size_t n = size * nitems;
+
+    if (n > 5 && memcmp(line, "HTTP/", 5) == 0) {
+        /* A new status line starts a new response (1xx, then the final one):
+         * headers seen before it belong to the earlier response. */
+        const char *sp = memchr(line, ' ', n);
+        long status = 0;
+        if (sp) {
+            for (const char *p = sp + 1; p < line + n && *p >= '0' && *p <= '9'; p++)
+                status = status * 10 + (*p - '0');
+        }
+        r->http_status = status;
+        r->has_retry_after = false;
+        return n;
+    }
+    static const char name[] = "retry-after:";
+    if (n >= sizeof(name) - 1 && strncasecmp(line, name, sizeof(name) - 1) == 0) {
+        const char *v = line + sizeof(name) - 1;
+        size_t vn = n - (sizeof(name) - 1);
+        upstream_trim(&v, &vn);
+        if (vn >= sizeof(r->retry_after))
+            vn = sizeof(r->retry_after) - 1;
+        memcpy(r->retry_after, v, vn);
+        r->retry_after[vn] = '\0';
+        r->has_retry_after = true;
+    }
+    return n;
+}
+
+static size_t upstream_on_write(char *bytes, size_t size, size_t nmemb, void *userdata)
+{
+    upstream_req_t *r = userdata;
+    size_t n = size * nmemb;
+
+    if (atomic_load_explicit(&r->cancel_flag, memory_order_relaxed)) {
+        r->cancelled_in_write = true;
+        return 0; /* curl ends the transfer with CURLE_WRITE_ERROR */
+    }
+    if (n && r->first_byte_us < 0)
+        r->first_byte_us = clock_now_us();
+    if (r->stream && upstream_is_2xx(r->http_status)) {
+        if (n && r->cb.on_data(r->ud, bytes, n) != 0) {
+            r->aborted = true;
+            return 0;
+        }
+        return n;
+    }
+    if (buf_append(&r->body_buf, bytes, n) < 0) {
+        r->too_large = true;
+        return 0;
+    }
+    return n;
+}
+
+/* ---- engine: finishing ---------------------------------------------------- */
+
+static void upstream_release_easy(upstream_t *u, CURL *easy)
+{
+    if (u->n_free_easy < UPSTREAM_FREE_EASY_MAX) {
+        curl_easy_reset(easy);
+        u->free_easy[u->n_free_easy++] = easy;
+        return;
+    }
+    curl_easy_cleanup(easy);
+}
+
+static void upstream_active_unlink(upstream_t *u, upstream_req_t *r)
+{
+    if (r->active_prev)
+        r->active_prev->active_next = r->active_next;
+    else
+        u->active = r->active_next;
+    if (r->active_next)
+        r->active_next->active_prev = r->active_prev;
+    r->active_prev = r->active_next = NULL;
+}
+
+/* Moves r to DONE, calls on_done once and drops the engine's reference.
+ * `message` is used for outcomes curl did not produce (cancel, setup). */
+static void upstream_finish(upstream_t *u, upstream_req_t *r, upstream_outcome_t outcome,
+                            const char *message)
+{
+    if (r->state == UPSTREAM_REQ_DONE)
+        return;
+    if (r->state == UPSTREAM_REQ_ACTIVE) {
+        CURLMcode mc = curl_multi_remove_handle(u->multi, r->easy);
+        if (mc != CURLM_OK)
+            log_warn("upstream remove handle failed", "error=\"%s\"", curl_multi_strerror(mc));
+        upstream_release_easy(u, r->easy);
+        r->easy = NULL;
+        upstream_active_unlink(u, r);
+    }
+    r->state = UPSTREAM_REQ_DONE;
+
+    int64_t now_us = clock_now_us();
+    bool body_streamed = r->stream && upstream_is_2xx(r->http_status);
+    upstream_result_t res = {
+        .outcome = outcome,
+        .http_status = r->http_status,
+        .body = body_streamed ? "" : buf_cstr(&r->body_buf),
+        .body_len = body_streamed ? 0 : r->body_buf.len,
+        .error = "",
+        .retry_after = r->has_retry_after ? r->retry_after : NULL,
+        .latency_us = now_us - r->submit_us,
+        .ttfb_us = r->first_byte_us < 0 ? -1 : r->first_byte_us - r->submit_us,
+    };
+    if (outcome != UPSTREAM_OK)
+        res.error = message && *message ? message : "upstream request failed";
+
+    /* Before on_done, so a waiter woken by on_done sees the request gone. */
+    atomic_fetch_sub_explicit(&u->in_flight, 1, memory_order_acq_rel);
+    r->cb.on_done(r->ud, &res);
+
+    curl_slist_free_all(r->headers);
+    r->headers = NULL;
+    buf_free(&r->body_buf);
+    upstream_req_unref(r); /* the engine's reference */
+}
+
+static upstream_outcome_t upstream_outcome_of(const upstream_req_t *r, CURLcode rc)
+{
+    if (r->cancelled_in_write)
+        return UPSTREAM_ERR_CANCELLED;
+    if (r->aborted)
+        return UPSTREAM_ERR_ABORTED;
+    if (r->too_large)
+        return UPSTREAM_ERR_TOO_LARGE;
+    if (rc == CURLE_OK)
+        return UPSTREAM_OK;
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+        return UPSTREAM_ERR_TIMEOUT;
+    /* Whatever broke — refused, DNS, TLS, a reset or an empty reply — it is a
+     * connect failure until a response status arrived, a transfer failure
+     * after (PARTIAL_FILE, RECV_ERROR, GOT_NOTHING after headers, h2 resets). */
+    return r->http_status > 0 ? UPSTREAM_ERR_TRANSFER : UPSTREAM_ERR_CONNECT;
+}
+
+static void upstream_finish_curl(upstream_t *u, upstream_req_t *r, CURLcode rc)
+{
+    upstream_outcome_t outcome = upstream_outcome_of(r, rc);
+    const char *message = NULL;
+    switch (outcome) {
+    case UPSTREAM_OK:
+        break;
+    case UPSTREAM_ERR_CANCELLED:
+        message = "cancelled";
+        break;
+    case UPSTREAM_ERR_ABORTED:
+        message = "aborted by the stream consumer";
+        break;
+    case UPSTREAM_ERR_TOO_LARGE:
+        snprintf(r->errbuf, sizeof(r->errbuf), "response body exceeded max_body_bytes (%zu)",
+                 r->max_body_bytes);
+        message = r->errbuf;
+        break;
+    default:
+        message = r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
+        break;
+    }
+    upstream_finish(u, r, outcome, message);
+}
+
+/* ---- engine: starting ------------------------------------------------------ */
+
+#define UPSTREAM_SETOPT(easy, opt, val)                                                            \
+    do {                                                                                           \
+        if (curl_easy_setopt((easy), (opt), (val)) != CURLE_OK)                                    \
+            goto fail;                                                                             \
+    } while (0)
+
+static int upstream_configure(upstream_req_t *r, CURL *e)
+{
+    UPSTREAM_SETOPT(e, CURLOPT_URL, r->url);
+    UPSTREAM_SETOPT(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    UPSTREAM_SETOPT(e, CURLOPT_PRIVATE, (void *)r);
+    UPSTREAM_SETOPT(e, CURLOPT_NOSIGNAL, 1L);
+    UPSTREAM_SETOPT(e, CURLOPT_TIMEOUT_MS, r->timeout_ms);
+    UPSTREAM_SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout_ms);
+    UPSTREAM_SETOPT(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    /* Over TLS, wait for a connection still handshaking to learn whether it
+     * multiplexes instead of opening a second one; plain http never does. */
+    if (strncasecmp(r->url, "https:", 6) == 0)
+        UPSTREAM_SETOPT(e, CURLOPT_PIPEWAIT, 1L);
+    UPSTREAM_SETOPT(e, CURLOPT_TCP_NODELAY, 1L);
+    UPSTREAM_SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    UPSTREAM_SETOPT(e, CURLOPT_HTTPHEADER, r->headers);
+    UPSTREAM_SETOPT(e, CURLOPT_ERRORBUFFER, r->errbuf);
+    UPSTREAM_SETOPT(e, CURLOPT_HEADERFUNCTION, upstream_on_header);
+    UPSTREAM_SETOPT(e, CURLOPT_HEADERDATA, (void *)r);
+    UPSTREAM_SETOPT(e, CURLOPT_WRITEFUNCTION, upstream_on_write);
+    UPSTREAM_SETOPT(e, CURLOPT_WRITEDATA, (void *)r);
+    if (r->body) {
+        UPSTREAM_SETOPT(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+        UPSTREAM_SETOPT(e, CURLOPT_POSTFIELDS, r->body);
+    }
+    return 0;
+fail:
+    return -1;
+}
+
+static void upstream_start(upstream_t *u, upstream_req_t *r)
+{
+    CURL *e = u->n_free_easy ? u->free_easy[--u->n_free_easy] : curl_easy_init();
+    if (!e) {
+        upstream_finish(u, r, UPSTREAM_ERR_CONNECT, "easy handle: out of memory");
+        return;
+    }
+    if (upstream_configure(r, e) < 0) {
+        upstream_release_easy(u, e);
+        upstream_finish(u, r, UPSTREAM_ERR_CONNECT, "easy handle: option rejected");
+        return;
+    }
+    CURLMcode mc = curl_multi_add_handle(u->multi, e);
+    if (mc != CURLM_OK) {
+        upstream_release_easy(u, e);
+        upstream_finish(u, r, UPSTREAM_ERR_CONNECT, curl_multi_strerror(mc));
+        return;
+    }
+    r->easy = e;
+    r->state = UPSTREAM_REQ_ACTIVE;
+    r->active_prev = NULL;
+    r->active_next = u->active;
+    if (u->active)
+        u->active->active_prev = r;
+    u->active = r;
+}
+
+/* ---- engine: the loop ----------------------------------------------------- */
+
+/* Takes both queues; returns whether anything was taken. */
+static bool upstream_take_queues(upstream_t *u, upstream_req_t **submits, upstream_req_t **cancels,
+                                 bool *stopping)
+{
+    pthread_mutex_lock(&u->lock);
+    *submits = u->submit_head;
+    *cancels = u->cancel_head;
+    u->submit_head = u->submit_tail = NULL;
+    u->cancel_head = u->cancel_tail = NULL;
+    *stopping = u->stopping;
+    pthread_mutex_unlock(&u->lock);
+    return *submits || *cancels;
+}
+
+/* Submits before cancels: a cancel taken in the same batch as its submit
+ * then finds the request started and removes it. */
+static void upstream_process_queues(upstream_t *u, upstream_req_t *submits,
+                                    upstream_req_t *cancels, bool stopping)
+{
+    while (submits) {
+        upstream_req_t *r = submits;
+        submits = r->submit_next;
+        r->submit_next = NULL;
+        if (stopping)
+            upstream_finish(u, r, UPSTREAM_ERR_CANCELLED, "cancelled: upstream engine stopping");
+        else
+            upstream_start(u, r);
+    }
+    while (cancels) {
+        upstream_req_t *r = cancels;
+        cancels = r->cancel_next;
+        r->cancel_next = NULL;
+        upstream_finish(u, r, UPSTREAM_ERR_CANCELLED, "cancelled");
+        upstream_req_unref(r); /* the cancel queue's reference */
+    }
+}
+
+static void upstream_drain_done(upstream_t *u)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(u->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        upstream_req_t *r = NULL;
+        CURLcode rc = msg->data.result;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        if (r)
+            upstream_finish_curl(u, r, rc);
+    }
+}
+
+/* Shutdown: finish every request as CANCELLED. Callbacks may still queue
+ * cancels (submits are refused), so loop until nothing is left. */
+static void upstream_shutdown_all(upstream_t *u)
+{
+    for (;;) {
+        upstream_req_t *submits, *cancels;
+        bool stopping;
+        bool took = upstream_take_queues(u, &submits, &cancels, &stopping);
+        upstream_process_queues(u, submits, cancels, true);
+        bool had_active = u->active != NULL;
+        while (u->active)
+            upstream_finish(u, u->active, UPSTREAM_ERR_CANCELLED,
+                            "cancelled: upstream engine stopping");
+        if (!took && !had_active)
+            return;
+    }
+}
+
+static void *upstream_engine_main(void *arg)
+{
+    upstream_t *u = arg;
+    for (;;) {
+        upstream_req_t *submits, *cancels;
+        bool stopping;
+        upstream_take_queues(u, &submits, &cancels, &stopping);
+        if (stopping) {
+            upstream_process_queues(u, submits, cancels, true);
+            upstream_shutdown_all(u);
+            return NULL;
+        }
+        upstream_process_queues(u, submits, cancels, false);
+
+        int running = 0;
+        CURLMcode mc = curl_multi_perform(u->multi, &running);
+        if (mc != CURLM_OK)
+            log_error("upstream multi perform failed", "error=\"%s\"", curl_multi_strerror(mc));
+        upstream_drain_done(u);
+
+        mc = curl_multi_poll(u->multi, NULL, 0, UPSTREAM_POLL_MS, NULL);
+        if (mc != CURLM_OK)
+            log_error("upstream multi poll failed", "error=\"%s\"", curl_multi_strerror(mc));
+    }
+}
+
+/* ---- public API ----------------------------------------------------------- */
+
+upstream_t *upstream_new(void)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return NULL;
+    upstream_t *u = calloc(1, sizeof(*u));
+    if (!u)
+        goto fail_global;
+    atomic_init(&u->in_flight, 0);
+    if (pthread_mutex_init(&u->lock, NULL) != 0)
+        goto fail_alloc;
+    u->multi = curl_multi_init();
+    if (!u->multi)
+        goto fail_lock;
+    if (curl_multi_setopt(u->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX) != CURLM_OK ||
+        /* 0: no per-host cap. A stream can last minutes, and queueing new
+         * requests behind open streams to one HTTP/1.1 provider would stall
+         * them; HTTP/2 providers multiplex anyway. */
+        curl_multi_setopt(u->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L) != CURLM_OK ||
+        curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, UPSTREAM_MAX_CONNECTS) != CURLM_OK)
+        goto fail_multi;
+    if (pthread_create(&u->thread, NULL, upstream_engine_main, u) != 0)
+        goto fail_multi;
+    u->thread_started = true;
+    pthread_setname_np(u->thread, "llmgw-upstream");
+    return u;
+
+fail_multi:
+    curl_multi_cleanup(u->multi);
+fail_lock:
+    pthread_mutex_destroy(&u->lock);
+fail_alloc:
+    free(u);
+fail_global:
+    curl_global_cleanup();
+    return NULL;
+}
+
+void upstream_free(upstream_t *u)
+{
+    if (!u)
+        return;
+    pthread_mutex_lock(&u->lock);
+    u->stopping = true;
+    pthread_mutex_unlock(&u->lock);
+    curl_multi_wakeup(u->multi);
+    pthread_join(u->thread, NULL);
+
+    /* Cancels queued by other threads after the engine's last look: every
+     * request is DONE by now, so only the queue's references are left. */
+    pthread_mutex_lock(&u->lock);
+    upstream_req_t *cancels = u->cancel_head;
+    u->cancel_head = u->cancel_tail = NULL;
+    pthread_mutex_unlock(&u->lock);
+    while (cancels) {
+        upstream_req_t *r = cancels;
+        cancels = r->cancel_next;
+        upstream_req_unref(r);
+    }
+
+    for (size_t i = 0; i < u->n_free_easy; i++)
+        curl_easy_cleanup(u->free_easy[i]);
+    curl_multi_cleanup(u->multi);
+    pthread_mutex_destroy(&u->lock);
+    free(u);
+    curl_global_cleanup();
+}
+
+static bool upstream_has_header(const upstream_spec_t *spec, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < spec->n_headers; i++) {
+        const char *h = spec->headers[i];
+        if (h && strncasecmp(h, name, n) == 0 && h[n] == ':')
+            return true;
+    }
+    return false;
+}
+
+static struct curl_slist *upstream_build_headers(const upstream_spec_t *spec)
+{
+    struct curl_slist *list = NULL, *next;
+    for (size_t i = 0; i < spec->n_headers; i++) {
+        if (!spec->headers[i])
+            continue;
+        if (!(next = curl_slist_append(list, spec->headers[i])))
+            goto fail;
+        list = next;
+    }
+    if (spec->body && !upstream_has_header(spec, "content-type")) {
+        if (!(next = curl_slist_append(list, "Content-Type: application/json")))
+            goto fail;
+        list = next;
+    }
+    /* An empty value removes the header: no 100-continue round trip. */
+    if (!(next = curl_slist_append(list, "Expect:")))
+        goto fail;
+    return next;
+fail:
+    curl_slist_free_all(list);
+    return NULL;
+}
+
+upstream_req_t *upstream_submit(upstream_t *u, const upstream_spec_t *spec,
+                                const upstream_callbacks_t *cb, void *ud)
+{
+    /* A malformed spec is a caller bug; it is refused like a failed submit. */
+    if (!u || !spec || !spec->url || spec->timeout_ms <= 0 || !cb || !cb->on_done ||
+        (spec->stream && !cb->on_data) || (spec->n_headers && !spec->headers))
+        return NULL;
+
+    int64_t submit_us = clock_now_us();
+    size_t url_len = strlen(spec->url);
+    size_t body_len = spec->body ? spec->body_len : 0;
+    if (body_len > SIZE_MAX - sizeof(upstream_req_t) - url_len - 2)
+        return NULL;
+    upstream_req_t *r = calloc(1, sizeof(*r) + url_len + 1 + body_len + 1);
+    if (!r)
+        return NULL;
+    atomic_init(&r->refs, 2); /* the caller's and the engine's */
+    atomic_init(&r->cancel_flag, false);
+    memcpy(r->storage, spec->url, url_len);
+    r->url = r->storage;
+    if (spec->body) {
+        char *body = r->storage + url_len + 1;
+        if (body_len)
+            memcpy(body, spec->body, body_len);
+        r->body = body;
+        r->body_len = body_len;
+    }
+    r->headers = upstream_build_headers(spec);
+    if (!r->headers)
+        goto fail;
+    r->timeout_ms = spec->timeout_ms;
+    r->connect_timeout_ms = spec->connect_timeout_ms;
+    if (r->connect_timeout_ms <= 0)
+        r->connect_timeout_ms = spec->timeout_ms < UPSTREAM_CONNECT_TIMEOUT_CAP_MS
+                                    ? spec->timeout_ms
+                                    : UPSTREAM_CONNECT_TIMEOUT_CAP_MS;
+    r->max_body_bytes = spec->max_body_bytes ? spec->max_body_bytes : UPSTREAM_DEFAULT_MAX_BODY;
+    r->stream = spec->stream;
+    r->cb = *cb;
+    r->ud = ud;
+    r->submit_us = submit_us;
+    r->state = UPSTREAM_REQ_QUEUED;
+    r->first_byte_us = -1;
+    buf_init(&r->body_buf, r->max_body_bytes);
+
+    pthread_mutex_lock(&u->lock);
+    if (u->stopping) {
+        pthread_mutex_unlock(&u->lock);
+        goto fail;
+    }
+    if (u->submit_tail)
+        u->submit_tail->submit_next = r;
+    else
+        u->submit_head = r;
+    u->submit_tail = r;
+    atomic_fetch_add_explicit(&u->in_flight, 1, memory_order_acq_rel);
+    pthread_mutex_unlock(&u->lock);
+    curl_multi_wakeup(u->multi);
+    return r;
+
+fail:
+    curl_slist_free_all(r->headers);
+    free(r);
+    return NULL;
+}
+
+void upstream_cancel(upstream_t *u, upstream_req_t *r)
+{
+    if (!u || !r)
+        return;
+    pthread_mutex_lock(&u->lock);
+    if (r->cancel_requested) {
+        pthread_mutex_unlock(&u->lock);
+        return;
+    }
+    r->cancel_requested = true;
+    atomic_store_explicit(&r->cancel_flag, true, memory_order_relaxed);
+    upstream_req_ref(r); /* the cancel queue's */
+    if (u->cancel_tail)
+        u->cancel_tail->cancel_next = r;
+    else
+        u->cancel_head = r;
+    u->cancel_tail = r;
+    pthread_mutex_unlock(&u->lock);
+    curl_multi_wakeup(u->multi);
+}
+
+int upstream_in_flight(upstream_t *u)
+{
+    return u ? atomic_load_explicit(&u->in_flight, memory_order_acquire) : 0;
+}
