@@ -14,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-void cmd_args_init(cmd_args_t *a, const char *cmd, int argc, char **argv) {
+void cmd_args_init(cmd_args_t *a, const char *cmd, int argc, char **argv)
+{
     a->argc = argc;
     a->argv = argv;
     a->i = 1; /* argv[0] is the subcommand itself */
@@ -26,7 +27,8 @@ void cmd_args_init(cmd_args_t *a, const char *cmd, int argc, char **argv) {
 
 /* "--x=v" is not copied apart: `name` points at the whole argument and the
  * comparisons stop at '=', `value` points just past it. */
-int cmd_args_next(cmd_args_t *a) {
+int cmd_args_next(cmd_args_t *a)
+{
     a->name = NULL;
     a->value = NULL;
     while (a->i < a->argc) {
@@ -48,20 +50,25 @@ int cmd_args_next(cmd_args_t *a) {
     return 0;
 }
 
-bool cmd_args_is(const cmd_args_t *a, const char *name) {
-    if (!a->name) return false;
+bool cmd_args_is(const cmd_args_t *a, const char *name)
+{
+    if (!a->name)
+        return false;
     size_t n = strlen(name);
     return strncmp(a->name, name, n) == 0 && (a->name[n] == '\0' || a->name[n] == '=');
 }
 
 /* The flag as typed, without any "=value", for messages. */
-static int flag_len(const char *name) {
+static int flag_len(const char *name)
+{
     const char *eq = strchr(name, '=');
     return eq ? (int)(eq - name) : (int)strlen(name);
 }
 
-const char *cmd_args_value(cmd_args_t *a) {
-    if (a->value) return a->value;
+const char *cmd_args_value(cmd_args_t *a)
+{
+    if (a->value)
+        return a->value;
     if (a->i >= a->argc) {
         fprintf(stderr, "%s: %.*s: missing value\n", a->cmd, flag_len(a->name), a->name);
         return NULL;
@@ -70,7 +77,8 @@ const char *cmd_args_value(cmd_args_t *a) {
     return a->value;
 }
 
-int cmd_args_no_value(const cmd_args_t *a) {
+int cmd_args_no_value(const cmd_args_t *a)
+{
     if (a->value) {
         fprintf(stderr, "%s: %.*s: takes no value, got '%s'\n", a->cmd, flag_len(a->name), a->name,
                 a->value);
@@ -80,7 +88,8 @@ int cmd_args_no_value(const cmd_args_t *a) {
 }
 
 int cmd_parse_int(const char *cmd, const char *flag, const char *text, long long min, long long max,
-                  long long *out) {
+                  long long *out)
+{
     char *end = NULL;
     errno = 0;
     /* strtoll skips leading blanks and accepts a sign; a flag value with
@@ -100,7 +109,8 @@ int cmd_parse_int(const char *cmd, const char *flag, const char *text, long long
 }
 
 int cmd_parse_double(const char *cmd, const char *flag, const char *text, double min, double max,
-                     double *out) {
+                     double *out)
+{
     char *end = NULL;
     errno = 0;
     double v = (text[0] == ' ' || text[0] == '\t') ? 0 : strtod(text, &end);
@@ -118,27 +128,32 @@ int cmd_parse_double(const char *cmd, const char *flag, const char *text, double
     return 0;
 }
 
-int cmd_check_target(const char *cmd, const char *flag, const char *target) {
+int cmd_check_target(const char *cmd, const char *flag, const char *target)
+{
     const char *port = NULL;
-    if (target[0] == '\0') goto bad;
+    if (target[0] == '\0')
+        goto bad;
     /* Targets with a scheme are handed to gRPC's resolver as they are. */
     if (strstr(target, "://") || strncmp(target, "unix:", 5) == 0 ||
         strncmp(target, "unix-abstract:", 14) == 0)
         return 0;
     if (target[0] == '[') {
         const char *close = strchr(target, ']');
-        if (!close || close == target + 1 || close[1] != ':') goto bad;
+        if (!close || close == target + 1 || close[1] != ':')
+            goto bad;
         port = close + 2;
     } else {
         const char *colon = strrchr(target, ':');
-        if (!colon || colon == target || memchr(target, ':', (size_t)(colon - target))) goto bad;
+        if (!colon || colon == target || memchr(target, ':', (size_t)(colon - target)))
+            goto bad;
         port = colon + 1;
     }
     long long n;
     char *end = NULL;
     errno = 0;
     n = (port[0] >= '0' && port[0] <= '9') ? strtoll(port, &end, 10) : -1;
-    if (!end || *end != '\0' || errno == ERANGE || n < 1 || n > 65535) goto bad;
+    if (!end || *end != '\0' || errno == ERANGE || n < 1 || n > 65535)
+        goto bad;
     return 0;
 bad:
     fprintf(stderr, "%s: %s: expected HOST:PORT with a port in 1..65535, got '%s'\n", cmd, flag,
@@ -146,12 +161,14 @@ bad:
     return -1;
 }
 
-int cmd_env_defaults(const char *cmd, const char **target, const char **key) {
+int cmd_env_defaults(const char *cmd, const char **target, const char **key)
+{
     /* Flags win over the environment; the environment is checked as strictly. */
     if (!*target) {
         const char *env = getenv("LLMGW_TARGET");
         if (env && env[0]) {
-            if (cmd_check_target(cmd, "LLMGW_TARGET", env) < 0) return -1;
+            if (cmd_check_target(cmd, "LLMGW_TARGET", env) < 0)
+                return -1;
             *target = env;
         } else {
             *target = CMD_DEFAULT_TARGET;
@@ -159,12 +176,14 @@ int cmd_env_defaults(const char *cmd, const char **target, const char **key) {
     }
     if (!*key) {
         const char *env = getenv("LLMGW_API_KEY");
-        if (env && env[0]) *key = env;
+        if (env && env[0])
+            *key = env;
     }
     return 0;
 }
 
-int cmd_usage_error(const char *cmd, const char *fmt, ...) {
+int cmd_usage_error(const char *cmd, const char *fmt, ...)
+{
     va_list ap;
     fprintf(stderr, "%s: ", cmd);
     va_start(ap, fmt);

@@ -58,7 +58,8 @@ typedef struct {
 } chat_opts_t;
 
 /* 0: parsed; 1: help was printed; -1: a message was printed. */
-static int chat_parse(int argc, char **argv, chat_opts_t *o) {
+static int chat_parse(int argc, char **argv, chat_opts_t *o)
+{
     cmd_args_t a;
     long long n;
     const char *v;
@@ -77,31 +78,36 @@ static int chat_parse(int argc, char **argv, chat_opts_t *o) {
             fputs(chat_usage, stdout);
             return 1;
         } else if (cmd_args_is(&a, "--stream")) {
-            if (cmd_args_no_value(&a) < 0) return -1;
+            if (cmd_args_no_value(&a) < 0)
+                return -1;
             o->stream = true;
         } else if (cmd_args_is(&a, "--json")) {
-            if (cmd_args_no_value(&a) < 0) return -1;
+            if (cmd_args_no_value(&a) < 0)
+                return -1;
             o->json = true;
         } else if (cmd_args_is(&a, "--target")) {
             if (!(v = cmd_args_value(&a)) || cmd_check_target(CHAT_CMD, "--target", v) < 0)
                 return -1;
             o->target = v;
         } else if (cmd_args_is(&a, "--model")) {
-            if (!(v = cmd_args_value(&a))) return -1;
+            if (!(v = cmd_args_value(&a)))
+                return -1;
             if (!v[0]) {
                 fprintf(stderr, "%s: --model: must not be empty\n", CHAT_CMD);
                 return -1;
             }
             o->model = v;
         } else if (cmd_args_is(&a, "--key")) {
-            if (!(v = cmd_args_value(&a))) return -1;
+            if (!(v = cmd_args_value(&a)))
+                return -1;
             if (!v[0]) {
                 fprintf(stderr, "%s: --key: must not be empty\n", CHAT_CMD);
                 return -1;
             }
             o->key = v;
         } else if (cmd_args_is(&a, "--system")) {
-            if (!(o->system = cmd_args_value(&a))) return -1;
+            if (!(o->system = cmd_args_value(&a)))
+                return -1;
         } else if (cmd_args_is(&a, "--temperature")) {
             if (!(v = cmd_args_value(&a)) ||
                 cmd_parse_double(CHAT_CMD, "--temperature", v, 0.0, 2.0, &o->temperature) < 0)
@@ -119,12 +125,13 @@ static int chat_parse(int argc, char **argv, chat_opts_t *o) {
                 return -1;
             o->timeout_ms = (int)n;
         } else {
-            cmd_usage_error(CHAT_CMD, "unknown flag '%s'", a.name);
+            cmd_usage_error(CHAT_CMD, "unknown flag '%.*s'", (int)strcspn(a.name, "="), a.name);
             return -1;
         }
     }
 
-    if (cmd_env_defaults(CHAT_CMD, &o->target, &o->key) < 0) return -1;
+    if (cmd_env_defaults(CHAT_CMD, &o->target, &o->key) < 0)
+        return -1;
     if (!o->model) {
         cmd_usage_error(CHAT_CMD, "--model: required (a route name or provider/model)");
         return -1;
@@ -141,15 +148,18 @@ static int chat_parse(int argc, char **argv, chat_opts_t *o) {
 }
 
 /* A value for a key=value line: quoted when it has blanks or is empty. */
-static int kv(buf_t *b, const char *key, const char *val) {
-    if (val[0] && !strpbrk(val, " \t\"=")) return buf_printf(b, " %s=%s", key, val);
+static int kv(buf_t *b, const char *key, const char *val)
+{
+    if (val[0] && !strpbrk(val, " \t\"="))
+        return buf_printf(b, " %s=%s", key, val);
     return buf_printf(b, " %s=\"%s\"", key, val);
 }
 
 /* "route: provider=… model=… strategy=… route=… reason=… attempts=N (failures)"
  * then "usage: …" — the stderr summary of a response or a last chunk. */
 static int chat_summary(buf_t *b, const Llmgw__V1__RouteDecision *r, const Llmgw__V1__Usage *u,
-                        double cost_usd, long long latency_ms, bool has_latency) {
+                        double cost_usd, long long latency_ms, bool has_latency)
+{
     int rc = 0;
     buf_reset(b);
     if (r) {
@@ -157,45 +167,56 @@ static int chat_summary(buf_t *b, const Llmgw__V1__RouteDecision *r, const Llmgw
         rc |= kv(b, "provider", r->provider);
         rc |= kv(b, "model", r->model);
         rc |= kv(b, "strategy", r->strategy);
-        if (r->route[0]) rc |= kv(b, "route", r->route);
+        if (r->route[0])
+            rc |= kv(b, "route", r->route);
         rc |= kv(b, "reason", r->reason);
         rc |= buf_printf(b, " attempts=%zu", r->n_attempts);
         /* Only the failed attempts explain anything; the last one served. */
-        const char *sep = " (";
+        bool any_failed = false;
         for (size_t i = 0; i < r->n_attempts; i++) {
             const Llmgw__V1__Attempt *at = r->attempts[i];
-            if (!at->error[0] && !at->error_type[0]) continue;
-            rc |= buf_printf(b, "%s%s: %s%s%s", sep, at->provider, at->error_type,
-                             at->error_type[0] && at->error[0] ? ": " : "", at->error);
-            sep = "; ";
+            if (!at->error[0] && !at->error_type[0])
+                continue;
+            rc |= buf_printf(b, "%s%s: %s%s%s", any_failed ? "; " : " (", at->provider,
+                             at->error_type, at->error_type[0] && at->error[0] ? ": " : "",
+                             at->error);
+            any_failed = true;
         }
-        if (strcmp(sep, "; ") == 0) rc |= buf_append_char(b, ')');
+        if (any_failed)
+            rc |= buf_append_char(b, ')');
         rc |= buf_append_char(b, '\n');
     }
     if (u) {
         rc |= buf_printf(b, "usage: prompt_tokens=%d completion_tokens=%d total_tokens=%d",
                          u->prompt_tokens, u->completion_tokens, u->total_tokens);
         rc |= buf_printf(b, " cost_usd=%.8f", cost_usd);
-        if (has_latency) rc |= buf_printf(b, " latency_ms=%lld", latency_ms);
+        if (has_latency)
+            rc |= buf_printf(b, " latency_ms=%lld", latency_ms);
         rc |= buf_append_char(b, '\n');
     }
     return rc ? -1 : 0;
 }
 
-static int print_json(const ProtobufCMessage *m, size_t flags) {
+static int print_json(const ProtobufCMessage *m, size_t flags)
+{
     json_t *j = pbjson_from_message(m);
     int rc = -1;
-    if (!j) goto out;
-    if (json_dumpf(j, stdout, flags) < 0) goto out;
-    if (fputc('\n', stdout) == EOF) goto out;
+    if (!j)
+        goto out;
+    if (json_dumpf(j, stdout, flags) < 0)
+        goto out;
+    if (fputc('\n', stdout) == EOF)
+        goto out;
     rc = 0;
 out:
     json_decref(j);
-    if (rc < 0) fprintf(stderr, "error: cannot write the JSON answer\n");
+    if (rc < 0)
+        fprintf(stderr, "error: cannot write the JSON answer\n");
     return rc;
 }
 
-static int chat_complete(cmd_conn_t *conn, const chat_opts_t *o, Llmgw__V1__ChatRequest *req) {
+static int chat_complete(cmd_conn_t *conn, const chat_opts_t *o, Llmgw__V1__ChatRequest *req)
+{
     ProtobufCMessage *m = NULL;
     buf_t summary = BUF_INIT(CHAT_MAX_SUMMARY);
     int rc = CMD_EXIT_RPC;
@@ -207,7 +228,8 @@ static int chat_complete(cmd_conn_t *conn, const chat_opts_t *o, Llmgw__V1__Chat
     }
     const Llmgw__V1__ChatResponse *resp = (const Llmgw__V1__ChatResponse *)m;
     if (o->json) {
-        if (print_json(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0) goto out;
+        if (print_json(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0)
+            goto out;
         rc = CMD_EXIT_OK;
         goto out;
     }
@@ -225,7 +247,8 @@ static int chat_complete(cmd_conn_t *conn, const chat_opts_t *o, Llmgw__V1__Chat
     fputs(buf_cstr(&summary), stderr);
     rc = CMD_EXIT_OK;
 out:
-    if (m) protobuf_c_message_free_unpacked(m, NULL);
+    if (m)
+        protobuf_c_message_free_unpacked(m, NULL);
     buf_free(&summary);
     return rc;
 }
@@ -237,12 +260,14 @@ typedef struct {
     buf_t summary; /* from the last chunk carrying a route or usage */
 } chat_stream_t;
 
-static int on_chunk(const ProtobufCMessage *m, void *ctx) {
+static int on_chunk(const ProtobufCMessage *m, void *ctx)
+{
     chat_stream_t *st = ctx;
     const Llmgw__V1__ChatChunk *ch = (const Llmgw__V1__ChatChunk *)m;
 
     if (st->json) {
-        if (print_json(m, JSON_COMPACT | JSON_PRESERVE_ORDER) < 0) return -1;
+        if (print_json(m, JSON_COMPACT | JSON_PRESERVE_ORDER) < 0)
+            return -1;
     } else {
         for (size_t i = 0; i < ch->n_choices; i++) {
             const Llmgw__V1__Message *d = ch->choices[i]->delta;
@@ -253,15 +278,18 @@ static int on_chunk(const ProtobufCMessage *m, void *ctx) {
         }
     }
     /* Deltas must show as they arrive, not when stdio's buffer fills. */
-    if (fflush(stdout) == EOF) return -1;
+    if (fflush(stdout) == EOF)
+        return -1;
     if (ch->route || ch->usage) {
-        if (chat_summary(&st->summary, ch->route, ch->usage, ch->cost_usd, 0, false) < 0) return -1;
+        if (chat_summary(&st->summary, ch->route, ch->usage, ch->cost_usd, 0, false) < 0)
+            return -1;
         st->have_summary = true;
     }
     return 0;
 }
 
-static int chat_stream(cmd_conn_t *conn, const chat_opts_t *o, Llmgw__V1__ChatRequest *req) {
+static int chat_stream(cmd_conn_t *conn, const chat_opts_t *o, Llmgw__V1__ChatRequest *req)
+{
     chat_stream_t st = {.json = o->json, .summary = BUF_INIT(CHAT_MAX_SUMMARY)};
     int rc = CMD_EXIT_RPC;
 
@@ -276,18 +304,21 @@ static int chat_stream(cmd_conn_t *conn, const chat_opts_t *o, Llmgw__V1__ChatRe
         rc = cmd_conn_report(conn);
         goto out;
     }
-    if (!o->json && st.have_summary) fputs(buf_cstr(&st.summary), stderr);
+    if (!o->json && st.have_summary)
+        fputs(buf_cstr(&st.summary), stderr);
     rc = CMD_EXIT_OK;
 out:
     buf_free(&st.summary);
     return rc;
 }
 
-int cmd_chat(int argc, char **argv) {
+int cmd_chat(int argc, char **argv)
+{
     chat_opts_t o;
     cmd_conn_t *conn = NULL;
     int rc = chat_parse(argc, argv, &o);
-    if (rc != 0) return rc > 0 ? CMD_EXIT_OK : CMD_EXIT_USAGE;
+    if (rc != 0)
+        return rc > 0 ? CMD_EXIT_OK : CMD_EXIT_USAGE;
 
     Llmgw__V1__Message sys = LLMGW__V1__MESSAGE__INIT;
     Llmgw__V1__Message user = LLMGW__V1__MESSAGE__INIT;
@@ -318,7 +349,8 @@ int cmd_chat(int argc, char **argv) {
     }
 
     conn = cmd_conn_open(o.target, o.key, o.timeout_ms);
-    if (!conn) return CMD_EXIT_RPC;
+    if (!conn)
+        return CMD_EXIT_RPC;
     rc = o.stream ? chat_stream(conn, &o, &req) : chat_complete(conn, &o, &req);
     cmd_conn_close(conn);
     return rc;

@@ -43,7 +43,8 @@ typedef struct {
     int timeout_ms;
 } models_opts_t;
 
-static int models_parse(int argc, char **argv, models_opts_t *o) {
+static int models_parse(int argc, char **argv, models_opts_t *o)
+{
     cmd_args_t a;
     long long n;
     const char *v;
@@ -59,32 +60,36 @@ static int models_parse(int argc, char **argv, models_opts_t *o) {
             fputs(models_usage, stdout);
             return 1;
         } else if (cmd_args_is(&a, "--json")) {
-            if (cmd_args_no_value(&a) < 0) return -1;
+            if (cmd_args_no_value(&a) < 0)
+                return -1;
             o->json = true;
         } else if (cmd_args_is(&a, "--target")) {
             if (!(v = cmd_args_value(&a)) || cmd_check_target(MODELS_CMD, "--target", v) < 0)
                 return -1;
             o->target = v;
         } else if (cmd_args_is(&a, "--key")) {
-            if (!(v = cmd_args_value(&a))) return -1;
+            if (!(v = cmd_args_value(&a)))
+                return -1;
             if (!v[0]) {
                 fprintf(stderr, "%s: --key: must not be empty\n", MODELS_CMD);
                 return -1;
             }
             o->key = v;
         } else if (cmd_args_is(&a, "--provider")) {
-            if (!(o->provider = cmd_args_value(&a))) return -1;
+            if (!(o->provider = cmd_args_value(&a)))
+                return -1;
         } else if (cmd_args_is(&a, "--timeout-ms")) {
             if (!(v = cmd_args_value(&a)) ||
                 cmd_parse_int(MODELS_CMD, "--timeout-ms", v, 1, CMD_MAX_TIMEOUT_MS, &n) < 0)
                 return -1;
             o->timeout_ms = (int)n;
         } else {
-            cmd_usage_error(MODELS_CMD, "unknown flag '%s'", a.name);
+            cmd_usage_error(MODELS_CMD, "unknown flag '%.*s'", (int)strcspn(a.name, "="), a.name);
             return -1;
         }
     }
-    if (cmd_env_defaults(MODELS_CMD, &o->target, &o->key) < 0) return -1;
+    if (cmd_env_defaults(MODELS_CMD, &o->target, &o->key) < 0)
+        return -1;
     return 0;
 }
 
@@ -94,7 +99,8 @@ static const char *const col_titles[N_COLS] = {
     "ID", "KIND", "STRATEGY/PROVIDER", "IN $/MTOK", "OUT $/MTOK", "QUALITY", "DEPLOYMENTS"};
 
 /* The cells of one row, each a NUL-terminated string in `cells`. */
-static int models_row(const Llmgw__V1__ModelInfo *mi, buf_t cells[N_COLS]) {
+static int models_row(const Llmgw__V1__ModelInfo *mi, buf_t cells[N_COLS])
+{
     int rc = 0;
     bool route = strcmp(mi->kind, "route") == 0;
     for (int c = 0; c < N_COLS; c++)
@@ -112,7 +118,8 @@ static int models_row(const Llmgw__V1__ModelInfo *mi, buf_t cells[N_COLS]) {
     return rc ? -1 : 0;
 }
 
-static int models_table(const Llmgw__V1__ListModelsResponse *r) {
+static int models_table(const Llmgw__V1__ListModelsResponse *r)
+{
     buf_t cells[N_COLS];
     size_t width[N_COLS];
     int rc = -1;
@@ -123,15 +130,18 @@ static int models_table(const Llmgw__V1__ListModelsResponse *r) {
     }
     /* Two passes: widths first, then the rows padded to them. */
     for (size_t i = 0; i < r->n_models; i++) {
-        if (models_row(r->models[i], cells) < 0) goto out;
+        if (models_row(r->models[i], cells) < 0)
+            goto out;
         for (int c = 0; c < N_COLS; c++)
-            if (cells[c].len > width[c]) width[c] = cells[c].len;
+            if (cells[c].len > width[c])
+                width[c] = cells[c].len;
     }
     for (int c = 0; c < N_COLS; c++)
         printf("%-*s%s", c + 1 < N_COLS ? (int)width[c] : 0, col_titles[c],
                c + 1 < N_COLS ? "  " : "\n");
     for (size_t i = 0; i < r->n_models; i++) {
-        if (models_row(r->models[i], cells) < 0) goto out;
+        if (models_row(r->models[i], cells) < 0)
+            goto out;
         for (int c = 0; c < N_COLS; c++)
             printf("%-*s%s", c + 1 < N_COLS ? (int)width[c] : 0, buf_cstr(&cells[c]),
                    c + 1 < N_COLS ? "  " : "\n");
@@ -140,23 +150,28 @@ static int models_table(const Llmgw__V1__ListModelsResponse *r) {
 out:
     for (int c = 0; c < N_COLS; c++)
         buf_free(&cells[c]);
-    if (rc < 0) fprintf(stderr, "error: models table: out of memory\n");
+    if (rc < 0)
+        fprintf(stderr, "error: models table: out of memory\n");
     return rc;
 }
 
-int cmd_models(int argc, char **argv) {
+int cmd_models(int argc, char **argv)
+{
     models_opts_t o;
     cmd_conn_t *conn = NULL;
     ProtobufCMessage *m = NULL;
     int rc = models_parse(argc, argv, &o);
-    if (rc != 0) return rc > 0 ? CMD_EXIT_OK : CMD_EXIT_USAGE;
+    if (rc != 0)
+        return rc > 0 ? CMD_EXIT_OK : CMD_EXIT_USAGE;
 
     Llmgw__V1__ListModelsRequest req = LLMGW__V1__LIST_MODELS_REQUEST__INIT;
-    if (o.provider) req.provider = (char *)o.provider;
+    if (o.provider)
+        req.provider = (char *)o.provider;
 
     rc = CMD_EXIT_RPC;
     conn = cmd_conn_open(o.target, o.key, o.timeout_ms);
-    if (!conn) goto out;
+    if (!conn)
+        goto out;
     if (cmd_conn_unary(conn, "/llmgw.v1.ChatService/ListModels", &req.base,
                        &llmgw__v1__list_models_response__descriptor, &m) < 0) {
         rc = cmd_conn_report(conn);
@@ -173,14 +188,16 @@ int cmd_models(int argc, char **argv) {
         json_decref(j);
         fputc('\n', stdout);
     } else {
-        if (models_table(resp) < 0) goto out;
+        if (models_table(resp) < 0)
+            goto out;
         fflush(stdout);
         fprintf(stderr, "table_version=%lld models=%zu\n", (long long)resp->table_version,
                 resp->n_models);
     }
     rc = CMD_EXIT_OK;
 out:
-    if (m) protobuf_c_message_free_unpacked(m, NULL);
+    if (m)
+        protobuf_c_message_free_unpacked(m, NULL);
     cmd_conn_close(conn);
     return rc;
 }

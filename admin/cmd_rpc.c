@@ -26,17 +26,21 @@ struct cmd_conn {
     buf_t details;
 };
 
-cmd_conn_t *cmd_conn_open(const char *target, const char *api_key, int timeout_ms) {
+cmd_conn_t *cmd_conn_open(const char *target, const char *api_key, int timeout_ms)
+{
     cmd_conn_t *c = calloc(1, sizeof(*c));
-    if (!c) goto fail;
+    if (!c)
+        goto fail;
     buf_init(&c->details, CMD_RPC_MAX_DETAILS);
     c->timeout_ms = timeout_ms;
     if (api_key) {
         c->api_key = strdup(api_key);
-        if (!c->api_key) goto fail;
+        if (!c->api_key)
+            goto fail;
     }
     c->ch = gc_channel_new(target);
-    if (!c->ch) goto fail;
+    if (!c->ch)
+        goto fail;
     return c;
 fail:
     fprintf(stderr, "error: cannot create a channel to '%s'\n", target);
@@ -44,40 +48,48 @@ fail:
     return NULL;
 }
 
-void cmd_conn_close(cmd_conn_t *c) {
-    if (!c) return;
-    if (c->ch) gc_channel_free(c->ch);
+void cmd_conn_close(cmd_conn_t *c)
+{
+    if (!c)
+        return;
+    if (c->ch)
+        gc_channel_free(c->ch);
     free(c->api_key);
     buf_free(&c->details);
     free(c);
 }
 
 /* Records a failure that happened on our side of the wire. */
-static int conn_fail(cmd_conn_t *c, grpc_status_code code, const char *what) {
+static int conn_fail(cmd_conn_t *c, grpc_status_code code, const char *what)
+{
     c->status = code;
     buf_reset(&c->details);
     (void)buf_append_str(&c->details, what); /* best effort: the status still tells */
     return -1;
 }
 
-static int pack(cmd_conn_t *c, const ProtobufCMessage *req, uint8_t **out, size_t *len) {
+static int pack(cmd_conn_t *c, const ProtobufCMessage *req, uint8_t **out, size_t *len)
+{
     *len = protobuf_c_message_get_packed_size(req);
     /* malloc(0) may return NULL; an empty message packs to zero bytes. */
     *out = malloc(*len ? *len : 1);
-    if (!*out) return conn_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "request: out of memory");
+    if (!*out)
+        return conn_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "request: out of memory");
     protobuf_c_message_pack(req, *out);
     return 0;
 }
 
 int cmd_conn_unary(cmd_conn_t *c, const char *method, const ProtobufCMessage *req,
-                   const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp) {
+                   const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp)
+{
     uint8_t *bytes = NULL;
     size_t len = 0;
     buf_t answer = BUF_INIT(CMD_RPC_MAX_MSG);
     int rc = -1;
 
     *resp = NULL;
-    if (pack(c, req, &bytes, &len) < 0) goto out;
+    if (pack(c, req, &bytes, &len) < 0)
+        goto out;
     buf_reset(&c->details);
     grpc_status_code st =
         gc_unary(c->ch, method, c->api_key, c->timeout_ms, bytes, len, &answer, &c->details);
@@ -98,7 +110,8 @@ out:
 }
 
 int cmd_conn_stream(cmd_conn_t *c, const char *method, const ProtobufCMessage *req,
-                    const ProtobufCMessageDescriptor *msg_desc, cmd_stream_fn on_msg, void *ctx) {
+                    const ProtobufCMessageDescriptor *msg_desc, cmd_stream_fn on_msg, void *ctx)
+{
     uint8_t *bytes = NULL;
     size_t len = 0;
     buf_t msg = BUF_INIT(CMD_RPC_MAX_MSG);
@@ -106,7 +119,8 @@ int cmd_conn_stream(cmd_conn_t *c, const char *method, const ProtobufCMessage *r
     int rc = -1;
     bool stopped = false; /* we cancelled: our reason wins over CANCELLED */
 
-    if (pack(c, req, &bytes, &len) < 0) goto out;
+    if (pack(c, req, &bytes, &len) < 0)
+        goto out;
     s = gc_stream_start(c->ch, method, c->api_key, c->timeout_ms, bytes, len);
     if (!s) {
         conn_fail(c, GRPC_STATUS_INTERNAL, "cannot start the call");
@@ -148,7 +162,8 @@ out:
     return rc;
 }
 
-int cmd_conn_report(const cmd_conn_t *c) {
+int cmd_conn_report(const cmd_conn_t *c)
+{
     const char *details = buf_cstr(&c->details);
     fprintf(stderr, "error: %s: %s\n", gc_status_name(c->status),
             details[0] ? details : "(no details)");

@@ -26,7 +26,8 @@ static const main_cmd_t main_cmds[] = {
 
 #define MAIN_N_CMDS (sizeof(main_cmds) / sizeof(main_cmds[0]))
 
-static void main_usage(FILE *out) {
+static void main_usage(FILE *out)
+{
     fputs("usage: llmgw [--version] [--help] <command> [<flags>]\n\ncommands:\n", out);
     for (size_t i = 0; i < MAIN_N_CMDS; i++)
         fprintf(out, "  %-8s %s\n", main_cmds[i].name, main_cmds[i].summary);
@@ -36,13 +37,16 @@ static void main_usage(FILE *out) {
           out);
 }
 
-static const main_cmd_t *main_find(const char *name) {
+static const main_cmd_t *main_find(const char *name)
+{
     for (size_t i = 0; i < MAIN_N_CMDS; i++)
-        if (strcmp(main_cmds[i].name, name) == 0) return &main_cmds[i];
+        if (strcmp(main_cmds[i].name, name) == 0)
+            return &main_cmds[i];
     return NULL;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     int rc;
 
     if (argc < 2) {

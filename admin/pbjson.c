@@ -14,17 +14,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-static json_t *base64(const ProtobufCBinaryData *b) {
+static json_t *base64(const ProtobufCBinaryData *b)
+{
     static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t out_len = (b->len + 2) / 3 * 4;
     char *out = malloc(out_len + 1);
     json_t *j = NULL;
-    if (!out) return NULL;
+    if (!out)
+        return NULL;
     size_t o = 0;
     for (size_t i = 0; i < b->len; i += 3) {
         uint32_t v = (uint32_t)b->data[i] << 16;
-        if (i + 1 < b->len) v |= (uint32_t)b->data[i + 1] << 8;
-        if (i + 2 < b->len) v |= b->data[i + 2];
+        if (i + 1 < b->len)
+            v |= (uint32_t)b->data[i + 1] << 8;
+        if (i + 2 < b->len)
+            v |= b->data[i + 2];
         out[o++] = tab[(v >> 18) & 63];
         out[o++] = tab[(v >> 12) & 63];
         out[o++] = i + 1 < b->len ? tab[(v >> 6) & 63] : '=';
@@ -37,7 +41,8 @@ static json_t *base64(const ProtobufCBinaryData *b) {
 }
 
 /* One value of type f->type stored at p. */
-static json_t *value(const ProtobufCFieldDescriptor *f, const void *p) {
+static json_t *value(const ProtobufCFieldDescriptor *f, const void *p)
+{
     switch (f->type) {
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
@@ -53,7 +58,8 @@ static json_t *value(const ProtobufCFieldDescriptor *f, const void *p) {
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64: {
         uint64_t v = *(const uint64_t *)p;
-        if (v <= (uint64_t)LLONG_MAX) return json_integer((json_int_t)v);
+        if (v <= (uint64_t)LLONG_MAX)
+            return json_integer((json_int_t)v);
         /* jansson integers are signed: keep the exact digits as a string. */
         char digits[24];
         snprintf(digits, sizeof(digits), "%llu", (unsigned long long)v);
@@ -85,7 +91,8 @@ static json_t *value(const ProtobufCFieldDescriptor *f, const void *p) {
     return NULL;
 }
 
-static size_t elem_size(ProtobufCType t) {
+static size_t elem_size(ProtobufCType t)
+{
     switch (t) {
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
@@ -111,22 +118,26 @@ static size_t elem_size(ProtobufCType t) {
 
 /* Whether a singular field is present: unset oneof members and unset
  * sub-messages are left out; every other proto3 field is always written. */
-static bool present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f) {
+static bool present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
     const char *base = (const char *)m;
     if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
         return *(const uint32_t *)(base + f->quantifier_offset) == f->id;
-    if (f->type == PROTOBUF_C_TYPE_MESSAGE) return *(void *const *)(base + f->offset) != NULL;
+    if (f->type == PROTOBUF_C_TYPE_MESSAGE)
+        return *(void *const *)(base + f->offset) != NULL;
     if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset &&
         f->type != PROTOBUF_C_TYPE_STRING)
         return *(const protobuf_c_boolean *)(base + f->quantifier_offset);
     return true;
 }
 
-json_t *pbjson_from_message(const ProtobufCMessage *m) {
+json_t *pbjson_from_message(const ProtobufCMessage *m)
+{
     const ProtobufCMessageDescriptor *d = m->descriptor;
     const char *base = (const char *)m;
     json_t *obj = json_object();
-    if (!obj) goto fail;
+    if (!obj)
+        goto fail;
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         json_t *v = NULL;
@@ -134,7 +145,8 @@ json_t *pbjson_from_message(const ProtobufCMessage *m) {
             size_t n = *(const size_t *)(base + f->quantifier_offset);
             const char *arr = *(char *const *)(base + f->offset);
             v = json_array();
-            if (!v) goto fail;
+            if (!v)
+                goto fail;
             for (size_t k = 0; k < n; k++) {
                 if (json_array_append_new(v, value(f, arr + k * elem_size(f->type))) < 0) {
                     json_decref(v);
@@ -142,11 +154,13 @@ json_t *pbjson_from_message(const ProtobufCMessage *m) {
                 }
             }
         } else {
-            if (!present(m, f)) continue;
+            if (!present(m, f))
+                continue;
             v = value(f, base + f->offset);
         }
         /* json_object_set_new takes v even on failure and rejects NULL. */
-        if (!v || json_object_set_new(obj, f->name, v) < 0) goto fail;
+        if (!v || json_object_set_new(obj, f->name, v) < 0)
+            goto fail;
     }
     return obj;
 fail:

@@ -1,10 +1,11 @@
 /* auth: "authorization: Bearer <key>" → the table's key, or a refusal.
  *
  * The only secret handled here is the caller's token; it is hashed by
- * table_find_key and never logged or copied. A table without keys turns auth
- * off: every caller is anonymous (*key = NULL) whatever it sends. Two
- * messages only, so a caller learns nothing about which part was wrong
- * beyond "no usable token" versus "token not known".
+ * table_find_key and never logged (the one copy, made when trailing
+ * whitespace must be cut off, is wiped after use). A table without keys
+ * turns auth off: every caller is anonymous (*key = NULL) whatever it sends.
+ * Two messages only, so a caller learns nothing beyond "no usable token"
+ * versus "token not known".
  */
 #include "auth.h"
 
@@ -64,7 +65,7 @@ int auth_check(const table_t *t, const char *authorization, const table_key_t **
         return auth_fail(err, errlen, AUTH_MISSING);
 
     /* With trailing whitespace the token needs its own terminator. Real keys
-     * are far shorter than this buffer; a longer one cannot be ours. */
+     * are far shorter than this buffer; a longer one is refused as unknown. */
     char stackbuf[1024];
     const char *secret = tok;
     if (tok[len] != '\0') {

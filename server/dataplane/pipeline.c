@@ -317,6 +317,8 @@ static int pl_on_event(void *ud, const char *event, const char *data, size_t len
 {
     pl_request_t *r = ud;
     Llmgw__V1__ChatChunk *ch = NULL;
+    if (len == 0)
+        return 0; /* "data:" with nothing: a keep-alive some servers send */
     if (openai_is_done_marker(data, len)) {
         r->done_marker = true;
         return 0;

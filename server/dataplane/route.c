@@ -20,7 +20,7 @@
 static const char *show(char out[ROUTE_SHOW_MAX + 4], const char *s)
 {
     size_t i = 0;
-    for (; s[i] != '\0' && i < ROUTE_SHOW_MAX; i++) {
+    for (; i < ROUTE_SHOW_MAX && s[i] != '\0'; i++) {
         unsigned char c = (unsigned char)s[i];
         out[i] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
     }
@@ -68,18 +68,17 @@ static bool provider_allowed(const Llmgw__V1__RoutingOptions *opts, const char *
     return !name_listed(provider, opts->deny_providers, opts->n_deny_providers);
 }
 
-static route_status_t route_fail(char *err, size_t errlen, route_status_t st, const char *fmt,
-                                 ...) __attribute__((format(printf, 4, 5)));
+static route_status_t route_fail(char *err, size_t errlen, route_status_t st, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static route_status_t route_fail(char *err, size_t errlen, route_status_t st, const char *fmt,
-                                 ...)
+static route_status_t route_fail(char *err, size_t errlen, route_status_t st, const char *fmt, ...)
 {
-    if (errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
+    if (errlen == 0)
+        return st;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
     return st;
 }
 
@@ -103,8 +102,9 @@ static route_status_t plan_direct(const table_t *t, const char *model,
                           show(s1, pname), show(s2, model));
     const table_model_t *m = table_provider_find_model(p, slash + 1);
     if (m == NULL)
-        return route_fail(err, errlen, ROUTE_ERR_NOT_FOUND, "model: provider '%s' has no model '%s'",
-                          show(s1, pname), show(s2, slash + 1));
+        return route_fail(err, errlen, ROUTE_ERR_NOT_FOUND,
+                          "model: provider '%s' has no model '%s'", show(s1, pname),
+                          show(s2, slash + 1));
     if (!provider_allowed(opts, p->name))
         return route_fail(err, errlen, ROUTE_ERR_NO_CANDIDATE,
                           "routing: provider '%s' is excluded by allow/deny providers", p->name);
@@ -112,8 +112,8 @@ static route_status_t plan_direct(const table_t *t, const char *model,
     out->n = 1;
     out->strategy = "direct";
     out->route_name = NULL;
-    snprintf(out->reason, sizeof(out->reason), "direct: %s/%s requested as provider/model",
-             p->name, m->name);
+    snprintf(out->reason, sizeof(out->reason), "direct: %s/%s requested as provider/model", p->name,
+             m->name);
     return ROUTE_OK;
 }
 
@@ -162,7 +162,6 @@ route_status_t route_plan(const table_t *t, const char *model,
                           const Llmgw__V1__RoutingOptions *opts, uint64_t *rng, route_plan_t *out,
                           char *err, size_t errlen)
 {
-    char s[ROUTE_SHOW_MAX + 4];
     if (errlen > 0)
         err[0] = '\0';
     out->n = 0;
@@ -186,9 +185,11 @@ route_status_t route_plan(const table_t *t, const char *model,
         return plan_direct(t, model, opts, out, err, errlen);
 
     const table_route_t *r = table_find_route(t, model);
-    if (r == NULL)
+    if (r == NULL) {
+        char s[ROUTE_SHOW_MAX + 4];
         return route_fail(err, errlen, ROUTE_ERR_NOT_FOUND,
                           "model: unknown route or provider/model '%s'", show(s, model));
+    }
 
     const table_deployment_t *d[TABLE_MAX_DEPLOYMENTS];
     size_t n = 0;
@@ -206,8 +207,9 @@ route_status_t route_plan(const table_t *t, const char *model,
     if (strcmp(strategy, "weighted") == 0) {
         double total = order_weighted(d, n, rng);
         out->strategy = "weighted";
-        snprintf(out->reason, sizeof(out->reason), "weighted: picked %s/%s by weight %g of total %g",
-                 d[0]->provider->name, d[0]->model->name, d[0]->weight, total);
+        snprintf(out->reason, sizeof(out->reason),
+                 "weighted: picked %s/%s by weight %g of total %g", d[0]->provider->name,
+                 d[0]->model->name, d[0]->weight, total);
     } else {
         order_priority(d, n);
         out->strategy = "priority";

@@ -47,6 +47,7 @@
 #define TABLE_TIMEOUT_MS_MAX 600000
 #define TABLE_TIMEOUT_MS_DEFAULT 60000
 #define TABLE_QUALITY_DEFAULT 0.5
+#define TABLE_WEIGHT_MAX 1e6
 #define TABLE_POOL_CHUNK (64u * 1024u)
 #define TABLE_SHOW_MAX 64 /* user text quoted in an error message */
 
@@ -97,9 +98,8 @@ typedef struct {
 } loader_t;
 
 static const char *const top_fields[] = {"version", "providers", "routes", "keys", NULL};
-static const char *const provider_fields[] = {"name",       "base_url", "api_key",
-                                              "timeout_ms", "headers",  "models",
-                                              NULL};
+static const char *const provider_fields[] = {"name",    "base_url", "api_key", "timeout_ms",
+                                              "headers", "models",   NULL};
 static const char *const model_fields[] = {"name", "input_cost_per_mtok", "output_cost_per_mtok",
                                            "quality", NULL};
 static const char *const route_fields[] = {"name", "strategy", "deployments", NULL};
@@ -195,7 +195,7 @@ static int load_fail(loader_t *ld, const char *fmt, ...)
 static const char *show(char out[TABLE_SHOW_MAX + 4], const char *s)
 {
     size_t i = 0;
-    for (; s[i] != '\0' && i < TABLE_SHOW_MAX; i++) {
+    for (; i < TABLE_SHOW_MAX && s[i] != '\0'; i++) {
         unsigned char c = (unsigned char)s[i];
         out[i] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
     }
@@ -225,7 +225,8 @@ static int check_fields(loader_t *ld, json_t *obj, const char *path, const char 
 {
     const char *k;
     json_t *v;
-    json_object_foreach(obj, k, v) {
+    json_object_foreach(obj, k, v)
+    {
         size_t i = 0;
         while (allowed[i] != NULL && strcmp(allowed[i], k) != 0)
             i++;
@@ -253,26 +254,34 @@ static bool has_control(const char *s)
 
 static bool name_char(char c, const char *extra)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-' || (c != '\0' && strchr(extra, c) != NULL);
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-' || (c != '\0' && strchr(extra, c) != NULL);
 }
 
 /* A required name: non-empty, at most `max` characters from [A-Za-z0-9._-]
- * plus `extra`. */
-static int read_name(loader_t *ld, json_t *obj, const char *path, const char *fname,
-                     size_t max, const char *extra, const char **out)
+ * plus `extra`. Returns a copy in the table's pool, or NULL with err set. */
+static const char *read_name(loader_t *ld, json_t *obj, const char *path, const char *fname,
+                             size_t max, const char *extra)
 {
     json_t *v = field(obj, fname);
-    if (v == NULL)
-        return load_fail(ld, "%s.%s: required", path, fname);
-    if (!json_is_string(v))
-        return load_fail(ld, "%s.%s: expected a string", path, fname);
+    if (v == NULL) {
+        load_fail(ld, "%s.%s: required", path, fname);
+        return NULL;
+    }
+    if (!json_is_string(v)) {
+        load_fail(ld, "%s.%s: expected a string", path, fname);
+        return NULL;
+    }
     const char *s = json_string_value(v);
     size_t n = strlen(s);
-    if (n == 0)
-        return load_fail(ld, "%s.%s: must not be empty", path, fname);
-    if (n > max)
-        return load_fail(ld, "%s.%s: longer than %zu characters", path, fname, max);
+    if (n == 0) {
+        load_fail(ld, "%s.%s: must not be empty", path, fname);
+        return NULL;
+    }
+    if (n > max) {
+        load_fail(ld, "%s.%s: longer than %zu characters", path, fname, max);
+        return NULL;
+    }
     for (size_t i = 0; i < n; i++) {
         if (!name_char(s[i], extra)) {
             unsigned char c = (unsigned char)s[i];
@@ -281,12 +290,15 @@ static int read_name(loader_t *ld, json_t *obj, const char *path, const char *fn
                 snprintf(shown, sizeof(shown), "'%c'", c);
             else
                 snprintf(shown, sizeof(shown), "0x%02x", c);
-            return load_fail(ld, "%s.%s: invalid character %s (allowed: A-Z a-z 0-9 . _ -%s%s)",
-                             path, fname, shown, extra[0] != '\0' ? " " : "", extra);
+            load_fail(ld, "%s.%s: invalid character %s (allowed: A-Z a-z 0-9 . _ -%s%s)", path,
+                      fname, shown, extra[0] != '\0' ? " " : "", extra);
+            return NULL;
         }
     }
-    *out = s;
-    return 0;
+    char *copy = pool_strdup(ld->t, s);
+    if (copy == NULL)
+        load_fail(ld, "table: out of memory");
+    return copy;
 }
 
 /* An optional string; *out is NULL when absent. */
@@ -387,22 +399,10 @@ static const name_ref_t *sort_find_duplicate(name_ref_t *refs, size_t n)
     return dup;
 }
 
-static int provider_ptr_cmp(const void *a, const void *b)
-{
-    const table_provider_t *const *x = a, *const *y = b;
-    return strcmp((*x)->name, (*y)->name);
-}
-
 static int provider_name_cmp(const void *key, const void *elem)
 {
     const table_provider_t *const *p = elem;
     return strcmp(key, (*p)->name);
-}
-
-static int route_ptr_cmp(const void *a, const void *b)
-{
-    const table_route_t *const *x = a, *const *y = b;
-    return strcmp((*x)->name, (*y)->name);
 }
 
 static int route_name_cmp(const void *key, const void *elem)
@@ -457,13 +457,15 @@ static int load_headers(loader_t *ld, json_t *jp, const char *path, table_provid
     size_t i = 0;
     const char *name;
     json_t *v;
-    json_object_foreach(h, name, v) {
-        char s[TABLE_SHOW_MAX + 4];
+    json_object_foreach(h, name, v)
+    {
         bool ok = name[0] != '\0';
         for (const char *c = name; *c != '\0'; c++)
             ok = ok && http_token_char(*c);
-        if (!ok)
+        if (!ok) {
+            char s[TABLE_SHOW_MAX + 4];
             return load_fail(ld, "%s.headers: invalid header name '%s'", path, show(s, name));
+        }
         if (!json_is_string(v))
             return load_fail(ld, "%s.headers.%s: expected a string", path, name);
         const char *value = json_string_value(v);
@@ -489,13 +491,10 @@ static int load_model(loader_t *ld, json_t *jm, const char *path, table_model_t 
         return load_fail(ld, "%s: expected an object", path);
     if (check_fields(ld, jm, path, model_fields) != 0)
         return -1;
-    const char *name;
     /* Upstream model ids carry more than our own names do
      * ("meta-llama/Llama-3.1-8B", "llama3:8b", "claude-3-5@20240620"). */
-    if (read_name(ld, jm, path, "name", TABLE_MODEL_NAME_MAX, ":/@+", &name) != 0)
+    if ((m->name = read_name(ld, jm, path, "name", TABLE_MODEL_NAME_MAX, ":/@+")) == NULL)
         return -1;
-    if ((m->name = pool_strdup(ld->t, name)) == NULL)
-        return load_fail(ld, "table: out of memory");
     if (read_opt_number(ld, jm, path, "input_cost_per_mtok", 0, -1, 0, "a number >= 0",
                         &m->input_cost_per_mtok) != 0 ||
         read_opt_number(ld, jm, path, "output_cost_per_mtok", 0, -1, 0, "a number >= 0",
@@ -513,11 +512,8 @@ static int load_provider(loader_t *ld, json_t *jp, const char *path, table_provi
     if (check_fields(ld, jp, path, provider_fields) != 0)
         return -1;
 
-    const char *name;
-    if (read_name(ld, jp, path, "name", TABLE_NAME_MAX, "", &name) != 0)
+    if ((p->name = read_name(ld, jp, path, "name", TABLE_NAME_MAX, "")) == NULL)
         return -1;
-    if ((p->name = pool_strdup(ld->t, name)) == NULL)
-        return load_fail(ld, "table: out of memory");
 
     json_t *url = field(jp, "base_url");
     if (url == NULL)
@@ -626,7 +622,7 @@ static int load_deployment(loader_t *ld, json_t *jd, const char *path, table_dep
     if (check_fields(ld, jd, path, deployment_fields) != 0)
         return -1;
 
-    char s1[TABLE_SHOW_MAX + 4], s2[TABLE_SHOW_MAX + 4];
+    char s1[TABLE_SHOW_MAX + 4];
     json_t *jprov = field(jd, "provider");
     if (jprov == NULL)
         return load_fail(ld, "%s.provider: required", path);
@@ -648,18 +644,21 @@ static int load_deployment(loader_t *ld, json_t *jd, const char *path, table_dep
     name_ref_t key = {mname, (size_t)(*pp - t->providers), 0};
     const name_ref_t *m = bsearch(&key, ld->models_sorted, ld->n_models_sorted,
                                   sizeof(*ld->models_sorted), name_ref_key_cmp);
-    if (m == NULL)
+    if (m == NULL) {
+        char s2[TABLE_SHOW_MAX + 4];
         return load_fail(ld, "%s.model: provider '%s' has no model '%s'", path,
                          show(s1, (*pp)->name), show(s2, mname));
+    }
     d->model = &(*pp)->models[m->index];
 
-    if (read_opt_number(ld, jd, path, "weight", 0, -1, 1, "a number > 0", &d->weight) != 0)
+    /* The cap keeps a route's total weight finite for the weighted draw. */
+    if (read_opt_number(ld, jd, path, "weight", 0, TABLE_WEIGHT_MAX, 1,
+                        "a number > 0 and <= 1000000", &d->weight) != 0)
         return -1;
     if (d->weight <= 0)
-        return load_fail(ld, "%s.weight: expected a number > 0", path);
+        return load_fail(ld, "%s.weight: expected a number > 0 and <= 1000000", path);
     json_int_t prio;
-    if (read_opt_int(ld, jd, path, "priority", INT_MIN, INT_MAX, 0, "a 32-bit integer", &prio) !=
-        0)
+    if (read_opt_int(ld, jd, path, "priority", INT_MIN, INT_MAX, 0, "a 32-bit integer", &prio) != 0)
         return -1;
     d->priority = (int)prio;
     return 0;
@@ -668,7 +667,6 @@ static int load_deployment(loader_t *ld, json_t *jd, const char *path, table_dep
 static int load_route(loader_t *ld, json_t *jr, const char *path, table_route_t *r)
 {
     table_t *t = ld->t;
-    char s[TABLE_SHOW_MAX + 4];
     if (!json_is_object(jr))
         return load_fail(ld, "%s: expected an object", path);
     if (check_fields(ld, jr, path, route_fields) != 0)
@@ -678,14 +676,13 @@ static int load_route(loader_t *ld, json_t *jr, const char *path, table_route_t 
     json_t *jname = field(jr, "name");
     if (json_is_string(jname) && strchr(json_string_value(jname), '/') != NULL)
         return load_fail(ld, "%s.name: must not contain '/' (reserved for provider/model)", path);
-    const char *name;
-    if (read_name(ld, jr, path, "name", TABLE_NAME_MAX, "", &name) != 0)
+    const char *name = read_name(ld, jr, path, "name", TABLE_NAME_MAX, "");
+    if (name == NULL)
         return -1;
     if (bsearch(name, t->providers_by_name, t->n_providers, sizeof(*t->providers_by_name),
                 provider_name_cmp) != NULL)
-        return load_fail(ld, "%s.name: '%s' is already a provider name", path, show(s, name));
-    if ((r->name = pool_strdup(t, name)) == NULL)
-        return load_fail(ld, "table: out of memory");
+        return load_fail(ld, "%s.name: '%s' is already a provider name", path, name);
+    r->name = name;
 
     json_t *js = field(jr, "strategy");
     const char *strategy = json_is_string(js) ? json_string_value(js) : "";
@@ -773,11 +770,8 @@ static int load_key(loader_t *ld, json_t *jk, const char *path, table_key_t *k)
         return load_fail(ld, "%s: expected an object", path);
     if (check_fields(ld, jk, path, key_fields) != 0)
         return -1;
-    const char *name;
-    if (read_name(ld, jk, path, "name", TABLE_NAME_MAX, "", &name) != 0)
+    if ((k->name = read_name(ld, jk, path, "name", TABLE_NAME_MAX, "")) == NULL)
         return -1;
-    if ((k->name = pool_strdup(ld->t, name)) == NULL)
-        return load_fail(ld, "table: out of memory");
 
     json_t *jh = field(jk, "sha256");
     const char *hex = json_is_string(jh) ? json_string_value(jh) : "";
@@ -835,8 +829,7 @@ static int load_keys(loader_t *ld, json_t *root)
     const name_ref_t *dup = sort_find_duplicate(refs, n);
     if (dup != NULL) {
         char s[TABLE_SHOW_MAX + 4];
-        return load_fail(ld, "keys[%zu].name: duplicate name '%s'", dup->index,
-                         show(s, dup->name));
+        return load_fail(ld, "keys[%zu].name: duplicate name '%s'", dup->index, show(s, dup->name));
     }
     /* One secret must map to one key (one team). */
     qsort(by_hash, n, sizeof(*by_hash), key_hash_cmp);
@@ -1003,10 +996,11 @@ void table_unref(table_t *t)
 {
     if (t == NULL)
         return;
-    /* Release orders this holder's reads before the free; the acquire fence
-     * makes the freeing thread see every other holder's. */
-    if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_release) == 1) {
-        atomic_thread_fence(memory_order_acquire);
+    /* acq_rel: release orders this holder's reads before the drop; acquire
+     * lets the thread that frees see every other holder's. (A release
+     * decrement plus an acquire fence would do, but ThreadSanitizer does
+     * not model fences and would report a race.) */
+    if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1) {
         table_destroy(t);
     }
 }
@@ -1032,8 +1026,8 @@ const table_provider_t *table_find_provider(const table_t *t, const char *name)
 {
     if (name == NULL)
         return NULL;
-    const table_provider_t *const *p = bsearch(name, t->providers_by_name, t->n_providers,
-                                               sizeof(*p), provider_name_cmp);
+    const table_provider_t *const *p =
+        bsearch(name, t->providers_by_name, t->n_providers, sizeof(*p), provider_name_cmp);
     return p != NULL ? *p : NULL;
 }
 
@@ -1103,9 +1097,9 @@ table_slot_t *table_slot_new(table_t *initial)
     return s;
 
 fail:
-    /* The reference was handed over either way; do not leak it. */
+    /* Only a successful call takes the reference: on NULL the caller still
+     * owns `initial` and releases it (as main.c does). */
     free(s);
-    table_unref(initial);
     return NULL;
 }
 

@@ -175,11 +175,8 @@ static int64_t uerror_parse_retry_after(const char *v)
             s = UERROR_MAX_RETRY_AFTER_S;
         return s * 1000;
     }
-    /* A bare number with a sign or fraction is not a date either; curl's
-     * lenient date parser would otherwise read it as one. */
-    if (digits > 0 || v[0] == '-' || v[0] == '+')
-        return -1;
-
+    /* Anything else must be a date; curl_getdate rejects "-5", "1.5",
+     * "5s" and other junk with -1. */
     char date[64];
     if (n >= sizeof(date))
         return -1;
@@ -218,7 +215,10 @@ void uerror_from_http(uerror_t *e, long http_status, const char *body, size_t le
         uerror_classify(e, "invalid_request", false, GRPC_STATUS_INVALID_ARGUMENT);
         break;
     case 401:
-        uerror_classify(e, "auth", false, GRPC_STATUS_UNAUTHENTICATED);
+        /* The provider refused the gateway's own key: a misconfiguration
+         * the caller cannot fix, so not UNAUTHENTICATED (which would blame
+         * the caller's key). */
+        uerror_classify(e, "auth", false, GRPC_STATUS_INTERNAL);
         break;
     case 403:
         uerror_classify(e, "permission", false, GRPC_STATUS_PERMISSION_DENIED);

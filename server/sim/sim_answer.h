@@ -20,11 +20,11 @@
 #include "buf.h"
 
 typedef struct {
-    char *text;        /* owned: the words joined by single spaces */
-    size_t len;        /* strlen(text) */
-    size_t nwords;     /* completion tokens */
-    size_t *word_end;  /* owned: text offset just past word i */
-    bool truncated;    /* max_tokens cut the answer: finish_reason "length" */
+    char *text;       /* owned: the words joined by single spaces */
+    size_t len;       /* strlen(text) */
+    size_t nwords;    /* completion tokens */
+    size_t *word_end; /* owned: text offset just past word i */
+    bool truncated;   /* max_tokens cut the answer: finish_reason "length" */
 } sim_answer_t;
 
 /* Identity of one completion, shared by its body or all of its chunks. */

@@ -491,14 +491,14 @@ int sim_config_load_file(sim_config_t *cfg, const char *path, char *err, size_t 
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         if (jerr.line > 0)
-            set_err(err, errlen, "--config %s: invalid json at line %d column %d: %s", path,
-                    jerr.line, jerr.column, jerr.text);
+            set_err(err, errlen, "invalid json at line %d column %d: %s", jerr.line, jerr.column,
+                    jerr.text);
         else
-            set_err(err, errlen, "--config %s: %s", path, jerr.text);
+            set_err(err, errlen, "%s", jerr.text);
         goto fail;
     }
     if (!json_is_object(root)) {
-        set_err(err, errlen, "--config %s: expected a json object", path);
+        set_err(err, errlen, "expected a json object");
         goto fail;
     }
     const char *key;

@@ -66,7 +66,8 @@ int sim_config_add_models(sim_config_t *cfg, const char *list, char *err, size_t
 
 /* Loads a JSON config file: {"default": {...}, "models": {"name": {...}}}.
  * Unknown keys and out-of-range values are errors naming the key path.
- * Models named here are listed in /v1/models. 0, or -1 with `err` set. */
+ * Models named here are listed in /v1/models. 0, or -1 with `err` set
+ * (the caller names the file). */
 int sim_config_load_file(sim_config_t *cfg, const char *path, char *err, size_t errlen);
 
 /* The settings for a request to `model` (NULL or unknown: the defaults).

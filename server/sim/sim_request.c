@@ -15,8 +15,8 @@
 /* The largest text joined from content parts; bodies are capped earlier. */
 #define SIM_PARTS_TEXT_MAX (16u << 20)
 
-static const char *const sim_roles[] = {"system", "developer", "user", "assistant", "tool",
-                                        "function"};
+static const char *const sim_roles[] = {"system",    "developer", "user",
+                                        "assistant", "tool",      "function"};
 
 /* Sets the error message and the field path it names. */
 static void req_err(char *err, size_t errlen, char *param, size_t paramlen, const char *field,
@@ -86,8 +86,8 @@ static int read_bool(json_t *obj, const char *key, const char *field, bool *out,
 
 /* Checks message i's content and counts its words. When `text` is non-NULL,
  * the content's text (string, or text parts joined by spaces) is appended. */
-static int read_content(json_t *msg, size_t i, size_t *words, buf_t *text, char *err,
-                        size_t errlen, char *param, size_t paramlen)
+static int read_content(json_t *msg, size_t i, size_t *words, buf_t *text, char *err, size_t errlen,
+                        char *param, size_t paramlen)
 {
     char field[64];
     snprintf(field, sizeof(field), "messages[%zu].content", i);
@@ -247,8 +247,8 @@ int sim_chat_parse(sim_chat_t *c, const char *body, size_t len, char *err, size_
             req_err(err, errlen, param, paramlen, "stream_options", "expected an object");
             goto fail;
         }
-        if (read_bool(opts, "include_usage", "stream_options.include_usage", &c->include_usage,
-                      err, errlen, param, paramlen) < 0)
+        if (read_bool(opts, "include_usage", "stream_options.include_usage", &c->include_usage, err,
+                      errlen, param, paramlen) < 0)
             goto fail;
     }
     return 0;

@@ -1,0 +1,1110 @@
+/* Unit tests for openai.c: request bodies built from ChatRequest, and
+ * completions / stream chunks parsed from OpenAI's documented wire formats
+ * (fixtures under tests/fixtures/openai/), malformed input and allocation
+ * failure. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "arena.h"
+#include "buf.h"
+#include "openai.h"
+#include "sse.h"
+
+/* ------------------------------------------------------------------------ */
+/* Helpers                                                                   */
+
+/* Reads tests/fixtures/openai/<name> from LLMGW_SRC_DIR, or from the tree
+ * this file sits in. The caller frees the result. */
+static char *fixture_read(const char *name, size_t *len)
+{
+    char path[4096];
+    const char *src = getenv("LLMGW_SRC_DIR");
+    if (src && src[0]) {
+        snprintf(path, sizeof(path), "%s/tests/fixtures/openai/%s", src, name);
+    } else {
+        /* __FILE__ is <root>/tests/unit/test_openai.c */
+        const char *file = __FILE__;
+        const char *end = strstr(file, "tests/unit/");
+        int root_len = end ? (int)(end - file) : 0;
+        snprintf(path, sizeof(path), "%.*stests/fixtures/openai/%s", root_len, file, name);
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open fixture %s", path);
+    char *data = NULL;
+    size_t n = 0, alloc = 0;
+    for (;;) {
+        if (n + 4096 + 1 > alloc) {
+            alloc = alloc ? alloc * 2 : 8192;
+            char *p = realloc(data, alloc);
+            assert_non_null(p);
+            data = p;
+        }
+        size_t got = fread(data + n, 1, alloc - n - 1, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    fclose(f);
+    data[n] = '\0';
+    *len = n;
+    return data;
+}
+
+/* Per-test state: one arena, one output buffer, torn down even when an
+ * assertion fails. */
+typedef struct {
+    arena_t *arena;
+    buf_t out;
+    char err[256];
+} fx_t;
+
+static int fx_setup(void **state)
+{
+    fx_t *fx = calloc(1, sizeof(*fx));
+    if (!fx)
+        return -1;
+    fx->arena = arena_new(0);
+    if (!fx->arena) {
+        free(fx);
+        return -1;
+    }
+    buf_init(&fx->out, 1 << 20);
+    *state = fx;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    fx_t *fx = *state;
+    json_set_alloc_funcs(malloc, free);
+    arena_free(fx->arena);
+    buf_free(&fx->out);
+    free(fx);
+    return 0;
+}
+
+#define FX_TEST(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
+
+/* Asserts that `got` (a JSON text) equals `want` as JSON values. */
+static void assert_json_equal(const char *got, const char *want)
+{
+    json_error_t e;
+    json_t *g = json_loads(got, 0, &e);
+    if (!g)
+        fail_msg("not JSON (%s): %s", e.text, got);
+    json_t *w = json_loads(want, 0, &e);
+    if (!w) {
+        json_decref(g);
+        fail_msg("expected value is not JSON (%s): %s", e.text, want);
+    }
+    int same = json_equal(g, w);
+    json_decref(g);
+    json_decref(w);
+    if (!same)
+        fail_msg("got  %s\nwant %s", got, want);
+}
+
+static Llmgw__V1__Message msg(const char *role, const char *content)
+{
+    Llmgw__V1__Message m = LLMGW__V1__MESSAGE__INIT;
+    m.role = (char *)role;
+    m.content = (char *)content;
+    return m;
+}
+
+/* A request with one user message "hi" and model "route-a". */
+typedef struct {
+    Llmgw__V1__ChatRequest req;
+    Llmgw__V1__Message m[4];
+    Llmgw__V1__Message *mp[4];
+} req_t;
+
+static void req_init(req_t *r)
+{
+    Llmgw__V1__ChatRequest init = LLMGW__V1__CHAT_REQUEST__INIT;
+    r->req = init;
+    r->req.model = "route-a";
+    r->m[0] = msg("user", "hi");
+    for (int i = 0; i < 4; i++)
+        r->mp[i] = &r->m[i];
+    r->req.messages = r->mp;
+    r->req.n_messages = 1;
+}
+
+static int build(fx_t *fx, const req_t *r, bool stream)
+{
+    fx->err[0] = '\0';
+    return openai_build_chat_request(&r->req, "gpt-4o-mini", stream, &fx->out, fx->err,
+                                     sizeof(fx->err));
+}
+
+/* Expects the build to fail with err starting with `prefix`, leaving the
+ * buffer as it was. */
+static void expect_build_error(fx_t *fx, const req_t *r, const char *prefix)
+{
+    buf_reset(&fx->out);
+    assert_int_equal(buf_append_str(&fx->out, "keep"), 0);
+    assert_int_equal(build(fx, r, false), -1);
+    if (strncmp(fx->err, prefix, strlen(prefix)) != 0)
+        fail_msg("err \"%s\" does not start with \"%s\"", fx->err, prefix);
+    assert_string_equal(buf_cstr(&fx->out), "keep");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Request building                                                          */
+
+static void test_openai_build_minimal_request_is_compact(void **state)
+{
+    fx_t *fx = *state;
+    req_t r;
+    req_init(&r);
+    assert_int_equal(build(fx, &r, false), 0);
+    assert_string_equal(buf_cstr(&fx->out),
+                        "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":"
+                        "\"hi\"}]}");
+}
+
+static void test_openai_build_uses_request_model_without_upstream_model(void **state)
+{
+    fx_t *fx = *state;
+    req_t r;
+    req_init(&r);
+    assert_int_equal(
+        openai_build_chat_request(&r.req, NULL, false, &fx->out, fx->err, sizeof(fx->err)), 0);
+    assert_json_equal(
+        buf_cstr(&fx->out),
+        "{\"model\":\"route-a\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+}
+
+static void test_openai_build_appends_to_buffer(void **state)
+{
+    fx_t *fx = *state;
+    req_t r;
+    req_init(&r);
+    assert_int_equal(buf_append_str(&fx->out, ">>"), 0);
+    assert_int_equal(build(fx, &r, false), 0);
+    assert_int_equal(strncmp(buf_cstr(&fx->out), ">>{\"model\":", 11), 0);
+}
+
+static void test_openai_build_sampling_fields_only_when_set(void **state)
+{
+    fx_t *fx = *state;
+    req_t r;
+    req_init(&r);
+    /* Zero values that are set must still be sent: presence is the oneof
+     * case, not the value. */
+    r.req.temperature_opt_case = LLMGW__V1__CHAT_REQUEST__TEMPERATURE_OPT_TEMPERATURE;
+    r.req.temperature = 0.0;
+    r.req.top_p_opt_case = LLMGW__V1__CHAT_REQUEST__TOP_P_OPT_TOP_P;
+    r.req.top_p = 0.5;
+    r.req.max_tokens_opt_case = LLMGW__V1__CHAT_REQUEST__MAX_TOKENS_OPT_MAX_TOKENS;
+    r.req.max_tokens = 100;
+    r.req.seed_opt_case = LLMGW__V1__CHAT_REQUEST__SEED_OPT_SEED;
+    r.req.seed = -9007199254740993LL;
+    r.req.presence_penalty_opt_case =
+        LLMGW__V1__CHAT_REQUEST__PRESENCE_PENALTY_OPT_PRESENCE_PENALTY;
+    r.req.presence_penalty = 0.0;
+    r.req.frequency_penalty_opt_case =
+        LLMGW__V1__CHAT_REQUEST__FREQUENCY_PENALTY_OPT_FREQUENCY_PENALTY;
+    r.req.frequency_penalty = -1.5;
+    char *stop[] = {"END", "\n\n"};
+    r.req.stop = stop;
+    r.req.n_stop = 2;
+    r.req.user = "user-42";
+    assert_int_equal(build(fx, &r, false), 0);
+    assert_json_equal(buf_cstr(&fx->out),
+                      "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":"
+                      "\"hi\"}],\"temperature\":0.0,\"top_p\":0.5,\"max_tokens\":100,"
+                      "\"seed\":-9007199254740993,\"presence_penalty\":0.0,"
+                      "\"frequency_penalty\":-1.5,\"stop\":[\"END\",\"\\n\\n\"],"
+                      "\"user\":\"user-42\"}");
+
+    /* The values themselves (not just the keys) with none set. */
+    req_init(&r);
+    buf_reset(&fx->out);
+    r.req.temperature = 1.5; /* value without the case: not sent */
+    r.req.max_tokens = 7;
+    assert_int_equal(build(fx, &r, false), 0);
+    json_t *j = json_loads(buf_cstr(&fx->out), 0, NULL);
+    assert_non_null(j);
+    size_t n_keys = json_object_size(j);
+    int has_model = json_object_get(j, "model") != NULL;
+    int has_messages = json_object_get(j, "messages") != NULL;
+    json_decref(j);
+    if (n_keys != 2 || !has_model || !has_messages)
+        fail_msg("only model and messages expected: %s", buf_cstr(&fx->out));
+}
+
+static void test_openai_build_real_survives_round_trip(void **state)
+{
+    fx_t *fx = *state;
+    req_t r;
+    req_init(&r);
+    r.req.temperature_opt_case = LLMGW__V1__CHAT_REQUEST__TEMPERATURE_OPT_TEMPERATURE;
+    r.req.temperature = 0.7;
+    r.req.top_p_opt_case = LLMGW__V1__CHAT_REQUEST__TOP_P_OPT_TOP_P;
+    r.req.top_p = 0.1 + 0.2;
+    assert_int_equal(build(fx, &r, false), 0);
+    json_t *j = json_loads(buf_cstr(&fx->out), 0, NULL);
+    assert_non_null(j);
+    double t = json_real_value(json_object_get(j, "temperature"));
+    double p = json_real_value(json_object_get(j, "top_p"));
+    json_decref(j);
+    assert_true(t == 0.7);
+    assert_true(p == 0.1 + 0.2);
+}
+
+static void test_openai_build_non_finite_number_refused(void **state)
+{
+    fx_t *fx = *state;
+    req_t r;
+    req_init(&r);
+    r.req.temperature_opt_case = LLMGW__V1__CHAT_REQUEST__TEMPERATURE_OPT_TEMPERATURE;
+    r.req.temperature = NAN;
+    expect_build_error(fx, &r, "temperature: expected a finite number");
+    req_init(&r);
+    r.req.frequency_penalty_opt_case =
+        LLMGW__V1__CHAT_REQUEST__FREQUENCY_PENALTY_OPT_FREQUENCY_PENALTY;
+    r.req.frequency_penalty = INFINITY;
+    expect_build_error(fx, &r, "frequency_penalty: expected a finite number");
+}
+
+static void test_openai_build_message_optional_members(void **state)
+{
+    fx_t *fx = *state;
+    req_t r;
+    req_init(&r);
+    r.m[0] = msg("system", "be brief");
+    r.m[0].name = "ops";
+    r.m[1] = msg("assistant", "");
+    r.m[1].tool_calls_json = "[{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":"
+                             "\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}}]";
+    r.m[2] = msg("tool", "{\"temp\":21}");
+    r.m[2].tool_call_id = "call_1";
+    r.m[3] = msg("assistant", "");
+    r.req.n_messages = 4;
+    assert_int_equal(build(fx, &r, false), 0);
+    assert_json_equal(
+        buf_cstr(&fx->out),
+        "{\"model\":\"gpt-4o-mini\",\"messages\":["
+        "{\"role\":\"system\",\"content\":\"be brief\",\"name\":\"ops\"},"
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\",\"type\":"
+        "\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":"
+        "\"{\\\"city\\\":\\\"Paris\\\"}\"}}]},"
+        "{\"role\":\"tool\",\"content\":\"{\\\"temp\\\":21}\",\"tool_call_id\":\"call_1\"},"
+        "{\"role\":\"assistant\",\"content\":\"\"}]}");
+}
+
+static void test_openai_build_json_fields_embedded(void **state)
+{
+    fx_t *fx = *state;
+    req_t r;
+    req_init(&r);
+    r.req.tools_json = " [ {\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":"
+                       "{\"type\":\"object\",\"properties\":{}}}} ] ";
+    r.req.tool_choice_json = "\"required\"";
+    r.req.response_format_json = "{\"type\":\"json_object\"}";
+    assert_int_equal(build(fx, &r, false), 0);
+    assert_json_equal(buf_cstr(&fx->out),
+                      "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":"
+                      "\"hi\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\","
+                      "\"parameters\":{\"type\":\"object\",\"properties\":{}}}}],"
+                      "\"tool_choice\":\"required\",\"response_format\":{\"type\":"
+                      "\"json_object\"}}");
+    /* Re-serialized compactly: the padding around tools is gone. */
+    assert_null(strstr(buf_cstr(&fx->out), " "));
+
+    buf_reset(&fx->out);
+    r.req.tool_choice_json = "{\"type\":\"function\",\"function\":{\"name\":\"f\"}}";
+    assert_int_equal(build(fx, &r, false), 0);
+    assert_non_null(
+        strstr(buf_cstr(&fx->out),
+               "\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"f\"}}"));
+}
+
+static void test_openai_build_invalid_json_fields_refused(void **state)
+{
+    fx_t *fx = *state;
+    static const struct {
+        int field; /* 0 tools, 1 tool_choice, 2 response_format, 3 extra_body, 4 tool_calls */
+        const char *value;
+        const char *err;
+    } cases[] = {
+        {0, "[1,", "tools_json: invalid JSON at line 1 column 3: "},
+        {0, "{\"type\":\"function\"}", "tools_json: expected a JSON array"},
+        {0, "\"x\"", "tools_json: expected a JSON array"},
+        {1, "auto", "tool_choice_json: invalid JSON at line 1 column "},
+        {1, "{\"type\":", "tool_choice_json: invalid JSON"},
+        {2, "[]", "response_format_json: expected a JSON object"},
+        {2, "{\"type\":\"json_object\"} x", "response_format_json: invalid JSON"},
+        {3, "[]", "extra_body_json: expected a JSON object"},
+        {3, "{\"n\":}", "extra_body_json: invalid JSON"},
+        {3, "null", "extra_body_json: expected a JSON object"},
+        {4, "{}", "messages[1].tool_calls_json: expected a JSON array"},
+        {4, "[", "messages[1].tool_calls_json: invalid JSON"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        req_t r;
+        req_init(&r);
+        char *v = (char *)cases[i].value;
+        switch (cases[i].field) {
+        case 0:
+            r.req.tools_json = v;
+            break;
+        case 1:
+            r.req.tool_choice_json = v;
+            break;
+        case 2:
+            r.req.response_format_json = v;
+            break;
+        case 3:
+            r.req.extra_body_json = v;
+            break;
+        default:
+            r.m[1] = msg("assistant", "");
+            r.m[1].tool_calls_json = v;
+            r.req.n_messages = 2;
+            break;
+        }
+        expect_build_error(fx, &r, cases[i].err);
+    }
+}
+
+static void test_openai_build_extra_body_merged(void **state)
+{
+    fx_t *fx = *state;
+    req_t r;
+    req_init(&r);
+    r.req.temperature_opt_case = LLMGW__V1__CHAT_REQUEST__TEMPERATURE_OPT_TEMPERATURE;
+    r.req.temperature = 1.0;
+    r.req.extra_body_json =
+        "{\"logit_bias\":{\"50256\":-100},\"n\":2,\"temperature\":0.25,\"metadata\":null}";
+    assert_int_equal(build(fx, &r, true), 0);
+    assert_json_equal(buf_cstr(&fx->out),
+                      "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":"
+                      "\"hi\"}],\"temperature\":0.25,\"logit_bias\":{\"50256\":-100},\"n\":2,"
+                      "\"metadata\":null,\"stream\":true,\"stream_options\":{\"include_usage\":"
+                      "true}}");
+    /* An empty object adds nothing. */
+    req_init(&r);
+    r.req.extra_body_json = "{}";
+    buf_reset(&fx->out);
+    assert_int_equal(build(fx, &r, false), 0);
+    assert_string_equal(buf_cstr(&fx->out),
+                        "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":"
+                        "\"hi\"}]}");
+}
+
+static void test_openai_build_extra_body_may_not_override_reserved_keys(void **state)
+{
+    fx_t *fx = *state;
+    static const char *const cases[][2] = {
+        {"{\"model\":\"gpt-4o\"}", "extra_body_json.model: may not be overridden"},
+        {"{\"n\":1,\"messages\":[]}", "extra_body_json.messages: may not be overridden"},
+        {"{\"stream\":false}", "extra_body_json.stream: may not be overridden"},
+        {"{\"stream_options\":{}}", "extra_body_json.stream_options: may not be overridden"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        req_t r;
+        req_init(&r);
+        r.req.extra_body_json = (char *)cases[i][0];
+        expect_build_error(fx, &r, cases[i][1]);
+        assert_string_equal(fx->err, cases[i][1]);
+    }
+}
+
+static void test_openai_build_stream_asks_for_usage(void **state)
+{
+    fx_t *fx = *state;
+    req_t r;
+    req_init(&r);
+    assert_int_equal(build(fx, &r, true), 0);
+    assert_string_equal(buf_cstr(&fx->out),
+                        "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":"
+                        "\"hi\"}],\"stream\":true,\"stream_options\":{\"include_usage\":true}}");
+}
+
+static void test_openai_build_invalid_utf8_names_field(void **state)
+{
+    fx_t *fx = *state;
+    req_t r;
+    req_init(&r);
+    r.m[1] = msg("user", "caf\xC3");
+    r.req.n_messages = 2;
+    expect_build_error(fx, &r, "messages[1].content: invalid UTF-8");
+    req_init(&r);
+    r.req.user = "\xFF";
+    expect_build_error(fx, &r, "user: invalid UTF-8");
+}
+
+static void test_openai_build_over_buffer_cap_fails_cleanly(void **state)
+{
+    fx_t *fx = *state;
+    req_t r;
+    req_init(&r);
+    buf_t small = BUF_INIT(40);
+    assert_int_equal(buf_append_str(&small, "ab"), 0);
+    assert_int_equal(
+        openai_build_chat_request(&r.req, "gpt-4o-mini", false, &small, fx->err, sizeof(fx->err)),
+        -1);
+    assert_string_equal(fx->err, "request body: exceeds the size cap");
+    assert_string_equal(buf_cstr(&small), "ab");
+    buf_free(&small);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Completions from fixtures                                                 */
+
+static void test_openai_parse_fixture_chat_completion(void **state)
+{
+    fx_t *fx = *state;
+    size_t len;
+    char *body = fixture_read("chat_completion.json", &len);
+    Llmgw__V1__ChatResponse *r = NULL;
+    int rc = openai_parse_chat_response(body, len, fx->arena, &r, fx->err, sizeof(fx->err));
+    free(body);
+    assert_int_equal(rc, 0);
+    assert_non_null(r);
+    assert_string_equal(r->id, "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT");
+    assert_string_equal(r->model, "gpt-4o-2024-08-06");
+    assert_int_equal(r->created, 1741569952);
+    assert_string_equal(r->provider, "");
+    assert_int_equal(r->n_choices, 1);
+    assert_int_equal(r->choices[0]->index, 0);
+    assert_string_equal(r->choices[0]->message->role, "assistant");
+    assert_string_equal(r->choices[0]->message->content, "Hello! How can I assist you today?");
+    assert_string_equal(r->choices[0]->message->tool_calls_json, "");
+    assert_string_equal(r->choices[0]->finish_reason, "stop");
+    assert_non_null(r->usage);
+    assert_int_equal(r->usage->prompt_tokens, 19);
+    assert_int_equal(r->usage->completion_tokens, 10);
+    assert_int_equal(r->usage->total_tokens, 29);
+
+    /* Every message is a valid protobuf: it packs. */
+    size_t packed = llmgw__v1__chat_response__get_packed_size(r);
+    assert_true(packed > 0);
+}
+
+static void test_openai_parse_fixture_tool_calls(void **state)
+{
+    fx_t *fx = *state;
+    size_t len;
+    char *body = fixture_read("chat_completion_tool_calls.json", &len);
+    Llmgw__V1__ChatResponse *r = NULL;
+    int rc = openai_parse_chat_response(body, len, fx->arena, &r, fx->err, sizeof(fx->err));
+    free(body);
+    assert_int_equal(rc, 0);
+    assert_int_equal(r->n_choices, 1);
+    Llmgw__V1__Message *m = r->choices[0]->message;
+    assert_string_equal(m->content, "");
+    assert_string_equal(m->tool_calls_json,
+                        "[{\"id\":\"call_abc123\",\"type\":\"function\",\"function\":{\"name\":"
+                        "\"get_current_weather\",\"arguments\":\"{\\n\\\"location\\\": "
+                        "\\\"Boston, MA\\\"\\n}\"}}]");
+    assert_string_equal(r->choices[0]->finish_reason, "tool_calls");
+    assert_int_equal(r->usage->prompt_tokens, 82);
+    assert_int_equal(r->usage->completion_tokens, 17);
+    assert_int_equal(r->usage->total_tokens, 99);
+}
+
+static void test_openai_parse_error_bodies_report_provider_message(void **state)
+{
+    fx_t *fx = *state;
+    static const char *const cases[][2] = {
+        {"error_invalid_api_key.json", "error: Incorrect API key provided"},
+        {"error_rate_limit.json", "error: Rate limit reached"},
+        {"error_invalid_request.json", "error: Invalid type for 'messages[0].content'"},
+        {"error_server.json", "error: The server had an error"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t len;
+        char *body = fixture_read(cases[i][0], &len);
+        Llmgw__V1__ChatResponse *r = NULL;
+        int rc = openai_parse_chat_response(body, len, fx->arena, &r, fx->err, sizeof(fx->err));
+        free(body);
+        assert_int_equal(rc, -1);
+        if (strncmp(fx->err, cases[i][1], strlen(cases[i][1])) != 0)
+            fail_msg("%s: err \"%s\"", cases[i][0], fx->err);
+        /* The same body as a stream chunk. */
+        body = fixture_read(cases[i][0], &len);
+        Llmgw__V1__ChatChunk *c = NULL;
+        rc = openai_parse_chat_chunk(body, len, fx->arena, &c, fx->err, sizeof(fx->err));
+        free(body);
+        assert_int_equal(rc, -1);
+        assert_int_equal(strncmp(fx->err, cases[i][1], strlen(cases[i][1])), 0);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Streams from fixtures, through the SSE parser                             */
+
+typedef struct {
+    fx_t *fx;
+    buf_t content;
+    buf_t tool_calls; /* each delta's tool_calls_json, one per line */
+    char role[32];
+    char finish[32];
+    char id[64];
+    int chunks;
+    int chunks_with_usage;
+    bool done;
+    bool event_after_done;
+    Llmgw__V1__Usage usage;
+} stream_t;
+
+static int on_stream_event(void *ud, const char *event, const char *data, size_t len)
+{
+    stream_t *s = ud;
+    if (s->done)
+        s->event_after_done = true;
+    if (openai_is_done_marker(data, len)) {
+        s->done = true;
+        return 0;
+    }
+    Llmgw__V1__ChatChunk *c = NULL;
+    if (openai_parse_chat_chunk(data, len, s->fx->arena, &c, s->fx->err, sizeof(s->fx->err)) < 0)
+        return 1;
+    s->chunks++;
+    snprintf(s->id, sizeof(s->id), "%s", c->id);
+    for (size_t i = 0; i < c->n_choices; i++) {
+        Llmgw__V1__Message *d = c->choices[i]->delta;
+        if (d->role[0])
+            snprintf(s->role, sizeof(s->role), "%s", d->role);
+        if (buf_append_str(&s->content, d->content) < 0)
+            return 1;
+        if (d->tool_calls_json[0] && (buf_append_str(&s->tool_calls, d->tool_calls_json) < 0 ||
+                                      buf_append_char(&s->tool_calls, '\n') < 0))
+            return 1;
+        if (c->choices[i]->finish_reason[0])
+            snprintf(s->finish, sizeof(s->finish), "%s", c->choices[i]->finish_reason);
+    }
+    if (c->usage) {
+        s->chunks_with_usage++;
+        s->usage = *c->usage;
+    }
+    return 0;
+}
+
+/* Parses a fixture stream fed `step` bytes at a time. */
+static void run_stream(fx_t *fx, const char *name, size_t step, stream_t *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->fx = fx;
+    buf_init(&s->content, 1 << 16);
+    buf_init(&s->tool_calls, 1 << 16);
+    size_t len;
+    char *bytes = fixture_read(name, &len);
+    sse_parser_t *p = sse_parser_new(1 << 16);
+    assert_non_null(p);
+    int rc = 0;
+    for (size_t at = 0; at < len && rc == 0; at += step)
+        rc = sse_parser_feed(p, bytes + at, len - at < step ? len - at : step, on_stream_event, s);
+    bool partial = sse_parser_has_partial(p);
+    sse_parser_free(p);
+    free(bytes);
+    if (rc != 0)
+        fail_msg("%s: stream failed (%d): %s", name, rc, fx->err);
+    assert_false(partial);
+}
+
+static void stream_free(stream_t *s)
+{
+    buf_free(&s->content);
+    buf_free(&s->tool_calls);
+}
+
+static void test_openai_stream_fixture_text(void **state)
+{
+    fx_t *fx = *state;
+    size_t steps[] = {1 << 16, 1, 7};
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        stream_t s;
+        run_stream(fx, "chat_stream.sse", steps[i], &s);
+        assert_string_equal(buf_cstr(&s.content), "Hello! How can I help?");
+        assert_string_equal(s.role, "assistant");
+        assert_string_equal(s.finish, "stop");
+        assert_string_equal(s.id, "chatcmpl-123");
+        assert_int_equal(s.chunks, 5);
+        assert_int_equal(s.chunks_with_usage, 0);
+        assert_true(s.done);
+        assert_false(s.event_after_done);
+        stream_free(&s);
+    }
+}
+
+static void test_openai_stream_fixture_include_usage(void **state)
+{
+    fx_t *fx = *state;
+    stream_t s;
+    run_stream(fx, "chat_stream_include_usage.sse", 13, &s);
+    assert_string_equal(buf_cstr(&s.content), "Hi");
+    assert_string_equal(s.finish, "length");
+    assert_int_equal(s.chunks, 4);
+    /* "usage": null on the first three chunks does not count as usage. */
+    assert_int_equal(s.chunks_with_usage, 1);
+    assert_int_equal(s.usage.prompt_tokens, 9);
+    assert_int_equal(s.usage.completion_tokens, 1);
+    assert_int_equal(s.usage.total_tokens, 10);
+    assert_true(s.done);
+    stream_free(&s);
+}
+
+static void test_openai_stream_fixture_tool_calls(void **state)
+{
+    fx_t *fx = *state;
+    stream_t s;
+    run_stream(fx, "chat_stream_tool_calls.sse", 1 << 16, &s);
+    assert_string_equal(buf_cstr(&s.content), "");
+    assert_string_equal(s.finish, "tool_calls");
+    assert_string_equal(
+        buf_cstr(&s.tool_calls),
+        "[{\"index\":0,\"id\":\"call_DdmO9pD3xa9XTPNJ32zg2hcA\",\"type\":\"function\","
+        "\"function\":{\"name\":\"get_weather\",\"arguments\":\"\"}}]\n"
+        "[{\"index\":0,\"function\":{\"arguments\":\"{\\\"location\\\":\"}}]\n"
+        "[{\"index\":0,\"function\":{\"arguments\":\"\\\"Paris\\\"}\"}}]\n");
+    stream_free(&s);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tolerated variations                                                      */
+
+static Llmgw__V1__ChatResponse *parse_ok(fx_t *fx, const char *body)
+{
+    Llmgw__V1__ChatResponse *r = NULL;
+    if (openai_parse_chat_response(body, strlen(body), fx->arena, &r, fx->err, sizeof(fx->err)) < 0)
+        fail_msg("%s: %s", body, fx->err);
+    assert_non_null(r);
+    return r;
+}
+
+static Llmgw__V1__ChatChunk *chunk_ok(fx_t *fx, const char *data)
+{
+    Llmgw__V1__ChatChunk *c = NULL;
+    if (openai_parse_chat_chunk(data, strlen(data), fx->arena, &c, fx->err, sizeof(fx->err)) < 0)
+        fail_msg("%s: %s", data, fx->err);
+    assert_non_null(c);
+    return c;
+}
+
+static void test_openai_parse_minimal_response_defaults(void **state)
+{
+    fx_t *fx = *state;
+    Llmgw__V1__ChatResponse *r = parse_ok(fx, "{\"choices\":[]}");
+    assert_string_equal(r->id, "");
+    assert_string_equal(r->model, "");
+    assert_int_equal(r->created, 0);
+    assert_int_equal(r->n_choices, 0);
+    assert_non_null(r->usage);
+    assert_int_equal(r->usage->prompt_tokens, 0);
+    assert_int_equal(r->usage->completion_tokens, 0);
+    assert_int_equal(r->usage->total_tokens, 0);
+
+    r = parse_ok(fx, "{\"id\":null,\"choices\":[{\"message\":{\"content\":null},"
+                     "\"finish_reason\":null}],\"usage\":null}");
+    assert_int_equal(r->n_choices, 1);
+    assert_int_equal(r->choices[0]->index, 0);
+    assert_string_equal(r->choices[0]->message->role, "assistant");
+    assert_string_equal(r->choices[0]->message->content, "");
+    assert_string_equal(r->choices[0]->finish_reason, "");
+    assert_int_equal(r->usage->total_tokens, 0);
+}
+
+static void test_openai_parse_usage_total_computed_and_integral_reals(void **state)
+{
+    fx_t *fx = *state;
+    Llmgw__V1__ChatResponse *r =
+        parse_ok(fx, "{\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":30}}");
+    assert_int_equal(r->usage->total_tokens, 42);
+    r = parse_ok(fx, "{\"choices\":[],\"created\":1.7e9,\"usage\":{\"prompt_tokens\":12.0,"
+                     "\"completion_tokens\":3,\"total_tokens\":15.0}}");
+    assert_int_equal(r->created, 1700000000);
+    assert_int_equal(r->usage->prompt_tokens, 12);
+    assert_int_equal(r->usage->total_tokens, 15);
+}
+
+static void test_openai_parse_several_choices_keep_their_index(void **state)
+{
+    fx_t *fx = *state;
+    Llmgw__V1__ChatResponse *r =
+        parse_ok(fx, "{\"choices\":[{\"index\":1,\"message\":{\"role\":\"assistant\",\"content\":"
+                     "\"b\"}},{\"index\":0,\"message\":{\"content\":\"a\"},\"finish_reason\":"
+                     "\"length\"}]}");
+    assert_int_equal(r->n_choices, 2);
+    assert_int_equal(r->choices[0]->index, 1);
+    assert_string_equal(r->choices[0]->message->content, "b");
+    assert_int_equal(r->choices[1]->index, 0);
+    assert_string_equal(r->choices[1]->finish_reason, "length");
+}
+
+static void test_openai_parse_unicode_content_kept(void **state)
+{
+    fx_t *fx = *state;
+    Llmgw__V1__ChatResponse *r = parse_ok(
+        fx, "{\"choices\":[{\"message\":{\"content\":\"caf\\u00e9 \\ud83d\\ude00 \\\"q\\\"\"}}]}");
+    assert_string_equal(r->choices[0]->message->content, "caf\xC3\xA9 \xF0\x9F\x98\x80 \"q\"");
+}
+
+static void test_openai_chunk_variants(void **state)
+{
+    fx_t *fx = *state;
+    /* Empty delta with finish_reason. */
+    Llmgw__V1__ChatChunk *c =
+        chunk_ok(fx, "{\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":"
+                     "\"stop\"}]}");
+    assert_int_equal(c->n_choices, 1);
+    assert_string_equal(c->choices[0]->delta->role, "");
+    assert_string_equal(c->choices[0]->delta->content, "");
+    assert_string_equal(c->choices[0]->finish_reason, "stop");
+    assert_null(c->usage);
+
+    /* Delta missing or null. */
+    c = chunk_ok(fx, "{\"choices\":[{\"index\":2,\"finish_reason\":\"content_filter\"}]}");
+    assert_int_equal(c->choices[0]->index, 2);
+    assert_non_null(c->choices[0]->delta);
+    c = chunk_ok(fx, "{\"choices\":[{\"delta\":null}]}");
+    assert_non_null(c->choices[0]->delta);
+
+    /* Usage-only chunks: choices empty (OpenAI), null or absent (vLLM). */
+    const char *usage_only[] = {
+        "{\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}",
+        "{\"choices\":null,\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}",
+        "{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3}}",
+    };
+    for (size_t i = 0; i < 3; i++) {
+        c = chunk_ok(fx, usage_only[i]);
+        assert_int_equal(c->n_choices, 0);
+        assert_non_null(c->usage);
+        assert_int_equal(c->usage->total_tokens, 3);
+    }
+
+    /* "usage": null leaves usage unset. */
+    c = chunk_ok(fx, "{\"choices\":[{\"delta\":{\"content\":\"x\"}}],\"usage\":null}");
+    assert_null(c->usage);
+    assert_string_equal(c->choices[0]->delta->content, "x");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Malformed input                                                           */
+
+static void test_openai_parse_response_malformed(void **state)
+{
+    fx_t *fx = *state;
+    static const char *const cases[][2] = {
+        {"", "response body: invalid JSON"},
+        {"not json", "response body: invalid JSON at line 1 column "},
+        {"{\"choices\":[", "response body: invalid JSON"},
+        {"{\"choices\":[]} trailing", "response body: invalid JSON"},
+        {"[]", "response body: expected a JSON object"},
+        {"\"choices\"", "response body: invalid JSON"},
+        {"{}", "choices: expected an array"},
+        {"{\"choices\":null}", "choices: expected an array"},
+        {"{\"choices\":{}}", "choices: expected an array"},
+        {"{\"choices\":\"[]\"}", "choices: expected an array"},
+        {"{\"choices\":[1]}", "choices[0]: expected an object"},
+        {"{\"choices\":[null]}", "choices[0]: expected an object"},
+        {"{\"choices\":[{}]}", "choices[0].message: expected an object"},
+        {"{\"choices\":[{\"message\":null}]}", "choices[0].message: expected an object"},
+        {"{\"choices\":[{\"message\":\"hi\"}]}", "choices[0].message: expected an object"},
+        {"{\"choices\":[{\"message\":{\"content\":5}}]}",
+         "choices[0].message.content: expected a string"},
+        {"{\"choices\":[{\"message\":{\"content\":[{\"type\":\"text\"}]}}]}",
+         "choices[0].message.content: expected a string"},
+        {"{\"choices\":[{\"message\":{\"content\":false}}]}",
+         "choices[0].message.content: expected a string"},
+        {"{\"choices\":[{\"message\":{\"role\":1}}]}",
+         "choices[0].message.role: expected a string"},
+        {"{\"choices\":[{\"message\":{\"tool_calls\":{}}}]}",
+         "choices[0].message.tool_calls: expected an array"},
+        {"{\"choices\":[{\"message\":{\"tool_calls\":\"[]\"}}]}",
+         "choices[0].message.tool_calls: expected an array"},
+        {"{\"choices\":[{\"message\":{},\"finish_reason\":1}]}",
+         "choices[0].finish_reason: expected a string"},
+        {"{\"choices\":[{\"message\":{},\"index\":\"0\"}]}",
+         "choices[0].index: expected an integer"},
+        {"{\"choices\":[{\"message\":{},\"index\":1.5}]}", "choices[0].index: expected an integer"},
+        {"{\"choices\":[{\"message\":{}},{\"message\":{\"content\":{}}}]}",
+         "choices[1].message.content: expected a string"},
+        {"{\"id\":5,\"choices\":[]}", "id: expected a string"},
+        {"{\"model\":[],\"choices\":[]}", "model: expected a string"},
+        {"{\"created\":\"1700000000\",\"choices\":[]}", "created: expected an integer"},
+        {"{\"created\":true,\"choices\":[]}", "created: expected an integer"},
+        {"{\"choices\":[],\"usage\":[]}", "usage: expected an object"},
+        {"{\"choices\":[],\"usage\":7}", "usage: expected an object"},
+        {"{\"choices\":[],\"usage\":{\"prompt_tokens\":\"1\"}}",
+         "usage.prompt_tokens: expected an integer"},
+        {"{\"choices\":[],\"usage\":{\"completion_tokens\":{}}}",
+         "usage.completion_tokens: expected an integer"},
+        {"{\"choices\":[],\"usage\":{\"total_tokens\":0.5}}",
+         "usage.total_tokens: expected an integer"},
+        {"{\"choices\":[],\"usage\":{\"completion_tokens\":-1}}",
+         "usage.completion_tokens: expected a non-negative integer"},
+        {"{\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}", "error: boom"},
+        {"{\"error\":\"overloaded\"}", "error: overloaded"},
+        {"{\"error\":{\"code\":500}}", "error: upstream sent an error object"},
+        {"{\"choices\":[{\"message\":{\"content\":\"a\\u0000b\"}}]}",
+         "response body: invalid JSON"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        Llmgw__V1__ChatResponse *r = NULL;
+        fx->err[0] = '\0';
+        int rc = openai_parse_chat_response(cases[i][0], strlen(cases[i][0]), fx->arena, &r,
+                                            fx->err, sizeof(fx->err));
+        if (rc != -1 || strncmp(fx->err, cases[i][1], strlen(cases[i][1])) != 0)
+            fail_msg("body %s: rc=%d err \"%s\", want \"%s\"", cases[i][0], rc, fx->err,
+                     cases[i][1]);
+        assert_null(r);
+    }
+}
+
+static void test_openai_parse_chunk_malformed(void **state)
+{
+    fx_t *fx = *state;
+    static const char *const cases[][2] = {
+        {"", "chunk: invalid JSON"},
+        {"[DONE]", "chunk: invalid JSON"},
+        {"{\"choices\":[]", "chunk: invalid JSON"},
+        {"42", "chunk: invalid JSON"},
+        {"[{}]", "chunk: expected a JSON object"},
+        {"{}", "choices: expected an array"},
+        {"{\"choices\":\"x\"}", "choices: expected an array"},
+        {"{\"choices\":{},\"usage\":{}}", "choices: expected an array"},
+        {"{\"choices\":[[]]}", "choices[0]: expected an object"},
+        {"{\"choices\":[{\"delta\":[]}]}", "choices[0].delta: expected an object"},
+        {"{\"choices\":[{\"delta\":\"x\"}]}", "choices[0].delta: expected an object"},
+        {"{\"choices\":[{\"delta\":{\"content\":1}}]}",
+         "choices[0].delta.content: expected a string"},
+        {"{\"choices\":[{\"delta\":{\"role\":false}}]}",
+         "choices[0].delta.role: expected a string"},
+        {"{\"choices\":[{\"delta\":{\"tool_calls\":\"x\"}}]}",
+         "choices[0].delta.tool_calls: expected an array"},
+        {"{\"choices\":[{\"delta\":{},\"finish_reason\":{}}]}",
+         "choices[0].finish_reason: expected a string"},
+        {"{\"choices\":[{\"delta\":{},\"index\":null},{\"index\":[]}]}",
+         "choices[1].index: expected an integer"},
+        {"{\"id\":[],\"choices\":[]}", "id: expected a string"},
+        {"{\"model\":1,\"choices\":[]}", "model: expected a string"},
+        {"{\"created\":\"now\",\"choices\":[]}", "created: expected an integer"},
+        {"{\"choices\":[],\"usage\":\"x\"}", "usage: expected an object"},
+        {"{\"choices\":[],\"usage\":{\"total_tokens\":\"3\"}}",
+         "usage.total_tokens: expected an integer"},
+        {"{\"choices\":[],\"usage\":{\"prompt_tokens\":-4}}",
+         "usage.prompt_tokens: expected a non-negative integer"},
+        {"{\"error\":{\"message\":\"overloaded\"}}", "error: overloaded"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        Llmgw__V1__ChatChunk *c = NULL;
+        fx->err[0] = '\0';
+        int rc = openai_parse_chat_chunk(cases[i][0], strlen(cases[i][0]), fx->arena, &c, fx->err,
+                                         sizeof(fx->err));
+        if (rc != -1 || strncmp(fx->err, cases[i][1], strlen(cases[i][1])) != 0)
+            fail_msg("chunk %s: rc=%d err \"%s\", want \"%s\"", cases[i][0], rc, fx->err,
+                     cases[i][1]);
+        assert_null(c);
+    }
+}
+
+static void test_openai_parse_reads_only_len_bytes(void **state)
+{
+    fx_t *fx = *state;
+    /* The valid object is followed by bytes outside len, and by a NUL
+     * inside len in the second case. */
+    const char text[] = "{\"choices\":[]}garbage";
+    Llmgw__V1__ChatChunk *c = NULL;
+    assert_int_equal(openai_parse_chat_chunk(text, 14, fx->arena, &c, fx->err, sizeof(fx->err)), 0);
+    const char nul[] = "{\"choices\":[]}\0";
+    c = NULL;
+    assert_int_equal(
+        openai_parse_chat_chunk(nul, sizeof(nul) - 1, fx->arena, &c, fx->err, sizeof(fx->err)), -1);
+    assert_null(c);
+}
+
+static void test_openai_done_marker(void **state)
+{
+    assert_true(openai_is_done_marker("[DONE]", 6));
+    assert_true(openai_is_done_marker(" [DONE]\r\n", 9));
+    assert_false(openai_is_done_marker("[DONE]", 5));
+    assert_false(openai_is_done_marker("[DONE]x", 7));
+    assert_false(openai_is_done_marker("[done]", 6));
+    assert_false(openai_is_done_marker("", 0));
+    assert_false(openai_is_done_marker("{\"choices\":[]}", 14));
+    assert_false(openai_is_done_marker(NULL, 0));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Allocation failure                                                        */
+
+static void test_openai_parse_fails_cleanly_when_arena_runs_out(void **state)
+{
+    fx_t *fx = *state;
+    size_t len;
+    char *body = fixture_read("chat_completion_tool_calls.json", &len);
+    Llmgw__V1__ChatResponse *r = NULL;
+    assert_int_equal(openai_parse_chat_response(body, len, fx->arena, &r, fx->err, sizeof(fx->err)),
+                     0);
+    size_t need = arena_used(fx->arena);
+    assert_true(need > 0);
+    /* Every limit below what the parse needs fails with a message; ASan
+     * checks that no jansson tree leaks on the way out. */
+    for (size_t limit = 1; limit < need; limit++) {
+        arena_t *a = arena_new(limit);
+        assert_non_null(a);
+        r = NULL;
+        fx->err[0] = '\0';
+        int rc = openai_parse_chat_response(body, len, a, &r, fx->err, sizeof(fx->err));
+        arena_free(a);
+        if (rc != -1 || !strstr(fx->err, "out of memory")) {
+            free(body);
+            fail_msg("limit %zu of %zu: rc=%d err \"%s\"", limit, need, rc, fx->err);
+        }
+    }
+    arena_t *a = arena_new(need);
+    assert_non_null(a);
+    int rc = openai_parse_chat_response(body, len, a, &r, fx->err, sizeof(fx->err));
+    arena_free(a);
+    free(body);
+    assert_int_equal(rc, 0);
+}
+
+/* jansson allocations fail from the fail_at-th on (counting from 0). */
+static long json_allocs;
+static long json_fail_at;
+
+static void *failing_malloc(size_t n)
+{
+    if (json_allocs++ >= json_fail_at)
+        return NULL;
+    return malloc(n);
+}
+
+/* Runs fn with jansson allocation k failing for k = 0, 1, ... until fn
+ * succeeds; each failure must be a clean -1 with a message. */
+static void for_each_json_alloc_failure(fx_t *fx, int (*fn)(fx_t *fx))
+{
+    for (json_fail_at = 0;; json_fail_at++) {
+        json_allocs = 0;
+        fx->err[0] = '\0';
+        json_set_alloc_funcs(failing_malloc, free);
+        int rc = fn(fx);
+        json_set_alloc_funcs(malloc, free);
+        if (rc == 0)
+            break;
+        if (rc != -1 || fx->err[0] == '\0')
+            fail_msg("allocation %ld failing: rc=%d err \"%s\"", json_fail_at, rc, fx->err);
+        assert_true(json_fail_at < 100000);
+    }
+    assert_true(json_fail_at > 0);
+}
+
+static int build_full_request(fx_t *fx)
+{
+    req_t r;
+    req_init(&r);
+    r.m[1] = msg("assistant", "");
+    r.m[1].tool_calls_json = "[{\"id\":\"c\",\"type\":\"function\",\"function\":{\"name\":\"f\","
+                             "\"arguments\":\"{}\"}}]";
+    r.m[1].name = "bot";
+    r.m[2] = msg("tool", "ok");
+    r.m[2].tool_call_id = "c";
+    r.req.n_messages = 3;
+    r.req.temperature_opt_case = LLMGW__V1__CHAT_REQUEST__TEMPERATURE_OPT_TEMPERATURE;
+    r.req.temperature = 0.5;
+    r.req.max_tokens_opt_case = LLMGW__V1__CHAT_REQUEST__MAX_TOKENS_OPT_MAX_TOKENS;
+    r.req.max_tokens = 9;
+    char *stop[] = {"x"};
+    r.req.stop = stop;
+    r.req.n_stop = 1;
+    r.req.user = "u";
+    r.req.tools_json = "[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]";
+    r.req.tool_choice_json = "\"auto\"";
+    r.req.response_format_json = "{\"type\":\"text\"}";
+    r.req.extra_body_json = "{\"n\":1,\"logit_bias\":{\"1\":2}}";
+    buf_reset(&fx->out);
+    int rc = build(fx, &r, true);
+    if (rc < 0 && fx->out.len != 0)
+        fail_msg("failed build left %zu bytes", fx->out.len);
+    return rc;
+}
+
+static void test_openai_build_fails_cleanly_when_jansson_allocation_fails(void **state)
+{
+    fx_t *fx = *state;
+    for_each_json_alloc_failure(fx, build_full_request);
+    assert_non_null(strstr(buf_cstr(&fx->out), "\"logit_bias\":{\"1\":2}"));
+}
+
+static int parse_fixture_response(fx_t *fx)
+{
+    static const char body[] =
+        "{\"id\":\"a\",\"model\":\"m\",\"created\":1,\"choices\":[{\"index\":0,\"message\":"
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c\",\"type\":"
+        "\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},\"finish_reason\":"
+        "\"tool_calls\"}],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}";
+    Llmgw__V1__ChatResponse *r = NULL;
+    return openai_parse_chat_response(body, sizeof(body) - 1, fx->arena, &r, fx->err,
+                                      sizeof(fx->err));
+}
+
+static int parse_fixture_chunk(fx_t *fx)
+{
+    static const char data[] = "{\"id\":\"a\",\"choices\":[{\"index\":0,\"delta\":{\"content\":"
+                               "\"x\",\"tool_calls\":[{\"index\":0}]},\"finish_reason\":null}],"
+                               "\"usage\":{\"prompt_tokens\":1}}";
+    Llmgw__V1__ChatChunk *c = NULL;
+    return openai_parse_chat_chunk(data, sizeof(data) - 1, fx->arena, &c, fx->err, sizeof(fx->err));
+}
+
+static void test_openai_parse_fails_cleanly_when_jansson_allocation_fails(void **state)
+{
+    fx_t *fx = *state;
+    for_each_json_alloc_failure(fx, parse_fixture_response);
+    for_each_json_alloc_failure(fx, parse_fixture_chunk);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        FX_TEST(test_openai_build_minimal_request_is_compact),
+        FX_TEST(test_openai_build_uses_request_model_without_upstream_model),
+        FX_TEST(test_openai_build_appends_to_buffer),
+        FX_TEST(test_openai_build_sampling_fields_only_when_set),
+        FX_TEST(test_openai_build_real_survives_round_trip),
+        FX_TEST(test_openai_build_non_finite_number_refused),
+        FX_TEST(test_openai_build_message_optional_members),
+        FX_TEST(test_openai_build_json_fields_embedded),
+        FX_TEST(test_openai_build_invalid_json_fields_refused),
+        FX_TEST(test_openai_build_extra_body_merged),
+        FX_TEST(test_openai_build_extra_body_may_not_override_reserved_keys),
+        FX_TEST(test_openai_build_stream_asks_for_usage),
+        FX_TEST(test_openai_build_invalid_utf8_names_field),
+        FX_TEST(test_openai_build_over_buffer_cap_fails_cleanly),
+        FX_TEST(test_openai_parse_fixture_chat_completion),
+        FX_TEST(test_openai_parse_fixture_tool_calls),
+        FX_TEST(test_openai_parse_error_bodies_report_provider_message),
+        FX_TEST(test_openai_stream_fixture_text),
+        FX_TEST(test_openai_stream_fixture_include_usage),
+        FX_TEST(test_openai_stream_fixture_tool_calls),
+        FX_TEST(test_openai_parse_minimal_response_defaults),
+        FX_TEST(test_openai_parse_usage_total_computed_and_integral_reals),
+        FX_TEST(test_openai_parse_several_choices_keep_their_index),
+        FX_TEST(test_openai_parse_unicode_content_kept),
+        FX_TEST(test_openai_chunk_variants),
+        FX_TEST(test_openai_parse_response_malformed),
+        FX_TEST(test_openai_parse_chunk_malformed),
+        FX_TEST(test_openai_parse_reads_only_len_bytes),
+        FX_TEST(test_openai_done_marker),
+        FX_TEST(test_openai_parse_fails_cleanly_when_arena_runs_out),
+        FX_TEST(test_openai_build_fails_cleanly_when_jansson_allocation_fails),
+        FX_TEST(test_openai_parse_fails_cleanly_when_jansson_allocation_fails),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
