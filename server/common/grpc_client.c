@@ -139,9 +139,8 @@ static void client_cq_free(grpc_completion_queue *cq)
     grpc_completion_queue_destroy(cq);
 }
 
-grpc_status_code gc_unary(gc_channel_t *ch, const char *method, const char *bearer,
-                          int timeout_ms, const void *req, size_t req_len, buf_t *resp,
-                          buf_t *details)
+grpc_status_code gc_unary(gc_channel_t *ch, const char *method, const char *bearer, int timeout_ms,
+                          const void *req, size_t req_len, buf_t *resp, buf_t *details)
 {
     grpc_status_code status = GRPC_STATUS_INTERNAL;
     grpc_slice status_details = grpc_empty_slice();

@@ -179,8 +179,8 @@ void gs_health_check(gs_call_t *call, const uint8_t *msg, size_t len, void *ctx)
     bool known = health_knows(h, req->service, strlen(req->service));
     grpc__health__v1__health_check_request__free_unpacked(req, NULL);
     if (!known) {
-        gs_call_finish(call, GRPC_STATUS_NOT_FOUND, "service: not registered on this server",
-                       NULL, 0);
+        gs_call_finish(call, GRPC_STATUS_NOT_FOUND, "service: not registered on this server", NULL,
+                       0);
         return;
     }
     pthread_mutex_lock(&h->mu);

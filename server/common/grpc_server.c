@@ -440,6 +440,31 @@ static void call_copy_metadata(gs_call_t *c)
     grpc_metadata_array_init(&c->md);
 }
 
+/* Moves the request message into c->request: a reference to the received
+ * slice when the message arrived in one piece (the usual case: no copy),
+ * else one merged copy. False when the client sent no message. */
+static bool call_take_request(gs_call_t *c)
+{
+    grpc_byte_buffer *bb = c->payload;
+    if (bb == NULL)
+        return false;
+    c->payload = NULL;
+    bool ok = true;
+    if (bb->type == GRPC_BB_RAW && bb->data.raw.compression == GRPC_COMPRESS_NONE &&
+        bb->data.raw.slice_buffer.count == 1) {
+        c->request = grpc_slice_ref(bb->data.raw.slice_buffer.slices[0]);
+    } else {
+        grpc_byte_buffer_reader reader;
+        ok = grpc_byte_buffer_reader_init(&reader, bb) != 0;
+        if (ok) {
+            c->request = grpc_byte_buffer_reader_readall(&reader);
+            grpc_byte_buffer_reader_destroy(&reader);
+        }
+    }
+    grpc_byte_buffer_destroy(bb);
+    return ok;
+}
+
 /* Answers a call to an unknown method: one batch, then the call is freed. */
 static void call_answer_unimplemented(gs_call_t *c)
 {
@@ -486,17 +511,7 @@ static void server_on_new(gs_server_t *s, gs_call_t *c, bool ok)
 
     c->deadline_ms = deadline_to_clock_ms(c->deadline);
     call_copy_metadata(c);
-    bool have_request = false;
-    if (c->payload != NULL) {
-        grpc_byte_buffer_reader reader;
-        if (grpc_byte_buffer_reader_init(&reader, c->payload)) {
-            c->request = grpc_byte_buffer_reader_readall(&reader);
-            grpc_byte_buffer_reader_destroy(&reader);
-            have_request = true;
-        }
-        grpc_byte_buffer_destroy(c->payload);
-        c->payload = NULL;
-    }
+    bool have_request = call_take_request(c);
     c->state = GS_CALL_ACTIVE;
     c->refs = 2; /* the handler's, and ours which the close op inherits */
 
@@ -504,7 +519,7 @@ static void server_on_new(gs_server_t *s, gs_call_t *c, bool ok)
         c->method->fn(c, GRPC_SLICE_START_PTR(c->request), GRPC_SLICE_LENGTH(c->request),
                       c->method->ctx);
     else
-        gs_call_finish(c, GRPC_STATUS_INTERNAL, "request message missing", NULL, 0);
+        gs_call_finish(c, GRPC_STATUS_INTERNAL, "request: message missing", NULL, 0);
 
     /* Posted after on_request returned, so on_cancel never runs before the
      * handler had the chance to attach it. */
@@ -561,7 +576,8 @@ static void *server_cq_loop(void *arg)
      * gs_server_free); every event until then is ours to handle, including
      * requests returned unused at shutdown. */
     for (;;) {
-        grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        grpc_event ev =
+            grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
         if (ev.type != GRPC_OP_COMPLETE)
@@ -614,8 +630,7 @@ static int server_post_request(gs_server_t *s, const gs_method_t *m)
         e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, s->cq, s->cq,
                                      &c->tag_new);
     if (e != GRPC_CALL_OK) {
-        log_error("grpc request not posted", "method=%s err=%d", m != NULL ? m->path : "*",
-                  (int)e);
+        log_error("grpc request not posted", "method=%s err=%d", m != NULL ? m->path : "*", (int)e);
         pthread_mutex_lock(&s->mu);
         s->pending_requests--;
         pthread_cond_broadcast(&s->cond);
@@ -841,12 +856,14 @@ void gs_server_free(gs_server_t *s)
         grpc_server_destroy(s->server);
     if (s->cq != NULL) {
         grpc_completion_queue_shutdown(s->cq);
-        if (s->n_threads > 0)
+        if (s->n_threads > 0) {
             server_join_threads(s);
-        else
-            while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL)
-                       .type != GRPC_QUEUE_SHUTDOWN)
-                ;
+        } else {
+            grpc_event ev;
+            do
+                ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+            while (ev.type != GRPC_QUEUE_SHUTDOWN);
+        }
         grpc_completion_queue_destroy(s->cq);
     }
     free(s->threads);

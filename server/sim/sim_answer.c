@@ -17,6 +17,15 @@ static int is_space(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
+uint64_t sim_mix64(uint64_t x)
+{
+    /* splitmix64 (Steele, Lea, Flood 2014). */
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
 size_t sim_count_words(const char *s, size_t len)
 {
     size_t n = 0;

@@ -34,6 +34,10 @@ typedef struct {
     int64_t created;   /* unix seconds */
 } sim_meta_t;
 
+/* A well-mixed 64-bit function of x: the source of every deterministic
+ * "random" value (embedding components, error-rate draws). */
+uint64_t sim_mix64(uint64_t x);
+
 /* Number of whitespace-separated words in s[0..len). */
 size_t sim_count_words(const char *s, size_t len);
 

@@ -35,7 +35,7 @@ typedef enum {
 
 typedef struct {
     const char *key;    /* config key */
-    const char *header; /* x-sim-* header, NULL when not overridable */
+    const char *header; /* its x-sim-* request header */
     const char *expect; /* the error text when a value is rejected */
 } sim_field_desc_t;
 
@@ -43,12 +43,12 @@ static const sim_field_desc_t sim_fields[SIM_FIELD_COUNT] = {
     [SIM_FIELD_LATENCY] = {"latency_ms", "x-sim-latency-ms", "expected an integer 0..600000"},
     [SIM_FIELD_TTFT] = {"ttft_ms", "x-sim-ttft-ms", "expected an integer 0..600000"},
     [SIM_FIELD_TPS] = {"tokens_per_s", "x-sim-tokens-per-s", "expected a number 0..1000000"},
-    [SIM_FIELD_ERROR_RATE] = {"error_rate", NULL, "expected a number 0..1"},
+    [SIM_FIELD_ERROR_RATE] = {"error_rate", "x-sim-error-rate", "expected a number 0..1"},
     [SIM_FIELD_STATUS] = {"status", "x-sim-status", "expected 0 or an HTTP error status 400..599"},
     [SIM_FIELD_FAULT] = {"fault", "x-sim-fault",
                          "expected one of none, malformed_json, drop_mid_stream, hang, "
                          "slow_headers, empty_choices"},
-    [SIM_FIELD_ANSWER] = {"answer", "x-sim-answer", "expected a string of at most 65536 bytes"},
+    [SIM_FIELD_ANSWER] = {"answer", "x-sim-answer", "expected UTF-8 text of at most 65536 bytes"},
 };
 
 static const char *const sim_fault_names[] = {
@@ -82,10 +82,8 @@ struct sim_config {
     size_t nlisted;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
+                                                          ...)
 {
     if (!err || errlen == 0)
         return;
@@ -135,6 +133,15 @@ int sim_parse_double(const char *s, double min, double max, double *out)
         return -1;
     *out = v;
     return 0;
+}
+
+/* Answers and names end up in JSON strings, which must be valid UTF-8; a
+ * header can carry any bytes. jansson refuses to build a string otherwise. */
+static bool is_utf8(const char *s)
+{
+    json_t *probe = json_string(s);
+    json_decref(probe);
+    return probe != NULL;
 }
 
 static bool status_ok(int64_t v)
@@ -197,7 +204,7 @@ static int settings_set_text(sim_settings_t *s, sim_field_t f, const char *value
         return 0;
     }
     case SIM_FIELD_ANSWER:
-        if (strlen(value) > SIM_MAX_ANSWER_BYTES)
+        if (strlen(value) > SIM_MAX_ANSWER_BYTES || !is_utf8(value))
             return -1;
         s->answer = value;
         return 0;
@@ -330,8 +337,8 @@ void sim_config_free(sim_config_t *cfg)
 int sim_config_set_name(sim_config_t *cfg, const char *name, char *err, size_t errlen)
 {
     size_t len = strlen(name);
-    if (len == 0 || len > SIM_NAME_MAX) {
-        set_err(err, errlen, "--name: expected 1..%d characters", SIM_NAME_MAX);
+    if (len == 0 || len > SIM_NAME_MAX || !is_utf8(name)) {
+        set_err(err, errlen, "--name: expected 1..%d bytes of UTF-8 text", SIM_NAME_MAX);
         return -1;
     }
     char *copy = strdup(name);

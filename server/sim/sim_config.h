@@ -81,7 +81,7 @@ const char *sim_config_model_at(const sim_config_t *cfg, size_t i);
 
 /* Applies one per-request override header to `s`. `header` is one of
  * x-sim-status, x-sim-latency-ms, x-sim-ttft-ms, x-sim-tokens-per-s,
- * x-sim-fault, x-sim-answer (any case); `value` is borrowed into `s` for
+ * x-sim-error-rate, x-sim-fault, x-sim-answer (any case); `value` is borrowed into `s` for
  * x-sim-answer. 0, or -1 with `err` naming the header. */
 int sim_settings_apply_header(sim_settings_t *s, const char *header, const char *value, char *err,
                               size_t errlen);

@@ -9,14 +9,6 @@
 
 #include "sim_answer.h"
 
-static uint64_t splitmix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
 void sim_embed_vector(const char *text, size_t len, float out[SIM_EMBED_DIMS])
 {
     uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64 */
@@ -28,7 +20,7 @@ void sim_embed_vector(const char *text, size_t len, float out[SIM_EMBED_DIMS])
     double norm = 0;
     for (int d = 0; d < SIM_EMBED_DIMS; d++) {
         /* 53 random bits → [-1, 1). */
-        v[d] = (double)(splitmix64(h + (uint64_t)d) >> 11) * 0x1.0p-52 - 1.0;
+        v[d] = (double)(sim_mix64(h + (uint64_t)d) >> 11) * 0x1.0p-52 - 1.0;
         norm += v[d] * v[d];
     }
     norm = sqrt(norm);

@@ -69,14 +69,6 @@ typedef struct {
 /* What the shared prelude (hang, latency, status, error rate) decided. */
 typedef enum { PRELUDE_ANSWER, PRELUDE_DONE, PRELUDE_CLOSE } sim_prelude_t;
 
-static uint64_t splitmix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
 /* Sleeps up to `ms`, in slices, watching the stop flag and the client's
  * socket. 0 when the time passed; -1 when stopping or the client left. */
 static int sim_wait(sim_http_t *h, int fd, int64_t ms)
@@ -194,7 +186,7 @@ static sim_prelude_t prelude(sim_http_t *h, struct MHD_Connection *conn, const c
     int fd = connection_fd(conn);
     if (s->fault == SIM_FAULT_HANG) {
         /* Hold until the client gives up, the sim stops, or the cap. */
-        log_debug("hang", "model=\"%s\"", model);
+        log_debug("hang", "max_ms=%d", SIM_HANG_MAX_MS);
         sim_wait(h, fd, SIM_HANG_MAX_MS);
         return PRELUDE_CLOSE;
     }
@@ -203,7 +195,7 @@ static sim_prelude_t prelude(sim_http_t *h, struct MHD_Connection *conn, const c
     int status = s->status;
     if (status == 0 && s->error_rate > 0) {
         uint64_t n = atomic_fetch_add(&h->draws, 1);
-        double u = (double)(splitmix64(h->seed ^ splitmix64(n)) >> 11) * 0x1.0p-53;
+        double u = (double)(sim_mix64(h->seed ^ sim_mix64(n)) >> 11) * 0x1.0p-53;
         if (u < s->error_rate)
             status = 500;
     }

@@ -19,11 +19,9 @@ static const char *const sim_roles[] = {"system",    "developer", "user",
                                         "assistant", "tool",      "function"};
 
 /* Sets the error message and the field path it names. */
-static void req_err(char *err, size_t errlen, char *param, size_t paramlen, const char *field,
-                    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-
-static void req_err(char *err, size_t errlen, char *param, size_t paramlen, const char *field,
-                    const char *fmt, ...)
+__attribute__((format(printf, 6, 7))) static void req_err(char *err, size_t errlen, char *param,
+                                                          size_t paramlen, const char *field,
+                                                          const char *fmt, ...)
 {
     char msg[256];
     va_list ap;

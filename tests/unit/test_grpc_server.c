@@ -44,8 +44,8 @@ typedef struct {
     int cancelled; /* on_cancel runs */
     int freed;     /* on_free runs */
     int flood_accepted;
-    int cancel_send_rc;     /* gs_call_send's result inside on_cancel */
-    int cancel_saw_flag;    /* gs_call_cancelled was true inside on_cancel */
+    int cancel_send_rc;  /* gs_call_send's result inside on_cancel */
+    int cancel_saw_flag; /* gs_call_cancelled was true inside on_cancel */
 } events_t;
 
 static pthread_mutex_t ev_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -171,8 +171,8 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static void worker_push(job_kind_t kind, gs_call_t *call, int delay_ms, long n,
-                        const uint8_t *data, size_t len)
+static void worker_push(job_kind_t kind, gs_call_t *call, int delay_ms, long n, const uint8_t *data,
+                        size_t len)
 {
     job_t *j = calloc(1, sizeof(*j) + len);
     assert_non_null(j);
@@ -234,8 +234,8 @@ static void h_meta(gs_call_t *call, const uint8_t *msg, size_t len, void *ctx)
 {
     const char *auth = gs_call_metadata(call, "authorization");
     char out[256];
-    int n = snprintf(out, sizeof(out), "%s|%s", auth != NULL ? auth : "(none)",
-                     gs_call_method(call));
+    int n =
+        snprintf(out, sizeof(out), "%s|%s", auth != NULL ? auth : "(none)", gs_call_method(call));
     gs_call_finish(call, GRPC_STATUS_OK, NULL, (const uint8_t *)out, (size_t)n);
 }
 
@@ -396,8 +396,8 @@ static size_t health_request(const char *service, uint8_t *out, size_t cap)
 
 static int health_decode(const buf_t *b)
 {
-    Grpc__Health__V1__HealthCheckResponse *r = grpc__health__v1__health_check_response__unpack(
-        NULL, b->len, (const uint8_t *)b->data);
+    Grpc__Health__V1__HealthCheckResponse *r =
+        grpc__health__v1__health_check_response__unpack(NULL, b->len, (const uint8_t *)b->data);
     assert_non_null(r);
     int status = (int)r->status;
     grpc__health__v1__health_check_response__free_unpacked(r, NULL);
@@ -439,6 +439,20 @@ static void test_unary_echo_returns_request_bytes(void **state)
     assert_int_equal(resp.len, 0);
     buf_free(&resp);
     buf_free(&details);
+
+    /* Large enough to arrive in several slices. */
+    size_t n = 3u << 20;
+    char *big = malloc(n);
+    assert_non_null(big);
+    for (size_t i = 0; i < n; i++)
+        big[i] = (char)('a' + i % 23);
+    buf_t big_resp = BUF_INIT(4u << 20);
+    assert_int_equal(gc_unary(main_fx.ch, M_ECHO, NULL, 10000, big, n, &big_resp, NULL),
+                     GRPC_STATUS_OK);
+    assert_int_equal(big_resp.len, n);
+    assert_memory_equal(big_resp.data, big, n);
+    free(big);
+    buf_free(&big_resp);
     wait_no_active_calls(main_fx.srv);
 }
 
@@ -531,8 +545,7 @@ static void test_unary_answered_later_from_another_thread(void **state)
     int freed0 = ev_get(&ev.freed), cancelled0 = ev_get(&ev.cancelled);
     buf_t resp = BUF_INIT(1024);
     int64_t t0 = clock_now_ms();
-    assert_int_equal(call_text(main_fx.ch, M_LATER, NULL, 5000, "60", &resp, NULL),
-                     GRPC_STATUS_OK);
+    assert_int_equal(call_text(main_fx.ch, M_LATER, NULL, 5000, "60", &resp, NULL), GRPC_STATUS_OK);
     assert_true(clock_now_ms() - t0 >= 55);
     assert_string_equal(buf_cstr(&resp), "60");
     buf_free(&resp);
@@ -789,18 +802,29 @@ static void test_bind_failure_names_the_address(void **state)
 
 static void test_add_method_rejected_after_start(void **state)
 {
-    assert_int_equal(gs_server_add_method(main_fx.srv, "/test.v1.Echo/Late", GS_UNARY, h_echo,
-                                          NULL),
-                     -1);
+    assert_int_equal(
+        gs_server_add_method(main_fx.srv, "/test.v1.Echo/Late", GS_UNARY, h_echo, NULL), -1);
 }
 
 static void test_status_names_cover_every_code(void **state)
 {
     static const char *const want[] = {
-        "OK",           "CANCELLED",         "UNKNOWN",           "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED", "NOT_FOUND",    "ALREADY_EXISTS",    "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",   "OUT_OF_RANGE",
-        "UNIMPLEMENTED", "INTERNAL",         "UNAVAILABLE",       "DATA_LOSS",
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
         "UNAUTHENTICATED",
     };
     for (int i = 0; i < 17; i++)
