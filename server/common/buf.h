@@ -18,7 +18,10 @@ typedef struct {
     size_t cap; /* hard limit on len */
 } buf_t;
 
-#define BUF_INIT(cap_) {NULL, 0, 0, (cap_)}
+#define BUF_INIT(cap_)                                                                             \
+    {                                                                                              \
+        NULL, 0, 0, (cap_)                                                                         \
+    }
 
 /* Cannot fail; same as BUF_INIT. */
 void buf_init(buf_t *b, size_t cap);

@@ -23,9 +23,8 @@ void gc_channel_free(gc_channel_t *ch);
 /* One unary call. `bearer` adds "authorization: Bearer <bearer>" (NULL: none).
  * timeout_ms <= 0: no deadline. The response bytes are appended to `resp`,
  * status details to `details` (either may be NULL). Returns the gRPC status. */
-grpc_status_code gc_unary(gc_channel_t *ch, const char *method, const char *bearer,
-                          int timeout_ms, const void *req, size_t req_len, buf_t *resp,
-                          buf_t *details);
+grpc_status_code gc_unary(gc_channel_t *ch, const char *method, const char *bearer, int timeout_ms,
+                          const void *req, size_t req_len, buf_t *resp, buf_t *details);
 
 /* A server-streaming call. NULL when it cannot start. */
 gc_stream_t *gc_stream_start(gc_channel_t *ch, const char *method, const char *bearer,

@@ -51,8 +51,8 @@ int chatreq_validate(const Llmgw__V1__ChatRequest *r, char *err, size_t errlen)
         }
         size_t n = strlen(m->content);
         if (n > CHATREQ_MAX_CONTENT_BYTES) {
-            snprintf(err, errlen, "messages[%zu].content: %zu bytes exceed the limit of %u", i,
-                     n, CHATREQ_MAX_CONTENT_BYTES);
+            snprintf(err, errlen, "messages[%zu].content: %zu bytes exceed the limit of %u", i, n,
+                     CHATREQ_MAX_CONTENT_BYTES);
             return -1;
         }
         total += n;

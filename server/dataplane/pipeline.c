@@ -278,8 +278,7 @@ static void pl_describe_attempts(pl_request_t *r)
 {
     for (size_t i = 0; i < r->n_attempts; i++) {
         const Llmgw__V1__Attempt *a = r->attempts[i];
-        buf_printf(&r->message, "%s%s/%s: %s", i ? "; " : "", a->provider, a->model,
-                   a->error_type);
+        buf_printf(&r->message, "%s%s/%s: %s", i ? "; " : "", a->provider, a->model, a->error_type);
         if (a->http_status)
             buf_printf(&r->message, " (HTTP %d)", a->http_status);
         if (a->error[0])
@@ -329,8 +328,8 @@ static int pl_on_event(void *ud, const char *event, const char *data, size_t len
         return 1;
     }
     arena_reset(r->scratch);
-    if (openai_parse_chat_chunk(data, len, r->scratch, &ch, r->stream_err,
-                                sizeof(r->stream_err)) < 0)
+    if (openai_parse_chat_chunk(data, len, r->scratch, &ch, r->stream_err, sizeof(r->stream_err)) <
+        0)
         return 1;
     if (ch->usage) {
         r->usage = *ch->usage;
@@ -393,8 +392,8 @@ static int pl_submit(pl_request_t *r)
     const table_provider_t *p = c->provider;
     char err[512];
     buf_reset(&r->body);
-    if (openai_build_chat_request(r->req, c->model->name, r->stream, &r->body, err,
-                                  sizeof(err)) < 0) {
+    if (openai_build_chat_request(r->req, c->model->name, r->stream, &r->body, err, sizeof(err)) <
+        0) {
         pl_finish_errorf(r, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
         return -1;
     }
@@ -417,7 +416,8 @@ static int pl_submit(pl_request_t *r)
     for (size_t i = 0; i < p->n_headers; i++)
         headers[n_headers++] = p->headers[i];
 
-    int64_t remaining_ms = r->deadline_ms == INT64_MAX ? INT64_MAX : r->deadline_ms - clock_now_ms();
+    int64_t remaining_ms =
+        r->deadline_ms == INT64_MAX ? INT64_MAX : r->deadline_ms - clock_now_ms();
     int timeout_ms = p->timeout_ms;
     if (remaining_ms < timeout_ms)
         timeout_ms = (int)remaining_ms;
@@ -497,8 +497,8 @@ static void pl_on_attempt_done(void *ud, const upstream_result_t *res)
     uerror_t e;
     bool failed = true;
     Llmgw__V1__ChatResponse *resp = NULL;
-    bool success_2xx = res->outcome == UPSTREAM_OK && res->http_status >= 200 &&
-                       res->http_status < 300;
+    bool success_2xx =
+        res->outcome == UPSTREAM_OK && res->http_status >= 200 && res->http_status < 300;
     if (cancelled || res->outcome == UPSTREAM_ERR_CANCELLED) {
         pl_finish_errorf(r, GRPC_STATUS_CANCELLED, "cancelled by the client");
         goto out;
@@ -597,8 +597,8 @@ pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_
         *status = GRPC_STATUS_INVALID_ARGUMENT;
         goto fail;
     }
-    switch (route_plan(r->table, r->req->model, r->req->routing, pl_rng(p), &r->plan, err,
-                       errlen)) {
+    switch (
+        route_plan(r->table, r->req->model, r->req->routing, pl_rng(p), &r->plan, err, errlen)) {
     case ROUTE_OK:
         break;
     case ROUTE_ERR_NOT_FOUND:

@@ -84,12 +84,10 @@ static void rpc_on_done(void *ud, const pl_result_t *res)
         return;
     }
     size_t len = 0;
-    const ProtobufCMessage *m =
-        res->response ? &res->response->base : &res->last_chunk->base;
+    const ProtobufCMessage *m = res->response ? &res->response->base : &res->last_chunk->base;
     uint8_t *bytes = rpc_pack(rc->arena, m, &len);
     if (!bytes) {
-        gs_call_finish(rc->call, GRPC_STATUS_RESOURCE_EXHAUSTED, "gateway: out of memory", NULL,
-                       0);
+        gs_call_finish(rc->call, GRPC_STATUS_RESOURCE_EXHAUSTED, "gateway: out of memory", NULL, 0);
         return;
     }
     if (res->response) {
@@ -127,7 +125,8 @@ static void rpc_chat_handle(gs_call_t *call, const uint8_t *msg, size_t len, rpc
     atomic_init(&rc->cancel_requested, false);
     gs_call_set_user(call, rc, rpc_call_on_cancel, rpc_call_on_free);
 
-    Llmgw__V1__ChatRequest *req = llmgw__v1__chat_request__unpack(arena_pb_allocator(arena), len, msg);
+    Llmgw__V1__ChatRequest *req =
+        llmgw__v1__chat_request__unpack(arena_pb_allocator(arena), len, msg);
     if (!req) {
         gs_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT,
                        "request: not a valid llmgw.v1.ChatRequest message", NULL, 0);
@@ -141,8 +140,8 @@ static void rpc_chat_handle(gs_call_t *call, const uint8_t *msg, size_t len, rpc
         .arena = arena,
     };
     grpc_status_code status = GRPC_STATUS_OK;
-    pl_request_t *pl = pipeline_start(svc->pl, &params, &rpc_pl_callbacks, rc, &status, err,
-                                      sizeof(err));
+    pl_request_t *pl =
+        pipeline_start(svc->pl, &params, &rpc_pl_callbacks, rc, &status, err, sizeof(err));
     if (!pl) {
         gs_call_finish(call, status, err, NULL, 0);
         return;
@@ -288,8 +287,8 @@ rpc_chat_t *rpc_chat_new(gs_server_t *server, pipeline_t *pl, table_slot_t *tabl
         return NULL;
     svc->pl = pl;
     svc->tables = tables;
-    if (gs_server_add_method(server, "/llmgw.v1.ChatService/Complete", GS_UNARY,
-                             rpc_chat_complete, svc) < 0 ||
+    if (gs_server_add_method(server, "/llmgw.v1.ChatService/Complete", GS_UNARY, rpc_chat_complete,
+                             svc) < 0 ||
         gs_server_add_method(server, "/llmgw.v1.ChatService/Stream", GS_SERVER_STREAMING,
                              rpc_chat_stream, svc) < 0 ||
         gs_server_add_method(server, "/llmgw.v1.ChatService/ListModels", GS_UNARY,

@@ -35,9 +35,9 @@ typedef struct {
 
 typedef struct {
     const char *name;
-    const char *base_url;   /* without trailing '/' */
-    const char *api_key;    /* NULL when none */
-    int timeout_ms;         /* default 60000 */
+    const char *base_url;       /* without trailing '/' */
+    const char *api_key;        /* NULL when none */
+    int timeout_ms;             /* default 60000 */
     const char *const *headers; /* extra "Name: value" lines */
     size_t n_headers;
     const table_model_t *models;
@@ -47,8 +47,8 @@ typedef struct {
 typedef struct {
     const table_provider_t *provider;
     const table_model_t *model;
-    double weight;  /* > 0, default 1 */
-    int priority;   /* lower is tried first, default 0 */
+    double weight; /* > 0, default 1 */
+    int priority;  /* lower is tried first, default 0 */
 } table_deployment_t;
 
 typedef struct {

@@ -14,14 +14,14 @@
 #include "upstream.h"
 
 typedef struct {
-    int http_status;         /* 0 when no response */
-    const char *type;        /* static: "connect", "timeout", "rate_limit", "server",
-                                "bad_response", "invalid_request", "auth", "permission",
-                                "not_found", "conflict", "cancelled", "too_large" */
-    char message[512];       /* the provider's error.message when it sent one */
-    bool retryable;          /* may fall back to the next candidate */
+    int http_status;   /* 0 when no response */
+    const char *type;  /* static: "connect", "timeout", "rate_limit", "server",
+                          "bad_response", "invalid_request", "auth", "permission",
+                          "not_found", "conflict", "cancelled", "too_large" */
+    char message[512]; /* the provider's error.message when it sent one */
+    bool retryable;    /* may fall back to the next candidate */
     grpc_status_code grpc_status;
-    int64_t retry_after_ms;  /* from Retry-After (seconds or HTTP date); -1 none */
+    int64_t retry_after_ms; /* from Retry-After (seconds or HTTP date); -1 none */
 } uerror_t;
 
 /* From a completed HTTP exchange whose status is not 2xx. Reads OpenAI's

@@ -120,30 +120,37 @@ struct upstream {
 
 /* ---- references --------------------------------------------------------- */
 
-static void upstream_req_ref(upstream_req_t *r) {
+static void upstream_req_ref(upstream_req_t *r)
+{
     atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
 }
 
 /* Drops n references at once (the cancel path may drop two). */
-static void upstream_req_release(upstream_req_t *r, int n) {
-    if (atomic_fetch_sub_explicit(&r->refs, n, memory_order_acq_rel) != n) return;
+static void upstream_req_release(upstream_req_t *r, int n)
+{
+    if (atomic_fetch_sub_explicit(&r->refs, n, memory_order_acq_rel) != n)
+        return;
     /* Normally already released by the engine when the request finished. */
     curl_slist_free_all(r->headers);
     buf_free(&r->body_buf);
     free(r);
 }
 
-void upstream_req_unref(upstream_req_t *r) {
-    if (r) upstream_req_release(r, 1);
+void upstream_req_unref(upstream_req_t *r)
+{
+    if (r)
+        upstream_req_release(r, 1);
 }
 
 /* ---- curl callbacks (engine thread, inside curl_multi_perform) ---------- */
 
-static bool upstream_is_2xx(long status) {
+static bool upstream_is_2xx(long status)
+{
     return status >= 200 && status < 300;
 }
 
-static void upstream_trim(const char **s, size_t *n) {
+static void upstream_trim(const char **s, size_t *n)
+{
     while (*n && (**s == ' ' || **s == '\t')) {
         (*s)++;
         (*n)--;
@@ -153,7 +160,8 @@ static void upstream_trim(const char **s, size_t *n) {
         (*n)--;
 }
 
-static size_t upstream_on_header(char *line, size_t size, size_t nitems, void *userdata) {
+static size_t upstream_on_header(char *line, size_t size, size_t nitems, void *userdata)
+{
     upstream_req_t *r = userdata;
     size_t n = size * nitems;
 
@@ -175,7 +183,8 @@ static size_t upstream_on_header(char *line, size_t size, size_t nitems, void *u
         const char *v = line + sizeof(name) - 1;
         size_t vn = n - (sizeof(name) - 1);
         upstream_trim(&v, &vn);
-        if (vn >= sizeof(r->retry_after)) vn = sizeof(r->retry_after) - 1;
+        if (vn >= sizeof(r->retry_after))
+            vn = sizeof(r->retry_after) - 1;
         memcpy(r->retry_after, v, vn);
         r->retry_after[vn] = '\0';
         r->has_retry_after = true;
@@ -183,7 +192,8 @@ static size_t upstream_on_header(char *line, size_t size, size_t nitems, void *u
     return n;
 }
 
-static size_t upstream_on_write(char *bytes, size_t size, size_t nmemb, void *userdata) {
+static size_t upstream_on_write(char *bytes, size_t size, size_t nmemb, void *userdata)
+{
     upstream_req_t *r = userdata;
     size_t n = size * nmemb;
 
@@ -191,7 +201,8 @@ static size_t upstream_on_write(char *bytes, size_t size, size_t nmemb, void *us
         r->cancelled_in_write = true;
         return 0; /* curl ends the transfer with CURLE_WRITE_ERROR */
     }
-    if (n && r->first_byte_us < 0) r->first_byte_us = clock_now_us();
+    if (n && r->first_byte_us < 0)
+        r->first_byte_us = clock_now_us();
     if (r->stream && upstream_is_2xx(r->http_status)) {
         if (n && r->cb.on_data(r->ud, bytes, n) != 0) {
             r->aborted = true;
@@ -208,7 +219,8 @@ static size_t upstream_on_write(char *bytes, size_t size, size_t nmemb, void *us
 
 /* ---- engine: finishing ---------------------------------------------------- */
 
-static void upstream_release_easy(upstream_t *u, CURL *easy) {
+static void upstream_release_easy(upstream_t *u, CURL *easy)
+{
     if (u->n_free_easy < UPSTREAM_FREE_EASY_MAX) {
         curl_easy_reset(easy);
         u->free_easy[u->n_free_easy++] = easy;
@@ -217,12 +229,14 @@ static void upstream_release_easy(upstream_t *u, CURL *easy) {
     curl_easy_cleanup(easy);
 }
 
-static void upstream_active_unlink(upstream_t *u, upstream_req_t *r) {
+static void upstream_active_unlink(upstream_t *u, upstream_req_t *r)
+{
     if (r->active_prev)
         r->active_prev->active_next = r->active_next;
     else
         u->active = r->active_next;
-    if (r->active_next) r->active_next->active_prev = r->active_prev;
+    if (r->active_next)
+        r->active_next->active_prev = r->active_prev;
     r->active_prev = r->active_next = NULL;
 }
 
@@ -230,8 +244,10 @@ static void upstream_active_unlink(upstream_t *u, upstream_req_t *r) {
  * caller then owns the engine's reference and must drop it). `message` is
  * used when outcome != UPSTREAM_OK. */
 static bool upstream_complete(upstream_t *u, upstream_req_t *r, upstream_outcome_t outcome,
-                              const char *message) {
-    if (r->state == UPSTREAM_REQ_DONE) return false;
+                              const char *message)
+{
+    if (r->state == UPSTREAM_REQ_DONE)
+        return false;
     if (r->state == UPSTREAM_REQ_ACTIVE) {
         CURLMcode mc = curl_multi_remove_handle(u->multi, r->easy);
         if (mc != CURLM_OK)
@@ -269,23 +285,32 @@ static bool upstream_complete(upstream_t *u, upstream_req_t *r, upstream_outcome
 
 /* upstream_complete, then drop the engine's reference. */
 static void upstream_finish(upstream_t *u, upstream_req_t *r, upstream_outcome_t outcome,
-                            const char *message) {
-    if (upstream_complete(u, r, outcome, message)) upstream_req_release(r, 1);
+                            const char *message)
+{
+    if (upstream_complete(u, r, outcome, message))
+        upstream_req_release(r, 1);
 }
 
-static upstream_outcome_t upstream_outcome_of(const upstream_req_t *r, CURLcode rc) {
-    if (r->cancelled_in_write) return UPSTREAM_ERR_CANCELLED;
-    if (r->aborted) return UPSTREAM_ERR_ABORTED;
-    if (r->too_large) return UPSTREAM_ERR_TOO_LARGE;
-    if (rc == CURLE_OK) return UPSTREAM_OK;
-    if (rc == CURLE_OPERATION_TIMEDOUT) return UPSTREAM_ERR_TIMEOUT;
+static upstream_outcome_t upstream_outcome_of(const upstream_req_t *r, CURLcode rc)
+{
+    if (r->cancelled_in_write)
+        return UPSTREAM_ERR_CANCELLED;
+    if (r->aborted)
+        return UPSTREAM_ERR_ABORTED;
+    if (r->too_large)
+        return UPSTREAM_ERR_TOO_LARGE;
+    if (rc == CURLE_OK)
+        return UPSTREAM_OK;
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+        return UPSTREAM_ERR_TIMEOUT;
     /* Whatever broke — refused, DNS, TLS, a reset or an empty reply — it is a
      * connect failure until a response status arrived, a transfer failure
      * after (PARTIAL_FILE, RECV_ERROR, GOT_NOTHING after headers, h2 resets). */
     return r->http_status > 0 ? UPSTREAM_ERR_TRANSFER : UPSTREAM_ERR_CONNECT;
 }
 
-static void upstream_finish_curl(upstream_t *u, upstream_req_t *r, CURLcode rc) {
+static void upstream_finish_curl(upstream_t *u, upstream_req_t *r, CURLcode rc)
+{
     upstream_outcome_t outcome = upstream_outcome_of(r, rc);
     const char *message = NULL;
     switch (outcome) {
@@ -313,10 +338,12 @@ static void upstream_finish_curl(upstream_t *u, upstream_req_t *r, CURLcode rc) 
 
 #define UPSTREAM_SETOPT(easy, opt, val)                                                            \
     do {                                                                                           \
-        if (curl_easy_setopt((easy), (opt), (val)) != CURLE_OK) goto fail;                         \
+        if (curl_easy_setopt((easy), (opt), (val)) != CURLE_OK)                                    \
+            goto fail;                                                                             \
     } while (0)
 
-static int upstream_configure(upstream_req_t *r, CURL *e) {
+static int upstream_configure(upstream_req_t *r, CURL *e)
+{
     UPSTREAM_SETOPT(e, CURLOPT_URL, r->url);
     UPSTREAM_SETOPT(e, CURLOPT_PROTOCOLS_STR, "http,https");
     UPSTREAM_SETOPT(e, CURLOPT_PRIVATE, (void *)r);
@@ -326,7 +353,8 @@ static int upstream_configure(upstream_req_t *r, CURL *e) {
     UPSTREAM_SETOPT(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     /* Over TLS, wait for a connection still handshaking to learn whether it
      * multiplexes instead of opening a second one; plain http never does. */
-    if (strncasecmp(r->url, "https:", 6) == 0) UPSTREAM_SETOPT(e, CURLOPT_PIPEWAIT, 1L);
+    if (strncasecmp(r->url, "https:", 6) == 0)
+        UPSTREAM_SETOPT(e, CURLOPT_PIPEWAIT, 1L);
     UPSTREAM_SETOPT(e, CURLOPT_TCP_NODELAY, 1L);
     UPSTREAM_SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
     UPSTREAM_SETOPT(e, CURLOPT_HTTPHEADER, r->headers);
@@ -344,7 +372,8 @@ fail:
     return -1;
 }
 
-static void upstream_start(upstream_t *u, upstream_req_t *r) {
+static void upstream_start(upstream_t *u, upstream_req_t *r)
+{
     CURL *e = u->n_free_easy ? u->free_easy[--u->n_free_easy] : curl_easy_init();
     if (!e) {
         upstream_finish(u, r, UPSTREAM_ERR_CONNECT, "easy handle: out of memory");
@@ -365,7 +394,8 @@ static void upstream_start(upstream_t *u, upstream_req_t *r) {
     r->state = UPSTREAM_REQ_ACTIVE;
     r->active_prev = NULL;
     r->active_next = u->active;
-    if (u->active) u->active->active_prev = r;
+    if (u->active)
+        u->active->active_prev = r;
     u->active = r;
 }
 
@@ -373,7 +403,8 @@ static void upstream_start(upstream_t *u, upstream_req_t *r) {
 
 /* Takes both queues; returns whether anything was taken. */
 static bool upstream_take_queues(upstream_t *u, upstream_req_t **submits, upstream_req_t **cancels,
-                                 bool *stopping) {
+                                 bool *stopping)
+{
     pthread_mutex_lock(&u->lock);
     *submits = u->submit_head;
     *cancels = u->cancel_head;
@@ -387,7 +418,8 @@ static bool upstream_take_queues(upstream_t *u, upstream_req_t **submits, upstre
 /* Submits before cancels: a cancel taken in the same batch as its submit
  * then finds the request started and removes it. */
 static void upstream_process_queues(upstream_t *u, upstream_req_t *submits, upstream_req_t *cancels,
-                                    bool stopping) {
+                                    bool stopping)
+{
     while (submits) {
         upstream_req_t *r = submits;
         submits = r->submit_next;
@@ -407,11 +439,13 @@ static void upstream_process_queues(upstream_t *u, upstream_req_t *submits, upst
     }
 }
 
-static void upstream_drain_done(upstream_t *u) {
+static void upstream_drain_done(upstream_t *u)
+{
     CURLMsg *msg;
     int left;
     while ((msg = curl_multi_info_read(u->multi, &left))) {
-        if (msg->msg != CURLMSG_DONE) continue;
+        if (msg->msg != CURLMSG_DONE)
+            continue;
         upstream_req_t *r = NULL;
         CURLcode rc = msg->data.result;
         if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r) != CURLE_OK || !r) {
@@ -424,7 +458,8 @@ static void upstream_drain_done(upstream_t *u) {
 
 /* Shutdown: finish every request as CANCELLED. Callbacks may still queue
  * cancels (submits are refused), so loop until nothing is left. */
-static void upstream_shutdown_all(upstream_t *u) {
+static void upstream_shutdown_all(upstream_t *u)
+{
     for (;;) {
         upstream_req_t *submits, *cancels;
         bool stopping;
@@ -434,11 +469,13 @@ static void upstream_shutdown_all(upstream_t *u) {
         while (u->active)
             upstream_finish(u, u->active, UPSTREAM_ERR_CANCELLED,
                             "cancelled: upstream engine stopping");
-        if (!took && !had_active) return;
+        if (!took && !had_active)
+            return;
     }
 }
 
-static void *upstream_engine_main(void *arg) {
+static void *upstream_engine_main(void *arg)
+{
     upstream_t *u = arg;
     for (;;) {
         upstream_req_t *submits, *cancels;
@@ -464,21 +501,28 @@ static void *upstream_engine_main(void *arg) {
 }
 
 /* A failed wakeup only delays the engine until its poll times out. */
-static void upstream_wake(upstream_t *u) {
+static void upstream_wake(upstream_t *u)
+{
     CURLMcode mc = curl_multi_wakeup(u->multi);
-    if (mc != CURLM_OK) log_warn("upstream wakeup failed", "error=\"%s\"", curl_multi_strerror(mc));
+    if (mc != CURLM_OK)
+        log_warn("upstream wakeup failed", "error=\"%s\"", curl_multi_strerror(mc));
 }
 
 /* ---- public API ----------------------------------------------------------- */
 
-upstream_t *upstream_new(void) {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return NULL;
+upstream_t *upstream_new(void)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return NULL;
     upstream_t *u = calloc(1, sizeof(*u));
-    if (!u) goto fail_global;
+    if (!u)
+        goto fail_global;
     atomic_init(&u->in_flight, 0);
-    if (pthread_mutex_init(&u->lock, NULL) != 0) goto fail_alloc;
+    if (pthread_mutex_init(&u->lock, NULL) != 0)
+        goto fail_alloc;
     u->multi = curl_multi_init();
-    if (!u->multi) goto fail_lock;
+    if (!u->multi)
+        goto fail_lock;
     if (curl_multi_setopt(u->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX) != CURLM_OK ||
         /* 0: no per-host cap. A stream can last minutes, and queueing new
          * requests behind open streams to one HTTP/1.1 provider would stall
@@ -486,7 +530,8 @@ upstream_t *upstream_new(void) {
         curl_multi_setopt(u->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L) != CURLM_OK ||
         curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, UPSTREAM_MAX_CONNECTS) != CURLM_OK)
         goto fail_multi;
-    if (pthread_create(&u->thread, NULL, upstream_engine_main, u) != 0) goto fail_multi;
+    if (pthread_create(&u->thread, NULL, upstream_engine_main, u) != 0)
+        goto fail_multi;
     (void)pthread_setname_np(u->thread, "llmgw-upstream"); /* cosmetic: for top/gdb */
     return u;
 
@@ -501,8 +546,10 @@ fail_global:
     return NULL;
 }
 
-void upstream_free(upstream_t *u) {
-    if (!u) return;
+void upstream_free(upstream_t *u)
+{
+    if (!u)
+        return;
     pthread_mutex_lock(&u->lock);
     u->stopping = true;
     pthread_mutex_unlock(&u->lock);
@@ -529,28 +576,35 @@ void upstream_free(upstream_t *u) {
     curl_global_cleanup();
 }
 
-static bool upstream_has_header(const upstream_spec_t *spec, const char *name) {
+static bool upstream_has_header(const upstream_spec_t *spec, const char *name)
+{
     size_t n = strlen(name);
     for (size_t i = 0; i < spec->n_headers; i++) {
         const char *h = spec->headers[i];
-        if (h && strncasecmp(h, name, n) == 0 && h[n] == ':') return true;
+        if (h && strncasecmp(h, name, n) == 0 && h[n] == ':')
+            return true;
     }
     return false;
 }
 
-static struct curl_slist *upstream_build_headers(const upstream_spec_t *spec) {
+static struct curl_slist *upstream_build_headers(const upstream_spec_t *spec)
+{
     struct curl_slist *list = NULL, *next;
     for (size_t i = 0; i < spec->n_headers; i++) {
-        if (!spec->headers[i]) continue;
-        if (!(next = curl_slist_append(list, spec->headers[i]))) goto fail;
+        if (!spec->headers[i])
+            continue;
+        if (!(next = curl_slist_append(list, spec->headers[i])))
+            goto fail;
         list = next;
     }
     if (spec->body && !upstream_has_header(spec, "content-type")) {
-        if (!(next = curl_slist_append(list, "Content-Type: application/json"))) goto fail;
+        if (!(next = curl_slist_append(list, "Content-Type: application/json")))
+            goto fail;
         list = next;
     }
     /* An empty value removes the header: no 100-continue round trip. */
-    if (!(next = curl_slist_append(list, "Expect:"))) goto fail;
+    if (!(next = curl_slist_append(list, "Expect:")))
+        goto fail;
     return next;
 fail:
     curl_slist_free_all(list);
@@ -558,7 +612,8 @@ fail:
 }
 
 upstream_req_t *upstream_submit(upstream_t *u, const upstream_spec_t *spec,
-                                const upstream_callbacks_t *cb, void *ud) {
+                                const upstream_callbacks_t *cb, void *ud)
+{
     /* A malformed spec is a caller bug; it is refused like a failed submit. */
     if (!u || !spec || !spec->url || spec->timeout_ms <= 0 || !cb || !cb->on_done ||
         (spec->stream && !cb->on_data) || (spec->n_headers && !spec->headers))
@@ -567,9 +622,11 @@ upstream_req_t *upstream_submit(upstream_t *u, const upstream_spec_t *spec,
     int64_t submit_us = clock_now_us();
     size_t url_len = strlen(spec->url);
     size_t body_len = spec->body ? spec->body_len : 0;
-    if (body_len > SIZE_MAX - sizeof(upstream_req_t) - url_len - 2) return NULL;
+    if (body_len > SIZE_MAX - sizeof(upstream_req_t) - url_len - 2)
+        return NULL;
     upstream_req_t *r = calloc(1, sizeof(*r) + url_len + 1 + body_len + 1);
-    if (!r) return NULL;
+    if (!r)
+        return NULL;
     atomic_init(&r->refs, 2); /* the caller's and the engine's */
     atomic_init(&r->cancel_flag, false);
     memcpy(r->storage, spec->url, url_len);
@@ -577,12 +634,14 @@ upstream_req_t *upstream_submit(upstream_t *u, const upstream_spec_t *spec,
     r->url = r->storage;
     if (spec->body) {
         char *body = r->storage + url_len + 1;
-        if (body_len) memcpy(body, spec->body, body_len);
+        if (body_len)
+            memcpy(body, spec->body, body_len);
         r->body = body;
         r->body_len = body_len;
     }
     r->headers = upstream_build_headers(spec);
-    if (!r->headers) goto fail;
+    if (!r->headers)
+        goto fail;
     r->timeout_ms = spec->timeout_ms;
     r->connect_timeout_ms = spec->connect_timeout_ms;
     if (r->connect_timeout_ms <= 0)
@@ -619,8 +678,10 @@ fail:
     return NULL;
 }
 
-void upstream_cancel(upstream_t *u, upstream_req_t *r) {
-    if (!u || !r) return;
+void upstream_cancel(upstream_t *u, upstream_req_t *r)
+{
+    if (!u || !r)
+        return;
     pthread_mutex_lock(&u->lock);
     if (r->cancel_requested) {
         pthread_mutex_unlock(&u->lock);
@@ -638,6 +699,7 @@ void upstream_cancel(upstream_t *u, upstream_req_t *r) {
     upstream_wake(u);
 }
 
-int upstream_in_flight(upstream_t *u) {
+int upstream_in_flight(upstream_t *u)
+{
     return u ? atomic_load_explicit(&u->in_flight, memory_order_acquire) : 0;
 }

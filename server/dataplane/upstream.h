@@ -27,18 +27,18 @@ typedef struct upstream upstream_t;
 typedef struct upstream_req upstream_req_t;
 
 typedef enum {
-    UPSTREAM_OK = 0,         /* an HTTP response arrived (any status) */
-    UPSTREAM_ERR_CONNECT,    /* refused, DNS, TLS handshake, reset before a response */
-    UPSTREAM_ERR_TIMEOUT,    /* the attempt's timeout_ms passed */
-    UPSTREAM_ERR_CANCELLED,  /* upstream_cancel or engine shutdown */
-    UPSTREAM_ERR_TOO_LARGE,  /* the body exceeded max_body_bytes */
-    UPSTREAM_ERR_ABORTED,    /* on_data returned non-zero */
-    UPSTREAM_ERR_TRANSFER,   /* the connection broke after the response began */
+    UPSTREAM_OK = 0,        /* an HTTP response arrived (any status) */
+    UPSTREAM_ERR_CONNECT,   /* refused, DNS, TLS handshake, reset before a response */
+    UPSTREAM_ERR_TIMEOUT,   /* the attempt's timeout_ms passed */
+    UPSTREAM_ERR_CANCELLED, /* upstream_cancel or engine shutdown */
+    UPSTREAM_ERR_TOO_LARGE, /* the body exceeded max_body_bytes */
+    UPSTREAM_ERR_ABORTED,   /* on_data returned non-zero */
+    UPSTREAM_ERR_TRANSFER,  /* the connection broke after the response began */
 } upstream_outcome_t;
 
 typedef struct {
     upstream_outcome_t outcome;
-    long http_status;        /* 0 when no response status arrived */
+    long http_status; /* 0 when no response status arrived */
     /* The buffered body: the whole body for non-streaming requests, and for
      * streaming requests whose status is not 2xx (so errors can be parsed).
      * Empty for 2xx streams (bytes went to on_data). Borrowed. */

@@ -371,13 +371,12 @@ static stream_result_t stream_call(const char *model, const char *prompt, int ca
     uint8_t bytes[4096];
     assert_true(len < sizeof(bytes));
     llmgw__v1__chat_request__pack(req, bytes);
-    gc_stream_t *st = gc_stream_start(ch, "/llmgw.v1.ChatService/Stream", TEST_KEY, 10000, bytes,
-                                      len);
+    gc_stream_t *st =
+        gc_stream_start(ch, "/llmgw.v1.ChatService/Stream", TEST_KEY, 10000, bytes, len);
     assert_non_null(st);
     buf_t msg = BUF_INIT(1 << 20);
     while (gc_stream_next(st, &msg) == 1) {
-        Llmgw__V1__ChatChunk *c =
-            llmgw__v1__chat_chunk__unpack(NULL, msg.len, (uint8_t *)msg.data);
+        Llmgw__V1__ChatChunk *c = llmgw__v1__chat_chunk__unpack(NULL, msg.len, (uint8_t *)msg.data);
         assert_non_null(c);
         s.chunks++;
         for (size_t i = 0; i < c->n_choices; i++)
@@ -502,9 +501,9 @@ static void test_list_models_shows_routes_and_deployments(void **state)
     uint8_t bytes[64];
     size_t len = llmgw__v1__list_models_request__pack(&req, bytes);
     buf_t resp = BUF_INIT(1 << 20);
-    assert_int_equal(gc_unary(ch, "/llmgw.v1.ChatService/ListModels", TEST_KEY, 5000, bytes, len,
-                              &resp, NULL),
-                     GRPC_STATUS_OK);
+    assert_int_equal(
+        gc_unary(ch, "/llmgw.v1.ChatService/ListModels", TEST_KEY, 5000, bytes, len, &resp, NULL),
+        GRPC_STATUS_OK);
     Llmgw__V1__ListModelsResponse *lm =
         llmgw__v1__list_models_response__unpack(NULL, resp.len, (uint8_t *)resp.data);
     assert_non_null(lm);
@@ -525,9 +524,9 @@ static void test_list_models_shows_routes_and_deployments(void **state)
     assert_true(route && dep);
     llmgw__v1__list_models_response__free_unpacked(lm, NULL);
     buf_free(&resp);
-    assert_int_equal(gc_unary(ch, "/llmgw.v1.ChatService/ListModels", NULL, 5000, bytes, len,
-                              NULL, NULL),
-                     GRPC_STATUS_UNAUTHENTICATED);
+    assert_int_equal(
+        gc_unary(ch, "/llmgw.v1.ChatService/ListModels", NULL, 5000, bytes, len, NULL, NULL),
+        GRPC_STATUS_UNAUTHENTICATED);
 }
 
 static void test_health_check_reports_serving(void **state)
@@ -636,14 +635,13 @@ static void *slow_call_thread(void *arg)
     uint8_t bytes[256];
     size_t len = llmgw__v1__chat_request__pack(req, bytes);
     buf_t resp = BUF_INIT(1 << 20);
-    sc->status = gc_unary(sc->ch, "/llmgw.v1.ChatService/Complete", NULL, 10000, bytes, len,
-                          &resp, NULL);
+    sc->status =
+        gc_unary(sc->ch, "/llmgw.v1.ChatService/Complete", NULL, 10000, bytes, len, &resp, NULL);
     if (sc->status == GRPC_STATUS_OK) {
         Llmgw__V1__ChatResponse *cr =
             llmgw__v1__chat_response__unpack(NULL, resp.len, (uint8_t *)resp.data);
         if (cr) {
-            snprintf(sc->content, sizeof(sc->content), "%s",
-                     cr->choices[0]->message->content);
+            snprintf(sc->content, sizeof(sc->content), "%s", cr->choices[0]->message->content);
             llmgw__v1__chat_response__free_unpacked(cr, NULL);
         }
     }

@@ -28,7 +28,8 @@
 
 /* ---- waiting ------------------------------------------------------------- */
 
-static void cond_init_monotonic(pthread_cond_t *cv) {
+static void cond_init_monotonic(pthread_cond_t *cv)
+{
     pthread_condattr_t ca;
     assert_int_equal(pthread_condattr_init(&ca), 0);
     assert_int_equal(pthread_condattr_setclock(&ca, CLOCK_MONOTONIC), 0);
@@ -36,7 +37,8 @@ static void cond_init_monotonic(pthread_cond_t *cv) {
     pthread_condattr_destroy(&ca);
 }
 
-static struct timespec deadline_in(int ms) {
+static struct timespec deadline_in(int ms)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     ts.tv_sec += ms / 1000;
@@ -74,7 +76,8 @@ typedef struct call {
     upstream_req_t *next_req;
 } call_t;
 
-static void call_init(call_t *c) {
+static void call_init(call_t *c)
+{
     memset(c, 0, sizeof(*c));
     assert_int_equal(pthread_mutex_init(&c->mu, NULL), 0);
     cond_init_monotonic(&c->cv);
@@ -82,24 +85,28 @@ static void call_init(call_t *c) {
     buf_init(&c->streamed, 1 << 24);
 }
 
-static void call_destroy(call_t *c) {
+static void call_destroy(call_t *c)
+{
     buf_free(&c->body);
     buf_free(&c->streamed);
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
 }
 
-static int call_on_data(void *ud, const char *bytes, size_t n) {
+static int call_on_data(void *ud, const char *bytes, size_t n)
+{
     call_t *c = ud;
     pthread_mutex_lock(&c->mu);
     c->data_calls++;
     int stop = c->abort_on_data_call && c->data_calls == c->abort_on_data_call;
-    if (!stop) buf_append(&c->streamed, bytes, n);
+    if (!stop)
+        buf_append(&c->streamed, bytes, n);
     pthread_mutex_unlock(&c->mu);
     return stop;
 }
 
-static void call_on_done(void *ud, const upstream_result_t *res) {
+static void call_on_done(void *ud, const upstream_result_t *res)
+{
     call_t *c = ud;
     upstream_req_t *next = NULL;
     if (c->next_spec)
@@ -113,7 +120,8 @@ static void call_on_done(void *ud, const upstream_result_t *res) {
     buf_append(&c->body, res->body, res->body_len);
     snprintf(c->error, sizeof(c->error), "%s", res->error ? res->error : "(null)");
     c->has_retry_after = res->retry_after != NULL;
-    if (res->retry_after) snprintf(c->retry_after, sizeof(c->retry_after), "%s", res->retry_after);
+    if (res->retry_after)
+        snprintf(c->retry_after, sizeof(c->retry_after), "%s", res->retry_after);
     c->latency_us = res->latency_us;
     c->ttfb_us = res->ttfb_us;
     c->done_at_ms = clock_now_ms();
@@ -125,7 +133,8 @@ static void call_on_done(void *ud, const upstream_result_t *res) {
 static const upstream_callbacks_t call_cbs = {call_on_data, call_on_done};
 
 /* 0 once on_done ran, -1 after ms. */
-static int call_wait(call_t *c, int ms) {
+static int call_wait(call_t *c, int ms)
+{
     struct timespec dl = deadline_in(ms);
     int rc = 0;
     pthread_mutex_lock(&c->mu);
@@ -155,12 +164,14 @@ typedef struct {
     bool saw_expect;
 } server_t;
 
-static void copy_header(const mini_http_request_t *req, const char *name, char *out, size_t n) {
+static void copy_header(const mini_http_request_t *req, const char *name, char *out, size_t n)
+{
     const char *v = mini_http_request_header(req, name);
     snprintf(out, n, "%s", v ? v : "");
 }
 
-static void server_handler(void *ud, const mini_http_request_t *req, mini_http_response_t *resp) {
+static void server_handler(void *ud, const mini_http_request_t *req, mini_http_response_t *resp)
+{
     server_t *sv = ud;
     pthread_mutex_lock(&sv->mu);
     snprintf(sv->method, sizeof(sv->method), "%s", req->method);
@@ -182,7 +193,8 @@ typedef struct {
     char url[128];
 } fixture_t;
 
-static int fixture_setup(void **state) {
+static int fixture_setup(void **state)
+{
     fixture_t *f = calloc(1, sizeof(*f));
     assert_non_null(f);
     assert_int_equal(pthread_mutex_init(&f->sv.mu, NULL), 0);
@@ -193,7 +205,8 @@ static int fixture_setup(void **state) {
     return 0;
 }
 
-static int fixture_teardown(void **state) {
+static int fixture_teardown(void **state)
+{
     fixture_t *f = *state;
     upstream_free(f->u);
     mini_http_stop(f->srv);
@@ -204,13 +217,15 @@ static int fixture_teardown(void **state) {
 }
 
 /* Starts the server with f->sv.answer as every request's answer. */
-static void fixture_serve(fixture_t *f, const char *path) {
+static void fixture_serve(fixture_t *f, const char *path)
+{
     f->srv = mini_http_start(server_handler, &f->sv);
     assert_non_null(f->srv);
     snprintf(f->url, sizeof(f->url), "%s%s", mini_http_url(f->srv), path);
 }
 
-static upstream_spec_t spec_for(const char *url, int timeout_ms) {
+static upstream_spec_t spec_for(const char *url, int timeout_ms)
+{
     upstream_spec_t s;
     memset(&s, 0, sizeof(s));
     s.url = url;
@@ -219,7 +234,8 @@ static upstream_spec_t spec_for(const char *url, int timeout_ms) {
 }
 
 /* Submits, waits for on_done, drops the caller's reference. */
-static void run_call(fixture_t *f, const upstream_spec_t *spec, call_t *c) {
+static void run_call(fixture_t *f, const upstream_spec_t *spec, call_t *c)
+{
     upstream_req_t *r = upstream_submit(f->u, spec, &call_cbs, c);
     assert_non_null(r);
     assert_int_equal(call_wait(c, WAIT_MS), 0);
@@ -227,7 +243,8 @@ static void run_call(fixture_t *f, const upstream_spec_t *spec, call_t *c) {
 }
 
 /* A port where connecting is refused: bound, never listening. */
-static int refused_port(int *fd_out) {
+static int refused_port(int *fd_out)
+{
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
     struct sockaddr_in a;
@@ -243,7 +260,8 @@ static int refused_port(int *fd_out) {
 
 /* ---- round trips --------------------------------------------------------- */
 
-static void test_upstream_get_round_trip(void **state) {
+static void test_upstream_get_round_trip(void **state)
+{
     fixture_t *f = *state;
     static const char *const reply_headers[] = {"X-Reply: yes"};
     f->sv.answer = (mini_http_response_t){
@@ -275,7 +293,8 @@ static void test_upstream_get_round_trip(void **state) {
     call_destroy(&c);
 }
 
-static void test_upstream_post_sends_body_and_json_content_type(void **state) {
+static void test_upstream_post_sends_body_and_json_content_type(void **state)
+{
     fixture_t *f = *state;
     f->sv.answer = (mini_http_response_t){.status = 200, .body = "{\"id\":\"x\"}", .body_len = 10};
     fixture_serve(f, "/v1/chat/completions");
@@ -310,7 +329,8 @@ static void test_upstream_post_sends_body_and_json_content_type(void **state) {
     call_destroy(&c);
 }
 
-static void test_upstream_post_keeps_given_content_type(void **state) {
+static void test_upstream_post_keeps_given_content_type(void **state)
+{
     fixture_t *f = *state;
     fixture_serve(f, "/upload");
     static const char *const headers[] = {"content-type: text/plain"};
@@ -328,7 +348,8 @@ static void test_upstream_post_keeps_given_content_type(void **state) {
     call_destroy(&c);
 }
 
-static void test_upstream_error_status_body_buffered_even_when_streaming(void **state) {
+static void test_upstream_error_status_body_buffered_even_when_streaming(void **state)
+{
     fixture_t *f = *state;
     static const char err[] = "{\"error\":{\"message\":\"overloaded\"}}";
     f->sv.answer = (mini_http_response_t){.status = 503, .body = err, .body_len = sizeof(err) - 1};
@@ -348,7 +369,8 @@ static void test_upstream_error_status_body_buffered_even_when_streaming(void **
     call_destroy(&c);
 }
 
-static void test_upstream_retry_after_captured(void **state) {
+static void test_upstream_retry_after_captured(void **state)
+{
     fixture_t *f = *state;
     static const char *const h[] = {"Retry-After:   7  "};
     f->sv.answer = (mini_http_response_t){
@@ -371,7 +393,8 @@ static void test_upstream_retry_after_captured(void **state) {
 static const char *const sse_pieces[] = {"data: {\"a\":1}\n\n", "data: {\"b\":2}\n\n",
                                          "data: [DONE]\n\n"};
 
-static void test_upstream_stream_delivers_pieces_via_on_data(void **state) {
+static void test_upstream_stream_delivers_pieces_via_on_data(void **state)
+{
     fixture_t *f = *state;
     f->sv.answer = (mini_http_response_t){
         .status = 200, .chunks = sse_pieces, .n_chunks = 3, .chunk_delay_ms = 60};
@@ -397,7 +420,8 @@ static void test_upstream_stream_delivers_pieces_via_on_data(void **state) {
     call_destroy(&c);
 }
 
-static void test_upstream_stream_on_data_nonzero_aborts(void **state) {
+static void test_upstream_stream_on_data_nonzero_aborts(void **state)
+{
     fixture_t *f = *state;
     f->sv.answer = (mini_http_response_t){
         .status = 200, .chunks = sse_pieces, .n_chunks = 3, .chunk_delay_ms = 200};
@@ -421,7 +445,8 @@ static void test_upstream_stream_on_data_nonzero_aborts(void **state) {
 
 /* ---- failures ------------------------------------------------------------ */
 
-static void test_upstream_connection_refused_is_connect(void **state) {
+static void test_upstream_connection_refused_is_connect(void **state)
+{
     fixture_t *f = *state;
     int fd;
     int port = refused_port(&fd);
@@ -441,7 +466,8 @@ static void test_upstream_connection_refused_is_connect(void **state) {
     call_destroy(&c);
 }
 
-static void test_upstream_close_without_response_is_connect(void **state) {
+static void test_upstream_close_without_response_is_connect(void **state)
+{
     fixture_t *f = *state;
     f->sv.answer = (mini_http_response_t){.close_without_response = true};
     fixture_serve(f, "/");
@@ -454,7 +480,8 @@ static void test_upstream_close_without_response_is_connect(void **state) {
     call_destroy(&c);
 }
 
-static void test_upstream_slow_server_times_out(void **state) {
+static void test_upstream_slow_server_times_out(void **state)
+{
     fixture_t *f = *state;
     f->sv.answer =
         (mini_http_response_t){.status = 200, .body = "late", .body_len = 4, .delay_ms = 5000};
@@ -471,7 +498,8 @@ static void test_upstream_slow_server_times_out(void **state) {
     call_destroy(&c);
 }
 
-static void test_upstream_body_over_cap_is_too_large(void **state) {
+static void test_upstream_body_over_cap_is_too_large(void **state)
+{
     fixture_t *f = *state;
     static char big[10000];
     memset(big, 'x', sizeof(big));
@@ -499,7 +527,8 @@ static void test_upstream_body_over_cap_is_too_large(void **state) {
     call_destroy(&c);
 }
 
-static void test_upstream_server_drop_mid_body_is_transfer(void **state) {
+static void test_upstream_server_drop_mid_body_is_transfer(void **state)
+{
     fixture_t *f = *state;
     static char body[2000];
     memset(body, 'y', sizeof(body));
@@ -516,7 +545,8 @@ static void test_upstream_server_drop_mid_body_is_transfer(void **state) {
     call_destroy(&c);
 }
 
-static void test_upstream_stream_drop_mid_body_is_transfer(void **state) {
+static void test_upstream_stream_drop_mid_body_is_transfer(void **state)
+{
     fixture_t *f = *state;
     f->sv.answer = (mini_http_response_t){.status = 200,
                                           .chunks = sse_pieces,
@@ -535,7 +565,8 @@ static void test_upstream_stream_drop_mid_body_is_transfer(void **state) {
     call_destroy(&c);
 }
 
-static void test_upstream_submit_rejects_malformed_spec(void **state) {
+static void test_upstream_submit_rejects_malformed_spec(void **state)
+{
     fixture_t *f = *state;
     call_t c;
     call_init(&c);
@@ -554,7 +585,8 @@ static void test_upstream_submit_rejects_malformed_spec(void **state) {
 
 /* ---- cancellation and re-entrancy ---------------------------------------- */
 
-static void test_upstream_cancel_in_flight_is_prompt_and_closes(void **state) {
+static void test_upstream_cancel_in_flight_is_prompt_and_closes(void **state)
+{
     fixture_t *f = *state;
     f->sv.answer = (mini_http_response_t){.status = 200, .delay_ms = 20000};
     fixture_serve(f, "/");
@@ -581,7 +613,8 @@ static void test_upstream_cancel_in_flight_is_prompt_and_closes(void **state) {
     call_destroy(&c);
 }
 
-static void test_upstream_cancel_right_after_submit(void **state) {
+static void test_upstream_cancel_right_after_submit(void **state)
+{
     fixture_t *f = *state;
     f->sv.answer = (mini_http_response_t){.status = 200, .delay_ms = 20000};
     fixture_serve(f, "/");
@@ -600,7 +633,8 @@ static void test_upstream_cancel_right_after_submit(void **state) {
     call_destroy(&c);
 }
 
-static void test_upstream_cancel_after_done_is_harmless(void **state) {
+static void test_upstream_cancel_after_done_is_harmless(void **state)
+{
     fixture_t *f = *state;
     f->sv.answer = (mini_http_response_t){.status = 200, .body = "ok", .body_len = 2};
     fixture_serve(f, "/");
@@ -626,7 +660,8 @@ static void test_upstream_cancel_after_done_is_harmless(void **state) {
     call_destroy(&c);
 }
 
-static void test_upstream_submit_from_on_done_fallback(void **state) {
+static void test_upstream_submit_from_on_done_fallback(void **state)
+{
     fixture_t *f = *state;
     f->sv.answer = (mini_http_response_t){.status = 200, .body = "second", .body_len = 6};
     fixture_serve(f, "/");
@@ -688,16 +723,19 @@ struct many {
 
 static void many_on_done(void *ud, const upstream_result_t *res);
 
-static void many_submit(many_t *m, int i) {
+static void many_submit(many_t *m, int i)
+{
     upstream_callbacks_t cb = {NULL, many_on_done};
     upstream_req_t *r = upstream_submit(m->u, m->spec, &cb, &m->slots[i]);
     pthread_mutex_lock(&m->mu);
-    if (!r) m->submit_failed = true;
+    if (!r)
+        m->submit_failed = true;
     m->reqs[i] = r;
     pthread_mutex_unlock(&m->mu);
 }
 
-static void many_on_done(void *ud, const upstream_result_t *res) {
+static void many_on_done(void *ud, const upstream_result_t *res)
+{
     many_slot_t *slot = ud;
     many_t *m = slot->m;
     int i = slot->i;
@@ -714,14 +752,18 @@ static void many_on_done(void *ud, const upstream_result_t *res) {
     m->total_done++;
     if (res->outcome != m->want || (m->want == UPSTREAM_OK && res->http_status != 200))
         m->bad_outcomes++;
-    if (refused) m->submits_refused++;
-    if (m->windowed && m->next_to_submit < MANY) next = m->next_to_submit++;
+    if (refused)
+        m->submits_refused++;
+    if (m->windowed && m->next_to_submit < MANY)
+        next = m->next_to_submit++;
     pthread_cond_broadcast(&m->cv);
     pthread_mutex_unlock(&m->mu);
-    if (next >= 0) many_submit(m, next);
+    if (next >= 0)
+        many_submit(m, next);
 }
 
-static many_t *many_new(upstream_t *u, const upstream_spec_t *spec, upstream_outcome_t want) {
+static many_t *many_new(upstream_t *u, const upstream_spec_t *spec, upstream_outcome_t want)
+{
     many_t *m = calloc(1, sizeof(*m));
     assert_non_null(m);
     assert_int_equal(pthread_mutex_init(&m->mu, NULL), 0);
@@ -734,7 +776,8 @@ static many_t *many_new(upstream_t *u, const upstream_spec_t *spec, upstream_out
     return m;
 }
 
-static void many_reset(many_t *m) {
+static void many_reset(many_t *m)
+{
     for (int i = 0; i < MANY; i++) {
         upstream_req_unref(m->reqs[i]);
         m->reqs[i] = NULL;
@@ -745,7 +788,8 @@ static void many_reset(many_t *m) {
     m->windowed = false;
 }
 
-static int many_wait(many_t *m, int n, int ms) {
+static int many_wait(many_t *m, int n, int ms)
+{
     struct timespec dl = deadline_in(ms);
     int rc = 0;
     pthread_mutex_lock(&m->mu);
@@ -759,14 +803,16 @@ static int many_wait(many_t *m, int n, int ms) {
     return rc;
 }
 
-static void many_free(many_t *m) {
+static void many_free(many_t *m)
+{
     many_reset(m);
     pthread_cond_destroy(&m->cv);
     pthread_mutex_destroy(&m->mu);
     free(m);
 }
 
-static void many_assert_each_once(many_t *m) {
+static void many_assert_each_once(many_t *m)
+{
     pthread_mutex_lock(&m->mu);
     for (int i = 0; i < MANY; i++)
         assert_int_equal(m->done[i], 1);
@@ -775,7 +821,8 @@ static void many_assert_each_once(many_t *m) {
     pthread_mutex_unlock(&m->mu);
 }
 
-static void test_upstream_many_requests_complete_once_and_reuse_connections(void **state) {
+static void test_upstream_many_requests_complete_once_and_reuse_connections(void **state)
+{
     fixture_t *f = *state;
     f->sv.answer = (mini_http_response_t){.status = 200, .body = "ok", .body_len = 2};
     fixture_serve(f, "/");
@@ -806,7 +853,8 @@ static void test_upstream_many_requests_complete_once_and_reuse_connections(void
     many_free(m);
 }
 
-static void test_upstream_free_cancels_everything_once(void **state) {
+static void test_upstream_free_cancels_everything_once(void **state)
+{
     fixture_t *f = *state;
     f->sv.answer = (mini_http_response_t){.status = 200, .delay_ms = 20000};
     fixture_serve(f, "/");
@@ -842,7 +890,8 @@ static void test_upstream_free_cancels_everything_once(void **state) {
     many_free(m);
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
         T(test_upstream_get_round_trip),
