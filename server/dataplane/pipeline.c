@@ -20,12 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapter.h"
 #include "auth.h"
 #include "buf.h"
 #include "chatreq.h"
 #include "clock.h"
 #include "log.h"
-#include "openai.h"
 #include "route.h"
 #include "sse.h"
 #include "uerror.h"
@@ -33,6 +33,7 @@
 #define PL_BODY_CAP (32u << 20)
 #define PL_SSE_EVENT_CAP (4u << 20)
 #define PL_MESSAGE_CAP 4096
+#define PL_ADAPTER_HEADERS 8 /* at most this many auth/format headers */
 
 struct pipeline {
     upstream_t *engine;
@@ -64,8 +65,12 @@ struct pl_request {
     buf_t body;
     buf_t message; /* the final error message */
 
+    const adapter_t *adapter; /* the current candidate's wire format */
+
     /* streaming state of the current attempt */
     sse_parser_t *sse;
+    adapter_stream_t *astream;
+    void (*astream_free)(adapter_stream_t *s);
     arena_t *scratch; /* one chunk at a time */
     bool started;     /* a chunk went to the client */
     bool held_role;   /* a role-only first chunk was held back */
@@ -102,6 +107,8 @@ static void pl_unref(pl_request_t *r)
     if (r->table)
         table_unref(r->table);
     sse_parser_free(r->sse);
+    if (r->astream)
+        r->astream_free(r->astream);
     arena_free(r->scratch);
     buf_free(&r->body);
     buf_free(&r->message);
@@ -316,21 +323,15 @@ static int pl_on_event(void *ud, const char *event, const char *data, size_t len
 {
     pl_request_t *r = ud;
     Llmgw__V1__ChatChunk *ch = NULL;
-    if (len == 0)
-        return 0; /* "data:" with nothing: a keep-alive some servers send */
-    if (openai_is_done_marker(data, len)) {
-        r->done_marker = true;
-        return 0;
-    }
-    if (strcmp(event, "error") == 0) {
-        snprintf(r->stream_err, sizeof(r->stream_err), "provider sent an error event: %.160s",
-                 data);
-        return 1;
-    }
     arena_reset(r->scratch);
-    if (openai_parse_chat_chunk(data, len, r->scratch, &ch, r->stream_err, sizeof(r->stream_err)) <
-        0)
+    if (r->adapter->stream_event(r->astream, event, data, len, r->scratch, &ch, &r->done_marker,
+                                 r->stream_err, sizeof(r->stream_err)) < 0) {
+        if (!r->stream_err[0])
+            snprintf(r->stream_err, sizeof(r->stream_err), "malformed stream event");
         return 1;
+    }
+    if (!ch)
+        return 0;
     if (ch->usage) {
         r->usage = *ch->usage;
         r->usage.base.unknown_fields = NULL;
@@ -391,29 +392,24 @@ static int pl_submit(pl_request_t *r)
     const route_candidate_t *c = pl_candidate(r);
     const table_provider_t *p = c->provider;
     char err[512];
+    r->adapter = adapter_for(p);
     buf_reset(&r->body);
-    if (openai_build_chat_request(r->req, c->model->name, r->stream, &r->body, err, sizeof(err)) <
-        0) {
+    if (r->adapter->build_chat_request(r->req, c->model->name, r->stream, &r->body, err,
+                                       sizeof(err)) < 0) {
         pl_finish_errorf(r, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
         return -1;
     }
-    char *url = NULL, *auth = NULL;
-    const char **headers = arena_alloc(r->arena, sizeof(char *) * (p->n_headers + 1));
+    size_t cap = p->n_headers + PL_ADAPTER_HEADERS;
+    const char **headers = arena_alloc(r->arena, sizeof(char *) * cap);
     size_t n_headers = 0;
-    size_t url_len = strlen(p->base_url) + sizeof("/chat/completions");
-    url = arena_alloc(r->arena, url_len);
+    size_t url_len = strlen(p->base_url) + strlen(r->adapter->chat_path) + 1;
+    char *url = arena_alloc(r->arena, url_len);
     if (!headers || !url)
         goto oom;
-    snprintf(url, url_len, "%s/chat/completions", p->base_url);
-    if (p->api_key) {
-        size_t n = strlen(p->api_key) + sizeof("Authorization: Bearer ");
-        auth = arena_alloc(r->arena, n);
-        if (!auth)
-            goto oom;
-        snprintf(auth, n, "Authorization: Bearer %s", p->api_key);
-        headers[n_headers++] = auth;
-    }
-    for (size_t i = 0; i < p->n_headers; i++)
+    snprintf(url, url_len, "%s%s", p->base_url, r->adapter->chat_path);
+    if (r->adapter->auth_headers(p, r->arena, headers, &n_headers, cap) < 0)
+        goto oom;
+    for (size_t i = 0; i < p->n_headers && n_headers < cap; i++)
         headers[n_headers++] = p->headers[i];
 
     int64_t remaining_ms =
@@ -427,7 +423,11 @@ static int pl_submit(pl_request_t *r)
     if (r->stream) {
         sse_parser_free(r->sse);
         r->sse = sse_parser_new(PL_SSE_EVENT_CAP);
-        if (!r->sse)
+        if (r->astream)
+            r->astream_free(r->astream);
+        r->astream = r->adapter->stream_new();
+        r->astream_free = r->adapter->stream_free;
+        if (!r->sse || !r->astream)
             goto oom;
         pl_reset_stream_state(r);
     }
@@ -514,7 +514,8 @@ static void pl_on_attempt_done(void *ud, const upstream_result_t *res)
     } else if (res->outcome != UPSTREAM_OK) {
         uerror_from_transport(&e, res->outcome, res->error);
     } else if (!success_2xx) {
-        uerror_from_http(&e, res->http_status, res->body, res->body_len, res->retry_after);
+        r->adapter->error_from_http(&e, res->http_status, res->body, res->body_len,
+                                    res->retry_after);
     } else if (r->stream) {
         if (r->done_marker || r->finish_seen)
             failed = false;
@@ -522,7 +523,7 @@ static void pl_on_attempt_done(void *ud, const upstream_result_t *res)
             uerror_bad_response(&e, res->http_status, "stream ended before [DONE]");
     } else {
         char err[256];
-        if (openai_parse_chat_response(res->body, res->body_len, r->arena, &resp, err,
+        if (r->adapter->parse_chat_response(res->body, res->body_len, r->arena, &resp, err,
                                        sizeof(err)) < 0)
             uerror_bad_response(&e, res->http_status, err);
         else if (resp->n_choices == 0)

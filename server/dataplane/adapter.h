@@ -1,0 +1,59 @@
+/* adapter: one provider wire format, as the pipeline sees it.
+ *
+ * The pipeline never speaks a provider's format itself: it asks the
+ * provider's adapter for the URL path, the auth headers, the request body,
+ * and to turn answers, stream events and error bodies into llmgw's
+ * messages and the normalized uerror_t. Adding a format (Anthropic's
+ * Messages API, …) is adding an adapter, not touching the attempt loop.
+ *
+ * Adapters are stateless tables; a stream's per-attempt state lives in an
+ * adapter_stream_t the adapter allocates (stream_new) and the pipeline frees.
+ */
+#ifndef LLMGW_ADAPTER_H
+#define LLMGW_ADAPTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "arena.h"
+#include "buf.h"
+#include "llmgw/v1/chat.pb-c.h"
+#include "table.h"
+#include "uerror.h"
+
+typedef struct adapter_stream adapter_stream_t;
+
+typedef struct {
+    const char *name; /* "openai" */
+    /* Appended to the provider's base_url for chat. */
+    const char *chat_path;
+    /* The headers every request to provider p carries (auth and any format
+     * headers), allocated in `a`; the provider's extra headers are added by
+     * the caller. 0 or -1 (out of memory). */
+    int (*auth_headers)(const table_provider_t *p, arena_t *a, const char **out, size_t *n,
+                        size_t cap);
+    int (*build_chat_request)(const Llmgw__V1__ChatRequest *req, const char *upstream_model,
+                              bool stream, buf_t *out, char *err, size_t errlen);
+    int (*parse_chat_response)(const char *body, size_t len, arena_t *a,
+                               Llmgw__V1__ChatResponse **out, char *err, size_t errlen);
+    /* Per-attempt stream state; NULL on allocation failure. */
+    adapter_stream_t *(*stream_new)(void);
+    void (*stream_free)(adapter_stream_t *s);
+    /* One SSE event. Sets *out to a chunk (in `a`) when the event carries
+     * one, else NULL; sets *done at the format's end of stream. 0, or -1
+     * with err when the event is malformed or is the provider's error. */
+    int (*stream_event)(adapter_stream_t *s, const char *event, const char *data, size_t len,
+                        arena_t *a, Llmgw__V1__ChatChunk **out, bool *done, char *err,
+                        size_t errlen);
+    /* A non-2xx answer into the normalized error. */
+    void (*error_from_http)(uerror_t *e, long status, const char *body, size_t len,
+                            const char *retry_after);
+} adapter_t;
+
+/* The adapter for provider p (the OpenAI format unless p says otherwise). */
+const adapter_t *adapter_for(const table_provider_t *p);
+
+/* The OpenAI chat.completions format. */
+extern const adapter_t adapter_openai;
+
+#endif
