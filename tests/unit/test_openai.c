@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "fixture.h"
 #include <jansson.h>
 
 #include "arena.h"
@@ -22,42 +24,12 @@
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                   */
 
-/* Reads tests/fixtures/openai/<name> from LLMGW_SRC_DIR, or from the tree
- * this file sits in. The caller frees the result. */
-static char *fixture_read(const char *name, size_t *len)
+/* Reads tests/fixtures/openai/<name>; the caller frees it. */
+static char *openai_fixture(const char *name, size_t *len)
 {
-    char path[4096];
-    const char *src = getenv("LLMGW_SRC_DIR");
-    if (src && src[0]) {
-        snprintf(path, sizeof(path), "%s/tests/fixtures/openai/%s", src, name);
-    } else {
-        /* __FILE__ is <root>/tests/unit/test_openai.c */
-        const char *file = __FILE__;
-        const char *end = strstr(file, "tests/unit/");
-        int root_len = end ? (int)(end - file) : 0;
-        snprintf(path, sizeof(path), "%.*stests/fixtures/openai/%s", root_len, file, name);
-    }
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open fixture %s", path);
-    char *data = NULL;
-    size_t n = 0, alloc = 0;
-    for (;;) {
-        if (n + 4096 + 1 > alloc) {
-            alloc = alloc ? alloc * 2 : 8192;
-            char *p = realloc(data, alloc);
-            assert_non_null(p);
-            data = p;
-        }
-        size_t got = fread(data + n, 1, alloc - n - 1, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    fclose(f);
-    data[n] = '\0';
-    *len = n;
-    return data;
+    char rel[256];
+    snprintf(rel, sizeof(rel), "openai/%s", name);
+    return fixture_read(rel, len);
 }
 
 /* Per-test state: one arena, one output buffer, torn down even when an
@@ -469,7 +441,7 @@ static void test_openai_parse_fixture_chat_completion(void **state)
 {
     fx_t *fx = *state;
     size_t len;
-    char *body = fixture_read("chat_completion.json", &len);
+    char *body = openai_fixture("chat_completion.json", &len);
     Llmgw__V1__ChatResponse *r = NULL;
     int rc = openai_parse_chat_response(body, len, fx->arena, &r, fx->err, sizeof(fx->err));
     free(body);
@@ -499,7 +471,7 @@ static void test_openai_parse_fixture_tool_calls(void **state)
 {
     fx_t *fx = *state;
     size_t len;
-    char *body = fixture_read("chat_completion_tool_calls.json", &len);
+    char *body = openai_fixture("chat_completion_tool_calls.json", &len);
     Llmgw__V1__ChatResponse *r = NULL;
     int rc = openai_parse_chat_response(body, len, fx->arena, &r, fx->err, sizeof(fx->err));
     free(body);
@@ -528,7 +500,7 @@ static void test_openai_parse_error_bodies_report_provider_message(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         size_t len;
-        char *body = fixture_read(cases[i][0], &len);
+        char *body = openai_fixture(cases[i][0], &len);
         Llmgw__V1__ChatResponse *r = NULL;
         int rc = openai_parse_chat_response(body, len, fx->arena, &r, fx->err, sizeof(fx->err));
         free(body);
@@ -536,7 +508,7 @@ static void test_openai_parse_error_bodies_report_provider_message(void **state)
         if (strncmp(fx->err, cases[i][1], strlen(cases[i][1])) != 0)
             fail_msg("%s: err \"%s\"", cases[i][0], fx->err);
         /* The same body as a stream chunk. */
-        body = fixture_read(cases[i][0], &len);
+        body = openai_fixture(cases[i][0], &len);
         Llmgw__V1__ChatChunk *c = NULL;
         rc = openai_parse_chat_chunk(body, len, fx->arena, &c, fx->err, sizeof(fx->err));
         free(body);
@@ -603,7 +575,7 @@ static void run_stream(fx_t *fx, const char *name, size_t step, stream_t *s)
     buf_init(&s->content, 1 << 16);
     buf_init(&s->tool_calls, 1 << 16);
     size_t len;
-    char *bytes = fixture_read(name, &len);
+    char *bytes = openai_fixture(name, &len);
     sse_parser_t *p = sse_parser_new(1 << 16);
     assert_non_null(p);
     int rc = 0;
@@ -947,7 +919,7 @@ static void test_openai_parse_fails_cleanly_when_arena_runs_out(void **state)
 {
     fx_t *fx = *state;
     size_t len;
-    char *body = fixture_read("chat_completion_tool_calls.json", &len);
+    char *body = openai_fixture("chat_completion_tool_calls.json", &len);
     Llmgw__V1__ChatResponse *r = NULL;
     assert_int_equal(openai_parse_chat_response(body, len, fx->arena, &r, fx->err, sizeof(fx->err)),
                      0);

@@ -11,44 +11,16 @@
 
 #include <cmocka.h>
 
+#include "fixture.h"
+
 #include "uerror.h"
 
-/* Reads tests/fixtures/openai/<name> from LLMGW_SRC_DIR, or from the tree
- * this file sits in. The caller frees the result. */
-static char *fixture_read(const char *name, size_t *len)
+/* Reads tests/fixtures/openai/<name>; the caller frees it. */
+static char *openai_fixture(const char *name, size_t *len)
 {
-    char path[4096];
-    const char *src = getenv("LLMGW_SRC_DIR");
-    if (src && src[0]) {
-        snprintf(path, sizeof(path), "%s/tests/fixtures/openai/%s", src, name);
-    } else {
-        /* __FILE__ is <root>/tests/unit/test_uerror.c */
-        const char *file = __FILE__;
-        const char *end = strstr(file, "tests/unit/");
-        int root_len = end ? (int)(end - file) : 0;
-        snprintf(path, sizeof(path), "%.*stests/fixtures/openai/%s", root_len, file, name);
-    }
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open fixture %s", path);
-    char *data = NULL;
-    size_t n = 0, alloc = 0;
-    for (;;) {
-        if (n + 4096 + 1 > alloc) {
-            alloc = alloc ? alloc * 2 : 8192;
-            char *p = realloc(data, alloc);
-            assert_non_null(p);
-            data = p;
-        }
-        size_t got = fread(data + n, 1, alloc - n - 1, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    fclose(f);
-    data[n] = '\0';
-    *len = n;
-    return data;
+    char rel[256];
+    snprintf(rel, sizeof(rel), "openai/%s", name);
+    return fixture_read(rel, len);
 }
 
 /* Whether s is well-formed UTF-8 with no control characters. */
@@ -136,7 +108,7 @@ static void test_uerror_openai_error_body_gives_provider_message(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         size_t len;
-        char *body = fixture_read(cases[i].file, &len);
+        char *body = openai_fixture(cases[i].file, &len);
         uerror_t e;
         uerror_from_http(&e, cases[i].status, body, len, NULL);
         free(body);
