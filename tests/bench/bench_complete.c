@@ -111,7 +111,10 @@ typedef struct {
     grpc_channel **channels;
     void **methods; /* registered Complete per channel */
     bool grpc_inited;
-    grpc_slice request; /* the packed ChatRequest (empty until packed) */
+    grpc_slice request;       /* the packed ChatRequest (empty until packed) */
+    grpc_slice floor_request; /* the same for a model no route has: answered
+                                 NOT_FOUND by the gateway itself */
+    bool floor;               /* the phase running sends floor_request */
     grpc_metadata auth_md;
     /* HTTP */
     char *http_body;
@@ -528,6 +531,7 @@ typedef struct {
     grpc_slice details;
     int64_t start_us;
     int channel;
+    bool floor; /* NOT_FOUND is the expected answer */
 } grpc_slot_t;
 
 static int grpc_setup(bench_t *b)
@@ -568,6 +572,10 @@ static int grpc_setup(bench_t *b)
     size_t len = protobuf_c_message_get_packed_size(&req.base);
     b->request = grpc_slice_malloc(len);
     protobuf_c_message_pack(&req.base, GRPC_SLICE_START_PTR(b->request));
+    req.model = (char *)"no-such-route";
+    len = protobuf_c_message_get_packed_size(&req.base);
+    b->floor_request = grpc_slice_malloc(len);
+    protobuf_c_message_pack(&req.base, GRPC_SLICE_START_PTR(b->floor_request));
 
     b->auth_md.key = grpc_slice_from_static_string("authorization");
     b->auth_md.value = grpc_slice_from_static_string("Bearer " BENCH_KEY);
@@ -596,6 +604,7 @@ static void grpc_teardown(bench_t *b)
         b->cq = NULL;
     }
     grpc_slice_unref(b->request);
+    grpc_slice_unref(b->floor_request);
     grpc_shutdown();
     b->grpc_inited = false;
 }
@@ -609,7 +618,8 @@ static int grpc_slot_start(bench_t *b, grpc_slot_t *s)
                                             b->cq, b->methods[s->channel], deadline, NULL);
     if (!s->call)
         return bench_fail("grpc: cannot create a call");
-    s->send = grpc_raw_byte_buffer_create(&b->request, 1);
+    s->send = grpc_raw_byte_buffer_create(b->floor ? &b->floor_request : &b->request, 1);
+    s->floor = b->floor;
     s->recv = NULL;
     grpc_metadata_array_init(&s->initial_md);
     grpc_metadata_array_init(&s->trailing_md);
@@ -647,7 +657,9 @@ static int grpc_slot_start(bench_t *b, grpc_slot_t *s)
 /* Frees one finished call; copies the response into `body` when asked. */
 static void grpc_slot_done(grpc_slot_t *s, bench_result_t *r, buf_t *body)
 {
-    if (s->status != GRPC_STATUS_OK) {
+    if (s->floor && s->status == GRPC_STATUS_NOT_FOUND) {
+        r->ok++;
+    } else if (s->status != GRPC_STATUS_OK) {
         char *d = grpc_slice_to_c_string(s->details);
         result_error(r, "gateway: status %d: %s", (int)s->status, d ? d : "");
         gpr_free(d);
@@ -946,7 +958,8 @@ static void print_row(const char *what, int conc, const bench_result_t *r)
     fflush(stdout);
 }
 
-static void print_summary(const bench_t *b, bench_result_t *gw, bench_result_t *dr)
+static void print_summary(const bench_t *b, bench_result_t *gw, bench_result_t *dr,
+                          bench_result_t *fl)
 {
     printf("\nsummary (latencies in microseconds; %g s recorded after %g s warmup per phase;\n"
            "         %d gRPC channels; llmgw-sim at zero latency)\n",
@@ -958,6 +971,13 @@ static void print_summary(const bench_t *b, bench_result_t *gw, bench_result_t *
                b->o.levels[i], gw[i].rps, gw[i].p50, gw[i].p90, gw[i].p99, dr[i].rps, dr[i].p50,
                dr[i].p90, dr[i].p99, gw[i].p50 - dr[i].p50);
     }
+    printf("\nfloor: the gateway answering by itself (unknown model -> NOT_FOUND: gRPC both ways,\n"
+           "       decode, auth, route lookup; no upstream). Its p50 is the part of 'added' that\n"
+           "       is the gRPC round trip rather than the upstream leg.\n");
+    for (int i = 0; i < b->o.n_levels; i++)
+        printf("  c=%-4d floor rps %8.0f  p50 %6.0f  p99 %6.0f   upstream leg p50 (gw - floor) "
+               "%6.0f\n",
+               b->o.levels[i], fl[i].rps, fl[i].p50, fl[i].p99, gw[i].p50 - fl[i].p50);
     printf("\ntargets:\n");
     bool any = false;
     for (int i = 0; i < b->o.n_levels; i++) {
@@ -984,14 +1004,16 @@ static void print_summary(const bench_t *b, bench_result_t *gw, bench_result_t *
 int main(int argc, char **argv)
 {
     bench_t b;
-    bench_result_t gw[BENCH_MAX_LEVELS], dr[BENCH_MAX_LEVELS];
+    bench_result_t gw[BENCH_MAX_LEVELS], dr[BENCH_MAX_LEVELS], fl[BENCH_MAX_LEVELS];
     char bin_dir[512];
     int rc = 1;
     bool curl_ready = false;
 
     memset(&b, 0, sizeof(b));
     b.request = grpc_empty_slice();
+    b.floor_request = grpc_empty_slice();
     memset(gw, 0, sizeof(gw));
+    memset(fl, 0, sizeof(fl));
     memset(dr, 0, sizeof(dr));
     int p = parse_opts(argc, argv, &b.o);
     if (p != 0)
@@ -1053,10 +1075,20 @@ int main(int argc, char **argv)
         }
         result_finish(&dr[i]);
         print_row("direct", c, &dr[i]);
+        b.floor = true;
+        if (run_grpc(&b, c, warm, win, 0, &fl[i], NULL) < 0) {
+            if (!bench_stop)
+                bench_fail("floor c=%d: %" PRIu64 " calls failed; first: %s", c, fl[i].errors,
+                           fl[i].first_error);
+            goto out;
+        }
+        b.floor = false;
+        result_finish(&fl[i]);
+        print_row("floor", c, &fl[i]);
     }
     if (bench_stop)
         goto out;
-    print_summary(&b, gw, dr);
+    print_summary(&b, gw, dr, fl);
     rc = 0;
 out:
     if (bench_stop)
@@ -1074,6 +1106,7 @@ out:
     child_stop(&b.sim);
     for (int i = 0; i < BENCH_MAX_LEVELS; i++) {
         result_free(&gw[i]);
+        result_free(&fl[i]);
         result_free(&dr[i]);
     }
     /* Kept on failure only when a child ran: its log is then the evidence. */
