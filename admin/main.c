@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "cmd_ctl.h"
 
 #define LLMGW_VERSION "0.1.0"
 
@@ -22,6 +23,15 @@ typedef struct {
 static const main_cmd_t main_cmds[] = {
     {"chat", cmd_chat, "send one chat completion to a data plane (Complete / Stream)"},
     {"models", cmd_models, "list the routes and models a data plane serves (ListModels)"},
+    {"ensemble", cmd_ensemble, "send one prompt to several models and combine the answers (Ensemble)"},
+    {"provider", cmd_provider, "manage the control plane's providers (add, list, show, edit, test, discover, remove)"},
+    {"model", cmd_model, "manage the models of the control plane's providers"},
+    {"route", cmd_route, "manage the control plane's routes"},
+    {"nodes", cmd_nodes, "data-plane nodes: acked table version, last seen, last NACK"},
+    {"table", cmd_table, "show the latest published routing table (keys redacted)"},
+    {"migrate", cmd_migrate, "apply pending database migrations (PostgreSQL)"},
+    {"audit", cmd_audit, "verify the audit log's hash chain (PostgreSQL)"},
+    {"token", cmd_token, "manage the control plane's admin tokens (create, list, revoke)"},
 };
 
 #define MAIN_N_CMDS (sizeof(main_cmds) / sizeof(main_cmds[0]))

@@ -5,26 +5,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "anthropic.h"
 #include "openai.h"
+#include "provider_quirks.h"
 
 const adapter_t *adapter_for(const table_provider_t *p)
 {
-    (void)p;
+    if (p->wire_format && strcmp(p->wire_format, "anthropic") == 0)
+        return &adapter_anthropic;
     return &adapter_openai;
 }
 
-static int adapter_openai_auth_headers(const table_provider_t *p, arena_t *a, const char **out,
-                                       size_t *n, size_t cap)
+char *adapter_chat_url(const adapter_t *ad, const table_provider_t *p, const char *path,
+                       const char *upstream_model, arena_t *a)
 {
-    if (!p->api_key)
+    return provider_quirks_url(p, path ? path : ad->chat_path, path == NULL, upstream_model, a);
+}
+
+int adapter_key_header(const table_provider_t *p, arena_t *a, const char **out, size_t *n,
+                       size_t cap)
+{
+    const char *style = p->auth_style ? p->auth_style : "bearer";
+    const char *prefix = strcmp(style, "x-api-key") == 0 ? "x-api-key: "
+                         : strcmp(style, "api-key") == 0 ? "api-key: "
+                                                         : "Authorization: Bearer ";
+    if (!p->api_key || strcmp(style, "none") == 0)
         return 0;
     if (*n >= cap)
         return -1;
-    size_t len = strlen(p->api_key) + sizeof("Authorization: Bearer ");
+    size_t len = strlen(p->api_key) + strlen(prefix) + 1;
     char *h = arena_alloc(a, len);
     if (!h)
         return -1;
-    snprintf(h, len, "Authorization: Bearer %s", p->api_key);
+    snprintf(h, len, "%s%s", prefix, p->api_key);
     out[(*n)++] = h;
     return 0;
 }
@@ -66,8 +79,8 @@ static int adapter_openai_stream_event(adapter_stream_t *s, const char *event, c
 const adapter_t adapter_openai = {
     .name = "openai",
     .chat_path = "/chat/completions",
-    .auth_headers = adapter_openai_auth_headers,
-    .build_chat_request = openai_build_chat_request,
+    .auth_headers = adapter_key_header,
+    .build_chat_request = provider_quirks_build_openai,
     .parse_chat_response = openai_parse_chat_response,
     .stream_new = adapter_openai_stream_new,
     .stream_free = adapter_openai_stream_free,

@@ -32,8 +32,10 @@ typedef struct {
      * the caller. 0 or -1 (out of memory). */
     int (*auth_headers)(const table_provider_t *p, arena_t *a, const char **out, size_t *n,
                         size_t cap);
-    int (*build_chat_request)(const Llmgw__V1__ChatRequest *req, const char *upstream_model,
-                              bool stream, buf_t *out, char *err, size_t errlen);
+    /* The body for provider p (its quirks: fields it rejects, defaults). */
+    int (*build_chat_request)(const table_provider_t *p, const Llmgw__V1__ChatRequest *req,
+                              const char *upstream_model, bool stream, buf_t *out, char *err,
+                              size_t errlen);
     int (*parse_chat_response)(const char *body, size_t len, arena_t *a,
                                Llmgw__V1__ChatResponse **out, char *err, size_t errlen);
     /* Per-attempt stream state; NULL on allocation failure. */
@@ -50,8 +52,21 @@ typedef struct {
                             const char *retry_after);
 } adapter_t;
 
-/* The adapter for provider p (the OpenAI format unless p says otherwise). */
+/* The adapter for provider p: its wire_format ("openai" unless it says
+ * "anthropic", docs/providers.md). */
 const adapter_t *adapter_for(const table_provider_t *p);
+
+/* The chat URL of provider p in `a`: base_url + the adapter's chat_path (or
+ * the provider's quirks.chat_path, "{model}" replaced by upstream_model), or
+ * base_url + `path` when path is not NULL; "?api-version=..." appended for
+ * the api-key auth style (Azure). NULL when out of memory. */
+char *adapter_chat_url(const adapter_t *ad, const table_provider_t *p, const char *path,
+                       const char *upstream_model, arena_t *a);
+
+/* The API key header of p's auth_style ("Authorization: Bearer k",
+ * "x-api-key: k", "api-key: k"; none for "none" or no key). 0 or -1. */
+int adapter_key_header(const table_provider_t *p, arena_t *a, const char **out, size_t *n,
+                       size_t cap);
 
 /* The OpenAI chat.completions format. */
 extern const adapter_t adapter_openai;

@@ -49,7 +49,7 @@ int chatreq_validate(const Llmgw__V1__ChatRequest *r, char *err, size_t errlen)
                      i);
             return -1;
         }
-        size_t n = strlen(m->content);
+        size_t n = strlen(m->content) + strlen(m->content_parts_json);
         if (n > CHATREQ_MAX_CONTENT_BYTES) {
             snprintf(err, errlen, "messages[%zu].content: %zu bytes exceed the limit of %u", i, n,
                      CHATREQ_MAX_CONTENT_BYTES);
@@ -60,7 +60,8 @@ int chatreq_validate(const Llmgw__V1__ChatRequest *r, char *err, size_t errlen)
             snprintf(err, errlen, "messages[%zu].tool_call_id: required for role tool", i);
             return -1;
         }
-        if (!m->content[0] && !m->tool_calls_json[0] && strcmp(m->role, "assistant") != 0) {
+        if (!m->content[0] && !m->content_parts_json[0] && !m->tool_calls_json[0] &&
+            strcmp(m->role, "assistant") != 0) {
             snprintf(err, errlen, "messages[%zu].content: must not be empty", i);
             return -1;
         }

@@ -1,4 +1,5 @@
-/* llmgw-dataplane: the data plane process in standalone mode.
+/* llmgw-dataplane: the data plane process, standalone (--table FILE) or
+ * managed (--control-plane: tables pushed by llmgw-controlplane, sync.c).
  *
  * Thread model: main blocks SIGTERM, SIGINT and SIGHUP before any thread
  * starts (so every thread inherits the mask) and then waits for them with
@@ -17,19 +18,36 @@
 
 #include <curl/curl.h>
 
+#include "clock.h"
+#include "consistency.h"
+#include "ensemble.h"
 #include "grpc_server.h"
+#include "health.h"
+#include "http_api.h"
+#include "local_discovery.h"
 #include "log.h"
 #include "pipeline.h"
 #include "rpc_chat.h"
+#include "sync.h"
+#include "rpc_routing.h"
+#include "rpc_ensemble.h"
 #include "table.h"
 #include "upstream.h"
+#include "usage_stats.h"
 
 typedef struct {
     const char *table_path;
+    sync_config_t managed; /* --control-plane mode (sync.h); target NULL when standalone */
     const char *listen;
     const char *port_file;
     int threads;
     int grace_ms;
+    const char *http_listen;
+    const char *http_port_file;
+    int http_max_body_bytes;
+    int http_idle_timeout_s;
+    bool discover_local;              /* --discover-local */
+    const char *discover_local_ports; /* its optional preset:port list */
 } dp_options_t;
 
 static void dp_usage(FILE *f)
@@ -39,10 +57,22 @@ static void dp_usage(FILE *f)
         "usage: llmgw-dataplane --table FILE [options]\n"
         "\n"
         "  --table FILE        routing table (JSON, see docs/routing-table.md); SIGHUP reloads it\n"
+        "  --control-plane HOST:PORT  managed mode instead of --table: tables pushed by\n"
+        "                      llmgw-controlplane (token from LLMGW_CONTROL_PLANE_TOKEN)\n"
+        "  --node-id ID        this node's id in managed mode (required with --control-plane)\n"
+        "  --node-group G      node group label (default empty)\n"
+        "  --state-dir DIR     keep the last good pushed table in DIR; serve it at start\n"
         "  --listen HOST:PORT  gRPC address (default 127.0.0.1:50051; port 0 picks a free one)\n"
         "  --threads N         completion-queue threads (default: CPUs - 1, at least 1; 1..64)\n"
         "  --grace-ms N        on SIGTERM, how long in-flight calls may finish (default 10000)\n"
         "  --port-file PATH    write the bound gRPC port to PATH once listening\n"
+        "  --http-listen HOST:PORT  OpenAI-compatible HTTP API address (default 127.0.0.1:8080)\n"
+        "  --http-port-file PATH    write the bound HTTP port to PATH once listening\n"
+        "  --http-max-body-bytes N  request body limit, 413 past it (default 8388608)\n"
+        "  --http-idle-timeout-s N  close idle or stalled HTTP connections after N s (default 30)\n"
+        "  --discover-local[=PRESET:PORT,...]  add the LLM servers answering on 127.0.0.1\n"
+        "                      (Ollama, LM Studio, LocalAI, vLLM, text-generation-webui) to\n"
+        "                      the table at each load (docs/providers.md)\n"
         "  --log-level LEVEL   debug, info, warn or error (default info)\n"
         "  --help              this text\n");
 }
@@ -66,11 +96,20 @@ static int dp_parse_args(int argc, char **argv, dp_options_t *o)
 {
     static const struct option longopts[] = {
         {"table", required_argument, NULL, 't'},
+        {"control-plane", required_argument, NULL, 'C'},
+        {"node-id", required_argument, NULL, 'N'},
+        {"node-group", required_argument, NULL, 'G'},
+        {"state-dir", required_argument, NULL, 'S'},
         {"listen", required_argument, NULL, 'l'},
         {"threads", required_argument, NULL, 'n'},
         {"grace-ms", required_argument, NULL, 'g'},
         {"port-file", required_argument, NULL, 'p'},
         {"log-level", required_argument, NULL, 'v'},
+        {"http-listen", required_argument, NULL, 'H'},
+        {"http-port-file", required_argument, NULL, 'P'},
+        {"http-max-body-bytes", required_argument, NULL, 'B'},
+        {"http-idle-timeout-s", required_argument, NULL, 'I'},
+        {"discover-local", optional_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -80,12 +119,27 @@ static int dp_parse_args(int argc, char **argv, dp_options_t *o)
      * thread gave ~18k Complete/s against ~15.7k with two (bench_complete). */
     o->threads = ncpu > 1 && ncpu <= 65 ? (int)ncpu - 1 : 1;
     o->grace_ms = 10000;
+    o->http_listen = "127.0.0.1:8080";
+    o->http_max_body_bytes = 8 << 20;
+    o->http_idle_timeout_s = 30;
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case 't':
             o->table_path = optarg;
+            break;
+        case 'C':
+            o->managed.target = optarg;
+            break;
+        case 'N':
+            o->managed.node_id = optarg;
+            break;
+        case 'G':
+            o->managed.group = optarg;
+            break;
+        case 'S':
+            o->managed.state_dir = optarg;
             break;
         case 'l':
             o->listen = optarg;
@@ -101,6 +155,22 @@ static int dp_parse_args(int argc, char **argv, dp_options_t *o)
         case 'p':
             o->port_file = optarg;
             break;
+        case 'H':
+            o->http_listen = optarg;
+            break;
+        case 'P':
+            o->http_port_file = optarg;
+            break;
+        case 'B':
+            if (dp_parse_int("--http-max-body-bytes", optarg, 1024, 1 << 30,
+                             &o->http_max_body_bytes) < 0)
+                return -1;
+            break;
+        case 'I':
+            if (dp_parse_int("--http-idle-timeout-s", optarg, 1, 86400, &o->http_idle_timeout_s) <
+                0)
+                return -1;
+            break;
         case 'v': {
             int level = log_level_parse(optarg);
             if (level < 0) {
@@ -111,6 +181,10 @@ static int dp_parse_args(int argc, char **argv, dp_options_t *o)
             log_set_level((log_level_t)level);
             break;
         }
+        case 'D':
+            o->discover_local = true;
+            o->discover_local_ports = optarg;
+            break;
         case 'h':
             dp_usage(stdout);
             exit(0);
@@ -125,11 +199,13 @@ static int dp_parse_args(int argc, char **argv, dp_options_t *o)
         fprintf(stderr, "llmgw-dataplane: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
-    if (!o->table_path) {
-        fprintf(stderr, "llmgw-dataplane: --table: required (the routing table file)\n");
+    if (!o->table_path == !o->managed.target) {
+        fprintf(stderr, "llmgw-dataplane: --table or --control-plane: exactly one required\n");
         dp_usage(stderr);
         return -1;
     }
+    if (sync_check_config(&o->managed) < 0)
+        return -1;
     return 0;
 }
 
@@ -151,10 +227,20 @@ static int dp_write_port_file(const char *path, int port)
     return 0;
 }
 
-static void dp_reload(table_slot_t *slot, const char *path)
+/* The table file, with the local servers found when asked (local_discovery.h). */
+static table_t *dp_load_table(const dp_options_t *o, char *err, size_t errlen)
+{
+    local_discovery_opts_t ld = {.enabled = o->discover_local,
+                                 .ports = o->discover_local_ports,
+                                 .skip_listen = {o->http_listen, o->listen}};
+    return local_discovery_load_file(o->table_path, &ld, err, errlen);
+}
+
+static void dp_reload(table_slot_t *slot, const dp_options_t *o)
 {
     char err[512];
-    table_t *t = table_load_file(path, err, sizeof(err));
+    const char *path = o->table_path;
+    table_t *t = dp_load_table(o, err, sizeof(err));
     if (!t) {
         log_error("table reload rejected; keeping the current table", "path=%s error=\"%s\"", path,
                   err);
@@ -175,6 +261,16 @@ int main(int argc, char **argv)
     pipeline_t *pl = NULL;
     gs_server_t *server = NULL;
     rpc_chat_t *chat = NULL;
+    sync_t *node_sync = NULL;
+    metrics_t *metrics = NULL;     /* live routing figures, by provider/model */
+    discovery_t *discovery = NULL; /* models listed by each provider's /models */
+    rpc_routing_t *routing = NULL;
+    health_t *health = NULL; /* probe + discovery thread; stops before the engine */
+    consistency_t *consistency = NULL;
+    ensemble_service_t *ens = NULL;
+    rpc_ensemble_t *rpc_ens = NULL;
+    usage_stats_t *stats = NULL;
+    http_api_t *http = NULL;
 
     if (dp_parse_args(argc, argv, &o) < 0)
         return 2;
@@ -191,7 +287,13 @@ int main(int argc, char **argv)
         log_error("cannot initialise libcurl", "%s", "");
         return 1;
     }
-    table_t *t = table_load_file(o.table_path, err, sizeof(err));
+    table_t *t = NULL;
+    if (o.table_path)
+        t = dp_load_table(&o, err, sizeof(err));
+    else if (!(node_sync = sync_start(&o.managed)))
+        snprintf(err, sizeof(err), "cannot start the control-plane subscription");
+    else /* the saved table, else the first pushed one (SIGTERM/SIGINT stop the wait) */
+        t = sync_first_table(node_sync, o.managed.state_dir, &set, err, sizeof(err));
     if (!t) {
         fprintf(stderr, "llmgw-dataplane: %s\n", err);
         goto out;
@@ -201,6 +303,7 @@ int main(int argc, char **argv)
         table_unref(t);
         goto out;
     }
+    sync_attach(node_sync, slot);
     engine = upstream_new();
     server = gs_server_new();
     if (!slot || !engine || !server)
@@ -208,9 +311,47 @@ int main(int argc, char **argv)
     pl = pipeline_new(engine, slot);
     if (!pl || !(chat = rpc_chat_new(server, pl, slot)))
         goto out;
+    if (!(metrics = metrics_new(NULL)) || !(discovery = discovery_new()) ||
+        !(routing = rpc_routing_new(server, slot, metrics, discovery)))
+        goto out;
+    pipeline_set_routing(pl, metrics, discovery);
+    rpc_chat_set_routing(chat, metrics, discovery);
+    health_config_t health_cfg = {
+        .engine = engine, .tables = slot, .metrics = metrics, .discovery = discovery};
+    if (!(health = health_start(&health_cfg)))
+        goto out;
+    if (!(consistency = consistency_new()) ||
+        !(ens = ensemble_service_new(pl, slot, consistency)) ||
+        !(rpc_ens = rpc_ensemble_new(server, ens)))
+        goto out;
+    if (!(stats = usage_stats_new()))
+        goto out;
+    pipeline_set_stats(pl, stats);
     int port = gs_server_start(server, o.listen, o.threads, err, sizeof(err));
     if (port < 0) {
         fprintf(stderr, "llmgw-dataplane: %s\n", err);
+        goto out;
+    }
+    http_api_config_t http_cfg = {
+        .listen = o.http_listen,
+        .pipeline = pl,
+        .tables = slot,
+        .stats = stats,
+        .metrics = metrics,
+        .engine = engine,
+        .threads = o.threads,
+        .max_body_bytes = (size_t)o.http_max_body_bytes,
+        .idle_timeout_s = o.http_idle_timeout_s,
+    };
+    http = http_api_start(&http_cfg, err, sizeof(err));
+    if (!http) {
+        fprintf(stderr, "llmgw-dataplane: %s\n", err);
+        gs_server_shutdown(server, 0);
+        goto out;
+    }
+    if (o.http_port_file && dp_write_port_file(o.http_port_file, http_api_port(http)) < 0) {
+        log_error("cannot write the port file", "path=%s", o.http_port_file);
+        gs_server_shutdown(server, 0);
         goto out;
     }
     gs_server_set_serving(server, true);
@@ -220,35 +361,54 @@ int main(int argc, char **argv)
         goto out;
     }
     log_info("listening", "addr=%s port=%d threads=%d table=%s", o.listen, port, o.threads,
-             o.table_path);
+             o.table_path ? o.table_path : "(managed)");
+    log_info("http listening", "addr=%s port=%d", o.http_listen, http_api_port(http));
 
     for (;;) {
         int sig = 0;
         if (sigwait(&set, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            dp_reload(slot, o.table_path);
+            if (o.table_path)
+                dp_reload(slot, &o);
             continue;
         }
         log_info("shutting down", "signal=%d grace_ms=%d in_flight=%d", sig, o.grace_ms,
                  gs_server_active_calls(server));
         break;
     }
+    /* Both front doors drain in the same grace period: HTTP stops
+     * accepting first, its requests go on while gRPC drains. */
+    int64_t stop_start_ms = clock_now_ms();
+    http_api_quiesce(http);
     gs_server_set_serving(server, false);
     gs_server_shutdown(server, o.grace_ms);
+    int64_t left_ms = o.grace_ms - (clock_now_ms() - stop_start_ms);
+    http_api_stop(http, left_ms > 0 ? (int)left_ms : 0);
+    http = NULL;
     log_info("stopped", "%s", "");
     rc = 0;
 out:
     /* The server is down (or never started), so no call can reach the
      * pipeline; the engine goes last because calls finish through it. */
+    sync_stop(node_sync); /* swaps into the slot: before table_slot_free */
+    http_api_stop(http, 0);
+    health_stop(health); /* its probes run on the engine: before upstream_free */
     if (server)
         gs_server_free(server);
     rpc_chat_free(chat);
+    rpc_routing_free(routing);
+    rpc_ensemble_free(rpc_ens);
+    ensemble_service_free(ens);
+    consistency_free(consistency);
     pipeline_free(pl);
+    usage_stats_free(stats);
     if (engine)
         upstream_free(engine);
     if (slot)
         table_slot_free(slot);
+    discovery_free(discovery);
+    metrics_free(metrics);
     curl_global_cleanup();
     return rc;
 }

@@ -125,7 +125,14 @@ static json_t *openai_build_message(const Llmgw__V1__Message *m, size_t i, char 
     const char *content = m->content ? m->content : "";
     /* OpenAI documents content as null for an assistant turn that only
      * calls tools. */
-    if (!content[0] && has_tool_calls && m->role && strcmp(m->role, "assistant") == 0) {
+    if (m->content_parts_json && m->content_parts_json[0]) {
+        /* Content parts (text, image_url, ...) are passed on as given. */
+        snprintf(field, sizeof(field), "messages[%zu].content_parts_json", i);
+        json_t *parts =
+            openai_parse_json_field(m->content_parts_json, field, JSON_ARRAY, "array", err, errlen);
+        if (!parts || openai_set_new(obj, "content", parts, err, errlen) < 0)
+            goto fail;
+    } else if (!content[0] && has_tool_calls && m->role && strcmp(m->role, "assistant") == 0) {
         if (openai_set_new(obj, "content", json_null(), err, errlen) < 0)
             goto fail;
     } else {
@@ -551,6 +558,56 @@ static int openai_parse_header(openai_parse_t *ps, json_t *root, char **id, char
     return 0;
 }
 
+/* Members llmgw does not model (system_fingerprint, service_tier, usage
+ * details, ...) as {"openai": {...}} in the arena, for extensions_json;
+ * *out stays NULL when there are none. 0, or -1 (out of memory). */
+static int openai_extensions(openai_parse_t *ps, json_t *root, char **out)
+{
+    static const char *const known[] = {"id", "object", "created", "model", "choices", "usage"};
+    static const char *const usage_known[] = {"prompt_tokens", "completion_tokens", "total_tokens"};
+    json_t *ext = json_object();
+    json_t *usage = json_object_get(root, "usage");
+    const char *key;
+    json_t *v;
+    int rc = -1;
+    if (!ext)
+        goto out;
+    json_object_foreach(root, key, v)
+    {
+        size_t k = 0;
+        while (k < sizeof(known) / sizeof(known[0]) && strcmp(key, known[k]) != 0)
+            k++;
+        if (k == sizeof(known) / sizeof(known[0]) && !json_is_null(v) &&
+            json_object_set(ext, key, v) < 0)
+            goto out;
+    }
+    json_object_foreach(json_is_object(usage) ? usage : NULL, key, v)
+    {
+        size_t k = 0;
+        while (k < 3 && strcmp(key, usage_known[k]) != 0)
+            k++;
+        if (k < 3 || json_is_null(v))
+            continue;
+        if (!json_object_get(ext, "usage") && json_object_set_new(ext, "usage", json_object()) < 0)
+            goto out;
+        if (json_object_set(json_object_get(ext, "usage"), key, v) < 0)
+            goto out;
+    }
+    if (json_object_size(ext) == 0) {
+        rc = 0;
+        goto out;
+    }
+    json_t *wrap = json_pack("{s:O}", "openai", ext);
+    *out = wrap ? openai_dump_into_arena(ps, wrap, "", "extensions") : NULL;
+    json_decref(wrap);
+    rc = *out ? 0 : -1;
+out:
+    if (rc < 0)
+        openai_oom(ps, "", "extensions");
+    json_decref(ext);
+    return rc;
+}
+
 int openai_parse_chat_response(const char *body, size_t len, arena_t *a,
                                Llmgw__V1__ChatResponse **out, char *err, size_t errlen)
 {
@@ -612,6 +669,11 @@ int openai_parse_chat_response(const char *body, size_t len, arena_t *a,
         }
         llmgw__v1__usage__init(r->usage);
     }
+    char *ext = NULL;
+    if (openai_extensions(&ps, root, &ext) < 0)
+        goto done;
+    if (ext)
+        r->extensions_json = ext;
     *out = r;
     rc = 0;
 
@@ -677,6 +739,11 @@ int openai_parse_chat_chunk(const char *data, size_t len, arena_t *a, Llmgw__V1_
     /* include_usage sends "usage": null on every chunk but the last. */
     if (has_usage && openai_parse_usage(&ps, usage, &ch->usage) < 0)
         goto done;
+    char *ext = NULL;
+    if (openai_extensions(&ps, root, &ext) < 0)
+        goto done;
+    if (ext)
+        ch->extensions_json = ext;
     *out = ch;
     rc = 0;
 

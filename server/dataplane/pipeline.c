@@ -14,6 +14,7 @@
 #include "pipeline.h"
 
 #include <inttypes.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 #include "chatreq.h"
 #include "clock.h"
 #include "log.h"
+#include "planner.h"
 #include "route.h"
 #include "sse.h"
 #include "uerror.h"
@@ -39,6 +41,8 @@ struct pipeline {
     upstream_t *engine;
     table_slot_t *tables;
     atomic_uint_fast64_t seq; /* seeds each thread's route rng */
+    usage_stats_t *stats;     /* NULL: not counted */
+    planner_t planner;        /* live routing inputs; NULL members: none */
 };
 
 struct pl_request {
@@ -56,10 +60,16 @@ struct pl_request {
     pl_callbacks_t cb;
     void *ud;
     bool stream;
+    pl_kind_t kind;
+    const char *raw_path, *raw_json;
+    bool stats_begun;            /* usage_stats_request_begin counted it */
+    int64_t last_retry_after_ms; /* of the last failed attempt; -1 none */
     int64_t deadline_ms;
     int64_t start_us;
     route_plan_t plan;
-    size_t next; /* index of the next candidate to try */
+    size_t next;        /* index of the next candidate to try */
+    metrics_dep_t *dep; /* the current attempt's metrics entry; NULL none */
+    char skipped[512];  /* candidates skipped at admission (breaker, Retry-After) */
     Llmgw__V1__Attempt *attempts[TABLE_MAX_DEPLOYMENTS];
     size_t n_attempts;
     buf_t body;
@@ -98,6 +108,39 @@ pipeline_t *pipeline_new(upstream_t *engine, table_slot_t *tables)
 void pipeline_free(pipeline_t *p)
 {
     free(p);
+}
+
+void pipeline_set_stats(pipeline_t *p, usage_stats_t *s)
+{
+    p->stats = s;
+}
+
+void pipeline_set_routing(pipeline_t *p, metrics_t *metrics, discovery_t *discovery)
+{
+    p->planner.metrics = metrics;
+    p->planner.discovery = discovery;
+}
+
+/* One finished request into the usage counters, whatever its outcome. */
+static void pl_observe(pl_request_t *r, grpc_status_code status, const Llmgw__V1__Usage *u,
+                       double cost_usd)
+{
+    if (!r->pl->stats)
+        return;
+    const route_candidate_t *c = r->next > 0 ? &r->plan.items[r->next - 1] : NULL;
+    usage_event_t e = {
+        .route = r->plan.route_name ? r->plan.route_name : "",
+        .provider = c ? c->provider->name : "",
+        .model = c ? c->model->name : (r->req && r->req->model ? r->req->model : ""),
+        .status = usage_stats_status_name(status),
+        .latency_us = clock_now_us() - r->start_us,
+        .prompt_tokens = u ? u->prompt_tokens : 0,
+        .completion_tokens = u ? u->completion_tokens : 0,
+        .cost_usd = cost_usd,
+        .attempts = (unsigned)r->n_attempts,
+    };
+    usage_stats_request_end(r->pl->stats, &e, r->stats_begun);
+    r->stats_begun = false;
 }
 
 static void pl_unref(pl_request_t *r)
@@ -174,11 +217,15 @@ static Llmgw__V1__RouteDecision *pl_decision(pl_request_t *r)
     d->model = (char *)c->model->name;
     d->strategy = (char *)r->plan.strategy;
     d->route = r->plan.route_name ? (char *)r->plan.route_name : "";
+    if (planner_fill_decision(r->arena, &r->plan, r->next - 1, d) < 0)
+        goto fail;
     if (buf_append_str(&reason, r->plan.reason) < 0)
         goto fail;
     if (r->n_attempts > 1 &&
         buf_printf(&reason, "; served by %s/%s after %zu failed attempt%s", c->provider->name,
                    c->model->name, r->n_attempts - 1, r->n_attempts > 2 ? "s" : "") < 0)
+        goto fail;
+    if (r->skipped[0] && buf_printf(&reason, "; skipped at admission: %s", r->skipped) < 0)
         goto fail;
     d->reason = arena_strdup(r->arena, buf_cstr(&reason));
     buf_free(&reason);
@@ -190,7 +237,25 @@ fail:
 
 static void pl_finish_error(pl_request_t *r, grpc_status_code status)
 {
-    pl_result_t res = {.status = status, .message = buf_cstr(&r->message)};
+    pl_result_t res = {.status = status,
+                       .message = buf_cstr(&r->message),
+                       .attempts = r->attempts,
+                       .n_attempts = r->n_attempts,
+                       .retry_after_ms = r->last_retry_after_ms};
+    pl_observe(r, status, NULL, 0);
+    r->cb.on_done(r->ud, &res);
+}
+
+/* No attempt could be made because every candidate waits out a provider's
+ * Retry-After (r->message says which): the caller should back off for
+ * wait_ms, which RESOURCE_EXHAUSTED and `rate_limited` tell the front doors. */
+static void pl_finish_waiting(pl_request_t *r, int64_t wait_ms)
+{
+    pl_result_t res = {.status = GRPC_STATUS_RESOURCE_EXHAUSTED,
+                       .message = buf_cstr(&r->message),
+                       .retry_after_ms = wait_ms,
+                       .rate_limited = true};
+    pl_observe(r, res.status, NULL, 0);
     r->cb.on_done(r->ud, &res);
 }
 
@@ -223,6 +288,7 @@ static void pl_finish_unary(pl_request_t *r, Llmgw__V1__ChatResponse *resp)
         return;
     }
     pl_result_t res = {.status = GRPC_STATUS_OK, .message = "", .response = resp};
+    pl_observe(r, GRPC_STATUS_OK, resp->usage, resp->cost_usd);
     r->cb.on_done(r->ud, &res);
 }
 
@@ -251,6 +317,68 @@ static void pl_finish_stream(pl_request_t *r)
         return;
     }
     pl_result_t res = {.status = GRPC_STATUS_OK, .message = "", .last_chunk = last};
+    pl_observe(r, GRPC_STATUS_OK, usage, last->cost_usd);
+    r->cb.on_done(r->ud, &res);
+}
+
+/* A RAW answer: the body as the provider sent it, with its usage read for
+ * the cost (an answer without usage costs 0). */
+static void pl_finish_raw_stream(pl_request_t *r)
+{
+    const route_candidate_t *c = pl_candidate(r);
+    Llmgw__V1__Usage *usage = arena_alloc(r->arena, sizeof(*usage));
+    if (!usage) {
+        pl_finish_oom(r);
+        return;
+    }
+    *usage = r->usage;
+    if (!r->have_usage)
+        llmgw__v1__usage__init(usage);
+    pl_result_t res = {.status = GRPC_STATUS_OK,
+                       .message = "",
+                       .raw_usage = usage,
+                       .raw_cost_usd = pl_cost_usd(c->model, usage),
+                       .raw_route = pl_decision(r)};
+    if (!res.raw_route) {
+        pl_finish_oom(r);
+        return;
+    }
+    pl_observe(r, GRPC_STATUS_OK, usage, res.raw_cost_usd);
+    r->cb.on_done(r->ud, &res);
+}
+
+static void pl_finish_raw(pl_request_t *r, const char *body, size_t len)
+{
+    const route_candidate_t *c = pl_candidate(r);
+    if (r->stream) {
+        pl_finish_raw_stream(r);
+        return;
+    }
+    Llmgw__V1__Usage *usage = arena_alloc(r->arena, sizeof(*usage));
+    char *copy = arena_strndup(r->arena, body ? body : "", body ? len : 0);
+    if (!usage || !copy) {
+        pl_finish_oom(r);
+        return;
+    }
+    llmgw__v1__usage__init(usage);
+    json_t *root = json_loadb(copy, len, 0, NULL);
+    json_t *u = json_object_get(root, "usage");
+    usage->prompt_tokens = (int32_t)json_integer_value(json_object_get(u, "prompt_tokens"));
+    usage->completion_tokens = (int32_t)json_integer_value(json_object_get(u, "completion_tokens"));
+    usage->total_tokens = (int32_t)json_integer_value(json_object_get(u, "total_tokens"));
+    json_decref(root);
+    pl_result_t res = {.status = GRPC_STATUS_OK,
+                       .message = "",
+                       .raw_body = copy,
+                       .raw_len = len,
+                       .raw_usage = usage,
+                       .raw_cost_usd = pl_cost_usd(c->model, usage),
+                       .raw_route = pl_decision(r)};
+    if (!res.raw_route) {
+        pl_finish_oom(r);
+        return;
+    }
+    pl_observe(r, GRPC_STATUS_OK, usage, res.raw_cost_usd);
     r->cb.on_done(r->ud, &res);
 }
 
@@ -277,6 +405,8 @@ static int pl_record(pl_request_t *r, const uerror_t *e, const upstream_result_t
         a->http_status = res ? (int32_t)res->http_status : 0;
     }
     r->attempts[r->n_attempts++] = a;
+    if (r->pl->stats)
+        usage_stats_attempt(r->pl->stats, a->provider, a->model, e ? e->type : "ok");
     return 0;
 }
 
@@ -319,10 +449,63 @@ static bool pl_chunk_is_role_only(const Llmgw__V1__ChatChunk *ch)
     return true;
 }
 
+/* Whether data[0..len) contains `needle`. */
+static bool pl_contains(const char *data, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; i + n <= len; i++) {
+        const char *p = memchr(data + i, needle[0], len - n + 1 - i);
+        if (!p)
+            return false;
+        i = (size_t)(p - data);
+        if (!memcmp(p, needle, n))
+            return true;
+    }
+    return false;
+}
+
+/* A RAW stream's event: passed through as it came. Only an event naming
+ * "usage" is parsed (for the cost); an error event before the first one
+ * forwarded fails the attempt, so fallback can still replace it. */
+static int pl_on_raw_event(pl_request_t *r, const char *data, size_t len)
+{
+    if (len == 6 && !memcmp(data, "[DONE]", 6)) {
+        r->done_marker = true;
+        return 0;
+    }
+    if (len >= 9 && !memcmp(data, "{\"error\":", 9)) {
+        snprintf(r->stream_err, sizeof(r->stream_err), "stream error event: %.*s",
+                 (int)(len < 200 ? len : 200), data);
+        return 1;
+    }
+    if (pl_contains(data, len, "\"usage\"")) {
+        json_t *root = json_loadb(data, len, 0, NULL);
+        json_t *u = json_object_get(root, "usage");
+        if (json_is_object(u)) {
+            r->usage.prompt_tokens = (int32_t)json_integer_value(json_object_get(u, "prompt_tokens"));
+            r->usage.completion_tokens =
+                (int32_t)json_integer_value(json_object_get(u, "completion_tokens"));
+            r->usage.total_tokens = (int32_t)json_integer_value(json_object_get(u, "total_tokens"));
+            r->have_usage = true;
+        }
+        json_decref(root);
+    }
+    if (pl_contains(data, len, "\"finish_reason\":\""))
+        r->finish_seen = true;
+    r->started = true;
+    if (r->cb.on_raw_event(r->ud, pl_candidate(r)->provider->name, data, len) < 0) {
+        r->consumer_full = true;
+        return 1;
+    }
+    return 0;
+}
+
 static int pl_on_event(void *ud, const char *event, const char *data, size_t len)
 {
     pl_request_t *r = ud;
     Llmgw__V1__ChatChunk *ch = NULL;
+    if (r->kind == PL_KIND_RAW)
+        return pl_on_raw_event(r, data, len);
     arena_reset(r->scratch);
     if (r->adapter->stream_event(r->astream, event, data, len, r->scratch, &ch, &r->done_marker,
                                  r->stream_err, sizeof(r->stream_err)) < 0) {
@@ -358,6 +541,7 @@ static int pl_on_event(void *ud, const char *event, const char *data, size_t len
     }
     if (r->held_role && ch->choices[0]->delta && !ch->choices[0]->delta->role[0])
         ch->choices[0]->delta->role = "assistant";
+    r->held_role = false; /* the role goes on the first chunk only, as OpenAI sends it */
     ch->provider = (char *)pl_candidate(r)->provider->name;
     r->started = true;
     if (r->cb.on_chunk(r->ud, ch) < 0) {
@@ -385,6 +569,22 @@ static const upstream_callbacks_t pl_upstream_cb = {
     .on_done = pl_on_attempt_done,
 };
 
+/* The RAW body: {"model": <upstream model>, ...the caller's members}. */
+static int pl_build_raw(pl_request_t *r, const char *upstream_model)
+{
+    json_t *m = json_string(upstream_model);
+    char *quoted = m ? json_dumps(m, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    json_decref(m);
+    if (!quoted)
+        return -1;
+    const char *rest = r->raw_json + 1; /* past the object's '{' */
+    while (*rest == ' ' || *rest == '\n' || *rest == '\t' || *rest == '\r')
+        rest++;
+    int rc = buf_printf(&r->body, "{\"model\":%s%s%s", quoted, *rest == '}' ? "" : ",", rest);
+    free(quoted);
+    return rc;
+}
+
 /* Builds and submits an attempt against candidate r->next - 1. Returns 0 when
  * submitted; otherwise it has finished the request. */
 static int pl_submit(pl_request_t *r)
@@ -394,19 +594,27 @@ static int pl_submit(pl_request_t *r)
     char err[512];
     r->adapter = adapter_for(p);
     buf_reset(&r->body);
-    if (r->adapter->build_chat_request(r->req, c->model->name, r->stream, &r->body, err,
-                                       sizeof(err)) < 0) {
+    if (r->kind == PL_KIND_RAW && r->adapter != &adapter_openai) {
+        /* A raw body is OpenAI-shaped; another wire format would get it wrong. */
+        pl_finish_errorf(r, GRPC_STATUS_INVALID_ARGUMENT,
+                         "%s: provider '%s' speaks the %s wire format, which has no %s endpoint",
+                         r->raw_path, p->name, r->adapter->name, r->raw_path);
+        return -1;
+    } else if (r->kind == PL_KIND_RAW) {
+        if (pl_build_raw(r, c->model->name) < 0)
+            goto oom;
+    } else if (r->adapter->build_chat_request(p, r->req, c->model->name, r->stream, &r->body, err,
+                                              sizeof(err)) < 0) {
         pl_finish_errorf(r, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
         return -1;
     }
     size_t cap = p->n_headers + PL_ADAPTER_HEADERS;
     const char **headers = arena_alloc(r->arena, sizeof(char *) * cap);
     size_t n_headers = 0;
-    size_t url_len = strlen(p->base_url) + strlen(r->adapter->chat_path) + 1;
-    char *url = arena_alloc(r->arena, url_len);
+    char *url = adapter_chat_url(r->adapter, p, r->kind == PL_KIND_RAW ? r->raw_path : NULL,
+                                 c->model->name, r->arena);
     if (!headers || !url)
         goto oom;
-    snprintf(url, url_len, "%s%s", p->base_url, r->adapter->chat_path);
     if (r->adapter->auth_headers(p, r->arena, headers, &n_headers, cap) < 0)
         goto oom;
     for (size_t i = 0; i < p->n_headers && n_headers < cap; i++)
@@ -464,12 +672,105 @@ oom:
     return -1;
 }
 
-/* The next candidate, or the final error when none is left. */
+/* Admission of candidate r->next - 1 by its breaker and Retry-After (a
+ * skipped candidate costs no attempt); sets r->dep when admitted. */
+static bool pl_admit(pl_request_t *r)
+{
+    const route_candidate_t *c = pl_candidate(r);
+    char why[192];
+    r->dep = NULL;
+    if (!r->pl->planner.metrics)
+        return true;
+    metrics_dep_t *d = metrics_dep(r->pl->planner.metrics, c->provider->name, c->model->name);
+    if (!d)
+        return true; /* registry full: routed without figures */
+    if (metrics_attempt_start(d, &c->provider->breaker, why, sizeof(why))) {
+        r->dep = d;
+        return true;
+    }
+    size_t used = strlen(r->skipped);
+    snprintf(r->skipped + used, sizeof(r->skipped) - used, "%s%s/%s: %s", used ? "; " : "",
+             c->provider->name, c->model->name, why);
+    return false;
+}
+
+/* The current attempt's result into metrics and its breaker. e: NULL on success. */
+static void pl_metrics_end(pl_request_t *r, const upstream_result_t *res, const uerror_t *e,
+                           const Llmgw__V1__ChatResponse *resp)
+{
+    if (!r->dep)
+        return;
+    int64_t tokens = resp && resp->usage ? resp->usage->completion_tokens
+                     : r->have_usage     ? r->usage.completion_tokens
+                                         : 0;
+    int64_t retry_ms = e ? e->retry_after_ms : -1; /* capped by the table */
+    int cap_ms = pl_candidate(r)->provider->retry_after_max_ms;
+    if (retry_ms > cap_ms)
+        retry_ms = cap_ms > 0 ? cap_ms : -1;
+    metrics_outcome_t o = {
+        .cls = e ? metrics_class_from_type(e->type) : METRICS_OK,
+        .latency_us = res->latency_us,
+        .ttft_us = res->ttfb_us,
+        .output_tokens = e ? 0 : tokens,
+        .retry_after_ms = retry_ms,
+        .error = e ? e->message : NULL,
+    };
+    metrics_attempt_end(r->dep, &pl_candidate(r)->provider->breaker, &o);
+    r->dep = NULL;
+}
+
+static void pl_metrics_abandon(pl_request_t *r)
+{
+    if (!r->dep)
+        return;
+    metrics_attempt_abandon(r->dep, &pl_candidate(r)->provider->breaker);
+    r->dep = NULL;
+}
+
+/* How long deployment p/m still waits out a provider's Retry-After; 0 none. */
+static int64_t pl_wait_ms(const pipeline_t *p, const table_provider_t *prov,
+                          const table_model_t *m)
+{
+    metrics_dep_t *d =
+        p->planner.metrics ? metrics_find(p->planner.metrics, prov->name, m->name) : NULL;
+    return d ? metrics_retry_after_left_ms(d) : 0;
+}
+
+/* When every deployment of the plan (candidates and those excluded as
+ * unavailable) waits out a Retry-After: the shortest wait left; else -1. */
+static int64_t pl_plan_wait_ms(const pipeline_t *p, const route_plan_t *plan)
+{
+    int64_t best = INT64_MAX;
+    size_t n = 0;
+    for (size_t i = 0; i < plan->n; i++, n++) {
+        int64_t w = pl_wait_ms(p, plan->items[i].provider, plan->items[i].model);
+        if (w <= 0)
+            return -1;
+        best = w < best ? w : best;
+    }
+    for (size_t i = 0; i < plan->n_excluded; i++) {
+        if (!plan->excluded[i].unavailable)
+            continue;
+        int64_t w = pl_wait_ms(p, plan->excluded[i].provider, plan->excluded[i].model);
+        if (w <= 0)
+            return -1;
+        best = w < best ? w : best;
+        n++;
+    }
+    return n ? best : -1;
+}
+
+/* The next admitted candidate within the retry budget and the deadline, or
+ * the final error when none is left. */
 static void pl_try_next(pl_request_t *r)
 {
-    if (r->next < r->plan.n && clock_now_ms() < r->deadline_ms) {
+    bool budget = r->plan.max_attempts <= 0 || r->n_attempts < (size_t)r->plan.max_attempts;
+    while (budget && r->next < r->plan.n && clock_now_ms() < r->deadline_ms) {
         r->next++;
-        pl_submit(r);
+        if (!pl_admit(r))
+            continue;
+        if (pl_submit(r) < 0)
+            pl_metrics_abandon(r); /* it finished the request */
         return;
     }
     buf_reset(&r->message);
@@ -477,10 +778,21 @@ static void pl_try_next(pl_request_t *r)
     if (clock_now_ms() >= r->deadline_ms) {
         status = GRPC_STATUS_DEADLINE_EXCEEDED;
         buf_append_str(&r->message, "deadline exceeded after ");
+    } else if (!budget) {
+        buf_printf(&r->message, "retry budget of %d attempts spent: ", r->plan.max_attempts);
+    } else if (r->n_attempts == 0) {
+        buf_printf(&r->message, "every candidate is unavailable: %s", r->skipped);
+        int64_t wait_ms = pl_plan_wait_ms(r->pl, &r->plan);
+        if (wait_ms > 0) {
+            pl_finish_waiting(r, wait_ms);
+            return;
+        }
     } else {
         buf_append_str(&r->message, "every candidate failed: ");
     }
     pl_describe_attempts(r);
+    if (r->skipped[0] && r->n_attempts > 0)
+        buf_printf(&r->message, "; skipped at admission: %s", r->skipped);
     pl_finish_error(r, status);
 }
 
@@ -499,6 +811,8 @@ static void pl_on_attempt_done(void *ud, const upstream_result_t *res)
     Llmgw__V1__ChatResponse *resp = NULL;
     bool success_2xx =
         res->outcome == UPSTREAM_OK && res->http_status >= 200 && res->http_status < 300;
+    if (cancelled || res->outcome == UPSTREAM_ERR_CANCELLED || r->consumer_full)
+        pl_metrics_abandon(r); /* says nothing about the deployment */
     if (cancelled || res->outcome == UPSTREAM_ERR_CANCELLED) {
         pl_finish_errorf(r, GRPC_STATUS_CANCELLED, "cancelled by the client");
         goto out;
@@ -516,6 +830,8 @@ static void pl_on_attempt_done(void *ud, const upstream_result_t *res)
     } else if (!success_2xx) {
         r->adapter->error_from_http(&e, res->http_status, res->body, res->body_len,
                                     res->retry_after);
+    } else if (r->kind == PL_KIND_RAW && !r->stream) {
+        failed = false;
     } else if (r->stream) {
         if (r->done_marker || r->finish_seen)
             failed = false;
@@ -532,12 +848,17 @@ static void pl_on_attempt_done(void *ud, const upstream_result_t *res)
             failed = false;
     }
 
+    pl_metrics_end(r, res, failed ? &e : NULL, resp);
     if (pl_record(r, failed ? &e : NULL, res) < 0) {
         pl_finish_oom(r);
         goto out;
     }
+    if (failed)
+        r->last_retry_after_ms = e.retry_after_ms;
     if (!failed) {
-        if (r->stream)
+        if (r->kind == PL_KIND_RAW)
+            pl_finish_raw(r, res->body, res->body_len);
+        else if (r->stream)
             pl_finish_stream(r);
         else
             pl_finish_unary(r, resp);
@@ -582,7 +903,11 @@ pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_
     r->arena = params->arena;
     r->cb = *cb;
     r->ud = ud;
-    r->stream = params->stream;
+    r->kind = params->kind;
+    r->raw_path = params->raw_path;
+    r->raw_json = params->raw_json;
+    r->stream = params->kind == PL_KIND_RAW ? params->stream && cb->on_raw_event : params->stream;
+    r->last_retry_after_ms = -1;
     r->deadline_ms = params->deadline_ms;
     r->start_us = clock_now_us();
     buf_init(&r->body, PL_BODY_CAP);
@@ -594,12 +919,14 @@ pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_
         *status = GRPC_STATUS_UNAUTHENTICATED;
         goto fail;
     }
-    if (chatreq_validate(r->req, err, errlen) < 0) {
+    if (r->kind == PL_KIND_RAW ? (!r->raw_path || !r->raw_json || r->raw_json[0] != '{')
+                               : chatreq_validate(r->req, err, errlen) < 0) {
+        if (r->kind == PL_KIND_RAW)
+            snprintf(err, errlen, "request: a raw call needs a path and a JSON object body");
         *status = GRPC_STATUS_INVALID_ARGUMENT;
         goto fail;
     }
-    switch (
-        route_plan(r->table, r->req->model, r->req->routing, pl_rng(p), &r->plan, err, errlen)) {
+    switch (planner_plan(&p->planner, r->table, r->req, pl_rng(p), &r->plan, err, errlen)) {
     case ROUTE_OK:
         break;
     case ROUTE_ERR_NOT_FOUND:
@@ -608,6 +935,18 @@ pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_
     case ROUTE_ERR_NO_CANDIDATE:
         *status = GRPC_STATUS_FAILED_PRECONDITION;
         goto fail;
+    case ROUTE_ERR_UNAVAILABLE: {
+        /* Every deployment waits out a Retry-After: answered through
+         * on_done, which can carry how long to back off. */
+        int64_t wait_ms = pl_plan_wait_ms(p, &r->plan);
+        if (wait_ms > 0) {
+            buf_append_str(&r->message, err);
+            pl_finish_waiting(r, wait_ms);
+            return r;
+        }
+        *status = GRPC_STATUS_UNAVAILABLE;
+        goto fail;
+    }
     default:
         *status = GRPC_STATUS_INVALID_ARGUMENT;
         goto fail;
@@ -628,11 +967,16 @@ pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_
     /* From here on every outcome goes through on_done. A body-building error
      * (a *_json field) is found on the first submit and reported there. */
     atomic_fetch_add(&r->refs, 1); /* keep r alive across the first submit */
-    r->next = 1;
-    pl_submit(r);
+    if (p->stats) {
+        usage_stats_request_begin(p->stats);
+        r->stats_begun = true;
+    }
+    r->next = 0;
+    pl_try_next(r); /* admission may skip a candidate whose breaker just opened */
     pl_unref(r);
     return r;
 fail:
+    pl_observe(r, *status, NULL, 0);
     pl_unref(r);
     return NULL;
 }

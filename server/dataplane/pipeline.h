@@ -23,9 +23,12 @@
 #include <grpc/status.h>
 
 #include "arena.h"
+#include "discovery.h"
 #include "llmgw/v1/chat.pb-c.h"
+#include "metrics.h"
 #include "table.h"
 #include "upstream.h"
+#include "usage_stats.h"
 
 typedef struct pipeline pipeline_t;
 typedef struct pl_request pl_request_t;
@@ -38,6 +41,23 @@ typedef struct {
     /* Streaming success: the closing chunk with usage, cost_usd and route
      * (arena-owned). */
     Llmgw__V1__ChatChunk *last_chunk;
+    /* PL_KIND_RAW success: the provider's 2xx body as it came (NULL for a
+     * stream, whose events went through on_raw_event), its usage (zeros when
+     * it had none), the cost and the route (arena-owned). */
+    const char *raw_body;
+    size_t raw_len;
+    const Llmgw__V1__Usage *raw_usage;
+    double raw_cost_usd;
+    const Llmgw__V1__RouteDecision *raw_route;
+    /* Errors after the first attempt: the attempts made (arena-owned) and
+     * the last attempt's Retry-After in ms (-1 when none). With status
+     * RESOURCE_EXHAUSTED and `rate_limited` set, no attempt could be made
+     * because every candidate waits out a provider's Retry-After, and
+     * retry_after_ms is the shortest wait left (-1 when unknown). */
+    Llmgw__V1__Attempt *const *attempts;
+    size_t n_attempts;
+    int64_t retry_after_ms;
+    bool rate_limited;
 } pl_result_t;
 
 typedef struct {
@@ -45,6 +65,11 @@ typedef struct {
      * is valid during the call only. Return 0, or -1 when the consumer can
      * take no more (gone, or its queue is full): the transfer is aborted. */
     int (*on_chunk)(void *ud, const Llmgw__V1__ChatChunk *chunk);
+    /* PL_KIND_RAW streaming only, on the engine thread: one SSE event's data
+     * as the provider sent it (a JSON text; the final [DONE] is not passed)
+     * and the provider serving it. Valid during the call only; 0 or -1 as
+     * on_chunk. A RAW request streams only when this is set. */
+    int (*on_raw_event)(void *ud, const char *provider, const char *data, size_t len);
     /* Exactly once per started request: on the engine thread, or on the
      * caller's thread inside pipeline_start when the first attempt cannot
      * be submitted (an invalid *_json field, shutdown). */
@@ -54,13 +79,32 @@ typedef struct {
 /* Shares the engine and the table slot (both borrowed; they outlive it). */
 pipeline_t *pipeline_new(upstream_t *engine, table_slot_t *tables);
 void pipeline_free(pipeline_t *p);
+/* Counts every request and attempt into `s` (borrowed; outlives p). Call
+ * before the first request. */
+void pipeline_set_stats(pipeline_t *p, usage_stats_t *s);
+/* Routes on live figures: plans with `metrics` (breakers, Retry-After,
+ * latency, success) and `discovery` (discovered models), and records every
+ * attempt's outcome into `metrics`. Both borrowed, may be NULL; call before
+ * the first request. */
+void pipeline_set_routing(pipeline_t *p, metrics_t *metrics, discovery_t *discovery);
+
+/* What the upstream call is. RAW forwards a JSON body to another
+ * OpenAI-compatible path (completions, embeddings) through the same route
+ * plan, attempt loop and fallback; with `stream` (and on_raw_event) the
+ * provider's SSE events are passed through one by one. */
+typedef enum { PL_KIND_CHAT = 0, PL_KIND_RAW } pl_kind_t;
 
 typedef struct {
-    const Llmgw__V1__ChatRequest *req;
+    const Llmgw__V1__ChatRequest *req; /* RAW: only model and routing are read */
     const char *authorization; /* raw header value or NULL */
     int64_t deadline_ms;       /* absolute monotonic; INT64_MAX when none */
     bool stream;
     arena_t *arena; /* the answer is allocated here */
+    pl_kind_t kind;
+    /* RAW: appended to the provider's base_url ("/embeddings") and the body:
+     * a JSON object's text without "model" (the upstream model is put in). */
+    const char *raw_path;
+    const char *raw_json;
 } pl_params_t;
 
 /* Checks the key, validates the request, plans the route and submits the

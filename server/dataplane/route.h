@@ -1,10 +1,26 @@
 /* route: turns a request's `model` into an ordered list of candidates.
  *
- * This is the seam for the routing strategies: route_plan reads the table
- * (and later live metrics) and returns candidates in the order the pipeline
- * tries them, with a human-readable reason. Strategies here: "priority"
- * (ascending priority, ties by table order) and "weighted" (weighted random
- * order without replacement). `provider/model` is a direct single candidate.
+ * route_plan_with reads the table, the request's routing options and a view
+ * of the live figures (route_inputs_t: callbacks the caller backs with
+ * metrics.c, or test doubles) and returns candidates in the order the
+ * pipeline tries them, with scores, predictions, the excluded deployments
+ * with the reason, and a human-readable reason for the choice. It is pure
+ * given its inputs and the rng state.
+ *
+ * Strategies: "priority" (ascending priority, ties by table order),
+ * "weighted" (weighted random order without replacement), "cost" (cheapest
+ * expected cost), "latency" (lowest predicted latency; unmeasured
+ * deployments get an optimistic prior of 0 ms so they are tried), "quality"
+ * (highest quality), "balanced" and "custom" (weighted sum of normalized
+ * cost, latency, quality and success rate). For the scoring strategies,
+ * candidates whose score is within the route's tolerance of the best are
+ * load-balanced by power-of-two-choices on in-flight attempts.
+ * `provider/model` is a direct single candidate.
+ *
+ * Constraints filter before scoring, in this order: allow/deny providers,
+ * required capabilities, context window, max_cost_usd, max_latency_ms, then
+ * availability (circuit breaker open or a Retry-After pending) — so an
+ * unavailable deployment costs zero attempts.
  */
 #ifndef LLMGW_ROUTE_H
 #define LLMGW_ROUTE_H
@@ -18,22 +34,60 @@
 typedef struct {
     const table_provider_t *provider;
     const table_model_t *model;
+    double score;      /* higher is better; see RouteCandidate.score in chat.proto */
+    double latency_ms; /* predicted (live EWMA); < 0 unmeasured */
+    double cost_usd;   /* expected cost of this request */
+    double success;    /* window success rate, 0..1 */
+    int in_flight;
 } route_candidate_t;
+
+typedef struct {
+    const table_provider_t *provider;
+    const table_model_t *model;
+    bool unavailable; /* breaker or Retry-After, not a constraint */
+    char reason[160];
+} route_excluded_t;
 
 typedef struct {
     route_candidate_t items[TABLE_MAX_DEPLOYMENTS];
     size_t n;
-    const char *strategy;   /* "priority", "weighted" or "direct" (static strings) */
+    route_excluded_t excluded[TABLE_MAX_DEPLOYMENTS];
+    size_t n_excluded;
+    const char *strategy;   /* a strategy name or "direct" (static strings) */
     const char *route_name; /* NULL for provider/model; borrowed from the table */
-    char reason[256];       /* why items[0] is first */
+    int max_attempts;       /* retry budget; 0: every candidate */
+    char reason[512];       /* why items[0] is first */
 } route_plan_t;
 
 typedef enum {
     ROUTE_OK = 0,
     ROUTE_ERR_NOT_FOUND = -1,    /* no such route, provider or model */
     ROUTE_ERR_INVALID = -2,      /* bad routing options (names the field) */
-    ROUTE_ERR_NO_CANDIDATE = -3, /* every deployment filtered out by allow/deny */
+    ROUTE_ERR_NO_CANDIDATE = -3, /* every deployment excluded by a constraint */
+    ROUTE_ERR_UNAVAILABLE = -4,  /* every remaining deployment's breaker is open or waits
+                                    out a Retry-After */
 } route_status_t;
+
+/* Live figures of one deployment, as the caller's metrics see them. */
+typedef struct {
+    double latency_ms;   /* predicted; < 0 unmeasured */
+    double success_rate; /* 0..1; 1 when unknown */
+    int in_flight;
+    bool available;  /* false: breaker open / Retry-After pending */
+    const char *why; /* when !available; copied into the plan */
+} route_live_t;
+
+typedef struct {
+    /* Fills the figures of p/m; NULL: every deployment is unmeasured and available. */
+    void (*live)(void *ud, const table_provider_t *p, const table_model_t *m, route_live_t *out);
+    /* A model `name` that provider p (with discover: true) listed on its /models, or
+     * NULL. The pointer must stay valid for the request. NULL callback: none. */
+    const table_model_t *(*discovered)(void *ud, const table_provider_t *p, const char *name);
+    void *ud;
+    int64_t prompt_tokens;        /* estimated prompt size */
+    int64_t max_tokens;           /* the request's; 0: the model's typical completion length */
+    bool needs_tools, needs_json; /* implied by the request (tools_json, response_format) */
+} route_inputs_t;
 
 /* `opts` may be NULL. `rng` is the caller's xorshift64 state (non-zero). On
  * error, err says why naming the field ("model: unknown route or
@@ -41,6 +95,15 @@ typedef enum {
 route_status_t route_plan(const table_t *t, const char *model,
                           const Llmgw__V1__RoutingOptions *opts, uint64_t *rng, route_plan_t *out,
                           char *err, size_t errlen);
+/* The same with live figures and request estimates; `in` may be NULL. On
+ * ROUTE_ERR_NO_CANDIDATE / ROUTE_ERR_UNAVAILABLE, err lists every deployment
+ * with why it was excluded, and out->excluded holds them too. */
+route_status_t route_plan_with(const table_t *t, const char *model,
+                               const Llmgw__V1__RoutingOptions *opts, const route_inputs_t *in,
+                               uint64_t *rng, route_plan_t *out, char *err, size_t errlen);
+/* Expected cost (USD) of a request on model m: pricing × prompt tokens plus
+ * max_tokens (or the model's typical completion length). */
+double route_expected_cost_usd(const table_model_t *m, int64_t prompt_tokens, int64_t max_tokens);
 
 /* xorshift64 step; state must be non-zero. */
 uint64_t route_rand(uint64_t *state);

@@ -16,12 +16,16 @@
 #include "arena.h"
 #include "auth.h"
 #include "log.h"
+#include "provider_quirks.h"
+#include "rpc_routing.h"
 
 #define RPC_ARENA_LIMIT (128u << 20)
 
 struct rpc_chat {
     pipeline_t *pl;
     table_slot_t *tables;
+    metrics_t *metrics;     /* ListModels status; NULL: none */
+    discovery_t *discovery; /* ListModels discovered models; NULL: none */
 };
 
 typedef struct {
@@ -180,7 +184,8 @@ static Llmgw__V1__ModelInfo *rpc_model_info(arena_t *a, const table_provider_t *
     mi->input_cost_per_mtok = m->input_cost_per_mtok;
     mi->output_cost_per_mtok = m->output_cost_per_mtok;
     mi->quality = m->quality;
-    return mi;
+    mi->capabilities = provider_quirks_capabilities(a, p, m);
+    return mi->capabilities ? mi : NULL;
 }
 
 static Llmgw__V1__ModelInfo *rpc_route_info(arena_t *a, const table_route_t *r)
@@ -267,6 +272,8 @@ static void rpc_chat_list_models(gs_call_t *call, const uint8_t *msg, size_t len
             resp.models[resp.n_models++] = mi;
         }
     }
+    if (rpc_routing_annotate_models(svc->metrics, svc->discovery, a, t, req->provider, &resp) < 0)
+        goto oom;
     out = rpc_pack(a, &resp.base, &out_len);
     if (!out)
         goto oom;
@@ -302,4 +309,10 @@ rpc_chat_t *rpc_chat_new(gs_server_t *server, pipeline_t *pl, table_slot_t *tabl
 void rpc_chat_free(rpc_chat_t *svc)
 {
     free(svc);
+}
+
+void rpc_chat_set_routing(rpc_chat_t *svc, metrics_t *metrics, discovery_t *discovery)
+{
+    svc->metrics = metrics;
+    svc->discovery = discovery;
 }

@@ -4,7 +4,9 @@
 #ifndef LLMGW_RPC_CHAT_H
 #define LLMGW_RPC_CHAT_H
 
+#include "discovery.h"
 #include "grpc_server.h"
+#include "metrics.h"
 #include "pipeline.h"
 #include "table.h"
 
@@ -15,5 +17,8 @@ typedef struct rpc_chat rpc_chat_t;
 rpc_chat_t *rpc_chat_new(gs_server_t *server, pipeline_t *pl, table_slot_t *tables);
 /* After the server has shut down. */
 void rpc_chat_free(rpc_chat_t *svc);
+/* ListModels then shows provider status and breakers from `metrics` and the
+ * discovered models from `discovery` (both borrowed, may be NULL). */
+void rpc_chat_set_routing(rpc_chat_t *svc, metrics_t *metrics, discovery_t *discovery);
 
 #endif

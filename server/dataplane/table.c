@@ -41,6 +41,8 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include "presets.h"
+
 #define TABLE_MAX_BYTES (16u * 1024u * 1024u) /* a table file or pushed text */
 #define TABLE_NAME_MAX 64                     /* providers, routes, keys */
 #define TABLE_MODEL_NAME_MAX 128              /* upstream model ids run longer */
@@ -98,11 +100,24 @@ typedef struct {
 } loader_t;
 
 static const char *const top_fields[] = {"version", "providers", "routes", "keys", NULL};
-static const char *const provider_fields[] = {"name",    "base_url", "api_key", "timeout_ms",
-                                              "headers", "models",   NULL};
-static const char *const model_fields[] = {"name", "input_cost_per_mtok", "output_cost_per_mtok",
-                                           "quality", NULL};
-static const char *const route_fields[] = {"name", "strategy", "deployments", NULL};
+static const char *const provider_fields[] = {
+    "name",   "base_url",   "api_key",     "timeout_ms",  "headers",
+    "models", "discover",   "health",      "breaker",     "retry_after_max_ms",
+    "preset", "auth_style", "wire_format", "api_version", "quirks",
+    NULL};
+static const char *const quirks_fields[] = {"stream_options", "tools", "json_mode", "vision",
+                                            "max_tokens_default", "chat_path", "drop_fields", NULL};
+static const char *const model_fields[] = {
+    "name",      "input_cost_per_mtok", "output_cost_per_mtok",      "quality", "tools", "vision",
+    "json_mode", "context_window",      "typical_completion_tokens", NULL};
+static const char *const route_fields[] = {"name",      "strategy",     "deployments", "weights",
+                                           "tolerance", "max_attempts", NULL};
+static const char *const health_fields[] = {"path", "interval_ms", "timeout_ms", "failures_to_down",
+                                            NULL};
+static const char *const breaker_fields[] = {
+    "consecutive_failures", "error_rate", "min_requests", "window_ms", "cooldown_ms",
+    "half_open_probes",     NULL};
+static const char *const weights_fields[] = {"cost", "latency", "quality", "success", NULL};
 static const char *const deployment_fields[] = {"provider", "model", "weight", "priority", NULL};
 static const char *const key_fields[] = {"name", "sha256", "team", NULL};
 
@@ -485,6 +500,134 @@ static int load_headers(loader_t *ld, json_t *jp, const char *path, table_provid
     return 0;
 }
 
+/* ---- routing settings: capabilities, health, breaker, strategy weights ---- */
+
+static int read_opt_bool(loader_t *ld, json_t *obj, const char *path, const char *fname, bool dflt,
+                         bool *out)
+{
+    json_t *v = field(obj, fname);
+    *out = dflt;
+    if (v == NULL)
+        return 0;
+    if (!json_is_boolean(v))
+        return load_fail(ld, "%s.%s: expected true or false", path, fname);
+    *out = json_is_true(v);
+    return 0;
+}
+
+/* An optional object; *out is NULL when absent. */
+static int read_opt_object(loader_t *ld, json_t *obj, const char *path, const char *fname,
+                           const char *const *allowed, char *sub, size_t sublen, json_t **out)
+{
+    join_path(sub, sublen, path, fname);
+    *out = field(obj, fname);
+    if (*out == NULL)
+        return 0;
+    if (!json_is_object(*out))
+        return load_fail(ld, "%s: expected an object", sub);
+    return check_fields(ld, *out, sub, allowed);
+}
+
+static int load_health(loader_t *ld, json_t *jp, const char *path, table_provider_t *p)
+{
+    char sub[160];
+    json_t *h;
+    json_int_t interval = 15000, timeout = 2000, downs = 2;
+    p->health_path = "/models";
+    if (read_opt_object(ld, jp, path, "health", health_fields, sub, sizeof(sub), &h) != 0)
+        return -1;
+    if (h != NULL) {
+        const char *hp;
+        if (read_opt_string(ld, h, sub, "path", &hp) != 0)
+            return -1;
+        if (hp != NULL && (hp[0] != '/' || has_control(hp) || strchr(hp, ' ') != NULL))
+            return load_fail(ld, "%s.path: expected a path starting with '/'", sub);
+        if (hp != NULL && (p->health_path = pool_strdup(ld->t, hp)) == NULL)
+            return load_fail(ld, "table: out of memory");
+        if (read_opt_int(ld, h, sub, "interval_ms", 0, 3600000, 15000, "an integer 0..3600000",
+                         &interval) != 0 ||
+            read_opt_int(ld, h, sub, "timeout_ms", 1, 600000, 2000, "an integer 1..600000",
+                         &timeout) != 0 ||
+            read_opt_int(ld, h, sub, "failures_to_down", 1, 1000, 2, "an integer 1..1000",
+                         &downs) != 0)
+            return -1;
+    }
+    p->health_interval_ms = (int)interval;
+    p->health_timeout_ms = (int)timeout;
+    p->health_failures_to_down = (int)downs;
+    return 0;
+}
+
+static int load_breaker(loader_t *ld, json_t *jp, const char *path, table_provider_t *p)
+{
+    char sub[160];
+    json_t *b;
+    p->breaker = (breaker_config_t)BREAKER_CONFIG_DEFAULT;
+    if (read_opt_object(ld, jp, path, "breaker", breaker_fields, sub, sizeof(sub), &b) != 0)
+        return -1;
+    if (b == NULL)
+        return 0;
+    breaker_config_t *c = &p->breaker;
+    json_int_t cf, mr, win, cool, probes;
+    if (read_opt_int(ld, b, sub, "consecutive_failures", 1, 1000000, c->consecutive_failures,
+                     "an integer 1..1000000", &cf) != 0 ||
+        read_opt_number(ld, b, sub, "error_rate", 0, 1, c->error_rate, "a number > 0 and <= 1",
+                        &c->error_rate) != 0 ||
+        read_opt_int(ld, b, sub, "min_requests", 1, 1000000, c->min_requests,
+                     "an integer 1..1000000", &mr) != 0 ||
+        read_opt_int(ld, b, sub, "window_ms", 1, 3600000, c->window_ms, "an integer 1..3600000",
+                     &win) != 0 ||
+        read_opt_int(ld, b, sub, "cooldown_ms", 0, 3600000, c->cooldown_ms, "an integer 0..3600000",
+                     &cool) != 0 ||
+        read_opt_int(ld, b, sub, "half_open_probes", 1, 1000, c->half_open_probes,
+                     "an integer 1..1000", &probes) != 0)
+        return -1;
+    if (c->error_rate <= 0)
+        return load_fail(ld, "%s.error_rate: expected a number > 0 and <= 1", sub);
+    c->consecutive_failures = (int)cf;
+    c->min_requests = (int)mr;
+    c->window_ms = (int)win;
+    c->cooldown_ms = (int)cool;
+    c->half_open_probes = (int)probes;
+    return 0;
+}
+
+static int load_retry_after(loader_t *ld, json_t *jp, const char *path, table_provider_t *p)
+{
+    json_int_t v;
+    if (read_opt_int(ld, jp, path, "retry_after_max_ms", 0, 3600000, 60000, "an integer 0..3600000",
+                     &v) != 0)
+        return -1;
+    p->retry_after_max_ms = (int)v;
+    return 0;
+}
+
+static int load_weights(loader_t *ld, json_t *jr, const char *path, table_route_t *r)
+{
+    char sub[160];
+    json_t *w;
+    r->weights = (table_weights_t){.cost = 0.3, .latency = 0.3, .quality = 0.2, .success = 0.2};
+    if (read_opt_object(ld, jr, path, "weights", weights_fields, sub, sizeof(sub), &w) != 0)
+        return -1;
+    if (w == NULL) {
+        if (strcmp(r->strategy, "custom") == 0)
+            return load_fail(ld, "%s.weights: required by strategy custom", path);
+        return 0;
+    }
+    table_weights_t *x = &r->weights;
+    /* Given weights replace the defaults as a whole: an absent one is 0. */
+    if (read_opt_number(ld, w, sub, "cost", 0, 1e6, 0, "a number 0..1000000", &x->cost) != 0 ||
+        read_opt_number(ld, w, sub, "latency", 0, 1e6, 0, "a number 0..1000000", &x->latency) !=
+            0 ||
+        read_opt_number(ld, w, sub, "quality", 0, 1e6, 0, "a number 0..1000000", &x->quality) !=
+            0 ||
+        read_opt_number(ld, w, sub, "success", 0, 1e6, 0, "a number 0..1000000", &x->success) != 0)
+        return -1;
+    if (x->cost + x->latency + x->quality + x->success <= 0)
+        return load_fail(ld, "%s: expected at least one weight > 0", sub);
+    return 0;
+}
+
 static int load_model(loader_t *ld, json_t *jm, const char *path, table_model_t *m)
 {
     if (!json_is_object(jm))
@@ -502,6 +645,99 @@ static int load_model(loader_t *ld, json_t *jm, const char *path, table_model_t 
         read_opt_number(ld, jm, path, "quality", 0, 1, TABLE_QUALITY_DEFAULT, "a number 0..1",
                         &m->quality) != 0)
         return -1;
+    json_int_t ctx, typical;
+    if (read_opt_bool(ld, jm, path, "tools", true, &m->tools) != 0 ||
+        read_opt_bool(ld, jm, path, "vision", false, &m->vision) != 0 ||
+        read_opt_bool(ld, jm, path, "json_mode", true, &m->json_mode) != 0 ||
+        read_opt_int(ld, jm, path, "context_window", 0, INT64_C(1) << 40, 0,
+                     "an integer >= 0 (tokens)", &ctx) != 0 ||
+        read_opt_int(ld, jm, path, "typical_completion_tokens", 1, INT64_C(1) << 40, 256,
+                     "an integer >= 1 (tokens)", &typical) != 0)
+        return -1;
+    m->context_window = (int64_t)ctx;
+    m->typical_completion_tokens = (int64_t)typical;
+    return 0;
+}
+
+/* One of `allowed` (a static string), or `dflt` when absent. */
+static int read_opt_enum(loader_t *ld, json_t *obj, const char *path, const char *fname,
+                         const char *const *allowed, const char *expect, const char **out)
+{
+    const char *s;
+    if (read_opt_string(ld, obj, path, fname, &s) != 0)
+        return -1;
+    *out = allowed[0];
+    if (s == NULL)
+        return 0;
+    for (size_t i = 0; allowed[i] != NULL; i++)
+        if (strcmp(allowed[i], s) == 0) {
+            *out = allowed[i];
+            return 0;
+        }
+    char shown[TABLE_SHOW_MAX + 4];
+    return load_fail(ld, "%s.%s: '%s' is not one of %s", path, fname, show(shown, s), expect);
+}
+
+/* The wire format, auth style and quirks (docs/providers.md); the preset has
+ * been applied to jp already (presets_apply). */
+static int load_wire(loader_t *ld, json_t *jp, const char *path, table_provider_t *p)
+{
+    static const char *const auth_styles[] = {"bearer", "x-api-key", "api-key", "none", NULL};
+    static const char *const wire_formats[] = {"openai", "anthropic", NULL};
+    const char *s;
+    if (read_opt_string(ld, jp, path, "preset", &s) != 0)
+        return -1;
+    if (s != NULL && (p->preset = pool_strdup(ld->t, s)) == NULL)
+        return load_fail(ld, "table: out of memory");
+    if (read_opt_enum(ld, jp, path, "auth_style", auth_styles,
+                      "bearer, x-api-key, api-key, none", &p->auth_style) != 0 ||
+        read_opt_enum(ld, jp, path, "wire_format", wire_formats, "openai, anthropic",
+                      &p->wire_format) != 0 ||
+        read_opt_string(ld, jp, path, "api_version", &s) != 0)
+        return -1;
+    if (s != NULL && (has_control(s) || strpbrk(s, " &#?") != NULL))
+        return load_fail(ld, "%s.api_version: must not contain spaces, control characters, "
+                             "'&', '#' or '?'",
+                         path);
+    if (s != NULL && (p->api_version = pool_strdup(ld->t, s)) == NULL)
+        return load_fail(ld, "table: out of memory");
+
+    char sub[160];
+    json_t *q;
+    table_quirks_t *qk = &p->quirks;
+    json_int_t max_tokens;
+    if (read_opt_object(ld, jp, path, "quirks", quirks_fields, sub, sizeof(sub), &q) != 0 ||
+        read_opt_bool(ld, q, sub, "stream_options", true, &qk->stream_options) != 0 ||
+        read_opt_bool(ld, q, sub, "tools", true, &qk->tools) != 0 ||
+        read_opt_bool(ld, q, sub, "json_mode", true, &qk->json_mode) != 0 ||
+        read_opt_bool(ld, q, sub, "vision", true, &qk->vision) != 0 ||
+        read_opt_int(ld, q, sub, "max_tokens_default", 0, 1000000, 0, "an integer 0..1000000",
+                     &max_tokens) != 0 ||
+        read_opt_string(ld, q, sub, "chat_path", &s) != 0)
+        return -1;
+    qk->max_tokens_default = (int)max_tokens;
+    if (s != NULL && (s[0] != '/' || has_control(s) || strchr(s, ' ') != NULL))
+        return load_fail(ld, "%s.chat_path: expected a path starting with '/'", sub);
+    if (s != NULL && (qk->chat_path = pool_strdup(ld->t, s)) == NULL)
+        return load_fail(ld, "table: out of memory");
+    json_t *drop;
+    if (read_array(ld, q, sub, "drop_fields", false, &drop) != 0)
+        return -1;
+    size_t n = json_array_size(drop);
+    const char **fields = n ? pool_array(ld->t, n, sizeof(*fields)) : NULL;
+    if (n && fields == NULL)
+        return load_fail(ld, "table: out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const char *f = json_string_value(json_array_get(drop, i));
+        if (f == NULL || f[0] == '\0')
+            return load_fail(ld, "%s.drop_fields[%zu]: expected a non-empty string", sub, i);
+        if (strcmp(f, "model") == 0 || strcmp(f, "messages") == 0 || strcmp(f, "stream") == 0)
+            return load_fail(ld, "%s.drop_fields[%zu]: '%s' cannot be dropped", sub, i, f);
+        if ((fields[i] = pool_strdup(ld->t, f)) == NULL)
+            return load_fail(ld, "table: out of memory");
+    }
+    qk->drop_fields = fields;
+    qk->n_drop_fields = n;
     return 0;
 }
 
@@ -543,6 +779,11 @@ static int load_provider(loader_t *ld, json_t *jp, const char *path, table_provi
 
     if (load_headers(ld, jp, path, p) != 0)
         return -1;
+    if (read_opt_bool(ld, jp, path, "discover", false, &p->discover) != 0 ||
+        load_health(ld, jp, path, p) != 0 || load_breaker(ld, jp, path, p) != 0 ||
+        load_retry_after(ld, jp, path, p) != 0 ||
+        load_wire(ld, jp, path, p) != 0)
+        return -1;
 
     json_t *models;
     if (read_array(ld, jp, path, "models", true, &models) != 0)
@@ -576,7 +817,12 @@ static int load_providers(loader_t *ld, json_t *root)
     for (size_t i = 0; i < n; i++) {
         char path[64];
         snprintf(path, sizeof(path), "providers[%zu]", i);
-        if (load_provider(ld, json_array_get(arr, i), path, &t->providers[i]) != 0)
+        json_t *jp = json_array_get(arr, i), *merged;
+        if (presets_apply(jp, path, &merged, ld->err, ld->errlen) != 0)
+            return -1;
+        int rc = load_provider(ld, merged ? merged : jp, path, &t->providers[i]);
+        json_decref(merged);
+        if (rc != 0)
             return -1;
         t->n_providers = i + 1;
         n_models += t->providers[i].n_models;
@@ -686,12 +932,25 @@ static int load_route(loader_t *ld, json_t *jr, const char *path, table_route_t 
 
     json_t *js = field(jr, "strategy");
     const char *strategy = json_is_string(js) ? json_string_value(js) : "";
-    if (strcmp(strategy, "priority") == 0)
-        r->strategy = "priority";
-    else if (strcmp(strategy, "weighted") == 0)
-        r->strategy = "weighted";
-    else
-        return load_fail(ld, "%s.strategy: expected one of priority, weighted", path);
+    static const char *const strategies[] = {"priority", "weighted", "cost",   "latency",
+                                             "quality",  "balanced", "custom", NULL};
+    r->strategy = NULL;
+    for (size_t i = 0; strategies[i] != NULL && r->strategy == NULL; i++)
+        if (strcmp(strategy, strategies[i]) == 0)
+            r->strategy = strategies[i];
+    if (r->strategy == NULL)
+        return load_fail(ld,
+                         "%s.strategy: expected one of priority, weighted, cost, latency, "
+                         "quality, balanced, custom",
+                         path);
+    json_int_t max_attempts;
+    if (load_weights(ld, jr, path, r) != 0 ||
+        read_opt_number(ld, jr, path, "tolerance", 0, 1, 0.05, "a number 0..1", &r->tolerance) !=
+            0 ||
+        read_opt_int(ld, jr, path, "max_attempts", 0, TABLE_MAX_DEPLOYMENTS, 0, "an integer 0..128",
+                     &max_attempts) != 0)
+        return -1;
+    r->max_attempts = (int)max_attempts;
 
     json_t *arr;
     if (read_array(ld, jr, path, "deployments", true, &arr) != 0)

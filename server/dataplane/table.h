@@ -9,9 +9,19 @@
  * JSON schema (docs/routing-table.md):
  *   {"version": 7,                                   optional, integer >= 0
  *    "providers": [{"name", "base_url", "api_key"?, "timeout_ms"?, "headers"?: {},
+ *                   "preset"?, "auth_style"?, "wire_format"?, "api_version"?, "quirks"?: {
+ *                   "stream_options"?, "tools"?, "json_mode"?, "vision"?,
+ *                   "max_tokens_default"?, "chat_path"?, "drop_fields"?} (docs/providers.md),
+ *                   "discover"?, "health"?: {"path"?, "interval_ms"?, "timeout_ms"?,
+ *                   "failures_to_down"?}, "breaker"?: {"consecutive_failures"?,
+ *                   "error_rate"?, "min_requests"?, "window_ms"?, "cooldown_ms"?,
+ *                   "half_open_probes"?}, "retry_after_max_ms"?,
  *                   "models": [{"name", "input_cost_per_mtok"?, "output_cost_per_mtok"?,
- *                               "quality"?}]}],
- *    "routes": [{"name", "strategy": "priority"|"weighted",
+ *                               "quality"?, "tools"?, "vision"?, "json_mode"?,
+ *                               "context_window"?, "typical_completion_tokens"?}]}],
+ *    "routes": [{"name", "strategy": "priority"|"weighted"|"cost"|"latency"|"quality"|
+ *                "balanced"|"custom", "weights"?: {"cost"?, "latency"?, "quality"?,
+ *                "success"?}, "tolerance"?, "max_attempts"?,
  *                "deployments": [{"provider", "model", "weight"?, "priority"?}]}],
  *    "keys": [{"name", "sha256": "<64 hex>", "team"?}]}
  */
@@ -22,7 +32,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TABLE_MAX_DEPLOYMENTS 64 /* per route */
+#include "breaker.h"
+
+#define TABLE_MAX_DEPLOYMENTS 128 /* per route */
 
 typedef struct table table_t;
 
@@ -31,7 +43,25 @@ typedef struct {
     double input_cost_per_mtok;
     double output_cost_per_mtok;
     double quality; /* 0..1, default 0.5 */
+    /* Capabilities the routing constraints check (docs/routing-table.md). */
+    bool tools;                        /* default true */
+    bool vision;                       /* default false */
+    bool json_mode;                    /* default true */
+    int64_t context_window;            /* tokens; 0 unknown (no limit checked) */
+    int64_t typical_completion_tokens; /* cost estimate without max_tokens; default 256 */
 } table_model_t;
+
+/* What a provider's API accepts (from its preset, overridable per entry). */
+typedef struct {
+    bool stream_options;            /* accepts stream_options (default true) */
+    bool tools;                     /* accepts tools / tool_choice (default true) */
+    bool json_mode;                 /* accepts response_format (default true) */
+    bool vision;                    /* accepts image content parts (default true) */
+    int max_tokens_default;         /* sent when a request has no max_tokens; 0 none */
+    const char *chat_path;          /* overrides the wire format's; "{model}" is replaced */
+    const char *const *drop_fields; /* top-level request fields it rejects */
+    size_t n_drop_fields;
+} table_quirks_t;
 
 typedef struct {
     const char *name;
@@ -42,6 +72,20 @@ typedef struct {
     size_t n_headers;
     const table_model_t *models;
     size_t n_models;
+    bool discover;              /* route provider/model to models its /models lists */
+    const char *health_path;    /* active probe: GET base_url + this; default "/models" */
+    int health_interval_ms;     /* default 15000; 0 turns active probes off */
+    int health_timeout_ms;      /* default 2000 */
+    int health_failures_to_down; /* consecutive failed probes before "down"; default 2 */
+    breaker_config_t breaker;   /* of each deployment on this provider */
+    int retry_after_max_ms;     /* longest Retry-After honoured; 0 ignores it; default 60000 */
+    /* Provider presets (docs/providers.md): "preset" fills what the entry
+     * leaves out. Strings below are static or table-owned. */
+    const char *preset;      /* NULL when none */
+    const char *auth_style;  /* "bearer" (default), "x-api-key", "api-key", "none" */
+    const char *wire_format; /* "openai" (default) or "anthropic" */
+    const char *api_version; /* Azure's api-version query, Anthropic's anthropic-version */
+    table_quirks_t quirks;
 } table_provider_t;
 
 typedef struct {
@@ -51,11 +95,20 @@ typedef struct {
     int priority;  /* lower is tried first, default 0 */
 } table_deployment_t;
 
+/* Weights of the balanced and custom strategies (>= 0, not all zero). */
+typedef struct {
+    double cost, latency, quality, success;
+} table_weights_t;
+
 typedef struct {
     const char *name;
-    const char *strategy; /* "priority" or "weighted" */
+    const char *strategy; /* "priority", "weighted", "cost", "latency", "quality", "balanced",
+                             "custom" (static strings) */
     const table_deployment_t *deployments;
     size_t n_deployments;
+    table_weights_t weights; /* default 0.3 cost, 0.3 latency, 0.2 quality, 0.2 success */
+    double tolerance;        /* scores within this of the best are load-balanced; default 0.05 */
+    int max_attempts;        /* retry budget per request; 0: every candidate */
 } table_route_t;
 
 typedef struct {

@@ -34,6 +34,8 @@
 #include "clock.h"
 #include "log.h"
 #include "sim_answer.h"
+#include "sim_anthropic.h"
+#include "sim_completions.h"
 #include "sim_embed.h"
 #include "sim_request.h"
 
@@ -57,7 +59,14 @@ struct sim_http {
     atomic_uint_fast64_t draws;   /* error-rate PRNG position */
 };
 
-typedef enum { ROUTE_CHAT, ROUTE_EMBED, ROUTE_MODELS, ROUTE_NOT_FOUND } sim_route_t;
+typedef enum {
+    ROUTE_CHAT,
+    ROUTE_COMPLETIONS,
+    ROUTE_EMBED,
+    ROUTE_MODELS,
+    ROUTE_MESSAGES,
+    ROUTE_NOT_FOUND
+} sim_route_t;
 
 /* Per-request context (MHD's con_cls). */
 typedef struct {
@@ -145,6 +154,17 @@ static enum MHD_Result queue_error(struct MHD_Connection *conn, unsigned status,
     return queue_body(conn, status, body, len, "application/json");
 }
 
+/* An error in the shape of the API asked: Anthropic's for /v1/messages. */
+static enum MHD_Result queue_error_as(struct MHD_Connection *conn, bool anthropic, unsigned status,
+                                      const char *message)
+{
+    size_t len = 0;
+    if (!anthropic)
+        return queue_error(conn, status, message, NULL);
+    char *body = sim_anthropic_error((int)status, message, &len);
+    return queue_body(conn, status, body, len, "application/json");
+}
+
 /* --- x-sim-* request headers ------------------------------------------- */
 
 typedef struct {
@@ -174,24 +194,30 @@ static enum MHD_Result header_cb(void *cls, enum MHD_ValueKind kind, const char 
  * PRELUDE_DONE: *ret holds the queued result; PRELUDE_CLOSE: drop the
  * connection. */
 static sim_prelude_t prelude(sim_http_t *h, struct MHD_Connection *conn, const char *model,
-                             sim_settings_t *s, enum MHD_Result *ret)
+                             bool anthropic, sim_settings_t *s, enum MHD_Result *ret)
 {
     sim_config_resolve(h->cfg, model, s);
     sim_header_scan_t scan = {.settings = s};
     MHD_get_connection_values(conn, MHD_HEADER_KIND, header_cb, &scan);
     if (scan.failed) {
-        *ret = queue_error(conn, MHD_HTTP_BAD_REQUEST, scan.err, NULL);
+        *ret = queue_error_as(conn, anthropic, MHD_HTTP_BAD_REQUEST, scan.err);
         return PRELUDE_DONE;
     }
     int fd = connection_fd(conn);
     if (s->fault == SIM_FAULT_HANG) {
         /* Hold until the client gives up, the sim stops, or the cap. */
         log_debug("hang", "max_ms=%d", SIM_HANG_MAX_MS);
-        sim_wait(h, fd, SIM_HANG_MAX_MS);
+        if (sim_wait(h, fd, SIM_HANG_MAX_MS) < 0 && !atomic_load(&h->stopping))
+            log_debug("client gone", "model=%s", model);
         return PRELUDE_CLOSE;
     }
-    if (s->latency_ms > 0 && sim_wait(h, fd, s->latency_ms) < 0)
+    if (s->latency_ms > 0 && sim_wait(h, fd, s->latency_ms) < 0) {
+        /* Tests read this line to see that a cancelled request was aborted
+         * at the provider, not just forgotten by the gateway. */
+        if (!atomic_load(&h->stopping))
+            log_debug("client gone", "model=%s", model);
         return PRELUDE_CLOSE;
+    }
     int status = s->status;
     if (status == 0 && s->error_rate > 0) {
         uint64_t n = atomic_fetch_add(&h->draws, 1);
@@ -202,7 +228,7 @@ static sim_prelude_t prelude(sim_http_t *h, struct MHD_Connection *conn, const c
     if (status != 0) {
         char msg[32];
         snprintf(msg, sizeof(msg), "simulated %d", status);
-        *ret = queue_error(conn, (unsigned)status, msg, NULL);
+        *ret = queue_error_as(conn, anthropic, (unsigned)status, msg);
         return PRELUDE_DONE;
     }
     return PRELUDE_ANSWER;
@@ -466,7 +492,7 @@ static enum MHD_Result handle_chat(sim_http_t *h, struct MHD_Connection *conn, s
         return queue_error(conn, MHD_HTTP_BAD_REQUEST, err, param);
     enum MHD_Result ret = MHD_NO;
     sim_settings_t s;
-    switch (prelude(h, conn, chat.model, &s, &ret)) {
+    switch (prelude(h, conn, chat.model, false, &s, &ret)) {
     case PRELUDE_DONE:
         goto out;
     case PRELUDE_CLOSE:
@@ -509,7 +535,7 @@ static enum MHD_Result handle_embeddings(sim_http_t *h, struct MHD_Connection *c
         return queue_error(conn, MHD_HTTP_BAD_REQUEST, err, param);
     enum MHD_Result ret = MHD_NO;
     sim_settings_t s;
-    switch (prelude(h, conn, e.model, &s, &ret)) {
+    switch (prelude(h, conn, e.model, false, &s, &ret)) {
     case PRELUDE_DONE:
         goto out;
     case PRELUDE_CLOSE:
@@ -546,10 +572,106 @@ static enum MHD_Result handle_models(sim_http_t *h, struct MHD_Connection *conn)
     return queue_body(conn, MHD_HTTP_OK, body, body ? strlen(body) : 0, "application/json");
 }
 
+/* POST /v1/messages: Anthropic's Messages API (sim_anthropic.h). A stream
+ * is sent whole; the faults apply as for chat completions (drop_mid_stream
+ * cuts it mid-event, malformed_json halves it). */
+static enum MHD_Result handle_messages(sim_http_t *h, struct MHD_Connection *conn, sim_req_t *req)
+{
+    char err[512];
+    sim_chat_t chat;
+    if (!MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "anthropic-version"))
+        return queue_error_as(conn, true, MHD_HTTP_BAD_REQUEST,
+                              "anthropic-version: header is required");
+    if (sim_anthropic_parse(&chat, buf_cstr(&req->body), req->body.len, err, sizeof(err)) < 0)
+        return queue_error_as(conn, true, MHD_HTTP_BAD_REQUEST, err);
+    enum MHD_Result ret = MHD_NO;
+    sim_settings_t s;
+    switch (prelude(h, conn, chat.model, true, &s, &ret)) {
+    case PRELUDE_DONE:
+        goto out;
+    case PRELUDE_CLOSE:
+        ret = MHD_NO;
+        goto out;
+    case PRELUDE_ANSWER:
+        break;
+    }
+    sim_answer_t answer;
+    if (sim_answer_build(&answer, sim_config_name(h->cfg), s.answer, chat.user_text, chat.user_len,
+                         chat.max_tokens) < 0) {
+        ret = queue_body(conn, 500, NULL, 0, NULL);
+        goto out;
+    }
+    char idbuf[48];
+    snprintf(idbuf, sizeof(idbuf), "msg_sim_%llu",
+             (unsigned long long)atomic_fetch_add(&h->next_id, 1) + 1);
+    sim_meta_t meta = {.id = idbuf, .model = chat.model, .created = (int64_t)time(NULL)};
+    size_t len = 0;
+    char *body = chat.stream ? sim_anthropic_stream(&answer, &meta, chat.prompt_tokens, &len)
+                             : sim_anthropic_body(&answer, &meta, chat.prompt_tokens, &len);
+    sim_answer_free(&answer);
+    if (chat.stream && s.fault != SIM_FAULT_DROP_MID_STREAM && s.fault != SIM_FAULT_MALFORMED_JSON)
+        ret = queue_body(conn, MHD_HTTP_OK, body, len, "text/event-stream");
+    else
+        ret = queue_answer_body(conn, &s, body, len);
+out:
+    sim_chat_free(&chat);
+    return ret;
+}
+
+/* POST /v1/completions: the legacy text completions API
+ * (sim_completions.h); a stream is sent whole, the faults apply as for chat. */
+static enum MHD_Result handle_completions(sim_http_t *h, struct MHD_Connection *conn,
+                                          sim_req_t *req)
+{
+    char err[512];
+    char param[128];
+    sim_chat_t c;
+    if (sim_completions_parse(&c, buf_cstr(&req->body), req->body.len, err, sizeof(err), param,
+                              sizeof(param)) < 0)
+        return queue_error(conn, MHD_HTTP_BAD_REQUEST, err, param[0] ? param : NULL);
+    enum MHD_Result ret = MHD_NO;
+    sim_settings_t s;
+    switch (prelude(h, conn, c.model, false, &s, &ret)) {
+    case PRELUDE_DONE:
+        goto out;
+    case PRELUDE_CLOSE:
+        ret = MHD_NO;
+        goto out;
+    case PRELUDE_ANSWER:
+        break;
+    }
+    sim_answer_t answer;
+    if (sim_answer_build(&answer, sim_config_name(h->cfg), s.answer, c.user_text, c.user_len,
+                         c.max_tokens) < 0) {
+        ret = queue_body(conn, 500, NULL, 0, NULL);
+        goto out;
+    }
+    char idbuf[48];
+    snprintf(idbuf, sizeof(idbuf), "cmpl-sim-%llu",
+             (unsigned long long)atomic_fetch_add(&h->next_id, 1) + 1);
+    sim_meta_t meta = {.id = idbuf, .model = c.model, .created = (int64_t)time(NULL)};
+    size_t len = 0;
+    char *body = c.stream ? sim_completions_stream(&answer, &meta, c.prompt_tokens,
+                                                   c.include_usage, &len)
+                          : sim_completions_body(&answer, &meta, c.prompt_tokens, &len);
+    sim_answer_free(&answer);
+    if (c.stream && s.fault != SIM_FAULT_DROP_MID_STREAM && s.fault != SIM_FAULT_MALFORMED_JSON)
+        ret = queue_body(conn, MHD_HTTP_OK, body, len, "text/event-stream");
+    else
+        ret = queue_answer_body(conn, &s, body, len);
+out:
+    sim_chat_free(&c);
+    return ret;
+}
+
 static sim_route_t route_of(const char *method, const char *url)
 {
+    if (strcmp(method, "POST") == 0 && strcmp(url, "/v1/messages") == 0)
+        return ROUTE_MESSAGES;
     if (strcmp(method, "POST") == 0 && strcmp(url, "/v1/chat/completions") == 0)
         return ROUTE_CHAT;
+    if (strcmp(method, "POST") == 0 && strcmp(url, "/v1/completions") == 0)
+        return ROUTE_COMPLETIONS;
     if (strcmp(method, "POST") == 0 && strcmp(url, "/v1/embeddings") == 0)
         return ROUTE_EMBED;
     if (strcmp(method, "GET") == 0 && strcmp(url, "/v1/models") == 0)
@@ -594,10 +716,14 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     switch (req->route) {
     case ROUTE_CHAT:
         return handle_chat(h, conn, req);
+    case ROUTE_COMPLETIONS:
+        return handle_completions(h, conn, req);
     case ROUTE_EMBED:
         return handle_embeddings(h, conn, req);
     case ROUTE_MODELS:
         return handle_models(h, conn);
+    case ROUTE_MESSAGES:
+        return handle_messages(h, conn, req);
     case ROUTE_NOT_FOUND:
         break;
     }

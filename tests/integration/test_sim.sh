@@ -266,6 +266,19 @@ check test_embeddings_base64_32_bytes 32 "$(jbody '.data[0].embedding' | base64 
 req POST /v1/embeddings '{"model":"emb","input":[1,2]}'
 check test_embeddings_bad_input_400 "400 input" "$CODE $(jbody .error.param)"
 
+# --- legacy completions --------------------------------------------------------
+req POST /v1/completions '{"model":"cm","prompt":"hello  big world","max_tokens":3}'
+check test_completions_text_completion_shape "200 text_completion cm [testsim] hello big length" \
+    "$CODE $(jbody '[.object, .model, .choices[0].text, .choices[0].finish_reason] | join(" ")')"
+check test_completions_usage_counts_prompt_words "3 3 6" \
+    "$(jbody '[.usage.prompt_tokens, .usage.completion_tokens, .usage.total_tokens] | join(" ")')"
+req POST /v1/completions '{"model":"cm","prompt":["one","two"],"stream":true,"stream_options":{"include_usage":true}}'
+check test_completions_stream_text "[testsim] one two" "$(events | jq -j '.choices[0].text // empty')"
+check test_completions_stream_ends_with_usage_and_done "text_completion stop 3 [DONE]" \
+    "$(events | jq -r -s '[.[0].object, (.[-2].choices[0].finish_reason), (.[-1].usage.completion_tokens | tostring)] | join(" ")') $(sed -n 's/^data: //p' "$WORK/body" | tail -n 1)"
+req POST /v1/completions '{"model":"cm","prompt":7}'
+check test_completions_bad_prompt_400 "400 prompt" "$CODE $(jbody .error.param)"
+
 req GET /v1/nope
 check test_unknown_path_404 "404 not_found_error" "$CODE $(jbody .error.type)"
 req GET "$CHAT"

@@ -46,9 +46,13 @@ NODE_MAJOR=$(node -p 'process.versions.node.split(".")[0]')
 # Installed when missing, or when the installed versions are not the pinned ones.
 deps_ok() {
     (cd "$HERE" && node -e '
+        // Read node_modules directly: a package whose "exports" omits
+        // ./package.json (openai) cannot be require()d for it.
+        const fs = require("fs");
         const want = require("./package.json").dependencies;
         for (const [name, version] of Object.entries(want)) {
-            if (require(name + "/package.json").version !== version) process.exit(1);
+            const got = JSON.parse(fs.readFileSync("node_modules/" + name + "/package.json", "utf8"));
+            if (got.version !== version) process.exit(1);
         }' 2>/dev/null)
 }
 if ! deps_ok; then
@@ -175,7 +179,7 @@ cat >"$WORK/table.json" <<EOF
 EOF
 
 "$BIN_DIR/llmgw-dataplane" --table "$WORK/table.json" --listen 127.0.0.1:0 \
-    --port-file "$WORK/dataplane.port" >"$WORK/dataplane.log" 2>&1 &
+    --http-listen 127.0.0.1:0 --port-file "$WORK/dataplane.port" >"$WORK/dataplane.log" 2>&1 &
 DP_PID=$!
 DP_PORT=$(wait_port "$DP_PID" "$WORK/dataplane.port" llmgw-dataplane)
 

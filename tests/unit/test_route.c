@@ -338,7 +338,8 @@ static void test_route_unknown_strategy_override_is_invalid(void **state)
     Llmgw__V1__RoutingOptions o = LLMGW__V1__ROUTING_OPTIONS__INIT;
     o.strategy = "fastest";
     assert_int_equal(plan(f, "chat", &o), ROUTE_ERR_INVALID);
-    assert_string_equal(f->err, "routing.strategy: expected one of priority, weighted");
+    assert_string_equal(f->err, "routing.strategy: expected one of priority, weighted, cost, "
+                                "latency, quality, balanced, custom");
     assert_int_equal(plan(f, "sim-a/m", &o), ROUTE_ERR_INVALID);
 }
 

@@ -318,9 +318,11 @@ static void test_table_rejects_bad_route_fields(void **state)
         {R(OKR("a")), "routes[0].name: 'a' is already a provider name"},
         {R(OKR("r") ", " OKR("s") ", " OKR("r")), "routes[2].name: duplicate name 'r'"},
         {R("{\"name\": \"r\", \"deployments\": [" DEP "]}"),
-         "routes[0].strategy: expected one of priority, weighted"},
+         "routes[0].strategy: expected one of priority, weighted, cost, latency, quality, "
+         "balanced, custom"},
         {R("{\"name\": \"r\", \"strategy\": \"fastest\", \"deployments\": [" DEP "]}"),
-         "routes[0].strategy: expected one of priority, weighted"},
+         "routes[0].strategy: expected one of priority, weighted, cost, latency, quality, "
+         "balanced, custom"},
         {R("{\"name\": \"r\", \"strategy\": \"priority\"}"),
          "routes[0].deployments: expected a non-empty array"},
         {R("{\"name\": \"r\", \"strategy\": \"priority\", \"deployments\": []}"),
@@ -373,7 +375,7 @@ static void test_table_rejects_more_deployments_than_the_limit(void **state)
     assert_int_equal(buf_append_str(&b, "]}]}"), 0);
     table_t *t = table_load_json(b.data, b.len, errbuf, sizeof(errbuf));
     assert_null(t);
-    assert_string_equal(errbuf, "routes[0].deployments: more than 64 deployments");
+    assert_string_equal(errbuf, "routes[0].deployments: more than 128 deployments");
     buf_free(&b);
 }
 

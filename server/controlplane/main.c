@@ -1,0 +1,283 @@
+/* llmgw-controlplane: the provider registry and routing-table distribution.
+ *
+ * Thread model: main blocks SIGTERM and SIGINT before any thread starts and
+ * waits for them with sigwait. The gRPC completion-queue threads decode and
+ * authorize calls, the worker pool (cp_work) runs PostgreSQL transactions,
+ * the listener thread (cp_dist) turns NOTIFY into pushed tables and admin-token
+ * reloads. Migrations, the first-start admin-token bootstrap and the first
+ * token load run before the server listens (migrations alone with
+ * --migrate-only).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "cp.h"
+#include "cp_dist.h"
+#include "cp_registry.h"
+#include "cp_tokens.h"
+#include "log.h"
+#include "migrate.h"
+
+#ifndef LLMGW_MIGRATIONS_DIR
+#define LLMGW_MIGRATIONS_DIR "migrations"
+#endif
+
+typedef struct {
+    const char *listen;
+    const char *database_url;
+    const char *migrations_dir;
+    const char *admin_token_file;
+    const char *master_key_file;
+    const char *port_file;
+    int threads;
+    int workers;
+    int grace_ms;
+    int migrate_only;
+} cpm_options_t;
+
+static void cpm_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: llmgw-controlplane --database-url URL [options]\n"
+            "\n"
+            "  --database-url URL       libpq connection string or URI (or LLMGW_DATABASE_URL)\n"
+            "  --listen HOST:PORT       gRPC address (default 127.0.0.1:50052; port 0: any free)\n"
+            "  --migrations-dir DIR     migrations/NNNN_name.sql (default " LLMGW_MIGRATIONS_DIR
+            ")\n"
+            "  --migrate-only           apply pending migrations and exit\n"
+            "  --admin-token-file PATH  first start only: the bootstrap admin token (first\n"
+            "                           line) when LLMGW_BOOTSTRAP_TOKEN and LLMGW_ADMIN_TOKEN\n"
+            "                           are unset; with none, a one-time token is printed\n"
+            "  --master-key-file PATH   32-byte key, hex or base64, sealing provider API keys\n"
+            "                           (or LLMGW_MASTER_KEY)\n"
+            "  --threads N              completion-queue threads (default 1; 1..64)\n"
+            "  --workers N              database worker threads and connections (default 4)\n"
+            "  --grace-ms N             on SIGTERM, how long calls may finish (default 5000)\n"
+            "  --port-file PATH         write the bound gRPC port to PATH once listening\n"
+            "  --log-level LEVEL        debug, info, warn or error (default info)\n"
+            "  --help                   this text\n");
+}
+
+static int cpm_int(const char *flag, const char *s, long lo, long hi, int *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "llmgw-controlplane: %s: expected an integer from %ld to %ld, got '%s'\n",
+                flag, lo, hi, s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int cpm_parse(int argc, char **argv, cpm_options_t *o)
+{
+    static const struct option longopts[] = {
+        {"database-url", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},
+        {"migrations-dir", required_argument, NULL, 'm'},
+        {"migrate-only", no_argument, NULL, 'M'},
+        {"admin-token-file", required_argument, NULL, 'a'},
+        {"master-key-file", required_argument, NULL, 'k'},
+        {"threads", required_argument, NULL, 'n'},
+        {"workers", required_argument, NULL, 'w'},
+        {"grace-ms", required_argument, NULL, 'g'},
+        {"port-file", required_argument, NULL, 'p'},
+        {"log-level", required_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    o->listen = "127.0.0.1:50052";
+    o->migrations_dir = LLMGW_MIGRATIONS_DIR;
+    o->threads = 1;
+    o->workers = 4;
+    o->grace_ms = 5000;
+    o->database_url = getenv("LLMGW_DATABASE_URL");
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            o->database_url = optarg;
+            break;
+        case 'l':
+            o->listen = optarg;
+            break;
+        case 'm':
+            o->migrations_dir = optarg;
+            break;
+        case 'M':
+            o->migrate_only = 1;
+            break;
+        case 'a':
+            o->admin_token_file = optarg;
+            break;
+        case 'k':
+            o->master_key_file = optarg;
+            break;
+        case 'n':
+            if (cpm_int("--threads", optarg, 1, 64, &o->threads) < 0)
+                return -1;
+            break;
+        case 'w':
+            if (cpm_int("--workers", optarg, 1, 64, &o->workers) < 0)
+                return -1;
+            break;
+        case 'g':
+            if (cpm_int("--grace-ms", optarg, 0, 3600000, &o->grace_ms) < 0)
+                return -1;
+            break;
+        case 'p':
+            o->port_file = optarg;
+            break;
+        case 'v': {
+            int level = log_level_parse(optarg);
+            if (level < 0) {
+                fprintf(stderr,
+                        "llmgw-controlplane: --log-level: expected debug, info, warn or error\n");
+                return -1;
+            }
+            log_set_level((log_level_t)level);
+            break;
+        }
+        case 'h':
+            cpm_usage(stdout);
+            exit(0);
+        default:
+            fprintf(stderr, "llmgw-controlplane: %s: unknown option or missing value\n",
+                    argv[optind - 1]);
+            cpm_usage(stderr);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "llmgw-controlplane: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (!o->database_url || !*o->database_url) {
+        fprintf(stderr, "llmgw-controlplane: --database-url: required (or LLMGW_DATABASE_URL)\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int cpm_write_port_file(const char *path, int port)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return -1;
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return -1;
+    int ok = fprintf(f, "%d\n", port) > 0;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) < 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    cpm_options_t o = {0};
+    cp_t cp = {0};
+    char err[1024];
+    int rc = 1, applied = 0;
+    store_err_t se = {0};
+
+    if (cpm_parse(argc, argv, &o) < 0)
+        return 2;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "llmgw-controlplane: cannot initialise libcurl\n");
+        return 1;
+    }
+    if (migrate_run(o.database_url, o.migrations_dir, &applied, err, sizeof(err)) < 0) {
+        fprintf(stderr, "llmgw-controlplane: %s\n", err);
+        curl_global_cleanup();
+        return 1;
+    }
+    log_info("migrations up to date", "applied_now=%d dir=%s", applied, o.migrations_dir);
+    if (o.migrate_only) {
+        curl_global_cleanup();
+        return 0;
+    }
+
+    if (secret_key_load(o.master_key_file, &cp.key, err, sizeof(err)) < 0) {
+        fprintf(stderr, "llmgw-controlplane: %s\n", err);
+        goto out;
+    }
+    if (!(cp.pool = pg_pool_new(o.database_url, o.workers, &se))) {
+        fprintf(stderr, "llmgw-controlplane: %s\n", se.msg);
+        goto out;
+    }
+    if (!(cp.work = cp_work_new(o.workers)) || !(cp.auth = cp_auth_new(cp.pool, cp.work))) {
+        fprintf(stderr, "llmgw-controlplane: cannot start (out of memory or threads)\n");
+        goto out;
+    }
+    /* The token set is loaded before the server listens: no call races it. */
+    if (cp_tokens_bootstrap(&cp, o.admin_token_file, err, sizeof(err)) < 0) {
+        fprintf(stderr, "llmgw-controlplane: %s\n", err);
+        goto out;
+    }
+    if (cp_auth_refresh(cp.auth, &se) < 0) {
+        fprintf(stderr, "llmgw-controlplane: admin tokens: %s\n", se.msg);
+        goto out;
+    }
+    log_info("admin tokens loaded", "active=%zu", cp_auth_count(cp.auth));
+    if (!(cp.server = gs_server_new()) || cp_registry_register(&cp) < 0 ||
+        cp_tokens_register(&cp) < 0 || !(cp.dist = cp_dist_start(&cp))) {
+        fprintf(stderr, "llmgw-controlplane: cannot start (out of memory or threads)\n");
+        goto out;
+    }
+    int port = gs_server_start(cp.server, o.listen, o.threads, err, sizeof(err));
+    if (port < 0) {
+        fprintf(stderr, "llmgw-controlplane: %s\n", err);
+        goto out;
+    }
+    gs_server_set_serving(cp.server, true);
+    if (o.port_file && cpm_write_port_file(o.port_file, port) < 0) {
+        log_error("cannot write the port file", "path=%s", o.port_file);
+        cp_dist_stop(cp.dist);
+        gs_server_shutdown(cp.server, 0);
+        goto out;
+    }
+    log_info("listening", "addr=%s port=%d workers=%d", o.listen, port, o.workers);
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) == 0)
+            break;
+    }
+    log_info("shutting down", "grace_ms=%d", o.grace_ms);
+    gs_server_set_serving(cp.server, false);
+    cp_dist_stop(cp.dist);
+    gs_server_shutdown(cp.server, o.grace_ms);
+    log_info("stopped", "%s", "");
+    rc = 0;
+out:
+    if (cp.server)
+        gs_server_free(cp.server);
+    cp_work_free(cp.work);
+    cp_dist_free(cp.dist);
+    pg_pool_free(cp.pool);
+    cp_auth_free(cp.auth);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,988 @@
+/* http_api: see http_api.h for the thread model.
+ *
+ * Per request, an hconn_t holds the body, the arena of the decoded request
+ * and the answer being built. It is reference-counted: one reference for
+ * MHD (dropped in NOTIFY_COMPLETED), one for the pipeline while a request is
+ * in it (dropped at the end of on_done) and one for a streaming response
+ * (dropped when MHD destroys it).
+ *
+ * Invariants (libmicrohttpd 0.9.75, see mhd-notes):
+ * - Only the MHD thread suspends, always under hc->mu after seeing that
+ *   nothing is ready; a producer resumes only under hc->mu, only when
+ *   `suspended` is set and the connection is not `dead`. So no wake-up is
+ *   lost and no connection is resumed twice or after completion.
+ * - Responses are queued only on the MHD thread (in the handler or, for a
+ *   stream, produced by the content reader).
+ * - The HTTP status of a stream is chosen at its first event: an error
+ *   before the first chunk is an ordinary JSON error.
+ */
+#include "http_api.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "arena.h"
+#include "auth.h"
+#include "buf.h"
+#include "clock.h"
+#include "http_chat.h"
+#include "http_gw.h"
+#include "http_watch.h"
+#include "log.h"
+#include "prom.h"
+
+#define HA_ARENA_LIMIT (256u << 20)
+#define HA_DEFAULT_BODY_CAP (8u << 20)
+#define HA_STREAM_BUF_CAP (8u << 20) /* bytes a slow stream reader may lag behind */
+#define HA_ANSWER_CAP (64u << 20)
+#define HA_READ_BLOCK 16384
+#define HA_CONNECTION_LIMIT 8192
+
+typedef enum {
+    EP_NONE = 0,
+    EP_CHAT,
+    EP_COMPLETIONS,
+    EP_EMBEDDINGS,
+    EP_MODELS,
+    EP_MODEL,
+    EP_PROVIDERS,
+    EP_ROUTING,
+    EP_PERFORMANCE,
+    EP_ANALYTICS,
+    EP_CAPABILITIES,
+    EP_EXTENSIONS,
+    EP_METRICS,
+    EP_HEALTHZ,
+    EP_READYZ,
+} ha_endpoint_t;
+
+typedef enum { HC_NEW = 0, HC_WAIT, HC_ANSWERED } ha_phase_t;
+
+typedef struct hconn hconn_t;
+
+struct http_api {
+    http_api_config_t cfg;
+    struct MHD_Daemon *daemon;
+    int port;
+    MHD_socket quiesced_fd;
+    pthread_mutex_t mu; /* guards the list; taken before any hc->mu */
+    hconn_t *head;
+    size_t n_active;
+    uint32_t next_id; /* guarded by mu */
+    atomic_bool stopping;
+    http_watch_t *watch; /* hang-ups of clients whose request waits */
+};
+
+struct hconn {
+    atomic_int refs;
+    http_api_t *api;
+    struct MHD_Connection *conn;
+    hconn_t *prev, *next; /* in api's list; guarded by api->mu */
+    uint32_t id;          /* for http_watch reports */
+    int watch_fd;         /* the watched socket, -1 when not watched (guarded by mu) */
+    ha_phase_t phase;     /* MHD thread only */
+    ha_endpoint_t ep;
+    bool too_large;
+    buf_t body;
+    arena_t *arena;
+    bool stream, include_usage;
+
+    pthread_mutex_t mu; /* guards everything below */
+    pl_request_t *pl;
+    bool suspended;
+    bool ready; /* an answer (or a stream's first event) is there to queue */
+    bool done;  /* the pipeline's on_done ran */
+    bool dead;  /* MHD completed the request */
+    int status; /* HTTP status of the answer */
+    int retry_after_s;
+    buf_t out; /* the answer, or a stream's bytes not yet read */
+    char provider[128];
+    char reason[512];
+    size_t attempts;
+    double cost_usd;
+    bool has_route; /* provider/reason/attempts/cost are known */
+};
+
+/* --- requests ------------------------------------------------------------ */
+
+static void hconn_unref(hconn_t *hc)
+{
+    if (atomic_fetch_sub(&hc->refs, 1) != 1)
+        return;
+    pipeline_release(hc->pl);
+    arena_free(hc->arena);
+    buf_free(&hc->body);
+    buf_free(&hc->out);
+    pthread_mutex_destroy(&hc->mu);
+    free(hc);
+}
+
+static hconn_t *hconn_new(http_api_t *h, struct MHD_Connection *conn)
+{
+    hconn_t *hc = calloc(1, sizeof(*hc));
+    if (!hc)
+        return NULL;
+    atomic_init(&hc->refs, 1);
+    hc->api = h;
+    hc->conn = conn;
+    buf_init(&hc->body, h->cfg.max_body_bytes);
+    buf_init(&hc->out, HA_ANSWER_CAP);
+    pthread_mutex_init(&hc->mu, NULL);
+    hc->watch_fd = -1;
+    pthread_mutex_lock(&h->mu);
+    hc->id = ++h->next_id;
+    hc->next = h->head;
+    if (h->head)
+        h->head->prev = hc;
+    h->head = hc;
+    h->n_active++;
+    pthread_mutex_unlock(&h->mu);
+    return hc;
+}
+
+static void hconn_unlink(hconn_t *hc)
+{
+    http_api_t *h = hc->api;
+    pthread_mutex_lock(&h->mu);
+    if (hc->prev)
+        hc->prev->next = hc->next;
+    else
+        h->head = hc->next;
+    if (hc->next)
+        hc->next->prev = hc->prev;
+    h->n_active--;
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Called with hc->mu held. */
+static void hconn_wake(hconn_t *hc)
+{
+    if (hc->suspended && !hc->dead) {
+        hc->suspended = false;
+        MHD_resume_connection(hc->conn);
+    }
+}
+
+/* --- responses ------------------------------------------------------------ */
+
+static int ha_header(struct MHD_Response *r, const char *name, const char *value)
+{
+    return MHD_add_response_header(r, name, value) == MHD_YES ? 0 : -1;
+}
+
+/* Header values may not hold control characters. */
+static void ha_header_safe(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = ' ';
+}
+
+/* Queues `body` (taken) with `status`. */
+static enum MHD_Result ha_queue(hconn_t *hc, int status, const char *ctype, buf_t *body)
+{
+    size_t len = body->len;
+    char *data = buf_take(body);
+    if (!data)
+        return MHD_NO;
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(data);
+        return MHD_NO;
+    }
+    enum MHD_Result rc = MHD_NO;
+    if (ha_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) < 0)
+        goto out;
+    if (hc->has_route) {
+        char n[32], cost[32];
+        snprintf(n, sizeof(n), "%zu", hc->attempts);
+        snprintf(cost, sizeof(cost), "%.8f", hc->cost_usd);
+        if (ha_header(r, "x-llmgw-provider", hc->provider) < 0 ||
+            ha_header(r, "x-llmgw-route-reason", hc->reason) < 0 ||
+            ha_header(r, "x-llmgw-attempts", n) < 0 || ha_header(r, "x-llmgw-cost-usd", cost) < 0)
+            goto out;
+    }
+    if (hc->retry_after_s > 0) {
+        char ra[16];
+        snprintf(ra, sizeof(ra), "%d", hc->retry_after_s);
+        if (ha_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra) < 0)
+            goto out;
+    }
+    hc->phase = HC_ANSWERED;
+    rc = MHD_queue_response(hc->conn, (unsigned)status, r);
+out:
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static enum MHD_Result ha_queue_json(hconn_t *hc, int status, buf_t *body)
+{
+    return ha_queue(hc, status, "application/json", body);
+}
+
+/* An OpenAI error body; hc->retry_after_s is sent as Retry-After. */
+static enum MHD_Result ha_queue_error(hconn_t *hc, const http_error_t *e, const char *message)
+{
+    buf_t b = BUF_INIT(64 * 1024);
+    hc->retry_after_s = e->retry_after_s;
+    if (http_chat_encode_error(e, message, &b) < 0) {
+        buf_free(&b);
+        return MHD_NO;
+    }
+    return ha_queue_json(hc, e->http_status, &b);
+}
+
+static enum MHD_Result ha_queue_simple_error(hconn_t *hc, int status, const char *type,
+                                             const char *code, const char *message)
+{
+    http_error_t e = {.http_status = status, .type = type, .code = code};
+    return ha_queue_error(hc, &e, message);
+}
+
+/* --- the pipeline's callbacks (engine thread) -------------------------- */
+
+static void ha_set_route(hconn_t *hc, const Llmgw__V1__RouteDecision *d, const char *provider,
+                         double cost_usd)
+{
+    snprintf(hc->provider, sizeof(hc->provider), "%s", provider ? provider : "");
+    snprintf(hc->reason, sizeof(hc->reason), "%s", d && d->reason ? d->reason : "");
+    ha_header_safe(hc->provider);
+    ha_header_safe(hc->reason);
+    hc->attempts = d ? d->n_attempts : 0;
+    hc->cost_usd = cost_usd;
+    hc->has_route = true;
+}
+
+static void ha_error_answer(hconn_t *hc, const pl_result_t *res)
+{
+    http_error_t e;
+    http_error_from_status(res->status, res->message, res, &e);
+    buf_reset(&hc->out);
+    hc->retry_after_s = e.retry_after_s;
+    hc->status = e.http_status;
+    if (http_chat_encode_error(&e, res->message, &hc->out) < 0)
+        hc->status = 500;
+}
+
+/* A stream that broke after its first chunk: OpenAI's in-band error event. */
+static void ha_stream_error_event(hconn_t *hc, const pl_result_t *res)
+{
+    http_error_t e;
+    http_error_from_status(res->status, res->message, res, &e);
+    buf_t tmp = BUF_INIT(64 * 1024);
+    if (http_chat_encode_error(&e, res->message, &tmp) == 0)
+        buf_printf(&hc->out, "data: %s\n\n", buf_cstr(&tmp));
+    buf_free(&tmp);
+}
+
+static void ha_on_done(void *ud, const pl_result_t *res)
+{
+    hconn_t *hc = ud;
+    pthread_mutex_lock(&hc->mu);
+    if (hc->dead)
+        goto out;
+    if (!hc->stream) {
+        buf_reset(&hc->out);
+        hc->status = 200;
+        if (res->status != GRPC_STATUS_OK) {
+            ha_error_answer(hc, res);
+        } else if (res->response) {
+            ha_set_route(hc, res->response->route, res->response->provider,
+                         res->response->cost_usd);
+            if (http_chat_encode_response(res->response, &hc->out) < 0)
+                hc->status = 500;
+        } else {
+            ha_set_route(hc, res->raw_route, res->raw_route ? res->raw_route->provider : "",
+                         res->raw_cost_usd);
+            if (buf_append(&hc->out, res->raw_body, res->raw_len) < 0)
+                hc->status = 500;
+        }
+        hc->ready = true;
+    } else if (res->status != GRPC_STATUS_OK) {
+        if (!hc->ready) {
+            ha_error_answer(hc, res);
+            hc->ready = true;
+        } else {
+            ha_stream_error_event(hc, res);
+        }
+    } else {
+        if (!hc->ready) {
+            hc->status = 200;
+            hc->ready = true;
+        }
+        const Llmgw__V1__ChatChunk *last = res->last_chunk;
+        if (last) {
+            ha_set_route(hc, last->route, last->provider, last->cost_usd);
+            http_chat_encode_stream_end(last, hc->include_usage, &hc->out);
+        } else {
+            /* A RAW stream: the provider's own usage event went through. */
+            ha_set_route(hc, res->raw_route, res->raw_route ? res->raw_route->provider : "",
+                         res->raw_cost_usd);
+            buf_append_str(&hc->out, "data: [DONE]\n\n");
+        }
+    }
+out:
+    hc->done = true;
+    hconn_wake(hc);
+    pthread_mutex_unlock(&hc->mu);
+    hconn_unref(hc); /* the pipeline's reference */
+}
+
+static int ha_on_chunk(void *ud, const Llmgw__V1__ChatChunk *chunk)
+{
+    hconn_t *hc = ud;
+    int rc = 0;
+    pthread_mutex_lock(&hc->mu);
+    if (hc->dead || hc->out.len > HA_STREAM_BUF_CAP ||
+        http_chat_encode_chunk(chunk, hc->include_usage, &hc->out) < 0) {
+        rc = -1;
+        goto out;
+    }
+    if (!hc->ready) {
+        hc->ready = true;
+        hc->status = 200;
+        snprintf(hc->provider, sizeof(hc->provider), "%s", chunk->provider);
+        ha_header_safe(hc->provider);
+    }
+    hconn_wake(hc);
+out:
+    pthread_mutex_unlock(&hc->mu);
+    return rc;
+}
+
+/* A RAW stream's event (completions), forwarded as the provider sent it. */
+static int ha_on_raw_event(void *ud, const char *provider, const char *data, size_t len)
+{
+    hconn_t *hc = ud;
+    int rc = 0;
+    pthread_mutex_lock(&hc->mu);
+    if (hc->dead || hc->out.len > HA_STREAM_BUF_CAP || buf_append_str(&hc->out, "data: ") < 0 ||
+        buf_append(&hc->out, data, len) < 0 || buf_append_str(&hc->out, "\n\n") < 0) {
+        rc = -1;
+        goto out;
+    }
+    if (!hc->ready) {
+        hc->ready = true;
+        hc->status = 200;
+        snprintf(hc->provider, sizeof(hc->provider), "%s", provider);
+        ha_header_safe(hc->provider);
+    }
+    hconn_wake(hc);
+out:
+    pthread_mutex_unlock(&hc->mu);
+    return rc;
+}
+
+static const pl_callbacks_t ha_pl_callbacks = {
+    .on_chunk = ha_on_chunk,
+    .on_raw_event = ha_on_raw_event,
+    .on_done = ha_on_done,
+};
+
+/* --- streaming responses (MHD thread) ----------------------------------- */
+
+static ssize_t ha_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    hconn_t *hc = cls;
+    ssize_t n;
+    pthread_mutex_lock(&hc->mu);
+    if (hc->out.len) {
+        size_t take = hc->out.len < max ? hc->out.len : max;
+        memcpy(buf, hc->out.data, take);
+        buf_consume(&hc->out, take);
+        n = (ssize_t)take;
+    } else if (hc->done) {
+        n = MHD_CONTENT_READER_END_OF_STREAM;
+    } else {
+        if (atomic_load(&hc->api->stopping)) {
+            n = MHD_CONTENT_READER_END_WITH_ERROR;
+        } else {
+            hc->suspended = true;
+            MHD_suspend_connection(hc->conn);
+            n = 0;
+        }
+    }
+    pthread_mutex_unlock(&hc->mu);
+    return n;
+}
+
+static void ha_stream_free(void *cls)
+{
+    hconn_unref(cls); /* the response's reference */
+}
+
+static enum MHD_Result ha_queue_stream(hconn_t *hc, int status, const char *provider)
+{
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HA_READ_BLOCK,
+                                                               ha_stream_read, hc, ha_stream_free);
+    if (!r)
+        return MHD_NO;
+    atomic_fetch_add(&hc->refs, 1);
+    enum MHD_Result rc = MHD_NO;
+    if (ha_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream") < 0 ||
+        ha_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache") < 0 ||
+        (provider[0] && ha_header(r, "x-llmgw-provider", provider) < 0))
+        goto out;
+    hc->phase = HC_ANSWERED;
+    rc = MHD_queue_response(hc->conn, (unsigned)status, r);
+out:
+    MHD_destroy_response(r);
+    return rc;
+}
+
+/* The pipeline's answer is ready (or the daemon is stopping): queue it. */
+static enum MHD_Result ha_answer(hconn_t *hc)
+{
+    pthread_mutex_lock(&hc->mu);
+    bool ready = hc->ready;
+    int status = hc->status;
+    bool stream_ok = hc->stream && status == 200;
+    char provider[sizeof(hc->provider)];
+    memcpy(provider, hc->provider, sizeof(provider));
+    buf_t body = BUF_INIT(HA_ANSWER_CAP);
+    if (ready && !stream_ok) {
+        body = hc->out;
+        buf_init(&hc->out, HA_ANSWER_CAP);
+    }
+    pthread_mutex_unlock(&hc->mu);
+    if (!ready)
+        return ha_queue_simple_error(hc, 503, "service_unavailable", NULL,
+                                     "gateway: shutting down");
+    if (stream_ok)
+        return ha_queue_stream(hc, status, provider);
+    return ha_queue_json(hc, status, &body);
+}
+
+/* --- hang-ups while waiting ----------------------------------------------- */
+
+/* Watches the client's socket for the rest of the request. Called with
+ * hc->mu held; a socket that cannot be watched is only noticed at the next
+ * write, as without the watcher. */
+static void ha_watch(hconn_t *hc)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(hc->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!hc->api->watch || !ci || hc->watch_fd >= 0)
+        return;
+    if (http_watch_add(hc->api->watch, ci->connect_fd, hc->id) == 0)
+        hc->watch_fd = ci->connect_fd;
+}
+
+/* The watch thread: the client of request `id` hung up. The request is
+ * alive while it is in the list, which api->mu guards. */
+static void ha_on_hangup(void *ud, uint32_t id, int fd)
+{
+    http_api_t *h = ud;
+    pl_request_t *pl = NULL;
+    pthread_mutex_lock(&h->mu);
+    hconn_t *hc = h->head;
+    while (hc && hc->id != id)
+        hc = hc->next;
+    if (hc) {
+        pthread_mutex_lock(&hc->mu);
+        if (hc->watch_fd == fd) {
+            http_watch_del(h->watch, fd);
+            hc->watch_fd = -1;
+        }
+        pl = hc->done ? NULL : hc->pl;
+        pthread_mutex_unlock(&hc->mu);
+        if (pl) {
+            log_info("http client hung up while waiting; cancelling", "request=%u", id);
+            pipeline_cancel(pl);
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* --- chat, completions, embeddings --------------------------------------- */
+
+static const char *ha_authorization(struct MHD_Connection *conn)
+{
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+}
+
+/* x-llmgw-timeout-ms: the request's deadline (absolute monotonic ms), as a
+ * gRPC caller's deadline; INT64_MAX without the header, -1 when malformed. */
+static int64_t ha_deadline_ms(struct MHD_Connection *conn)
+{
+    const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-llmgw-timeout-ms");
+    if (!v)
+        return INT64_MAX;
+    char *end = NULL;
+    errno = 0;
+    long long ms = strtoll(v, &end, 10);
+    if (errno || end == v || *end || ms < 1 || ms > 3600000)
+        return -1;
+    return clock_now_ms() + ms;
+}
+
+static enum MHD_Result ha_start(hconn_t *hc)
+{
+    http_api_t *h = hc->api;
+    char err[512];
+    http_chat_request_t cr = {0};
+    Llmgw__V1__ChatRequest raw_req = LLMGW__V1__CHAT_REQUEST__INIT;
+    pl_params_t params = {
+        .authorization = ha_authorization(hc->conn),
+        .deadline_ms = ha_deadline_ms(hc->conn),
+    };
+    if (params.deadline_ms < 0) {
+        http_error_t e = {.http_status = 400, .type = "invalid_request_error"};
+        snprintf(e.param, sizeof(e.param), "x-llmgw-timeout-ms");
+        return ha_queue_error(hc, &e, "x-llmgw-timeout-ms: expected an integer from 1 to 3600000");
+    }
+    hc->arena = arena_new(HA_ARENA_LIMIT);
+    if (!hc->arena)
+        return ha_queue_simple_error(hc, 503, "service_unavailable", NULL,
+                                     "gateway: out of memory");
+    if (hc->ep == EP_CHAT) {
+        if (http_chat_decode(hc->body.data ? hc->body.data : "", hc->body.len, hc->arena, &cr, err,
+                             sizeof(err)) < 0)
+            goto bad_request;
+        hc->stream = cr.stream;
+        hc->include_usage = cr.include_usage;
+        params.req = cr.req;
+        params.stream = cr.stream;
+    } else {
+        const char *model = NULL, *rest = NULL;
+        bool stream = false;
+        if (http_chat_decode_raw(hc->body.data ? hc->body.data : "", hc->body.len, hc->arena,
+                                 hc->ep == EP_COMPLETIONS ? &stream : NULL, &model, &rest, err,
+                                 sizeof(err)) < 0)
+            goto bad_request;
+        hc->stream = stream;
+        params.stream = stream;
+        raw_req.model = (char *)model;
+        params.req = &raw_req;
+        params.kind = PL_KIND_RAW;
+        params.raw_path = hc->ep == EP_COMPLETIONS ? "/completions" : "/embeddings";
+        params.raw_json = rest;
+    }
+    params.arena = hc->arena;
+    buf_free(&hc->body);
+
+    grpc_status_code status = GRPC_STATUS_OK;
+    atomic_fetch_add(&hc->refs, 1); /* the pipeline's reference */
+    hc->phase = HC_WAIT;
+    pl_request_t *pl =
+        pipeline_start(h->cfg.pipeline, &params, &ha_pl_callbacks, hc, &status, err, sizeof(err));
+    if (!pl) {
+        hconn_unref(hc);
+        http_error_t e;
+        http_error_from_status(status, err, NULL, &e);
+        return ha_queue_error(hc, &e, err);
+    }
+    pthread_mutex_lock(&hc->mu);
+    hc->pl = pl;
+    if (hc->ready) {
+        pthread_mutex_unlock(&hc->mu);
+        return ha_answer(hc);
+    }
+    ha_watch(hc);
+    hc->suspended = true;
+    MHD_suspend_connection(hc->conn);
+    pthread_mutex_unlock(&hc->mu);
+    return MHD_YES;
+bad_request : {
+    http_error_t e;
+    http_error_from_status(GRPC_STATUS_INVALID_ARGUMENT, err, NULL, &e);
+    return ha_queue_error(hc, &e, err);
+}
+}
+
+/* --- read-only endpoints -------------------------------------------------- */
+
+static int ha_window_s(struct MHD_Connection *conn)
+{
+    const char *w = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "window");
+    char *end = NULL;
+    long v = w ? strtol(w, &end, 10) : 3600;
+    if (w && (end == w || *end))
+        return -1;
+    return v >= 1 && v <= USAGE_STATS_WINDOW_MAX_S ? (int)v : -1;
+}
+
+static enum MHD_Result ha_read_only(hconn_t *hc, const char *url)
+{
+    http_api_t *h = hc->api;
+    table_t *t = table_slot_get(h->cfg.tables);
+    http_gw_view_t v = {
+        .table = t, .stats = h->cfg.stats, .metrics = h->cfg.metrics, .engine = h->cfg.engine};
+    buf_t out = BUF_INIT(HA_ANSWER_CAP);
+    enum MHD_Result rc;
+    int status = 200;
+    char err[256];
+
+    if (hc->ep == EP_HEALTHZ) {
+        buf_append_str(&out, "{\"status\":\"ok\"}");
+    } else if (hc->ep == EP_READYZ) {
+        status = http_gw_ready(&v, &out);
+    } else if (hc->ep == EP_METRICS) {
+        status = prom_write(&v, &out) < 0 ? -1 : 200;
+        if (status == 200) {
+            rc = ha_queue(hc, status, PROM_CONTENT_TYPE, &out);
+            goto done;
+        }
+    } else {
+        const table_key_t *key = NULL;
+        if (auth_check(t, ha_authorization(hc->conn), &key, err, sizeof(err)) < 0) {
+            rc = ha_queue_simple_error(hc, 401, "invalid_request_error", "invalid_api_key", err);
+            goto done;
+        }
+        int window_s = 0;
+        switch (hc->ep) {
+        case EP_MODELS:
+            status = http_gw_models(&v, &out);
+            break;
+        case EP_MODEL:
+            status = http_gw_model(&v, url + strlen("/v1/models/"), &out);
+            break;
+        case EP_PROVIDERS:
+            status = http_gw_providers(&v, &out);
+            break;
+        case EP_ROUTING:
+            status = http_gw_routing(&v, &out);
+            break;
+        case EP_PERFORMANCE:
+            status = http_gw_performance(&v, &out);
+            break;
+        case EP_ANALYTICS:
+            window_s = ha_window_s(hc->conn);
+            if (window_s < 0) {
+                snprintf(err, sizeof(err), "window: expected an integer number of seconds 1..%d",
+                         USAGE_STATS_WINDOW_MAX_S);
+                http_error_t e = {.http_status = 400, .type = "invalid_request_error"};
+                snprintf(e.param, sizeof(e.param), "window");
+                rc = ha_queue_error(hc, &e, err);
+                goto done;
+            }
+            status = http_gw_analytics(&v, window_s, &out);
+            break;
+        case EP_CAPABILITIES:
+            status = http_gw_capabilities(&v, &out);
+            break;
+        default:
+            status = http_gw_extensions(&v, &out);
+            break;
+        }
+    }
+    if (status < 0) {
+        rc = ha_queue_simple_error(hc, 503, "service_unavailable", NULL, "gateway: out of memory");
+        goto done;
+    }
+    rc = ha_queue_json(hc, status, &out);
+done:
+    buf_free(&out);
+    table_unref(t);
+    return rc;
+}
+
+/* --- routing -------------------------------------------------------------- */
+
+static ha_endpoint_t ha_route(const char *method, const char *url, bool *method_ok)
+{
+    static const struct {
+        const char *path;
+        bool post;
+        ha_endpoint_t ep;
+    } routes[] = {
+        {"/v1/chat/completions", true, EP_CHAT},
+        {"/v1/completions", true, EP_COMPLETIONS},
+        {"/v1/embeddings", true, EP_EMBEDDINGS},
+        {"/v1/models", false, EP_MODELS},
+        {"/v1/providers", false, EP_PROVIDERS},
+        {"/v1/routing", false, EP_ROUTING},
+        {"/v1/performance", false, EP_PERFORMANCE},
+        {"/v1/analytics", false, EP_ANALYTICS},
+        {"/v1/capabilities", false, EP_CAPABILITIES},
+        {"/v1/extensions", false, EP_EXTENSIONS},
+        {"/metrics", false, EP_METRICS},
+        {"/healthz", false, EP_HEALTHZ},
+        {"/readyz", false, EP_READYZ},
+    };
+    bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+    bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, "HEAD") == 0;
+    ha_endpoint_t ep = EP_NONE;
+    bool want_post = false;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (!strcmp(url, routes[i].path)) {
+            ep = routes[i].ep;
+            want_post = routes[i].post;
+            break;
+        }
+    }
+    if (ep == EP_NONE && !strncmp(url, "/v1/models/", 11) && url[11]) {
+        ep = EP_MODEL;
+        want_post = false;
+    }
+    *method_ok = ep != EP_NONE && (want_post ? post : get);
+    return ep;
+}
+
+static enum MHD_Result ha_dispatch(hconn_t *hc, const char *url, const char *method)
+{
+    bool method_ok = false;
+    hc->ep = ha_route(method, url, &method_ok);
+    if (hc->ep == EP_NONE) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "path: no endpoint %.200s", url);
+        return ha_queue_simple_error(hc, 404, "invalid_request_error", "unknown_url", msg);
+    }
+    if (!method_ok)
+        return ha_queue_simple_error(hc, 405, "invalid_request_error", "method_not_allowed",
+                                     "method: not allowed on this path");
+    if (hc->too_large) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "body: larger than the limit of %zu bytes",
+                 hc->api->cfg.max_body_bytes);
+        return ha_queue_simple_error(hc, 413, "invalid_request_error", "request_too_large", msg);
+    }
+    if (hc->ep == EP_CHAT || hc->ep == EP_COMPLETIONS || hc->ep == EP_EMBEDDINGS)
+        return ha_start(hc);
+    return ha_read_only(hc, url);
+}
+
+static enum MHD_Result ha_handler(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    http_api_t *h = cls;
+    hconn_t *hc = *con_cls;
+    if (!hc) {
+        hc = hconn_new(h, conn);
+        if (!hc)
+            return MHD_NO;
+        *con_cls = hc;
+        /* A declared length over the cap is refused before reading the body. */
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > h->cfg.max_body_bytes) {
+            hc->too_large = true;
+            return ha_dispatch(hc, url, method);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!hc->too_large && buf_append(&hc->body, upload_data, *upload_data_size) < 0) {
+            hc->too_large = true;
+            buf_free(&hc->body);
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    switch (hc->phase) {
+    case HC_NEW:
+        return ha_dispatch(hc, url, method);
+    case HC_WAIT:
+        return ha_answer(hc);
+    default:
+        return MHD_YES;
+    }
+}
+
+static void ha_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    hconn_t *hc = *con_cls;
+    if (!hc)
+        return;
+    *con_cls = NULL;
+    pthread_mutex_lock(&hc->mu);
+    pl_request_t *pl = hc->done ? NULL : hc->pl;
+    pthread_mutex_unlock(&hc->mu);
+    /* Cancel before marking the request dead: a chunk refused because the
+     * request is dead then ends it as cancelled, not as a slow reader. */
+    if (pl) {
+        log_info("http client went away; cancelling", "termination=%d", (int)toe);
+        pipeline_cancel(pl);
+    }
+    pthread_mutex_lock(&hc->mu);
+    hc->dead = true;
+    if (hc->watch_fd >= 0)
+        http_watch_del(hc->api->watch, hc->watch_fd);
+    hc->watch_fd = -1;
+    pthread_mutex_unlock(&hc->mu);
+    hconn_unlink(hc);
+    hconn_unref(hc); /* MHD's reference */
+}
+
+static void ha_logger(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    log_debug("libmicrohttpd", "detail=\"%s\"", line);
+}
+
+/* --- start and stop ------------------------------------------------------- */
+
+static int ha_parse_listen(const char *listen, struct sockaddr_storage *ss, bool *v6, char *err,
+                           size_t errlen)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    if (!colon || (size_t)(colon - listen) >= sizeof(host))
+        goto bad;
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    char *end = NULL;
+    long port = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || *end || port < 0 || port > 65535)
+        goto bad;
+    memset(ss, 0, sizeof(*ss));
+    size_t hl = strlen(host);
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+        host[hl - 1] = '\0';
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1)
+            goto bad;
+        *v6 = true;
+        return 0;
+    }
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons((uint16_t)port);
+    if (!strcmp(host, "localhost"))
+        snprintf(host, sizeof(host), "127.0.0.1");
+    if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+        goto bad;
+    *v6 = false;
+    return 0;
+bad:
+    snprintf(err, errlen,
+             "http listen: expected HOST:PORT (IPv4, [IPv6] or localhost; port 0..65535), got "
+             "'%.200s'",
+             listen);
+    return -1;
+}
+
+http_api_t *http_api_start(const http_api_config_t *cfg, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    bool v6 = false;
+    if (ha_parse_listen(cfg->listen, &ss, &v6, err, errlen) < 0)
+        return NULL;
+    http_api_t *h = calloc(1, sizeof(*h));
+    if (!h) {
+        snprintf(err, errlen, "http: out of memory");
+        return NULL;
+    }
+    h->cfg = *cfg;
+    if (!h->cfg.max_body_bytes)
+        h->cfg.max_body_bytes = HA_DEFAULT_BODY_CAP;
+    if (h->cfg.threads < 1)
+        h->cfg.threads = 1;
+    if (h->cfg.idle_timeout_s < 1)
+        h->cfg.idle_timeout_s = 30;
+    h->quiesced_fd = MHD_INVALID_SOCKET;
+    atomic_init(&h->stopping, false);
+    pthread_mutex_init(&h->mu, NULL);
+    h->watch = http_watch_new(ha_on_hangup, h);
+    if (!h->watch) {
+        snprintf(err, errlen, "http: cannot start the hang-up watcher");
+        pthread_mutex_destroy(&h->mu);
+        free(h);
+        return NULL;
+    }
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
+                     MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+    /* One thread runs without a pool: MHD warns about a pool of 0 or 1. */
+    struct MHD_OptionItem pool[] = {
+        {h->cfg.threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+         (intptr_t)h->cfg.threads, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    errno = 0;
+    h->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, ha_handler, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)HA_CONNECTION_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, ha_completed, h,
+        MHD_OPTION_EXTERNAL_LOGGER, ha_logger, h, MHD_OPTION_ARRAY, pool, MHD_OPTION_END);
+    if (!h->daemon) {
+        snprintf(err, errlen, "http listen: cannot serve on %s: %s", cfg->listen,
+                 errno ? strerror(errno) : "libmicrohttpd refused to start");
+        http_watch_free(h->watch);
+        pthread_mutex_destroy(&h->mu);
+        free(h);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info ? info->port : 0;
+    return h;
+}
+
+int http_api_port(const http_api_t *h)
+{
+    return h->port;
+}
+
+void http_api_quiesce(http_api_t *h)
+{
+    if (h && h->quiesced_fd == MHD_INVALID_SOCKET)
+        h->quiesced_fd = MHD_quiesce_daemon(h->daemon);
+}
+
+static size_t ha_active(http_api_t *h)
+{
+    pthread_mutex_lock(&h->mu);
+    size_t n = h->n_active;
+    pthread_mutex_unlock(&h->mu);
+    return n;
+}
+
+static void ha_wait_idle(http_api_t *h, int ms)
+{
+    int64_t until = clock_now_ms() + ms;
+    while (ha_active(h) > 0 && clock_now_ms() < until)
+        usleep(10000);
+}
+
+void http_api_stop(http_api_t *h, int grace_ms)
+{
+    if (!h)
+        return;
+    http_api_quiesce(h);
+    ha_wait_idle(h, grace_ms);
+    /* Past the grace: cancel what is left; each on_done resumes its request. */
+    atomic_store(&h->stopping, true);
+    pthread_mutex_lock(&h->mu);
+    for (hconn_t *hc = h->head; hc; hc = hc->next) {
+        pthread_mutex_lock(&hc->mu);
+        pl_request_t *pl = hc->done ? NULL : hc->pl;
+        hconn_wake(hc);
+        pthread_mutex_unlock(&hc->mu);
+        if (pl)
+            pipeline_cancel(pl);
+    }
+    pthread_mutex_unlock(&h->mu);
+    ha_wait_idle(h, 2000);
+    /* Nothing may stay suspended into MHD_stop_daemon (it would panic). */
+    pthread_mutex_lock(&h->mu);
+    for (hconn_t *hc = h->head; hc; hc = hc->next) {
+        pthread_mutex_lock(&hc->mu);
+        hconn_wake(hc);
+        pthread_mutex_unlock(&hc->mu);
+    }
+    pthread_mutex_unlock(&h->mu);
+    MHD_stop_daemon(h->daemon);
+    http_watch_free(h->watch);
+    if (h->quiesced_fd != MHD_INVALID_SOCKET)
+        close(h->quiesced_fd);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}

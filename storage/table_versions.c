@@ -1,0 +1,226 @@
+/* table_versions: building, storing and rendering routing tables. See
+ * table_versions.h. */
+#include "table_versions.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+const store_stmt_t table_versions_stmts[] = {
+    {"table_versions_lock", "SELECT pg_advisory_xact_lock(1819045225)", 0},
+    {"table_versions_next", "SELECT coalesce(max(version), 0) + 1 FROM routing_table_versions", 0},
+    {"table_versions_providers",
+     "SELECT name, base_url, auth_style, api_key_sealed, headers::text AS headers, timeout_ms"
+     " FROM providers WHERE enabled ORDER BY name",
+     0},
+    {"table_versions_models",
+     "SELECT m.provider, m.name, m.input_cost_per_mtok, m.output_cost_per_mtok, m.quality"
+     " FROM models m JOIN providers p ON p.name = m.provider WHERE p.enabled"
+     " ORDER BY m.provider, m.name",
+     0},
+    {"table_versions_routes",
+     "SELECT r.name, r.strategy, d.provider, d.model, d.weight, d.priority FROM routes r"
+     " JOIN route_deployments d ON d.route = r.name JOIN providers p ON p.name = d.provider"
+     " WHERE p.enabled ORDER BY r.name, d.position",
+     0},
+    {"table_versions_insert",
+     "INSERT INTO routing_table_versions (version, checksum, document) VALUES ($1::bigint, $2, $3)",
+     3},
+    {"table_versions_notify", "SELECT pg_notify('" TABLE_VERSIONS_CHANNEL "', $1)", 1},
+    {"table_versions_latest",
+     "SELECT version, document FROM routing_table_versions ORDER BY version DESC LIMIT 1", 0},
+    {NULL, NULL, 0},
+};
+
+static json_t *tv_providers(PGconn *c, store_err_t *e)
+{
+    PGresult *pr = store_exec(c, "table_versions_providers", 0, NULL, e);
+    PGresult *mr = pr ? store_exec(c, "table_versions_models", 0, NULL, e) : NULL;
+    json_t *list = json_array();
+    if (!pr || !mr || !list)
+        goto fail;
+    int mi = 0, mn = PQntuples(mr);
+    for (int i = 0; i < PQntuples(pr); i++) {
+        const char *name = store_get(pr, i, "name");
+        json_t *headers = json_object(), *models = json_array();
+        json_t *hs = json_loads(store_get(pr, i, "headers"), 0, NULL);
+        for (size_t j = 0; json_is_array(hs) && j < json_array_size(hs); j++) {
+            json_t *h = json_array_get(hs, j);
+            json_object_set(headers, json_string_value(json_object_get(h, "name")),
+                            json_object_get(h, "value"));
+        }
+        json_decref(hs);
+        for (; mi < mn && strcmp(store_get(mr, mi, "provider"), name) == 0; mi++)
+            json_array_append_new(models,
+                                  json_pack("{s:s, s:f, s:f, s:f}", "name",
+                                            store_get(mr, mi, "name"), "input_cost_per_mtok",
+                                            strtod(store_get(mr, mi, "input_cost_per_mtok"), NULL),
+                                            "output_cost_per_mtok",
+                                            strtod(store_get(mr, mi, "output_cost_per_mtok"), NULL),
+                                            "quality", strtod(store_get(mr, mi, "quality"), NULL)));
+        if (json_array_size(models) == 0) {
+            /* Nothing to serve yet: a node's loader requires models. */
+            json_decref(headers);
+            json_decref(models);
+            continue;
+        }
+        json_t *p = json_pack("{s:s, s:s, s:i, s:o, s:s, s:o}", "name", name, "base_url",
+                              store_get(pr, i, "base_url"), "timeout_ms",
+                              atoi(store_get(pr, i, "timeout_ms")), "headers", headers,
+                              "auth_style", store_get(pr, i, "auth_style"), "models", models);
+        if (!p || json_array_append_new(list, p) != 0)
+            goto fail;
+        if (!store_is_null(pr, i, "api_key_sealed"))
+            json_object_set_new(p, "api_key_sealed",
+                                json_string(store_get(pr, i, "api_key_sealed")));
+    }
+    PQclear(pr);
+    PQclear(mr);
+    return list;
+fail:
+    if (e->code == STORE_OK)
+        store_fail(e, STORE_HARD, "routing table: out of memory");
+    PQclear(pr);
+    PQclear(mr);
+    json_decref(list);
+    return NULL;
+}
+
+static json_t *tv_routes(PGconn *c, store_err_t *e)
+{
+    PGresult *r = store_exec(c, "table_versions_routes", 0, NULL, e);
+    json_t *list = json_array();
+    json_t *deps = NULL;
+    const char *cur = NULL;
+    if (!r || !list)
+        goto fail;
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *name = store_get(r, i, "name");
+        if (!cur || strcmp(cur, name) != 0) {
+            deps = json_array();
+            json_t *rt = json_pack("{s:s, s:s, s:o}", "name", name, "strategy",
+                                   store_get(r, i, "strategy"), "deployments", deps);
+            if (!rt || json_array_append_new(list, rt) != 0)
+                goto fail;
+            cur = name;
+        }
+        json_t *d =
+            json_pack("{s:s, s:s, s:f, s:i}", "provider", store_get(r, i, "provider"), "model",
+                      store_get(r, i, "model"), "weight", strtod(store_get(r, i, "weight"), NULL),
+                      "priority", atoi(store_get(r, i, "priority")));
+        if (!d || json_array_append_new(deps, d) != 0)
+            goto fail;
+    }
+    PQclear(r);
+    return list;
+fail:
+    if (e->code == STORE_OK)
+        store_fail(e, STORE_HARD, "routing table: out of memory");
+    PQclear(r);
+    json_decref(list);
+    return NULL;
+}
+
+int table_versions_publish(PGconn *c, int64_t *version, store_err_t *e)
+{
+    int rc = -1;
+    json_t *doc = NULL, *providers = NULL, *routes = NULL;
+    char *text = NULL;
+    PGresult *r = store_exec(c, "table_versions_lock", 0, NULL, e);
+    if (!r)
+        return -1;
+    PQclear(r);
+    if (!(r = store_exec_one(c, "table_versions_next", 0, NULL, "next version", e)))
+        return -1;
+    int64_t v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    if (!(providers = tv_providers(c, e)) || !(routes = tv_routes(c, e)))
+        goto out;
+    if (json_array_size(providers) == 0) {
+        /* A table without a servable provider is one no node accepts: the
+         * change commits, the nodes keep what they have. */
+        *version = 0;
+        rc = 0;
+        goto out;
+    }
+    doc = json_pack("{s:I, s:O, s:O, s:[]}", "version", (json_int_t)v, "providers", providers,
+                    "routes", routes, "keys");
+    if (!doc || !(text = json_dumps(doc, JSON_COMPACT))) {
+        store_fail(e, STORE_HARD, "routing table: out of memory");
+        goto out;
+    }
+    char sum[65], vs[24];
+    secret_sha256_hex(text, strlen(text), sum);
+    snprintf(vs, sizeof(vs), "%" PRId64, v);
+    const char *params[] = {vs, sum, text};
+    if (!(r = store_exec(c, "table_versions_insert", 3, params, e)))
+        goto out;
+    PQclear(r);
+    if (!(r = store_exec(c, "table_versions_notify", 1, params, e)))
+        goto out;
+    PQclear(r);
+    *version = v;
+    rc = 0;
+out:
+    json_decref(providers);
+    json_decref(routes);
+    json_decref(doc);
+    free(text);
+    return rc;
+}
+
+int table_versions_latest(PGconn *c, int64_t *version, char **document, store_err_t *e)
+{
+    PGresult *r = store_exec_one(c, "table_versions_latest", 0, NULL, "routing table", e);
+    if (!r)
+        return -1;
+    *version = strtoll(store_get(r, 0, "version"), NULL, 10);
+    *document = strdup(store_get(r, 0, "document"));
+    PQclear(r);
+    if (!*document)
+        return store_fail(e, STORE_HARD, "routing table: out of memory");
+    return 0;
+}
+
+char *table_versions_render(const char *document, const secret_key_t *k, bool redact, char *err,
+                            size_t errlen)
+{
+    json_error_t je;
+    char *out = NULL;
+    json_t *doc = json_loads(document, 0, &je);
+    if (!doc) {
+        snprintf(err, errlen, "routing table document: %s", je.text);
+        return NULL;
+    }
+    json_t *providers = json_object_get(doc, "providers");
+    for (size_t i = 0; json_is_array(providers) && i < json_array_size(providers); i++) {
+        json_t *p = json_array_get(providers, i);
+        const char *name = json_string_value(json_object_get(p, "name"));
+        const char *style = json_string_value(json_object_get(p, "auth_style"));
+        const char *sealed = json_string_value(json_object_get(p, "api_key_sealed"));
+        if (sealed && name && style && strcmp(style, "none") != 0) {
+            char *key = redact ? strdup("<redacted>") : secret_open(k, name, sealed, err, errlen);
+            if (!key) {
+                if (redact)
+                    snprintf(err, errlen, "routing table: out of memory");
+                goto out;
+            }
+            if (strcmp(style, "bearer") == 0)
+                json_object_set_new(p, "api_key", json_string(key));
+            else
+                json_object_set_new(json_object_get(p, "headers"), style, json_string(key));
+            memset(key, 0, strlen(key));
+            free(key);
+        }
+        json_object_del(p, "auth_style");
+        json_object_del(p, "api_key_sealed");
+    }
+    if (!(out = json_dumps(doc, JSON_COMPACT)))
+        snprintf(err, errlen, "routing table: out of memory");
+out:
+    json_decref(doc);
+    return out;
+}

@@ -1,0 +1,40 @@
+/* table_versions: published routing tables (table `routing_table_versions`).
+ *
+ * Invariants: versions are consecutive integers from 1, taken under a
+ * transaction advisory lock so two replicas never publish the same number;
+ * a stored document holds API keys sealed, never in plaintext; publishing
+ * sends NOTIFY llmgw_table with the version, delivered to every listening
+ * replica when the transaction commits.
+ *
+ * The stored document is the routing-table JSON (docs/routing-table.md) with
+ * two extra provider fields — "auth_style" and "api_key_sealed" — that
+ * table_versions_render turns into "api_key" or a header for the nodes.
+ */
+#ifndef LLMGW_TABLE_VERSIONS_H
+#define LLMGW_TABLE_VERSIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "secret.h"
+#include "store.h"
+
+#define TABLE_VERSIONS_CHANNEL "llmgw_table"
+
+/* Builds the document from the registry (enabled providers with at least
+ * one model; deployments on other providers and routes left empty are
+ * dropped), stores it as the next version and notifies. *version is 0 when
+ * no provider can serve yet (nothing is published). Inside the caller's
+ * transaction. */
+int table_versions_publish(PGconn *c, int64_t *version, store_err_t *e);
+/* The latest version and its document (malloc'd). STORE_NOT_FOUND when none. */
+int table_versions_latest(PGconn *c, int64_t *version, char **document, store_err_t *e);
+/* The table JSON for nodes: sealed keys opened into "api_key" (auth style
+ * bearer) or an "x-api-key" / "api-key" header; with `redact` every key value
+ * becomes "<redacted>". malloc'd, or NULL with err filled. */
+char *table_versions_render(const char *document, const secret_key_t *k, bool redact, char *err,
+                            size_t errlen);
+
+#endif
