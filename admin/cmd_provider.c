@@ -18,7 +18,7 @@
 #define PROVIDER_MAX_HEADERS 32
 
 static const char provider_usage[] =
-    "usage: llmgw provider add NAME --base-url URL [flags]\n"
+    "usage: llmgw provider add NAME (--base-url URL | --preset P) [flags]\n"
     "       llmgw provider list [flags]\n"
     "       llmgw provider show NAME [flags]\n"
     "       llmgw provider edit NAME [flags]     (only the given settings change;\n"
@@ -29,14 +29,18 @@ static const char provider_usage[] =
     "\n"
     "provider settings:\n"
     "  --base-url URL              http:// or https:// base URL (e.g. https://api.openai.com/v1)\n"
-    "  --auth-style S              bearer, x-api-key, api-key or none (default bearer)\n"
+    "  --preset P                  a provider preset (docs/providers.md: openai, groq, vllm,\n"
+    "                              ...) filling every setting not given; custom: none\n"
+    "  --auth-style S              bearer, x-api-key, api-key or none (default: the preset's,\n"
+    "                              else bearer; edit: '' goes back to the preset's)\n"
+    "  --wire-format F             openai or anthropic (default: the preset's, else openai)\n"
+    "  --api-version V             Azure api-version / anthropic-version (default: the preset's)\n"
     "  --api-key-file PATH         read the API key from the first line of PATH\n"
     "  --api-key KEY               the API key (visible in the process list; prefer the file)\n"
     "  --clear-api-key             edit: remove the stored key\n"
     "  --header 'Name: value'      extra header, repeatable (edit: replaces the list)\n"
     "  --upstream-timeout-ms N     per-attempt timeout, 1..600000 (default 60000)\n"
     "  --region R                  region label\n"
-    "  --preset P                  preset label (default custom)\n"
     "  --enabled true|false        disabled providers are left out of the table\n"
     "\n"
     "common flags:\n" CTL_COMMON_FLAGS "  -h, --help                  show this help\n"
@@ -48,6 +52,7 @@ typedef struct {
     const char *verb;
     const char *name;
     const char *base_url, *auth_style, *api_key, *api_key_file, *region, *preset;
+    const char *wire_format, *api_version;
     const char *headers[PROVIDER_MAX_HEADERS];
     size_t n_headers;
     bool headers_set, clear_key, dry_run;
@@ -83,6 +88,12 @@ static int provider_parse(int argc, char **argv, provider_opts_t *o)
                 return -1;
         } else if (cmd_args_is(&a, "--auth-style")) {
             if (!(o->auth_style = cmd_args_value(&a)))
+                return -1;
+        } else if (cmd_args_is(&a, "--wire-format")) {
+            if (!(o->wire_format = cmd_args_value(&a)))
+                return -1;
+        } else if (cmd_args_is(&a, "--api-version")) {
+            if (!(o->api_version = cmd_args_value(&a)))
                 return -1;
         } else if (cmd_args_is(&a, "--api-key")) {
             if (!(o->api_key = cmd_args_value(&a)))
@@ -174,6 +185,10 @@ static int provider_apply(provider_opts_t *o, Llmgw__V1__Provider *p, Llmgw__V1_
         p->region = (char *)o->region;
     if (o->preset)
         p->preset = (char *)o->preset;
+    if (o->wire_format)
+        p->wire_format = (char *)o->wire_format;
+    if (o->api_version)
+        p->api_version = (char *)o->api_version;
     if (o->enabled >= 0)
         p->enabled = o->enabled;
     if (o->upstream_timeout_ms)
@@ -210,9 +225,9 @@ static int provider_print(const ctl_opts_t *o, Llmgw__V1__Provider **ps, size_t 
 {
     if (o->json)
         return ctl_print_json(whole);
-    static const char *const titles[] = {"NAME",   "BASE URL", "AUTH",    "API KEY",
-                                         "REGION", "TIMEOUT",  "ENABLED", "HEADERS"};
-    ctl_table_t *t = ctl_table_new(8, titles);
+    static const char *const titles[] = {"NAME",   "PRESET",  "BASE URL", "AUTH",   "API KEY",
+                                         "REGION", "TIMEOUT", "ENABLED",  "HEADERS"};
+    ctl_table_t *t = ctl_table_new(9, titles);
     int rc = t ? CMD_EXIT_OK : CMD_EXIT_RPC;
     for (size_t i = 0; i < n && rc == CMD_EXIT_OK; i++) {
         char timeout[24], headers[1024] = "";
@@ -220,9 +235,11 @@ static int provider_print(const ctl_opts_t *o, Llmgw__V1__Provider **ps, size_t 
         for (size_t h = 0; h < ps[i]->n_headers; h++)
             snprintf(headers + strlen(headers), sizeof(headers) - strlen(headers), "%s%s",
                      h ? "," : "", ps[i]->headers[h]->name);
+        /* Empty settings are the preset's. */
         const char *cells[] = {ps[i]->name,
-                               ps[i]->base_url,
-                               ps[i]->auth_style,
+                               ps[i]->preset,
+                               ps[i]->base_url[0] ? ps[i]->base_url : "(preset)",
+                               ps[i]->auth_style[0] ? ps[i]->auth_style : "(preset)",
                                ps[i]->has_api_key ? "stored" : "none",
                                ps[i]->region,
                                timeout,
@@ -275,13 +292,13 @@ int cmd_provider(int argc, char **argv)
         return cmd_usage_error(PROVIDER_CMD, "%s: NAME: required", v);
 
     if (strcmp(v, "add") == 0) {
-        if (!o.base_url)
-            return cmd_usage_error(PROVIDER_CMD, "add: --base-url: required");
+        if (!o.base_url && !o.preset)
+            return cmd_usage_error(PROVIDER_CMD, "add: --base-url or --preset: required");
         if (o.clear_key)
             return cmd_usage_error(PROVIDER_CMD, "add: --clear-api-key: only for edit");
         Llmgw__V1__Provider p = LLMGW__V1__PROVIDER__INIT;
         p.name = (char *)o.name;
-        p.auth_style = "bearer";
+        p.auth_style = ""; /* the preset's; the registry makes it bearer for custom */
         p.preset = "custom";
         p.enabled = true;
         if (provider_apply(&o, &p, hs, hptrs, store, &key) < 0)
@@ -303,7 +320,8 @@ int cmd_provider(int argc, char **argv)
         Llmgw__V1__Provider *p = (void *)cur;
         Llmgw__V1__Header **orig_headers = p->headers;
         size_t orig_n = p->n_headers;
-        char *orig_strings[5] = {p->base_url, p->auth_style, p->region, p->preset, p->api_key};
+        char *orig_strings[7] = {p->base_url, p->auth_style,  p->region,     p->preset,
+                                 p->api_key,  p->wire_format, p->api_version};
         if (provider_apply(&o, p, hs, hptrs, store, &key) < 0) {
             protobuf_c_message_free_unpacked(cur, NULL);
             return CMD_EXIT_USAGE;
@@ -321,6 +339,8 @@ int cmd_provider(int argc, char **argv)
         p->region = orig_strings[2];
         p->preset = orig_strings[3];
         p->api_key = orig_strings[4];
+        p->wire_format = orig_strings[5];
+        p->api_version = orig_strings[6];
         protobuf_c_message_free_unpacked(cur, NULL);
         if (rc == CMD_EXIT_OK)
             rc = provider_change(&o, "updated", resp);

@@ -16,26 +16,29 @@
 const store_stmt_t providers_stmts[] = {
     {"providers_insert",
      "INSERT INTO providers (name, preset, base_url, auth_style, api_key_sealed, headers,"
-     " timeout_ms, region, enabled) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::int, $8, $9::bool)",
-     9},
+     " timeout_ms, region, enabled, wire_format, api_version)"
+     " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::int, $8, $9::bool, $10, $11)",
+     11},
     {"providers_update",
      "UPDATE providers SET preset = $2, base_url = $3, auth_style = $4,"
      " api_key_sealed = CASE WHEN $10::bool THEN NULL WHEN $5::text IS NULL THEN api_key_sealed"
      " ELSE $5 END, headers = $6::jsonb, timeout_ms = $7::int, region = $8, enabled = $9::bool,"
-     " updated_at = now() WHERE name = $1",
-     10},
+     " wire_format = $11, api_version = $12, updated_at = now() WHERE name = $1",
+     12},
     {"providers_delete", "DELETE FROM providers WHERE name = $1", 1},
     {"providers_endpoint",
-     "SELECT base_url, auth_style, api_key_sealed, headers::text AS headers, timeout_ms"
+     "SELECT preset, base_url, auth_style, api_key_sealed, headers::text AS headers, timeout_ms"
      " FROM providers WHERE name = $1",
      1},
     {"providers_get",
      "SELECT name, preset, base_url, auth_style, api_key_sealed IS NOT NULL AS has_api_key,"
-     " headers::text AS headers, timeout_ms, region, enabled FROM providers WHERE name = $1",
+     " headers::text AS headers, timeout_ms, region, enabled, wire_format, api_version"
+     " FROM providers WHERE name = $1",
      1},
     {"providers_list",
      "SELECT name, preset, base_url, auth_style, api_key_sealed IS NOT NULL AS has_api_key,"
-     " headers::text AS headers, timeout_ms, region, enabled FROM providers ORDER BY name",
+     " headers::text AS headers, timeout_ms, region, enabled, wire_format, api_version"
+     " FROM providers ORDER BY name",
      0},
     {NULL, NULL, 0},
 };
@@ -77,6 +80,8 @@ static int providers_write(PGconn *c, const secret_key_t *k, const Llmgw__V1__Pr
         goto out;
     }
     snprintf(timeout, sizeof(timeout), "%d", p->timeout_ms);
+    /* The insert has no clear_key parameter: its $10, $11 are the update's
+     * $11, $12. */
     const char *params[] = {p->name,
                             p->preset,
                             p->base_url,
@@ -86,8 +91,11 @@ static int providers_write(PGconn *c, const secret_key_t *k, const Llmgw__V1__Pr
                             timeout,
                             p->region,
                             p->enabled ? "true" : "false",
-                            clear_key ? "true" : "false"};
-    r = store_exec(c, update ? "providers_update" : "providers_insert", update ? 10 : 9, params, e);
+                            update ? (clear_key ? "true" : "false") : p->wire_format,
+                            update ? p->wire_format : p->api_version,
+                            p->api_version};
+    r = store_exec(c, update ? "providers_update" : "providers_insert", update ? 12 : 11, params,
+                   e);
     if (!r) {
         if (e->code == STORE_CONFLICT)
             store_fail(e, STORE_CONFLICT, "provider.name: '%s' already exists", p->name);
@@ -148,7 +156,9 @@ static Llmgw__V1__Provider *providers_from_row(const PGresult *r, int i, store_e
         store_msg_str(&p->base_url, store_get(r, i, "base_url")) < 0 ||
         store_msg_str(&p->auth_style, store_get(r, i, "auth_style")) < 0 ||
         store_msg_str(&p->api_key, "") < 0 ||
-        store_msg_str(&p->region, store_get(r, i, "region")) < 0)
+        store_msg_str(&p->region, store_get(r, i, "region")) < 0 ||
+        store_msg_str(&p->wire_format, store_get(r, i, "wire_format")) < 0 ||
+        store_msg_str(&p->api_version, store_get(r, i, "api_version")) < 0)
         goto oom;
     hs = json_loads(store_get(r, i, "headers"), 0, NULL);
     size_t n = json_is_array(hs) ? json_array_size(hs) : 0;
@@ -214,6 +224,7 @@ void providers_endpoint_free(providers_endpoint_t *ep)
 {
     if (!ep)
         return;
+    free(ep->preset);
     free(ep->base_url);
     free(ep->auth_style);
     if (ep->api_key) {
@@ -238,7 +249,8 @@ int providers_endpoint(PGconn *c, const secret_key_t *k, const char *name,
     if (!r)
         return -1;
     out->timeout_ms = atoi(store_get(r, 0, "timeout_ms"));
-    if (!(out->base_url = strdup(store_get(r, 0, "base_url"))) ||
+    if (!(out->preset = strdup(store_get(r, 0, "preset"))) ||
+        !(out->base_url = strdup(store_get(r, 0, "base_url"))) ||
         !(out->auth_style = strdup(store_get(r, 0, "auth_style"))))
         goto oom;
     if (!store_is_null(r, 0, "api_key_sealed") &&

@@ -31,10 +31,11 @@ int providers_list(PGconn *c, Llmgw__V1__ListProvidersResponse *out, store_err_t
 /* What it takes to call a provider: the key opened. Free with
  * providers_endpoint_free (which wipes the key). */
 typedef struct {
-    char *base_url;
-    char *auth_style;
-    char *api_key;  /* NULL when none */
-    char **headers; /* "Name: value" lines */
+    char *preset;     /* "custom" when none */
+    char *base_url;   /* "" when the preset's */
+    char *auth_style; /* "" when the preset's */
+    char *api_key;    /* NULL when none */
+    char **headers;   /* "Name: value" lines */
     size_t n_headers;
     int timeout_ms;
 } providers_endpoint_t;

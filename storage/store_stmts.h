@@ -12,5 +12,9 @@ extern const store_stmt_t audit_stmts[];
 extern const store_stmt_t table_versions_stmts[];
 extern const store_stmt_t nodes_stmts[];
 extern const store_stmt_t admin_tokens_stmts[];
+extern const store_stmt_t teams_stmts[];
+extern const store_stmt_t api_keys_stmts[];
+extern const store_stmt_t budgets_stmts[];
+extern const store_stmt_t policies_stmts[];
 
 #endif

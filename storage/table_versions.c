@@ -13,8 +13,8 @@ const store_stmt_t table_versions_stmts[] = {
     {"table_versions_lock", "SELECT pg_advisory_xact_lock(1819045225)", 0},
     {"table_versions_next", "SELECT coalesce(max(version), 0) + 1 FROM routing_table_versions", 0},
     {"table_versions_providers",
-     "SELECT name, base_url, auth_style, api_key_sealed, headers::text AS headers, timeout_ms"
-     " FROM providers WHERE enabled ORDER BY name",
+     "SELECT name, preset, base_url, auth_style, wire_format, api_version, api_key_sealed,"
+     " headers::text AS headers, timeout_ms FROM providers WHERE enabled ORDER BY name",
      0},
     {"table_versions_models",
      "SELECT m.provider, m.name, m.input_cost_per_mtok, m.output_cost_per_mtok, m.quality"
@@ -34,6 +34,23 @@ const store_stmt_t table_versions_stmts[] = {
      "SELECT version, document FROM routing_table_versions ORDER BY version DESC LIMIT 1", 0},
     {NULL, NULL, 0},
 };
+
+/* The preset and what the row states over it; an empty column is left out
+ * so the node's loader takes the preset's value (docs/providers.md). */
+static int tv_preset_fields(const PGresult *pr, int i, json_t *p)
+{
+    static const char *const cols[] = {"base_url", "auth_style", "wire_format", "api_version"};
+    const char *preset = store_get(pr, i, "preset");
+    if (preset[0] && strcmp(preset, "custom") != 0 &&
+        json_object_set_new(p, "preset", json_string(preset)) < 0)
+        return -1;
+    for (size_t k = 0; k < sizeof(cols) / sizeof(cols[0]); k++) {
+        const char *v = store_get(pr, i, cols[k]);
+        if (v[0] && json_object_set_new(p, cols[k], json_string(v)) < 0)
+            return -1;
+    }
+    return 0;
+}
 
 static json_t *tv_providers(PGconn *c, store_err_t *e)
 {
@@ -67,11 +84,12 @@ static json_t *tv_providers(PGconn *c, store_err_t *e)
             json_decref(models);
             continue;
         }
-        json_t *p = json_pack("{s:s, s:s, s:i, s:o, s:s, s:o}", "name", name, "base_url",
-                              store_get(pr, i, "base_url"), "timeout_ms",
-                              atoi(store_get(pr, i, "timeout_ms")), "headers", headers,
-                              "auth_style", store_get(pr, i, "auth_style"), "models", models);
+        json_t *p =
+            json_pack("{s:s, s:i, s:o, s:o}", "name", name, "timeout_ms",
+                      atoi(store_get(pr, i, "timeout_ms")), "headers", headers, "models", models);
         if (!p || json_array_append_new(list, p) != 0)
+            goto fail;
+        if (tv_preset_fields(pr, i, p) < 0)
             goto fail;
         if (!store_is_null(pr, i, "api_key_sealed"))
             json_object_set_new(p, "api_key_sealed",
@@ -201,21 +219,19 @@ char *table_versions_render(const char *document, const secret_key_t *k, bool re
         const char *name = json_string_value(json_object_get(p, "name"));
         const char *style = json_string_value(json_object_get(p, "auth_style"));
         const char *sealed = json_string_value(json_object_get(p, "api_key_sealed"));
-        if (sealed && name && style && strcmp(style, "none") != 0) {
+        /* No auth_style: the preset's (the node knows it). */
+        if (sealed && name && (!style || strcmp(style, "none") != 0)) {
             char *key = redact ? strdup("<redacted>") : secret_open(k, name, sealed, err, errlen);
             if (!key) {
                 if (redact)
                     snprintf(err, errlen, "routing table: out of memory");
                 goto out;
             }
-            if (strcmp(style, "bearer") == 0)
-                json_object_set_new(p, "api_key", json_string(key));
-            else
-                json_object_set_new(json_object_get(p, "headers"), style, json_string(key));
+            /* The node sends the key as its auth_style says (adapter.c). */
+            json_object_set_new(p, "api_key", json_string(key));
             memset(key, 0, strlen(key));
             free(key);
         }
-        json_object_del(p, "auth_style");
         json_object_del(p, "api_key_sealed");
     }
     if (!(out = json_dumps(doc, JSON_COMPACT)))

@@ -7,8 +7,11 @@
  * replica when the transaction commits.
  *
  * The stored document is the routing-table JSON (docs/routing-table.md) with
- * two extra provider fields — "auth_style" and "api_key_sealed" — that
- * table_versions_render turns into "api_key" or a header for the nodes.
+ * one extra provider field, "api_key_sealed", that table_versions_render
+ * opens into "api_key" for the nodes. A provider made from a preset carries
+ * "preset" and only the settings it states over it (base_url, auth_style,
+ * wire_format, api_version), so a node resolves it exactly as it resolves a
+ * standalone table file.
  */
 #ifndef LLMGW_TABLE_VERSIONS_H
 #define LLMGW_TABLE_VERSIONS_H
@@ -31,9 +34,10 @@
 int table_versions_publish(PGconn *c, int64_t *version, store_err_t *e);
 /* The latest version and its document (malloc'd). STORE_NOT_FOUND when none. */
 int table_versions_latest(PGconn *c, int64_t *version, char **document, store_err_t *e);
-/* The table JSON for nodes: sealed keys opened into "api_key" (auth style
- * bearer) or an "x-api-key" / "api-key" header; with `redact` every key value
- * becomes "<redacted>". malloc'd, or NULL with err filled. */
+/* The table JSON for nodes: sealed keys opened into "api_key" (left out for
+ * auth style "none"; the node sends it as the provider's auth_style says);
+ * with `redact` every key value becomes "<redacted>". malloc'd, or NULL with
+ * err filled. */
 char *table_versions_render(const char *document, const secret_key_t *k, bool redact, char *err,
                             size_t errlen);
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "cp_presets.h"
 #include "cp_probe.h"
 #include "cp_rpc.h"
 #include "cp_validate.h"
@@ -112,9 +113,10 @@ static void provider_detail(cp_change_t *ch, const Llmgw__V1__Provider *p, const
 {
     snprintf(ch->object, sizeof(ch->object), "provider/%s", p->name);
     snprintf(ch->detail, sizeof(ch->detail),
-             "base_url=%s auth_style=%s timeout_ms=%d region=%s enabled=%s headers=%zu api_key=%s",
-             p->base_url, p->auth_style, p->timeout_ms, p->region, p->enabled ? "true" : "false",
-             p->n_headers, key_note);
+             "preset=%s base_url=%s auth_style=%s wire_format=%s api_version=%s timeout_ms=%d"
+             " region=%s enabled=%s headers=%zu api_key=%s",
+             p->preset, p->base_url, p->auth_style, p->wire_format, p->api_version, p->timeout_ms,
+             p->region, p->enabled ? "true" : "false", p->n_headers, key_note);
 }
 
 static grpc_status_code rpc_create_provider(cp_t *cp, const char *role, ProtobufCMessage *req,
@@ -482,6 +484,10 @@ static grpc_status_code cp_probe_provider(cp_t *cp, const char *name, cp_probe_t
     if (store_run_transaction(cp->pool, false, tx_endpoint, &t, &e) < 0) {
         snprintf(details, dlen, "%s", e.msg);
         return cp_status_from_store(e.code);
+    }
+    if (cp_presets_endpoint(&t.ep, details, dlen) < 0) {
+        providers_endpoint_free(&t.ep);
+        return GRPC_STATUS_INTERNAL;
     }
     *probe_rc = cp_probe_models(&t.ep, probe);
     providers_endpoint_free(&t.ep);

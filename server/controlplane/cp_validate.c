@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cp_presets.h"
+
 #define CP_NAME_MAX 64
 #define CP_MODEL_MAX 128
 
@@ -58,11 +60,18 @@ int cp_validate_provider(Llmgw__V1__Provider *p, char *err, size_t errlen)
     }
     if (cp_validate_name("provider.name", p->name, CP_NAME_MAX, "", err, errlen) < 0)
         return -1;
-    if (!cp_url_ok(p->base_url)) {
+    if (strlen(p->preset) > CP_NAME_MAX) {
+        snprintf(err, errlen, "provider.preset: longer than %d characters", CP_NAME_MAX);
+        return -1;
+    }
+    /* Empty settings are the preset's: checked against the embedded presets. */
+    if (cp_presets_check(p, err, errlen) < 0)
+        return -1;
+    if (p->base_url[0] && !cp_url_ok(p->base_url)) {
         snprintf(err, errlen, "provider.base_url: expected an http:// or https:// URL");
         return -1;
     }
-    bool style_ok = false;
+    bool style_ok = !p->auth_style[0];
     for (size_t i = 0; i < 4; i++)
         style_ok = style_ok || strcmp(p->auth_style, styles[i]) == 0;
     if (!style_ok) {
@@ -70,15 +79,22 @@ int cp_validate_provider(Llmgw__V1__Provider *p, char *err, size_t errlen)
                  "provider.auth_style: expected one of bearer, x-api-key, api-key, none");
         return -1;
     }
+    if (p->wire_format[0] && strcmp(p->wire_format, "openai") != 0 &&
+        strcmp(p->wire_format, "anthropic") != 0) {
+        snprintf(err, errlen, "provider.wire_format: expected openai or anthropic");
+        return -1;
+    }
+    if (p->api_version[0] &&
+        cp_validate_name("provider.api_version", p->api_version, CP_NAME_MAX, ":", err, errlen) < 0)
+        return -1;
     if (p->timeout_ms == 0)
         p->timeout_ms = 60000;
     if (p->timeout_ms < 1 || p->timeout_ms > 600000) {
         snprintf(err, errlen, "provider.timeout_ms: expected 1 to 600000");
         return -1;
     }
-    if (strlen(p->preset) > CP_NAME_MAX || strlen(p->region) > CP_NAME_MAX) {
-        snprintf(err, errlen, "provider.%s: longer than %d characters",
-                 strlen(p->preset) > CP_NAME_MAX ? "preset" : "region", CP_NAME_MAX);
+    if (strlen(p->region) > CP_NAME_MAX) {
+        snprintf(err, errlen, "provider.region: longer than %d characters", CP_NAME_MAX);
         return -1;
     }
     if (strlen(p->api_key) > 4096 || strpbrk(p->api_key, "\r\n")) {

@@ -67,7 +67,10 @@ fail:
 
 int http_watch_add(http_watch_t *w, int fd, uint32_t id)
 {
-    struct epoll_event ev = {.events = EPOLLRDHUP, .data.u64 = ((uint64_t)id << 32) | (uint32_t)fd};
+    /* One-shot: one report per add, then the socket stays in the set
+     * (disarmed) until deleted or closed. */
+    struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLONESHOT,
+                             .data.u64 = ((uint64_t)id << 32) | (uint32_t)fd};
     return epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -1 : 0;
 }
 

@@ -20,13 +20,14 @@
 
 typedef struct http_watch http_watch_t;
 
-/* Called on the watch thread for a hung-up socket; the callback should
- * http_watch_del the fd (events repeat until then). */
+/* Called on the watch thread for a hung-up socket, once per http_watch_add
+ * (the watch is one-shot; the fd stays in the set, disarmed, until
+ * http_watch_del or its close). */
 typedef void (*http_watch_fn)(void *ud, uint32_t id, int fd);
 
 /* Starts the watch thread. NULL on failure. */
 http_watch_t *http_watch_new(http_watch_fn fn, void *ud);
-/* Watches fd for request `id`. 0 or -1. Any thread. */
+/* Watches fd for `id` (a request's or a connection's). 0 or -1. Any thread. */
 int http_watch_add(http_watch_t *w, int fd, uint32_t id);
 /* Stops watching fd (no error when it was not watched). Any thread. */
 void http_watch_del(http_watch_t *w, int fd);

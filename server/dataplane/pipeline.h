@@ -111,7 +111,8 @@ typedef struct {
  * first attempt. NULL when the request ends before any attempt (bad key,
  * bad request, unknown model, no memory): *status and err say why and
  * on_done never runs. Otherwise on_done runs exactly once — possibly
- * before pipeline_start returned. */
+ * before pipeline_start returned (a body-building error, or every
+ * deployment waiting out a Retry-After: RESOURCE_EXHAUSTED, rate_limited). */
 pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_callbacks_t *cb,
                              void *ud, grpc_status_code *status, char *err, size_t errlen);
 /* Any thread; idempotent. on_done follows with CANCELLED unless it ran. */

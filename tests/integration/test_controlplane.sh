@@ -260,6 +260,37 @@ grep -qF "Bearer $SECRET" "$T/sim.log" && fail "simulator log shows the key" || 
 [ "$(stat -c %a "$T/state1/table.json")" = 600 ] && pass "state file is private (0600)" ||
   fail "state file is private (0600)"
 
+# --- a provider from a preset: nodes resolve it as in a table file ---------
+check_fails "unknown preset names the close one" 1 \
+  "INVALID_ARGUMENT: provider.preset: unknown preset 'vlm' (close: vllm" "$BIN/llmgw" provider add p1 --preset vlm
+check_fails "a preset without a base URL asks for one" 1 "provider.base_url: required by preset 'azure'" \
+  "$BIN/llmgw" provider add p2 --preset azure --api-key-file "$T/key.txt"
+check_fails "a custom provider needs a base URL" 2 "--base-url or --preset: required" "$BIN/llmgw" provider add p3
+check_fails "unknown wire format" 1 "INVALID_ARGUMENT: provider.wire_format" \
+  "$BIN/llmgw" provider add p4 --preset vllm --wire-format grpc
+# vLLM's preset (auth none, wire format openai) with the simulator's URL.
+check "provider add by preset" "$BIN/llmgw" provider add local --preset vllm \
+  --base-url "http://127.0.0.1:$SIM_PORT/v1" --api-key-file "$T/key.txt"
+[ "$(psql_q "SELECT preset || '|' || auth_style || '|' || wire_format FROM providers WHERE name = 'local'")" = "vllm||" ] &&
+  pass "the registry stores the preset and only what overrides it" || fail "the registry stores the preset"
+check "provider test resolves the preset" "$BIN/llmgw" provider test local
+check "model add (preset provider)" "$BIN/llmgw" model add local/gpt-4o-mini --input-cost 0 --output-cost 0
+check "route add (preset provider)" "$BIN/llmgw" route add via-preset --deployment local/gpt-4o-mini
+TV=$(psql_q "SELECT max(version) FROM routing_table_versions")
+wait_acked "$TV" 3 && pass "every node accepted the table naming the preset" ||
+  fail "every node accepted the table naming the preset"
+"$BIN/llmgw" table show >"$T/table2.json" 2>/dev/null
+python3 -c "
+import json,sys; d=json.load(open('$T/table2.json')); d=d.get('document', d)
+d=json.loads(d) if isinstance(d,str) else d
+p=[p for p in d['providers'] if p['name']=='local'][0]
+sys.exit(0 if p['preset']=='vllm' and 'auth_style' not in p and 'wire_format' not in p else 1)" &&
+  pass "the pushed table names the preset" || { fail "the pushed table names the preset"; cat "$T/table2.json" >&2; }
+check "chat routes to the preset provider" \
+  "$BIN/llmgw" chat --target "127.0.0.1:$dp3_PORT" --model via-preset "hello preset"
+grep -q "hello preset" "$T/out" && pass "the simulator answered through the preset" ||
+  fail "the simulator answered through the preset"
+
 # --- NACK: a table the nodes reject leaves them on the old version ----------
 BAD=$((TV + 1))
 psql_q "INSERT INTO routing_table_versions (version, checksum, document) VALUES ($BAD, 'x',
@@ -291,8 +322,8 @@ wait_acked "$AFTER" 3 && pass "listeners reconnected: every node acked the chang
   fail "listeners reconnected: every node acked the change"
 
 # --- audit log --------------------------------------------------------------
-# 11 registry changes and the admin-token bootstrap (from LLMGW_ADMIN_TOKEN).
-[ "$(psql_q 'SELECT count(*) FROM audit_log')" = 12 ] && pass "one audit row per committed change" ||
+# 14 registry changes and the admin-token bootstrap (from LLMGW_ADMIN_TOKEN).
+[ "$(psql_q 'SELECT count(*) FROM audit_log')" = 15 ] && pass "one audit row per committed change" ||
   fail "one audit row per committed change"
 chain_ok=$(psql_q "SELECT bool_and(a.prev_hash = b.row_hash) FROM audit_log a JOIN audit_log b ON b.id = a.id - 1")
 [ "$chain_ok" = t ] && pass "audit rows chain by hash" || fail "audit rows chain by hash"

@@ -254,6 +254,8 @@ grep '^data: {' "$WORK/stream" | sed 's/^data: //' >"$WORK/chunks"
 jq -e -s 'all(.[]; .object == "text_completion") and .[-1].usage.completion_tokens == 3' "$WORK/chunks" >/dev/null ||
     fail "completions stream: not text_completion events ending with the usage"
 [ "$(header x-llmgw-provider)" = sim-a ] || fail "completions stream: x-llmgw-provider"
+req POST /v1/completions '{"model":"sim-500/gpt-4o-mini","prompt":"x","stream":true}'
+expect_error 502 upstream_error "" "completions stream failing before its first event"
 req POST /v1/completions '{"model":"nope","prompt":"x"}'
 expect_error 404 invalid_request_error model_not_found "completions unknown model"
 req POST /v1/completions '{"model":"chat-default","prompt":"x","stream":"yes"}'
@@ -293,6 +295,7 @@ expect_error 400 invalid_request_error "" "analytics bad window"
 req GET /v1/capabilities ""
 expect_code 200 capabilities
 expect_jq '(.data[] | select(.id == "sim-a/gpt-4o-mini") | .supports.chat and .supports.streaming)' capabilities
+expect_jq '(.data[] | select(.id == "sim-a/gpt-4o-mini") | .wire_format == "openai" and .supports.tools and .supports.json_mode and (.supports.vision | not) and .supports.stream_usage and .supports.completions)' "capabilities per model"
 req GET /v1/extensions ""
 expect_code 200 extensions
 expect_jq '(.gateway | length) > 0 and (.providers | length) == 6' extensions

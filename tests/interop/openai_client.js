@@ -1,6 +1,7 @@
 // The official OpenAI Node.js SDK against llmgw's HTTP API: an OpenAI
 // program that only changed its base URL. Checks chat, streaming with the
-// final usage chunk, embeddings, the models list, an invalid key
+// final usage chunk, legacy completions (JSON and streamed), provider fields
+// (system_fingerprint), embeddings, the models list, an invalid key
 // (AuthenticationError) and a rate-limited provider (RateLimitError).
 // Prints one line per check; exits 1 when any fails.
 "use strict";
@@ -79,6 +80,40 @@ async function main() {
         expect(chunks >= 2, `only ${chunks} chunks`);
         expect(text === `[${simName}] stream these words`, `streamed ${JSON.stringify(text)}`);
         expect(usage && usage.completion_tokens > 0, "no final usage chunk");
+    });
+
+    await check("chat completion keeps the provider's system_fingerprint", async () => {
+        const r = await client.chat.completions.create({
+            model: route,
+            messages: [{ role: "user", content: "fingerprint" }],
+        });
+        expect(r.system_fingerprint === "sim", `system_fingerprint is ${r.system_fingerprint}`);
+    });
+
+    await check("legacy completion", async () => {
+        const r = await client.completions.create({ model: route, prompt: "complete this", max_tokens: 16 });
+        expect(r.object === "text_completion", `object is ${r.object}`);
+        const text = r.choices[0].text;
+        expect(text === `[${simName}] complete this`, `text is ${JSON.stringify(text)}`);
+        expect(r.usage && r.usage.completion_tokens === 3, "no usage");
+    });
+
+    await check("legacy completion streaming with final usage", async () => {
+        const stream = await client.completions.create({
+            model: route,
+            prompt: "stream the completion",
+            stream: true,
+            stream_options: { include_usage: true },
+        });
+        let text = "";
+        let usage = null;
+        for await (const chunk of stream) {
+            expect(chunk.object === "text_completion", `object is ${chunk.object}`);
+            if (chunk.choices.length) text += chunk.choices[0].text ?? "";
+            if (chunk.usage) usage = chunk.usage;
+        }
+        expect(text === `[${simName}] stream the completion`, `streamed ${JSON.stringify(text)}`);
+        expect(usage && usage.completion_tokens === 4, "no final usage chunk");
     });
 
     await check("embeddings", async () => {

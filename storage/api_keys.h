@@ -1,0 +1,70 @@
+/* api_keys: the keys clients present to data planes (table `api_keys`),
+ * stored only as the SHA-256 of their secret.
+ *
+ * Invariants: the plaintext secret is taken by api_keys_insert and
+ * api_keys_lookup only to be hashed — it never reaches SQL, a log line or the
+ * audit log, and no read returns it (answers carry an 8-digit hash prefix).
+ * Every change runs inside the caller's transaction and appends its audit row
+ * there. A revoked key keeps its row; api_keys_lookup never matches it.
+ * Storage only: the GovernanceService RPCs come with the governance issue.
+ */
+#ifndef LLMGW_API_KEYS_H
+#define LLMGW_API_KEYS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "store.h"
+
+/* What a key may call (a bit set). */
+enum {
+    API_KEYS_SCOPE_CHAT = 1u << 0,      /* ChatService, /v1/chat/completions */
+    API_KEYS_SCOPE_MODELS = 1u << 1,    /* model listings */
+    API_KEYS_SCOPE_ENSEMBLES = 1u << 2, /* EnsembleService */
+    API_KEYS_SCOPE_ROUTING = 1u << 3,   /* RoutingService */
+};
+#define API_KEYS_SCOPE_ALL 0xfu
+
+#define API_KEYS_SECRET_MIN 16
+#define API_KEYS_SECRET_MAX 256
+#define API_KEYS_MINT_LEN 50 /* "llmgw-" + 43 base64url characters + NUL */
+
+typedef struct {
+    char name[72];            /* [A-Za-z0-9._-]{1,64} */
+    char team[72];            /* "" when the key belongs to no team */
+    unsigned scopes;          /* API_KEYS_SCOPE_* bits, at least one */
+    int32_t requests_per_min; /* 0 unlimited */
+    int64_t tokens_per_min;   /* 0 unlimited */
+    /* Output only. */
+    char sha256_prefix[9];
+    int64_t created_unix_ms, updated_unix_ms, revoked_unix_ms; /* revoked 0: active */
+} api_keys_key_t;
+
+/* The scope bit of "chat", "models", "ensembles" or "routing"; 0 when unknown. */
+unsigned api_keys_scope_parse(const char *name);
+/* A fresh secret: "llmgw-" and 32 random bytes in base64url. 0 or -1. */
+int api_keys_mint(char out[API_KEYS_MINT_LEN], store_err_t *e);
+/* Field checks before any SQL (secret may be NULL: not checked). */
+int api_keys_validate(const api_keys_key_t *k, const char *secret, store_err_t *e);
+/* Stores k with the hash of `secret`. STORE_CONFLICT for a taken name or a
+ * secret already registered; STORE_INVALID "api_key.team: team 'x' does not
+ * exist". */
+int api_keys_insert(PGconn *c, const char *actor, const api_keys_key_t *k, const char *secret,
+                    store_err_t *e);
+/* Replaces team, scopes and limits of key k->name (never the secret). */
+int api_keys_update(PGconn *c, const char *actor, const api_keys_key_t *k, store_err_t *e);
+/* STORE_NOT_FOUND when absent, STORE_IN_USE when already revoked. */
+int api_keys_revoke(PGconn *c, const char *actor, const char *name, store_err_t *e);
+/* Deletes the key and its budgets and policies. STORE_NOT_FOUND when absent. */
+int api_keys_delete(PGconn *c, const char *actor, const char *name, store_err_t *e);
+int api_keys_get(PGconn *c, const char *name, api_keys_key_t *out, store_err_t *e);
+/* Keys by name (of `team` only unless NULL); *out malloc'd (free()). */
+int api_keys_list(PGconn *c, const char *team, api_keys_key_t **out, size_t *n, store_err_t *e);
+/* The active key whose secret this is; STORE_NOT_FOUND for an unknown or
+ * revoked one. */
+int api_keys_lookup(PGconn *c, const char *secret, api_keys_key_t *out, store_err_t *e);
+
+#endif

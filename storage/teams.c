@@ -1,0 +1,139 @@
+/* teams: SQL for the teams aggregate. See teams.h. */
+#include "teams.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+#include "store_explain.h"
+
+#define TEAMS_COLUMNS                                                                              \
+    "name, description, (extract(epoch FROM created_at) * 1000)::bigint AS created_ms,"            \
+    " (extract(epoch FROM updated_at) * 1000)::bigint AS updated_ms"
+
+const store_stmt_t teams_stmts[] = {
+    {"teams_insert", "INSERT INTO teams (name, description) VALUES ($1, $2)", 2},
+    {"teams_update", "UPDATE teams SET description = $2, updated_at = now() WHERE name = $1", 2},
+    {"teams_delete", "DELETE FROM teams WHERE name = $1", 1},
+    {"teams_get", "SELECT " TEAMS_COLUMNS " FROM teams WHERE name = $1", 1},
+    {"teams_list", "SELECT " TEAMS_COLUMNS " FROM teams ORDER BY name", 0},
+    {NULL, NULL, 0},
+};
+
+static const store_explain_t teams_write_map[] = {
+    {"teams_pkey", STORE_CONFLICT, "team.name", "'%s' already exists"},
+    {"teams_name_check", STORE_INVALID, "team.name",
+     "'%s' is not 1 to 64 characters from A-Z a-z 0-9 . _ -"},
+    {"teams_description_check", STORE_INVALID, "team.description", "longer than 256 characters"},
+    {NULL, STORE_OK, NULL, NULL},
+};
+
+static const store_explain_t teams_delete_map[] = {
+    {"api_keys_team_fkey", STORE_IN_USE, "team", "'%s' still owns API keys (delete them first)"},
+    {NULL, STORE_OK, NULL, NULL},
+};
+
+static bool teams_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return false;
+    return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}
+
+int teams_validate(const teams_team_t *t, store_err_t *e)
+{
+    if (!teams_name_ok(t->name))
+        return store_fail(e, STORE_INVALID,
+                          "team.name: expected 1 to 64 characters from A-Z a-z 0-9 . _ -");
+    if (strlen(t->description) > TEAMS_DESCRIPTION_MAX)
+        return store_fail(e, STORE_INVALID, "team.description: longer than %d bytes",
+                          TEAMS_DESCRIPTION_MAX);
+    return 0;
+}
+
+/* Runs a change and its audit row; `map` explains refusals. */
+static int teams_change(PGconn *c, const char *stmt, int n, const char *const *params,
+                        const store_explain_t *map, const char *actor, const char *action,
+                        const char *name, store_err_t *e)
+{
+    char object[96];
+    snprintf(object, sizeof(object), "team/%s", name);
+    PGresult *r = store_exec(c, stmt, n, params, e);
+    if (!r)
+        return store_explain(e, map, name);
+    bool none = strcmp(PQcmdTuples(r), "0") == 0;
+    PQclear(r);
+    if (none)
+        return store_fail(e, STORE_NOT_FOUND, "team '%s': not found", name);
+    return audit_append(c, actor, action, object, n > 1 ? params[1] : "", e);
+}
+
+int teams_insert(PGconn *c, const char *actor, const teams_team_t *t, store_err_t *e)
+{
+    if (teams_validate(t, e) < 0)
+        return -1;
+    const char *params[] = {t->name, t->description};
+    return teams_change(c, "teams_insert", 2, params, teams_write_map, actor, "team.create",
+                        t->name, e);
+}
+
+int teams_update(PGconn *c, const char *actor, const teams_team_t *t, store_err_t *e)
+{
+    if (teams_validate(t, e) < 0)
+        return -1;
+    const char *params[] = {t->name, t->description};
+    return teams_change(c, "teams_update", 2, params, teams_write_map, actor, "team.update",
+                        t->name, e);
+}
+
+int teams_delete(PGconn *c, const char *actor, const char *name, store_err_t *e)
+{
+    const char *params[] = {name};
+    return teams_change(c, "teams_delete", 1, params, teams_delete_map, actor, "team.delete", name,
+                        e);
+}
+
+static void teams_from_row(const PGresult *r, int i, teams_team_t *t)
+{
+    memset(t, 0, sizeof(*t));
+    snprintf(t->name, sizeof(t->name), "%s", store_get(r, i, "name"));
+    snprintf(t->description, sizeof(t->description), "%s", store_get(r, i, "description"));
+    t->created_unix_ms = strtoll(store_get(r, i, "created_ms"), NULL, 10);
+    t->updated_unix_ms = strtoll(store_get(r, i, "updated_ms"), NULL, 10);
+}
+
+int teams_get(PGconn *c, const char *name, teams_team_t *out, store_err_t *e)
+{
+    char what[96];
+    snprintf(what, sizeof(what), "team '%s'", name);
+    const char *params[] = {name};
+    PGresult *r = store_exec_one(c, "teams_get", 1, params, what, e);
+    if (!r)
+        return -1;
+    teams_from_row(r, 0, out);
+    PQclear(r);
+    return 0;
+}
+
+int teams_list(PGconn *c, teams_team_t **out, size_t *n, store_err_t *e)
+{
+    *out = NULL;
+    *n = 0;
+    PGresult *r = store_exec(c, "teams_list", 0, NULL, e);
+    if (!r)
+        return -1;
+    int rows = PQntuples(r);
+    teams_team_t *ts = calloc(rows > 0 ? (size_t)rows : 1, sizeof(*ts));
+    if (!ts) {
+        PQclear(r);
+        return store_fail(e, STORE_HARD, "teams: out of memory");
+    }
+    for (int i = 0; i < rows; i++)
+        teams_from_row(r, i, &ts[i]);
+    PQclear(r);
+    *out = ts;
+    *n = (size_t)rows;
+    return 0;
+}

@@ -1,0 +1,41 @@
+/* teams: the teams aggregate (table `teams`) — who API keys, budgets and
+ * policies belong to.
+ *
+ * Invariants: every change runs inside the caller's transaction and appends
+ * its audit row (audit.h) there, so the change and its record commit
+ * together. A team that still owns API keys cannot be deleted; its budgets
+ * and policies go with it. Storage only: the GovernanceService RPCs that
+ * will call this come with the governance issue.
+ */
+#ifndef LLMGW_TEAMS_H
+#define LLMGW_TEAMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "store.h"
+
+#define TEAMS_DESCRIPTION_MAX 256 /* bytes */
+
+typedef struct {
+    char name[72]; /* [A-Za-z0-9._-]{1,64} */
+    char description[TEAMS_DESCRIPTION_MAX + 1];
+    int64_t created_unix_ms, updated_unix_ms; /* output only */
+} teams_team_t;
+
+/* Field checks before any SQL: 0, or -1 with e (STORE_INVALID) naming the
+ * field. */
+int teams_validate(const teams_team_t *t, store_err_t *e);
+/* STORE_CONFLICT "team.name: 'x' already exists". */
+int teams_insert(PGconn *c, const char *actor, const teams_team_t *t, store_err_t *e);
+/* Replaces the description of team t->name. STORE_NOT_FOUND when absent. */
+int teams_update(PGconn *c, const char *actor, const teams_team_t *t, store_err_t *e);
+/* STORE_NOT_FOUND when absent, STORE_IN_USE while API keys belong to it. */
+int teams_delete(PGconn *c, const char *actor, const char *name, store_err_t *e);
+int teams_get(PGconn *c, const char *name, teams_team_t *out, store_err_t *e);
+/* *out malloc'd (free()), by name. */
+int teams_list(PGconn *c, teams_team_t **out, size_t *n, store_err_t *e);
+
+#endif
