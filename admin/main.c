@@ -23,8 +23,10 @@ typedef struct {
 static const main_cmd_t main_cmds[] = {
     {"chat", cmd_chat, "send one chat completion to a data plane (Complete / Stream)"},
     {"models", cmd_models, "list the routes and models a data plane serves (ListModels)"},
-    {"ensemble", cmd_ensemble, "send one prompt to several models and combine the answers (Ensemble)"},
-    {"provider", cmd_provider, "manage the control plane's providers (add, list, show, edit, test, discover, remove)"},
+    {"ensemble", cmd_ensemble,
+     "send one prompt to several models and combine the answers (Ensemble)"},
+    {"provider", cmd_provider,
+     "manage the control plane's providers (add, list, show, edit, test, discover, remove)"},
     {"model", cmd_model, "manage the models of the control plane's providers"},
     {"route", cmd_route, "manage the control plane's routes"},
     {"nodes", cmd_nodes, "data-plane nodes: acked table version, last seen, last NACK"},

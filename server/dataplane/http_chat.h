@@ -36,8 +36,8 @@ int http_chat_decode(const char *body, size_t len, arena_t *a, http_chat_request
  * members (stream and stream_options included) as JSON object text for
  * PL_KIND_RAW. `stream` NULL rejects "stream": true; otherwise *stream says
  * whether the body asks for one. 0, or -1 with err. */
-int http_chat_decode_raw(const char *body, size_t len, arena_t *a, bool *stream,
-                         const char **model, const char **rest_json, char *err, size_t errlen);
+int http_chat_decode_raw(const char *body, size_t len, arena_t *a, bool *stream, const char **model,
+                         const char **rest_json, char *err, size_t errlen);
 
 /* The chat.completion body. 0, or -1 when out is full / out of memory. */
 int http_chat_encode_response(const Llmgw__V1__ChatResponse *resp, buf_t *out);

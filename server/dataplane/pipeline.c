@@ -488,7 +488,8 @@ static int pl_on_raw_event(pl_request_t *r, const char *data, size_t len)
         json_t *root = json_loadb(data, len, 0, NULL);
         json_t *u = json_object_get(root, "usage");
         if (json_is_object(u)) {
-            r->usage.prompt_tokens = (int32_t)json_integer_value(json_object_get(u, "prompt_tokens"));
+            r->usage.prompt_tokens =
+                (int32_t)json_integer_value(json_object_get(u, "prompt_tokens"));
             r->usage.completion_tokens =
                 (int32_t)json_integer_value(json_object_get(u, "completion_tokens"));
             r->usage.total_tokens = (int32_t)json_integer_value(json_object_get(u, "total_tokens"));
@@ -734,8 +735,7 @@ static void pl_metrics_abandon(pl_request_t *r)
 }
 
 /* How long deployment p/m still waits out a provider's Retry-After; 0 none. */
-static int64_t pl_wait_ms(const pipeline_t *p, const table_provider_t *prov,
-                          const table_model_t *m)
+static int64_t pl_wait_ms(const pipeline_t *p, const table_provider_t *prov, const table_model_t *m)
 {
     metrics_dep_t *d =
         p->planner.metrics ? metrics_find(p->planner.metrics, prov->name, m->name) : NULL;
@@ -846,7 +846,7 @@ static void pl_on_attempt_done(void *ud, const upstream_result_t *res)
     } else {
         char err[256];
         if (r->adapter->parse_chat_response(res->body, res->body_len, r->arena, &resp, err,
-                                       sizeof(err)) < 0)
+                                            sizeof(err)) < 0)
             uerror_bad_response(&e, res->http_status, err);
         else if (resp->n_choices == 0)
             uerror_bad_response(&e, res->http_status, "choices: empty");

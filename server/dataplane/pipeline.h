@@ -96,8 +96,8 @@ typedef enum { PL_KIND_CHAT = 0, PL_KIND_RAW } pl_kind_t;
 
 typedef struct {
     const Llmgw__V1__ChatRequest *req; /* RAW: only model and routing are read */
-    const char *authorization; /* raw header value or NULL */
-    int64_t deadline_ms;       /* absolute monotonic; INT64_MAX when none */
+    const char *authorization;         /* raw header value or NULL */
+    int64_t deadline_ms;               /* absolute monotonic; INT64_MAX when none */
     bool stream;
     arena_t *arena; /* the answer is allocated here */
     pl_kind_t kind;

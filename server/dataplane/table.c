@@ -105,8 +105,9 @@ static const char *const provider_fields[] = {
     "models", "discover",   "health",      "breaker",     "retry_after_max_ms",
     "preset", "auth_style", "wire_format", "api_version", "quirks",
     NULL};
-static const char *const quirks_fields[] = {"stream_options", "tools", "json_mode", "vision",
-                                            "max_tokens_default", "chat_path", "drop_fields", NULL};
+static const char *const quirks_fields[] = {
+    "stream_options",     "tools",     "json_mode",   "vision",
+    "max_tokens_default", "chat_path", "drop_fields", NULL};
 static const char *const model_fields[] = {
     "name",      "input_cost_per_mtok", "output_cost_per_mtok",      "quality", "tools", "vision",
     "json_mode", "context_window",      "typical_completion_tokens", NULL};
@@ -689,15 +690,16 @@ static int load_wire(loader_t *ld, json_t *jp, const char *path, table_provider_
         return -1;
     if (s != NULL && (p->preset = pool_strdup(ld->t, s)) == NULL)
         return load_fail(ld, "table: out of memory");
-    if (read_opt_enum(ld, jp, path, "auth_style", auth_styles,
-                      "bearer, x-api-key, api-key, none", &p->auth_style) != 0 ||
+    if (read_opt_enum(ld, jp, path, "auth_style", auth_styles, "bearer, x-api-key, api-key, none",
+                      &p->auth_style) != 0 ||
         read_opt_enum(ld, jp, path, "wire_format", wire_formats, "openai, anthropic",
                       &p->wire_format) != 0 ||
         read_opt_string(ld, jp, path, "api_version", &s) != 0)
         return -1;
     if (s != NULL && (has_control(s) || strpbrk(s, " &#?") != NULL))
-        return load_fail(ld, "%s.api_version: must not contain spaces, control characters, "
-                             "'&', '#' or '?'",
+        return load_fail(ld,
+                         "%s.api_version: must not contain spaces, control characters, "
+                         "'&', '#' or '?'",
                          path);
     if (s != NULL && (p->api_version = pool_strdup(ld->t, s)) == NULL)
         return load_fail(ld, "table: out of memory");
@@ -781,8 +783,7 @@ static int load_provider(loader_t *ld, json_t *jp, const char *path, table_provi
         return -1;
     if (read_opt_bool(ld, jp, path, "discover", false, &p->discover) != 0 ||
         load_health(ld, jp, path, p) != 0 || load_breaker(ld, jp, path, p) != 0 ||
-        load_retry_after(ld, jp, path, p) != 0 ||
-        load_wire(ld, jp, path, p) != 0)
+        load_retry_after(ld, jp, path, p) != 0 || load_wire(ld, jp, path, p) != 0)
         return -1;
 
     json_t *models;

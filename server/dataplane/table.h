@@ -72,13 +72,13 @@ typedef struct {
     size_t n_headers;
     const table_model_t *models;
     size_t n_models;
-    bool discover;              /* route provider/model to models its /models lists */
-    const char *health_path;    /* active probe: GET base_url + this; default "/models" */
-    int health_interval_ms;     /* default 15000; 0 turns active probes off */
-    int health_timeout_ms;      /* default 2000 */
+    bool discover;               /* route provider/model to models its /models lists */
+    const char *health_path;     /* active probe: GET base_url + this; default "/models" */
+    int health_interval_ms;      /* default 15000; 0 turns active probes off */
+    int health_timeout_ms;       /* default 2000 */
     int health_failures_to_down; /* consecutive failed probes before "down"; default 2 */
-    breaker_config_t breaker;   /* of each deployment on this provider */
-    int retry_after_max_ms;     /* longest Retry-After honoured; 0 ignores it; default 60000 */
+    breaker_config_t breaker;    /* of each deployment on this provider */
+    int retry_after_max_ms;      /* longest Retry-After honoured; 0 ignores it; default 60000 */
     /* Provider presets (docs/providers.md): "preset" fills what the entry
      * leaves out. Strings below are static or table-owned. */
     const char *preset;      /* NULL when none */

@@ -173,10 +173,10 @@ sim_chunker_t *sim_chunker_new(const sim_meta_t *m)
         return NULL;
     ch->meta = m;
     /* OpenAI sends system_fingerprint on every chunk too. */
-    ch->chunk = json_pack("{s:s,s:s,s:I,s:s,s:s,s:[{s:i,s:{},s:n}]}", "id", m->id, "object",
-                          "chat.completion.chunk", "created", (json_int_t)m->created, "model",
-                          m->model, "system_fingerprint", "sim", "choices", "index", 0, "delta",
-                          "finish_reason");
+    ch->chunk =
+        json_pack("{s:s,s:s,s:I,s:s,s:s,s:[{s:i,s:{},s:n}]}", "id", m->id, "object",
+                  "chat.completion.chunk", "created", (json_int_t)m->created, "model", m->model,
+                  "system_fingerprint", "sim", "choices", "index", 0, "delta", "finish_reason");
     if (!ch->chunk) {
         free(ch);
         return NULL;

@@ -651,9 +651,9 @@ static enum MHD_Result handle_completions(sim_http_t *h, struct MHD_Connection *
              (unsigned long long)atomic_fetch_add(&h->next_id, 1) + 1);
     sim_meta_t meta = {.id = idbuf, .model = c.model, .created = (int64_t)time(NULL)};
     size_t len = 0;
-    char *body = c.stream ? sim_completions_stream(&answer, &meta, c.prompt_tokens,
-                                                   c.include_usage, &len)
-                          : sim_completions_body(&answer, &meta, c.prompt_tokens, &len);
+    char *body =
+        c.stream ? sim_completions_stream(&answer, &meta, c.prompt_tokens, c.include_usage, &len)
+                 : sim_completions_body(&answer, &meta, c.prompt_tokens, &len);
     sim_answer_free(&answer);
     if (c.stream && s.fault != SIM_FAULT_DROP_MID_STREAM && s.fault != SIM_FAULT_MALFORMED_JSON)
         ret = queue_body(conn, MHD_HTTP_OK, body, len, "text/event-stream");

@@ -57,8 +57,8 @@ static int down_port(void)
 /* The fallback tests hit failing providers again and again: breakers and
  * active probes off here, so every attempt is made (test_routing.c covers
  * them). */
-#define NO_BREAKER                                                                         \
-    "\"breaker\": {\"consecutive_failures\": 1000000, \"min_requests\": 1000000}, "     \
+#define NO_BREAKER                                                                                 \
+    "\"breaker\": {\"consecutive_failures\": 1000000, \"min_requests\": 1000000}, "                \
     "\"health\": {\"interval_ms\": 0}, \"retry_after_max_ms\": 0, "
 
 static const char *table_json(int port_a, int port_b, int port_down)
@@ -67,24 +67,33 @@ static const char *table_json(int port_a, int port_b, int port_down)
     snprintf(
         buf, sizeof(buf),
         "{\"version\": 1, \"providers\": ["
-        "{\"name\": \"a\", " NO_BREAKER "\"base_url\": \"http://127.0.0.1:%1$d/v1\", \"api_key\": \"sk-a\","
+        "{\"name\": \"a\", " NO_BREAKER
+        "\"base_url\": \"http://127.0.0.1:%1$d/v1\", \"api_key\": \"sk-a\","
         " \"models\": [{\"name\": \"m1\", \"input_cost_per_mtok\": 1.0, \"output_cost_per_mtok\": "
         "2.0}]},"
-        "{\"name\": \"b\", " NO_BREAKER "\"base_url\": \"http://127.0.0.1:%2$d/v1\", \"models\": [{\"name\": "
+        "{\"name\": \"b\", " NO_BREAKER
+        "\"base_url\": \"http://127.0.0.1:%2$d/v1\", \"models\": [{\"name\": "
         "\"m1\"}]},"
-        "{\"name\": \"down\", " NO_BREAKER "\"base_url\": \"http://127.0.0.1:%4$d/v1\", \"models\": [{\"name\": "
+        "{\"name\": \"down\", " NO_BREAKER
+        "\"base_url\": \"http://127.0.0.1:%4$d/v1\", \"models\": [{\"name\": "
         "\"m1\"}]},"
-        "{\"name\": \"e503\", " NO_BREAKER "\"base_url\": \"http://127.0.0.1:%1$d/v1\", \"headers\": "
+        "{\"name\": \"e503\", " NO_BREAKER
+        "\"base_url\": \"http://127.0.0.1:%1$d/v1\", \"headers\": "
         "{\"x-sim-status\": \"503\"}, \"models\": [{\"name\": \"m1\"}]},"
-        "{\"name\": \"e400\", " NO_BREAKER "\"base_url\": \"http://127.0.0.1:%1$d/v1\", \"headers\": "
+        "{\"name\": \"e400\", " NO_BREAKER
+        "\"base_url\": \"http://127.0.0.1:%1$d/v1\", \"headers\": "
         "{\"x-sim-status\": \"400\"}, \"models\": [{\"name\": \"m1\"}]},"
-        "{\"name\": \"bad\", " NO_BREAKER "\"base_url\": \"http://127.0.0.1:%1$d/v1\", \"headers\": "
+        "{\"name\": \"bad\", " NO_BREAKER
+        "\"base_url\": \"http://127.0.0.1:%1$d/v1\", \"headers\": "
         "{\"x-sim-fault\": \"malformed_json\"}, \"models\": [{\"name\": \"m1\"}]},"
-        "{\"name\": \"hang\", " NO_BREAKER "\"base_url\": \"http://127.0.0.1:%1$d/v1\", \"headers\": "
+        "{\"name\": \"hang\", " NO_BREAKER
+        "\"base_url\": \"http://127.0.0.1:%1$d/v1\", \"headers\": "
         "{\"x-sim-fault\": \"hang\"}, \"models\": [{\"name\": \"m1\"}]},"
-        "{\"name\": \"drop\", " NO_BREAKER "\"base_url\": \"http://127.0.0.1:%1$d/v1\", \"headers\": "
+        "{\"name\": \"drop\", " NO_BREAKER
+        "\"base_url\": \"http://127.0.0.1:%1$d/v1\", \"headers\": "
         "{\"x-sim-fault\": \"drop_mid_stream\"}, \"models\": [{\"name\": \"m1\"}]},"
-        "{\"name\": \"slow\", " NO_BREAKER "\"base_url\": \"http://127.0.0.1:%1$d/v1\", \"headers\": "
+        "{\"name\": \"slow\", " NO_BREAKER
+        "\"base_url\": \"http://127.0.0.1:%1$d/v1\", \"headers\": "
         "{\"x-sim-latency-ms\": \"700\", \"x-sim-tokens-per-s\": \"5\"}, \"models\": "
         "[{\"name\": \"m1\"}]}],"
         "\"routes\": ["

@@ -139,9 +139,8 @@ int harness_start_sim(harness_proc_t *p, const char *name, const char *const ext
 
 int harness_start_dataplane(harness_proc_t *p, const char *table_path, const char *const extra[])
 {
-    const char *fixed[] = {"--table",   table_path, "--listen",      "127.0.0.1:0",
-                           "--threads", "2",        "--http-listen", "127.0.0.1:0",
-                           NULL};
+    const char *fixed[] = {"--table", table_path,      "--listen",    "127.0.0.1:0", "--threads",
+                           "2",       "--http-listen", "127.0.0.1:0", NULL};
     return harness_start(p, "llmgw-dataplane", fixed, extra);
 }
 
