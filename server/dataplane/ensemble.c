@@ -554,6 +554,26 @@ static void ens_describe_failures(ensemble_t *e)
     }
 }
 
+/* The status for "not enough answers": DEADLINE_EXCEEDED when the call ran
+ * out of time (the deadline passed, or every failed member hit it — its
+ * curl timeout can fire a millisecond before our clock says so), otherwise
+ * UNAVAILABLE. */
+static grpc_status_code ens_shortfall_status(const ensemble_t *e)
+{
+    if (clock_now_ms() >= e->deadline_ms)
+        return GRPC_STATUS_DEADLINE_EXCEEDED;
+    bool any_failed = false;
+    for (size_t i = 0; i < e->n; i++) {
+        const ens_member_t *m = &e->members[i];
+        if (m->state == ENS_OK || m->state == ENS_CANCELLED)
+            continue;
+        any_failed = true;
+        if (m->status != GRPC_STATUS_DEADLINE_EXCEEDED)
+            return GRPC_STATUS_UNAVAILABLE;
+    }
+    return any_failed ? GRPC_STATUS_DEADLINE_EXCEEDED : GRPC_STATUS_UNAVAILABLE;
+}
+
 static bool ens_too_few(ensemble_t *e)
 {
     if (e->n_ok >= e->min_responses)
@@ -583,7 +603,7 @@ static void ens_decide_parallel(ensemble_t *e)
         weights[k] = m->weight > 0 ? m->weight : weighted ? m->quality : 1;
     }
     if (ens_too_few(e)) {
-        ens_finish(e, GRPC_STATUS_UNAVAILABLE);
+        ens_finish(e, ens_shortfall_status(e));
         return;
     }
     ensm_input_t in = {
@@ -642,11 +662,11 @@ static void ens_cascade_next(ensemble_t *e)
         buf_reset(&e->message);
         buf_append_str(&e->message, "ensemble: every cascade stage failed: ");
         ens_describe_failures(e);
-        ens_finish(e, GRPC_STATUS_UNAVAILABLE);
+        ens_finish(e, ens_shortfall_status(e));
         return;
     }
     if (ens_too_few(e)) {
-        ens_finish(e, GRPC_STATUS_UNAVAILABLE);
+        ens_finish(e, ens_shortfall_status(e));
         return;
     }
     e->chosen = e->last_ok_stage_member;

@@ -324,6 +324,9 @@ int main(int argc, char **argv)
         !(ens = ensemble_service_new(pl, slot, consistency)) ||
         !(rpc_ens = rpc_ensemble_new(server, ens)))
         goto out;
+    /* What ensembles observe about their members feeds the quality strategy. */
+    pipeline_set_consistency(pl, consistency);
+    rpc_routing_set_consistency(routing, consistency);
     if (!(stats = usage_stats_new()))
         goto out;
     pipeline_set_stats(pl, stats);

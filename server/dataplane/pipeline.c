@@ -74,7 +74,8 @@ struct pl_request {
     buf_t body;
     buf_t message; /* the final error message */
 
-    const adapter_t *adapter; /* the current candidate's wire format */
+    const adapter_t *adapter;   /* the current candidate's wire format */
+    bool attempt_hits_deadline; /* the current attempt's timeout is the deadline */
 
     /* streaming state of the current attempt */
     sse_parser_t *sse;
@@ -125,6 +126,11 @@ void pipeline_set_routing(pipeline_t *p, metrics_t *metrics, discovery_t *discov
 {
     p->planner.metrics = metrics;
     p->planner.discovery = discovery;
+}
+
+void pipeline_set_consistency(pipeline_t *p, consistency_t *c)
+{
+    p->planner.consistency = c;
 }
 
 /* One finished request into the usage counters, whatever its outcome. */
@@ -630,6 +636,10 @@ static int pl_submit(pl_request_t *r)
     int64_t remaining_ms =
         r->deadline_ms == INT64_MAX ? INT64_MAX : r->deadline_ms - clock_now_ms();
     int timeout_ms = p->timeout_ms;
+    /* When the caller's deadline is what bounds this attempt, its timeout
+     * is the deadline: remember it, because curl's timer may fire a
+     * millisecond before our clock reads the deadline as passed. */
+    r->attempt_hits_deadline = remaining_ms <= timeout_ms;
     if (remaining_ms < timeout_ms)
         timeout_ms = (int)remaining_ms;
     if (timeout_ms < 1)
@@ -781,7 +791,9 @@ static void pl_try_next(pl_request_t *r)
     }
     buf_reset(&r->message);
     grpc_status_code status = GRPC_STATUS_UNAVAILABLE;
-    if (clock_now_ms() >= r->deadline_ms) {
+    bool timed_out =
+        r->n_attempts > 0 && strcmp(r->attempts[r->n_attempts - 1]->error_type, "timeout") == 0;
+    if (clock_now_ms() >= r->deadline_ms || (timed_out && r->attempt_hits_deadline)) {
         status = GRPC_STATUS_DEADLINE_EXCEEDED;
         buf_append_str(&r->message, "deadline exceeded after ");
     } else if (!budget) {

@@ -23,6 +23,7 @@
 #include <grpc/status.h>
 
 #include "arena.h"
+#include "consistency.h"
 #include "discovery.h"
 #include "llmgw/v1/chat.pb-c.h"
 #include "metrics.h"
@@ -87,6 +88,9 @@ void pipeline_set_stats(pipeline_t *p, usage_stats_t *s);
  * attempt's outcome into `metrics`. Both borrowed, may be NULL; call before
  * the first request. */
 void pipeline_set_routing(pipeline_t *p, metrics_t *metrics, discovery_t *discovery);
+/* Ranks on the ensemble consistency scores of `c` too (the effective quality
+ * of route.h). Borrowed, may be NULL; call before the first request. */
+void pipeline_set_consistency(pipeline_t *p, consistency_t *c);
 
 /* What the upstream call is. RAW forwards a JSON body to another
  * OpenAI-compatible path (completions, embeddings) through the same route

@@ -32,6 +32,11 @@ static void planner_live(void *ud, const table_provider_t *p, const table_model_
     /* The why text must outlive this call: route.c copies it at once. */
     static _Thread_local metrics_live_t live;
     const planner_ctx_t *c = ud;
+    consistency_stat_t cs;
+    if (c->pl->consistency && consistency_get(c->pl->consistency, p->name, m->name, &cs) == 0) {
+        out->consistency = cs.score;
+        out->consistency_samples = cs.samples;
+    }
     if (!c->pl->metrics)
         return;
     metrics_dep_t *d = metrics_find(c->pl->metrics, p->name, m->name);
@@ -76,7 +81,8 @@ static Llmgw__V1__RouteCandidate *planner_candidate(arena_t *a, const route_cand
                                                     size_t rank)
 {
     Llmgw__V1__RouteCandidate *x = arena_alloc(a, sizeof(*x));
-    char why[64];
+    char why[160];
+    int used;
     if (!x)
         return NULL;
     llmgw__v1__route_candidate__init(x);
@@ -88,9 +94,17 @@ static Llmgw__V1__RouteCandidate *planner_candidate(arena_t *a, const route_cand
     x->success_probability = c->success;
     x->in_flight = c->in_flight;
     if (c->latency_ms < 0)
-        snprintf(why, sizeof(why), "rank %zu (unmeasured: optimistic prior)", rank);
+        used = snprintf(why, sizeof(why), "rank %zu (unmeasured: optimistic prior)", rank);
     else
-        snprintf(why, sizeof(why), "rank %zu", rank);
+        used = snprintf(why, sizeof(why), "rank %zu", rank);
+    /* The quality it ranked on, when ensembles moved it off the table's. */
+    if (c->consistency_samples >= ROUTE_CONSISTENCY_MIN_SAMPLES && used > 0 &&
+        (size_t)used < sizeof(why))
+        snprintf(why + used, sizeof(why) - (size_t)used,
+                 " (quality %.3f = %.1f*table %.2f + %.1f*consistency %.2f over %llu ensembles)",
+                 c->quality, 1 - ROUTE_CONSISTENCY_BLEND, c->model->quality,
+                 ROUTE_CONSISTENCY_BLEND, c->consistency,
+                 (unsigned long long)c->consistency_samples);
     x->reason = arena_strdup(a, why);
     return x->reason ? x : NULL;
 }

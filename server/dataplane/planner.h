@@ -5,12 +5,14 @@
  * It estimates the request (prompt tokens from the message lengths, the
  * capabilities tools_json / response_format imply), backs route.h's inputs
  * with metrics.c (EWMA latency, window success rate, in-flight, breaker and
- * Retry-After availability) and discovery.c, and turns a plan into the
- * candidates and predictions of a RouteDecision.
+ * Retry-After availability), consistency.c (the ensemble agreement score
+ * that feeds the effective quality) and discovery.c, and turns a plan into
+ * the candidates and predictions of a RouteDecision.
  *
  * Invariants: a planner_t only borrows its registries; with NULL metrics
- * every deployment is unmeasured and available, with NULL discovery no
- * discovered model routes. Thread-safe as its registries are.
+ * every deployment is unmeasured and available, with NULL consistency every
+ * deployment ranks on its table quality, with NULL discovery no discovered
+ * model routes. Thread-safe as its registries are.
  */
 #ifndef LLMGW_PLANNER_H
 #define LLMGW_PLANNER_H
@@ -19,6 +21,7 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "consistency.h"
 #include "discovery.h"
 #include "llmgw/v1/chat.pb-c.h"
 #include "metrics.h"
@@ -26,8 +29,9 @@
 #include "table.h"
 
 typedef struct {
-    metrics_t *metrics;     /* may be NULL */
-    discovery_t *discovery; /* may be NULL */
+    metrics_t *metrics;         /* may be NULL */
+    discovery_t *discovery;     /* may be NULL */
+    consistency_t *consistency; /* may be NULL */
 } planner_t;
 
 /* Estimated prompt tokens: about 4 characters per token over the contents,

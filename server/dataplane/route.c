@@ -93,6 +93,13 @@ double route_expected_cost_usd(const table_model_t *m, int64_t prompt_tokens, in
            1e6;
 }
 
+double route_effective_quality(double table_quality, double consistency, uint64_t samples)
+{
+    if (samples < ROUTE_CONSISTENCY_MIN_SAMPLES || !(consistency >= 0 && consistency <= 1))
+        return table_quality;
+    return (1 - ROUTE_CONSISTENCY_BLEND) * table_quality + ROUTE_CONSISTENCY_BLEND * consistency;
+}
+
 /* --- options ------------------------------------------------------------- */
 
 typedef struct {
@@ -211,6 +218,9 @@ static const char *constrain(const table_deployment_t *d, const Llmgw__V1__Routi
     c->latency_ms = live.latency_ms;
     c->success = live.success_rate;
     c->in_flight = live.in_flight;
+    c->consistency = live.consistency;
+    c->consistency_samples = live.consistency_samples;
+    c->quality = route_effective_quality(m->quality, live.consistency, live.consistency_samples);
 
     if (o && o->n_allow_providers > 0 &&
         !name_listed(d->provider->name, o->allow_providers, o->n_allow_providers))
@@ -380,8 +390,8 @@ static void score_all(route_candidate_t *c, size_t n, const char *strategy,
         cmax = ROUTE_MAX(cmax, c[i].cost_usd);
         lmin = ROUTE_MIN(lmin, lat);
         lmax = ROUTE_MAX(lmax, lat);
-        qmin = ROUTE_MIN(qmin, c[i].model->quality);
-        qmax = ROUTE_MAX(qmax, c[i].model->quality);
+        qmin = ROUTE_MIN(qmin, c[i].quality);
+        qmax = ROUTE_MAX(qmax, c[i].quality);
     }
     double wsum = w->cost + w->latency + w->quality + w->success;
     for (size_t i = 0; i < n; i++) {
@@ -394,13 +404,13 @@ static void score_all(route_candidate_t *c, size_t n, const char *strategy,
             c[i].score = -lat;
             break;
         case SCORE_QUALITY:
-            c[i].score = c[i].model->quality;
+            c[i].score = c[i].quality;
             break;
         case SCORE_WEIGHTED: {
             /* 1 = best of the candidates; a term equal for all counts fully. */
             double cn = cmax > cmin ? (cmax - c[i].cost_usd) / (cmax - cmin) : 1;
             double ln = lmax > lmin ? (lmax - lat) / (lmax - lmin) : 1;
-            double qn = qmax > qmin ? (c[i].model->quality - qmin) / (qmax - qmin) : 1;
+            double qn = qmax > qmin ? (c[i].quality - qmin) / (qmax - qmin) : 1;
             c[i].score =
                 (w->cost * cn + w->latency * ln + w->quality * qn + w->success * c[i].success) /
                 wsum;
@@ -420,9 +430,14 @@ static void describe(const route_candidate_t *c, const char *strategy, char *out
             snprintf(out, n, "%s/%s unmeasured (optimistic prior 0 ms)", p, m);
         else
             snprintf(out, n, "%s/%s %.0f ms", p, m, c->latency_ms);
-    } else if (strcmp(strategy, "quality") == 0)
-        snprintf(out, n, "%s/%s %.2f", p, m, c->model->quality);
-    else
+    } else if (strcmp(strategy, "quality") == 0) {
+        if (c->consistency_samples >= ROUTE_CONSISTENCY_MIN_SAMPLES)
+            snprintf(out, n, "%s/%s %.2f (table %.2f, consistency %.2f over %llu ensembles)", p, m,
+                     c->quality, c->model->quality, c->consistency,
+                     (unsigned long long)c->consistency_samples);
+        else
+            snprintf(out, n, "%s/%s %.2f", p, m, c->quality);
+    } else
         snprintf(out, n, "%s/%s %.3f", p, m, c->score);
 }
 

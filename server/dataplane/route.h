@@ -11,11 +11,14 @@
  * "weighted" (weighted random order without replacement), "cost" (cheapest
  * expected cost), "latency" (lowest predicted latency; unmeasured
  * deployments get an optimistic prior of 0 ms so they are tried), "quality"
- * (highest quality), "balanced" and "custom" (weighted sum of normalized
- * cost, latency, quality and success rate). For the scoring strategies,
- * candidates whose score is within the route's tolerance of the best are
- * load-balanced by power-of-two-choices on in-flight attempts.
- * `provider/model` is a direct single candidate.
+ * (highest effective quality), "balanced" and "custom" (weighted sum of
+ * normalized cost, latency, effective quality and success rate). The
+ * effective quality is the table's quality until the deployment has
+ * ROUTE_CONSISTENCY_MIN_SAMPLES ensemble observations, then
+ * (1 - ROUTE_CONSISTENCY_BLEND) × table + ROUTE_CONSISTENCY_BLEND ×
+ * consistency (how often its ensemble answers agreed with the chosen one). For the scoring
+ * strategies, candidates whose score is within the route's tolerance of the best are load-balanced
+ * by power-of-two-choices on in-flight attempts. `provider/model` is a direct single candidate.
  *
  * Constraints filter before scoring, in this order: allow/deny providers,
  * required capabilities, context window, max_cost_usd, max_latency_ms, then
@@ -39,6 +42,9 @@ typedef struct {
     double cost_usd;   /* expected cost of this request */
     double success;    /* window success rate, 0..1 */
     int in_flight;
+    double quality;               /* effective quality (route_effective_quality) */
+    double consistency;           /* observed ensemble consistency, 0..1 */
+    uint64_t consistency_samples; /* ensemble observations behind it; 0: none */
 } route_candidate_t;
 
 typedef struct {
@@ -73,9 +79,23 @@ typedef struct {
     double latency_ms;   /* predicted; < 0 unmeasured */
     double success_rate; /* 0..1; 1 when unknown */
     int in_flight;
-    bool available;  /* false: breaker open / Retry-After pending */
-    const char *why; /* when !available; copied into the plan */
+    bool available;               /* false: breaker open / Retry-After pending */
+    const char *why;              /* when !available; copied into the plan */
+    double consistency;           /* ensemble agreement score, 0..1 (consistency.h) */
+    uint64_t consistency_samples; /* its ensemble observations; 0: none */
 } route_live_t;
+
+/* The consistency score counts in the effective quality once it rests on
+ * this many ensemble observations (fewer: too noisy, the table decides). */
+#define ROUTE_CONSISTENCY_MIN_SAMPLES 5
+/* Its share of the effective quality; the table's quality has the rest. */
+#define ROUTE_CONSISTENCY_BLEND 0.5
+
+/* The quality the quality strategy (and the quality term of balanced /
+ * custom) ranks on: table_quality with fewer than
+ * ROUTE_CONSISTENCY_MIN_SAMPLES samples, else
+ * (1 - ROUTE_CONSISTENCY_BLEND) * table_quality + ROUTE_CONSISTENCY_BLEND * consistency. */
+double route_effective_quality(double table_quality, double consistency, uint64_t samples);
 
 typedef struct {
     /* Fills the figures of p/m; NULL: every deployment is unmeasured and available. */

@@ -22,6 +22,7 @@ struct rpc_routing {
     table_slot_t *tables;
     metrics_t *metrics;
     discovery_t *discovery;
+    consistency_t *consistency; /* may be NULL */
 };
 
 static uint8_t *rr_pack(arena_t *a, const ProtobufCMessage *m, size_t *len)
@@ -153,6 +154,12 @@ static Llmgw__V1__ProviderStatus *rr_provider(rpc_routing_t *svc, arena_t *a,
             rr_deployment(a, s, model, table_model ? "table" : "discovered");
         if (!d)
             return NULL;
+        consistency_stat_t cs;
+        if (svc->consistency && consistency_get(svc->consistency, p->name, model, &cs) == 0) {
+            d->consistency_score = cs.score;
+            d->consistency_samples = (int64_t)cs.samples;
+            d->consistency_agreed = (int64_t)cs.agreed;
+        }
         ps->deployments[ps->n_deployments++] = d;
     }
     return ps;
@@ -273,7 +280,8 @@ static void rr_explain(gs_call_t *call, const uint8_t *msg, size_t len, void *ct
         details = err;
         goto done;
     }
-    planner_t pl = {.metrics = svc->metrics, .discovery = svc->discovery};
+    planner_t pl = {
+        .metrics = svc->metrics, .discovery = svc->discovery, .consistency = svc->consistency};
     route_status_t st = planner_plan(&pl, t, req, rr_rng(), plan, err, sizeof(err));
     if (st != ROUTE_OK) {
         status = rr_route_status(st);
@@ -403,6 +411,11 @@ rpc_routing_t *rpc_routing_new(gs_server_t *server, table_slot_t *tables, metric
         return NULL;
     }
     return svc;
+}
+
+void rpc_routing_set_consistency(rpc_routing_t *svc, consistency_t *c)
+{
+    svc->consistency = c;
 }
 
 void rpc_routing_free(rpc_routing_t *svc)

@@ -28,6 +28,7 @@
 #include "grpc_client.h"
 #include "harness.h"
 #include "llmgw/v1/chat.pb-c.h"
+#include "llmgw/v1/routing.pb-c.h"
 
 static harness_proc_t sim, dp;
 static gc_channel_t *ch;
@@ -306,6 +307,54 @@ static void test_consensus_picks_the_medoid_and_flags_the_outlier(void **state)
     ens_result_free(&res);
 }
 
+/* RoutingService.Providers for `provider`: its deployment "m". The caller
+ * frees *resp. */
+static const Llmgw__V1__DeploymentStatus *deployment_m(const char *provider,
+                                                       Llmgw__V1__ProvidersResponse **resp)
+{
+    Llmgw__V1__ProvidersRequest req = LLMGW__V1__PROVIDERS_REQUEST__INIT;
+    req.provider = (char *)provider;
+    uint8_t bytes[128];
+    assert_true(llmgw__v1__providers_request__get_packed_size(&req) <= sizeof(bytes));
+    size_t len = llmgw__v1__providers_request__pack(&req, bytes);
+    buf_t out = BUF_INIT(1 << 20);
+    assert_int_equal(
+        gc_unary(ch, "/llmgw.v1.RoutingService/Providers", NULL, 5000, bytes, len, &out, NULL),
+        GRPC_STATUS_OK);
+    *resp = llmgw__v1__providers_response__unpack(NULL, out.len, (uint8_t *)out.data);
+    buf_free(&out);
+    assert_non_null(*resp);
+    assert_int_equal((*resp)->n_providers, 1);
+    const Llmgw__V1__ProviderStatus *p = (*resp)->providers[0];
+    for (size_t i = 0; i < p->n_deployments; i++)
+        if (strcmp(p->deployments[i]->model, "m") == 0)
+            return p->deployments[i];
+    fail_msg("provider %s: no deployment m", provider);
+    return NULL;
+}
+
+static void test_member_agreement_shows_as_consistency_in_providers(void **state)
+{
+    const char *const m[] = {"sky/m", "sky-today/m", "banana/m", NULL};
+    for (int i = 0; i < 5; i++) {
+        ens_result_t res = call(new_req(CONSENSUS, m), 10000);
+        assert_int_equal(res.status, GRPC_STATUS_OK);
+        ens_result_free(&res);
+    }
+    Llmgw__V1__ProvidersResponse *r1, *r2;
+    const Llmgw__V1__DeploymentStatus *sky = deployment_m("sky", &r1);
+    const Llmgw__V1__DeploymentStatus *banana = deployment_m("banana", &r2);
+    /* Earlier tests may have added samples; these five are at least there. */
+    assert_true(sky->consistency_samples >= 5);
+    assert_int_equal(sky->consistency_agreed, sky->consistency_samples);
+    assert_float_equal(sky->consistency_score, 1, 1e-9);
+    assert_true(banana->consistency_samples >= 5);
+    assert_int_equal(banana->consistency_agreed, 0);
+    assert_float_equal(banana->consistency_score, 0, 1e-9);
+    llmgw__v1__providers_response__free_unpacked(r1, NULL);
+    llmgw__v1__providers_response__free_unpacked(r2, NULL);
+}
+
 static void test_weighted_lets_a_heavy_member_outvote_two_light_ones(void **state)
 {
     const char *const light[] = {"blue/m", "green-a/m", "green-b/m", NULL};
@@ -503,6 +552,7 @@ int main(void)
         cmocka_unit_test(test_voting_a_failing_member_is_reported_and_the_rest_decide),
         cmocka_unit_test(test_voting_with_a_judge_takes_the_judges_pick),
         cmocka_unit_test(test_consensus_picks_the_medoid_and_flags_the_outlier),
+        cmocka_unit_test(test_member_agreement_shows_as_consistency_in_providers),
         cmocka_unit_test(test_weighted_lets_a_heavy_member_outvote_two_light_ones),
         cmocka_unit_test(test_cascade_answers_at_the_cheapest_stage_when_accepted),
         cmocka_unit_test(test_cascade_escalates_on_disagreement_between_stages),

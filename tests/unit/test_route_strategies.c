@@ -168,6 +168,40 @@ static void test_route_quality_picks_highest_quality(void **state)
     assert_string_equal(f->plan.items[2].provider->name, "cheap");
 }
 
+static void test_route_quality_flips_when_ensembles_find_the_better_model_inconsistent(void **state)
+{
+    fixture_t *f = *state;
+    /* best (table 0.95) rarely agrees with its ensembles, fast (0.6) mostly
+     * does; below the sample minimum the table still decides. */
+    f->lives[2].live.consistency = 0.1;
+    f->lives[2].live.consistency_samples = ROUTE_CONSISTENCY_MIN_SAMPLES - 1;
+    f->lives[1].live.consistency = 0.9;
+    f->lives[1].live.consistency_samples = ROUTE_CONSISTENCY_MIN_SAMPLES - 1;
+    assert_int_equal(plan(f, "r", "quality"), ROUTE_OK);
+    assert_string_equal(first(f), "best");
+    assert_float_equal(f->plan.items[0].quality, 0.95, 1e-9);
+    assert_null(strstr(f->plan.reason, "consistency"));
+
+    /* Enough observations: best 0.5*0.95 + 0.5*0.1 = 0.525, fast 0.5*0.6 +
+     * 0.5*0.9 = 0.75. */
+    f->lives[2].live.consistency_samples = 10;
+    f->lives[1].live.consistency_samples = 10;
+    assert_int_equal(plan(f, "r", "quality"), ROUTE_OK);
+    assert_string_equal(first(f), "fast");
+    assert_float_equal(f->plan.items[0].quality, 0.75, 1e-9);
+    assert_float_equal(f->plan.items[1].quality, 0.525, 1e-9);
+    assert_string_equal(f->plan.items[1].provider->name, "best");
+    assert_non_null(strstr(f->plan.reason, "fast/m 0.75 (table 0.60, consistency 0.90 over 10"));
+    assert_non_null(strstr(f->plan.reason, "best/m 0.53 (table 0.95, consistency 0.10 over 10"));
+
+    /* The quality term of custom: cheap (0.3, always agreeing: 0.65) now
+     * outranks best (0.525). */
+    f->lives[0].live.consistency = 1;
+    f->lives[0].live.consistency_samples = 10;
+    assert_int_equal(plan(f, "custom-q", NULL), ROUTE_OK);
+    assert_string_equal(first(f), "cheap");
+}
+
 static void test_route_balanced_weighs_all_terms(void **state)
 {
     fixture_t *f = *state;
@@ -367,6 +401,7 @@ int main(void)
         T(test_route_latency_picks_lowest_predicted_latency),
         T(test_route_latency_tries_unmeasured_deployment_first),
         T(test_route_quality_picks_highest_quality),
+        T(test_route_quality_flips_when_ensembles_find_the_better_model_inconsistent),
         T(test_route_balanced_weighs_all_terms),
         T(test_route_custom_weights_from_request_and_route),
         T(test_route_near_equal_scores_balance_on_in_flight),
