@@ -14,54 +14,8 @@ set -euo pipefail
 BIN=${LLMGW_BIN_DIR:?}/bin
 SRC=${LLMGW_SRC_DIR:?}
 T=$(mktemp -d /tmp/llmgw-cp-test.XXXXXX)
-chmod 755 "$T"
-PIDS=()
-# shellcheck source=../support/pg_cluster.sh
-source "$SRC/tests/support/pg_cluster.sh"
-
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  pg_cluster_stop
-  rm -rf "$T"
-}
-trap cleanup EXIT
-
-FAILS=0
-pass() { echo "ok - $1"; }
-fail() {
-  echo "FAIL - $1" >&2
-  FAILS=$((FAILS + 1))
-}
-clean_err() { ! grep -q "Sanitizer\|runtime error:" "$T/err"; }
-check() { # check NAME CMD...: the command must succeed
-  local name=$1
-  shift
-  if "$@" >"$T/out" 2>"$T/err" && clean_err; then pass "$name"; else
-    fail "$name"
-    cat "$T/out" "$T/err" >&2
-  fi
-}
-check_fails() { # check_fails NAME EXIT_CODE NEEDLE CMD...: exit code and stderr text
-  local name=$1 want=$2 needle=$3
-  shift 3
-  local rc=0
-  "$@" >"$T/out" 2>"$T/err" || rc=$?
-  if [ "$rc" = "$want" ] && grep -qF -- "$needle" "$T/err" && clean_err; then pass "$name"; else
-    fail "$name (exit $rc, want $want with '$needle')"
-    cat "$T/out" "$T/err" >&2
-  fi
-}
-wait_file() { # wait_file PATH: up to 10 s
-  local i
-  for i in $(seq 1 100); do
-    [ -s "$1" ] && return 0
-    sleep 0.1
-  done
-  return 1
-}
-psql_q() { psql "$PG_URL" -X -q -t -A -v ON_ERROR_STOP=1 -c "$1"; }
+# shellcheck source=../support/cp_checks.sh
+. "$SRC/tests/support/cp_checks.sh"
 
 start_cp() { # start_cp NAME: a control-plane replica on a free port; sets CP_PORT
   "$BIN/llmgw-controlplane" --database-url "$PG_URL" --migrations-dir "$T/mig" \

@@ -539,9 +539,11 @@ static void test_latency_consensus_near_slowest_and_voting_near_second_fastest(v
            "(%.2fx the 200 ms member)\n",
            (long long)best_c, (double)best_c / 300.0, (long long)best_v, (double)best_v / 200.0);
     /* In parallel, not one after the other (600 ms); the vote did not wait
-     * for the 300 ms member. */
-    assert_true(best_c >= 300 && best_c < 550);
-    assert_true(best_v >= 200 && best_v < 300);
+     * for the 300 ms member. The lower bounds allow a few ms of clock
+     * rounding between the sim's sleep and our millisecond wall time (299 ms
+     * was seen for the 300 ms member). */
+    assert_true(best_c >= 290 && best_c < 550);
+    assert_true(best_v >= 190 && best_v < 300);
 }
 
 int main(void)

@@ -14,6 +14,7 @@ SRC_DIR=${LLMGW_SRC_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 BIN_DIR=${LLMGW_BIN_DIR:-$SRC_DIR/build}/bin
 API_KEY=sk-http-$$-$RANDOM
 START_TIMEOUT_S=20
+TEST_NAME=test_http_api
 IDLE_TIMEOUT_S=2
 MAX_BODY=65536
 
@@ -32,73 +33,15 @@ WORK=$(mktemp -d /tmp/llmgw-http.XXXXXX)
 SIM_PID=
 DP_PID=
 STATUS=1
-STOP_RC=0
-stop() {
-    local pid=$1 i
-    STOP_RC=0
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 200; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        echo "test_http_api: pid $pid ignored SIGTERM for 10 s; killing it" >&2
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || STOP_RC=$?
-}
-cleanup() {
-    local rc=$? dp_rc
-    trap - EXIT INT TERM
-    stop "$DP_PID"
-    dp_rc=$STOP_RC
-    stop "$SIM_PID"
-    if [ "$STATUS" = 0 ] && [ "$dp_rc" != 0 ]; then
-        echo "test_http_api: llmgw-dataplane exited with status $dp_rc on SIGTERM" >&2
-        rc=1
-    fi
-    if [ "$rc" != 0 ]; then
-        for f in "$WORK"/*.log; do
-            [ -f "$f" ] || continue
-            echo "--- last lines of $(basename "$f") ---" >&2
-            tail -n 30 "$f" >&2
-        done
-    fi
-    [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
-    exit "$rc"
-}
-trap cleanup EXIT
+# shellcheck source=../support/procs.sh
+. "$SRC_DIR/tests/support/procs.sh"
+# The sim's exit status is not checked; KEEP_WORK=1 keeps $WORK for debugging.
+CHECK_SIM_STOP=0
+HONOR_KEEP_WORK=1
+trap procs_cleanup EXIT
 trap 'exit 130' INT TERM
 
-wait_port() {
-    local pid=$1 file=$2 name=$3 i
-    for ((i = 0; i < START_TIMEOUT_S * 20; i++)); do
-        if [ -s "$file" ]; then
-            head -n 1 "$file"
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || fail "$name exited before listening"
-        sleep 0.05
-    done
-    fail "$name: not listening after ${START_TIMEOUT_S}s"
-}
-dead_port() {
-    local p i
-    for ((i = 0; i < 100; i++)); do
-        p=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return 0
-        fi
-    done
-    fail "no free loopback port found"
-}
-
-"$BIN_DIR/llmgw-sim" --listen 127.0.0.1:0 --name sim-a --models gpt-4o-mini \
-    --port-file "$WORK/sim.port" >"$WORK/sim.log" 2>&1 &
-SIM_PID=$!
-SIM_PORT=$(wait_port "$SIM_PID" "$WORK/sim.port" llmgw-sim)
+start_sim sim-a
 DOWN_PORT=$(dead_port)
 KEY_SHA=$(printf '%s' "$API_KEY" | sha256sum | cut -d' ' -f1)
 SIM=http://127.0.0.1:$SIM_PORT/v1
