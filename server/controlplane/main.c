@@ -19,6 +19,7 @@
 
 #include <curl/curl.h>
 
+#include "cli.h"
 #include "cp.h"
 #include "cp_dist.h"
 #include "cp_registry.h"
@@ -64,20 +65,6 @@ static void cpm_usage(FILE *f)
             "  --port-file PATH         write the bound gRPC port to PATH once listening\n"
             "  --log-level LEVEL        debug, info, warn or error (default info)\n"
             "  --help                   this text\n");
-}
-
-static int cpm_int(const char *flag, const char *s, long lo, long hi, int *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "llmgw-controlplane: %s: expected an integer from %ld to %ld, got '%s'\n",
-                flag, lo, hi, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
 }
 
 static int cpm_parse(int argc, char **argv, cpm_options_t *o)
@@ -126,15 +113,16 @@ static int cpm_parse(int argc, char **argv, cpm_options_t *o)
             o->master_key_file = optarg;
             break;
         case 'n':
-            if (cpm_int("--threads", optarg, 1, 64, &o->threads) < 0)
+            if (cli_parse_int("llmgw-controlplane", "--threads", optarg, 1, 64, &o->threads) < 0)
                 return -1;
             break;
         case 'w':
-            if (cpm_int("--workers", optarg, 1, 64, &o->workers) < 0)
+            if (cli_parse_int("llmgw-controlplane", "--workers", optarg, 1, 64, &o->workers) < 0)
                 return -1;
             break;
         case 'g':
-            if (cpm_int("--grace-ms", optarg, 0, 3600000, &o->grace_ms) < 0)
+            if (cli_parse_int("llmgw-controlplane", "--grace-ms", optarg, 0, 3600000,
+                              &o->grace_ms) < 0)
                 return -1;
             break;
         case 'p':
@@ -166,23 +154,6 @@ static int cpm_parse(int argc, char **argv, cpm_options_t *o)
     }
     if (!o->database_url || !*o->database_url) {
         fprintf(stderr, "llmgw-controlplane: --database-url: required (or LLMGW_DATABASE_URL)\n");
-        return -1;
-    }
-    return 0;
-}
-
-static int cpm_write_port_file(const char *path, int port)
-{
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-        return -1;
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    int ok = fprintf(f, "%d\n", port) > 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) < 0) {
-        unlink(tmp);
         return -1;
     }
     return 0;
@@ -253,7 +224,7 @@ int main(int argc, char **argv)
         goto out;
     }
     gs_server_set_serving(cp.server, true);
-    if (o.port_file && cpm_write_port_file(o.port_file, port) < 0) {
+    if (o.port_file && cli_write_port_file(o.port_file, port) < 0) {
         log_error("cannot write the port file", "path=%s", o.port_file);
         cp_dist_stop(cp.dist);
         gs_server_shutdown(cp.server, 0);

@@ -18,6 +18,7 @@
 
 #include <curl/curl.h>
 
+#include "cli.h"
 #include "clock.h"
 #include "consistency.h"
 #include "ensemble.h"
@@ -77,21 +78,6 @@ static void dp_usage(FILE *f)
         "  --help              this text\n");
 }
 
-/* Strict integer parse: the whole string, within [lo, hi]. */
-static int dp_parse_int(const char *flag, const char *s, long lo, long hi, int *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "llmgw-dataplane: %s: expected an integer from %ld to %ld, got '%s'\n",
-                flag, lo, hi, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
 static int dp_parse_args(int argc, char **argv, dp_options_t *o)
 {
     static const struct option longopts[] = {
@@ -145,11 +131,12 @@ static int dp_parse_args(int argc, char **argv, dp_options_t *o)
             o->listen = optarg;
             break;
         case 'n':
-            if (dp_parse_int("--threads", optarg, 1, 64, &o->threads) < 0)
+            if (cli_parse_int("llmgw-dataplane", "--threads", optarg, 1, 64, &o->threads) < 0)
                 return -1;
             break;
         case 'g':
-            if (dp_parse_int("--grace-ms", optarg, 0, 3600000, &o->grace_ms) < 0)
+            if (cli_parse_int("llmgw-dataplane", "--grace-ms", optarg, 0, 3600000, &o->grace_ms) <
+                0)
                 return -1;
             break;
         case 'p':
@@ -162,13 +149,13 @@ static int dp_parse_args(int argc, char **argv, dp_options_t *o)
             o->http_port_file = optarg;
             break;
         case 'B':
-            if (dp_parse_int("--http-max-body-bytes", optarg, 1024, 1 << 30,
-                             &o->http_max_body_bytes) < 0)
+            if (cli_parse_int("llmgw-dataplane", "--http-max-body-bytes", optarg, 1024, 1 << 30,
+                              &o->http_max_body_bytes) < 0)
                 return -1;
             break;
         case 'I':
-            if (dp_parse_int("--http-idle-timeout-s", optarg, 1, 86400, &o->http_idle_timeout_s) <
-                0)
+            if (cli_parse_int("llmgw-dataplane", "--http-idle-timeout-s", optarg, 1, 86400,
+                              &o->http_idle_timeout_s) < 0)
                 return -1;
             break;
         case 'v': {
@@ -206,24 +193,6 @@ static int dp_parse_args(int argc, char **argv, dp_options_t *o)
     }
     if (sync_check_config(&o->managed) < 0)
         return -1;
-    return 0;
-}
-
-static int dp_write_port_file(const char *path, int port)
-{
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-        return -1;
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    int ok = fprintf(f, "%d\n", port) > 0;
-    ok = (fclose(f) == 0) && ok;
-    /* rename makes the file appear complete or not at all */
-    if (!ok || rename(tmp, path) < 0) {
-        unlink(tmp);
-        return -1;
-    }
     return 0;
 }
 
@@ -352,13 +321,13 @@ int main(int argc, char **argv)
         gs_server_shutdown(server, 0);
         goto out;
     }
-    if (o.http_port_file && dp_write_port_file(o.http_port_file, http_api_port(http)) < 0) {
+    if (o.http_port_file && cli_write_port_file(o.http_port_file, http_api_port(http)) < 0) {
         log_error("cannot write the port file", "path=%s", o.http_port_file);
         gs_server_shutdown(server, 0);
         goto out;
     }
     gs_server_set_serving(server, true);
-    if (o.port_file && dp_write_port_file(o.port_file, port) < 0) {
+    if (o.port_file && cli_write_port_file(o.port_file, port) < 0) {
         log_error("cannot write the port file", "path=%s", o.port_file);
         gs_server_shutdown(server, 0);
         goto out;

@@ -1,0 +1,14 @@
+/* cli: command-line helpers the server binaries share. */
+#ifndef LLMGW_CLI_H
+#define LLMGW_CLI_H
+
+/* Strict integer flag value: the whole string, within [lo, hi]. 0, or -1
+ * after printing "<prog>: <flag>: expected an integer from lo to hi, got 's'"
+ * to stderr. */
+int cli_parse_int(const char *prog, const char *flag, const char *s, long lo, long hi, int *out);
+
+/* Writes "<port>\n" to path through a temporary file and rename, so a reader
+ * polling for the file sees it complete or not at all. 0 or -1. */
+int cli_write_port_file(const char *path, int port);
+
+#endif
