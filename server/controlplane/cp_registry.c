@@ -243,20 +243,29 @@ static int apply_model_create(PGconn *c, cp_change_t *ch, store_err_t *e)
     return models_insert(c, ch->req, e);
 }
 
-static grpc_status_code rpc_create_model(cp_t *cp, const char *role, ProtobufCMessage *req,
-                                         ProtobufCMessage **resp, char *details, size_t dlen)
+/* Create and update share validation and the audit text; only the store
+ * call and the action differ. */
+static grpc_status_code model_change(cp_t *cp, const char *role, Llmgw__V1__Model *m,
+                                     int (*apply)(PGconn *, cp_change_t *, store_err_t *),
+                                     const char *action, ProtobufCMessage **resp, char *details,
+                                     size_t dlen)
 {
-    Llmgw__V1__CreateModelRequest *r = (void *)req;
-    if (cp_validate_model(r->model, details, dlen) < 0)
+    if (cp_validate_model(m, details, dlen) < 0)
         return GRPC_STATUS_INVALID_ARGUMENT;
-    Llmgw__V1__Model *m = r->model;
-    cp_change_t ch = {
-        .cp = cp, .role = role, .req = m, .apply = apply_model_create, .action = "model.create"};
+    cp_change_t ch = {.cp = cp, .role = role, .req = m, .apply = apply, .action = action};
     snprintf(ch.object, sizeof(ch.object), "model/%s/%s", m->provider, m->name);
     snprintf(ch.detail, sizeof(ch.detail),
              "input_cost_per_mtok=%g output_cost_per_mtok=%g context_window=%d quality=%g",
              m->input_cost_per_mtok, m->output_cost_per_mtok, m->context_window, m->quality);
     return cp_change_run(&ch, resp, details, dlen);
+}
+
+static grpc_status_code rpc_create_model(cp_t *cp, const char *role, ProtobufCMessage *req,
+                                         ProtobufCMessage **resp, char *details, size_t dlen)
+{
+    Llmgw__V1__CreateModelRequest *r = (void *)req;
+    return model_change(cp, role, r->model, apply_model_create, "model.create", resp, details,
+                        dlen);
 }
 
 static int apply_model_update(PGconn *c, cp_change_t *ch, store_err_t *e)
@@ -268,16 +277,8 @@ static grpc_status_code rpc_update_model(cp_t *cp, const char *role, ProtobufCMe
                                          ProtobufCMessage **resp, char *details, size_t dlen)
 {
     Llmgw__V1__UpdateModelRequest *r = (void *)req;
-    if (cp_validate_model(r->model, details, dlen) < 0)
-        return GRPC_STATUS_INVALID_ARGUMENT;
-    Llmgw__V1__Model *m = r->model;
-    cp_change_t ch = {
-        .cp = cp, .role = role, .req = m, .apply = apply_model_update, .action = "model.update"};
-    snprintf(ch.object, sizeof(ch.object), "model/%s/%s", m->provider, m->name);
-    snprintf(ch.detail, sizeof(ch.detail),
-             "input_cost_per_mtok=%g output_cost_per_mtok=%g context_window=%d quality=%g",
-             m->input_cost_per_mtok, m->output_cost_per_mtok, m->context_window, m->quality);
-    return cp_change_run(&ch, resp, details, dlen);
+    return model_change(cp, role, r->model, apply_model_update, "model.update", resp, details,
+                        dlen);
 }
 
 typedef struct {
@@ -360,21 +361,27 @@ static int apply_route_create(PGconn *c, cp_change_t *ch, store_err_t *e)
     return routes_insert(c, ch->req, e);
 }
 
+/* Create and update share validation and the audit text. */
+static grpc_status_code route_change(cp_t *cp, const char *role, Llmgw__V1__Route *rt,
+                                     int (*apply)(PGconn *, cp_change_t *, store_err_t *),
+                                     const char *action, ProtobufCMessage **resp, char *details,
+                                     size_t dlen)
+{
+    if (cp_validate_route(rt, details, dlen) < 0)
+        return GRPC_STATUS_INVALID_ARGUMENT;
+    cp_change_t ch = {.cp = cp, .role = role, .req = rt, .apply = apply, .action = action};
+    snprintf(ch.object, sizeof(ch.object), "route/%s", rt->name);
+    snprintf(ch.detail, sizeof(ch.detail), "strategy=%s deployments=%zu", rt->strategy,
+             rt->n_deployments);
+    return cp_change_run(&ch, resp, details, dlen);
+}
+
 static grpc_status_code rpc_create_route(cp_t *cp, const char *role, ProtobufCMessage *req,
                                          ProtobufCMessage **resp, char *details, size_t dlen)
 {
     Llmgw__V1__CreateRouteRequest *r = (void *)req;
-    if (cp_validate_route(r->route, details, dlen) < 0)
-        return GRPC_STATUS_INVALID_ARGUMENT;
-    cp_change_t ch = {.cp = cp,
-                      .role = role,
-                      .req = r->route,
-                      .apply = apply_route_create,
-                      .action = "route.create"};
-    snprintf(ch.object, sizeof(ch.object), "route/%s", r->route->name);
-    snprintf(ch.detail, sizeof(ch.detail), "strategy=%s deployments=%zu", r->route->strategy,
-             r->route->n_deployments);
-    return cp_change_run(&ch, resp, details, dlen);
+    return route_change(cp, role, r->route, apply_route_create, "route.create", resp, details,
+                        dlen);
 }
 
 static int apply_route_update(PGconn *c, cp_change_t *ch, store_err_t *e)
@@ -386,17 +393,8 @@ static grpc_status_code rpc_update_route(cp_t *cp, const char *role, ProtobufCMe
                                          ProtobufCMessage **resp, char *details, size_t dlen)
 {
     Llmgw__V1__UpdateRouteRequest *r = (void *)req;
-    if (cp_validate_route(r->route, details, dlen) < 0)
-        return GRPC_STATUS_INVALID_ARGUMENT;
-    cp_change_t ch = {.cp = cp,
-                      .role = role,
-                      .req = r->route,
-                      .apply = apply_route_update,
-                      .action = "route.update"};
-    snprintf(ch.object, sizeof(ch.object), "route/%s", r->route->name);
-    snprintf(ch.detail, sizeof(ch.detail), "strategy=%s deployments=%zu", r->route->strategy,
-             r->route->n_deployments);
-    return cp_change_run(&ch, resp, details, dlen);
+    return route_change(cp, role, r->route, apply_route_update, "route.update", resp, details,
+                        dlen);
 }
 
 static int apply_route_delete(PGconn *c, cp_change_t *ch, store_err_t *e)
