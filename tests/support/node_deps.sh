@@ -24,7 +24,7 @@ node_deps_pinned() {
 }
 
 node_deps_ensure() {
-    local dir=$1 what=$2 major
+    local dir=$1 what=$2 major lock_fd
     if ! command -v node >/dev/null 2>&1; then
         # A fresh Debian 12 has no node. Only then is Debian's npm right: next
         # to a Node.js from elsewhere (which ships its own npm) it conflicts.
@@ -41,10 +41,17 @@ node_deps_ensure() {
     major=$(node -p 'process.versions.node.split(".")[0]')
     [ "$major" -ge 18 ] || fail "node $(node --version) is too old; need >= 18"
 
+    # ctest runs the interop tests in parallel and they share DIR: two npm
+    # installs in one node_modules clobber each other (seen in CI). An
+    # exclusive lock makes the second wait, then find the packages in place.
+    command -v flock >/dev/null 2>&1 || fail "flock (util-linux) is missing"
+    exec {lock_fd}>"$dir/.npm-install.lock" || fail "cannot create $dir/.npm-install.lock"
+    flock -w 600 "$lock_fd" || fail "waited 600 s for another npm install in $dir"
     if ! node_deps_pinned "$dir"; then
         echo "$TEST_NAME: npm install in $dir" >&2
         (cd "$dir" && npm install --no-audit --no-fund >&2) ||
             fail "npm install failed in $dir (the npm registry must be reachable once to fetch $what)"
         node_deps_pinned "$dir" || fail "after npm install, node_modules still lacks the pinned versions of package.json"
     fi
+    exec {lock_fd}>&-
 }
