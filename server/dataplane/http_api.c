@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -82,11 +83,22 @@ typedef struct {
     bool watched;
 } hsock_t;
 
+/* One event loop: a daemon run by one engine's thread. Every loop's daemon
+ * accepts on the same listening socket (a dup each), so connections spread
+ * over the loops as their threads get to accept. */
+typedef struct {
+    http_api_t *api;
+    struct MHD_Daemon *daemon;
+    upstream_t *engine;
+    MHD_socket quiesced_fd;
+    bool guest_set;
+} ha_loop_t;
+
 struct http_api {
     http_api_config_t cfg;
-    struct MHD_Daemon *daemon;
+    ha_loop_t loops[HTTP_API_MAX_LOOPS];
+    size_t n_loops;
     int port;
-    MHD_socket quiesced_fd;
     pthread_mutex_t mu; /* guards the list; taken before any hc->mu */
     hconn_t *head;
     size_t n_active;
@@ -98,6 +110,7 @@ struct http_api {
 struct hconn {
     atomic_int refs;
     http_api_t *api;
+    ha_loop_t *loop; /* whose thread runs it and its upstream calls */
     struct MHD_Connection *conn;
     hconn_t *prev, *next; /* in api's list; guarded by api->mu */
     uint32_t id;          /* its connection's id, for http_watch reports */
@@ -138,13 +151,15 @@ static void hconn_unref(hconn_t *hc)
     free(hc);
 }
 
-static hconn_t *hconn_new(http_api_t *h, struct MHD_Connection *conn)
+static hconn_t *hconn_new(ha_loop_t *loop, struct MHD_Connection *conn)
 {
+    http_api_t *h = loop->api;
     hconn_t *hc = calloc(1, sizeof(*hc));
     if (!hc)
         return NULL;
     atomic_init(&hc->refs, 1);
     hc->api = h;
+    hc->loop = loop;
     hc->conn = conn;
     buf_init(&hc->body, h->cfg.max_body_bytes);
     buf_init(&hc->out, HA_ANSWER_CAP);
@@ -183,6 +198,8 @@ static void hconn_wake(hconn_t *hc)
     if (hc->suspended && !hc->dead) {
         hc->suspended = false;
         MHD_resume_connection(hc->conn);
+        /* MHD's epoll fd does not signal a resume: the engine is told. */
+        upstream_guest_wake(hc->loop->engine);
     }
 }
 
@@ -496,7 +513,7 @@ static void ha_watch(hconn_t *hc)
 static void ha_notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                                  enum MHD_ConnectionNotificationCode toe)
 {
-    http_api_t *h = cls;
+    http_api_t *h = ((ha_loop_t *)cls)->api;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         hsock_t *hs = calloc(1, sizeof(*hs));
         if (!hs)
@@ -608,6 +625,7 @@ static enum MHD_Result ha_start(hconn_t *hc)
         params.raw_json = rest;
     }
     params.arena = hc->arena;
+    params.engine = hc->loop->engine;
     buf_free(&hc->body);
 
     grpc_status_code status = GRPC_STATUS_OK;
@@ -655,8 +673,11 @@ static enum MHD_Result ha_read_only(hconn_t *hc, const char *url)
 {
     http_api_t *h = hc->api;
     table_t *t = table_slot_get(h->cfg.tables);
-    http_gw_view_t v = {
-        .table = t, .stats = h->cfg.stats, .metrics = h->cfg.metrics, .engine = h->cfg.engine};
+    http_gw_view_t v = {.table = t,
+                        .stats = h->cfg.stats,
+                        .metrics = h->cfg.metrics,
+                        .engines = h->cfg.engines,
+                        .n_engines = h->cfg.n_engines};
     buf_t out = BUF_INIT(HA_ANSWER_CAP);
     enum MHD_Result rc;
     int status = 200;
@@ -795,10 +816,11 @@ static enum MHD_Result ha_handler(void *cls, struct MHD_Connection *conn, const 
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
-    http_api_t *h = cls;
+    ha_loop_t *loop = cls;
+    http_api_t *h = loop->api;
     hconn_t *hc = *con_cls;
     if (!hc) {
-        hc = hconn_new(h, conn);
+        hc = hconn_new(loop, conn);
         if (!hc)
             return MHD_NO;
         *con_cls = hc;
@@ -906,8 +928,107 @@ bad:
     return -1;
 }
 
+/* The engine thread's turn at its daemon: accepts, reads, handlers, writes
+ * and timeouts, without blocking. Returns when MHD wants its next turn: 0
+ * while a connection can go on writing (MHD's own ready list, which its
+ * epoll fd does not signal), else its nearest connection timeout. */
+static int ha_run(void *ud)
+{
+    ha_loop_t *loop = ud;
+    if (MHD_run(loop->daemon) != MHD_YES)
+        log_warn("http daemon run failed", "%s", "");
+    MHD_UNSIGNED_LONG_LONG ms = 0;
+    if (MHD_get_timeout(loop->daemon, &ms) != MHD_YES)
+        return -1;
+    return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+/* Starts loop i's daemon without a thread of its own: its engine's thread
+ * runs it beside the curl sockets (ha_run), so a request, its upstream
+ * call and its answer never change threads. Loop 0 binds; the others
+ * accept on a dup of its socket. */
+static int ha_loop_start(http_api_t *h, size_t i, const struct sockaddr_storage *ss, bool v6,
+                         char *err, size_t errlen)
+{
+    ha_loop_t *loop = &h->loops[i];
+    loop->api = h;
+    loop->engine = h->cfg.engines[i];
+    loop->quiesced_fd = MHD_INVALID_SOCKET;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
+                     (v6 ? MHD_USE_IPv6 : 0);
+    struct MHD_OptionItem where[] = {
+        {MHD_OPTION_SOCK_ADDR, 0, (void *)ss},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (i > 0) {
+        const union MHD_DaemonInfo *li =
+            MHD_get_daemon_info(h->loops[0].daemon, MHD_DAEMON_INFO_LISTEN_FD);
+        int fd = li ? dup(li->listen_fd) : -1;
+        if (fd < 0) {
+            snprintf(err, errlen, "http listen: cannot share the socket with loop %zu: %s", i,
+                     strerror(errno));
+            return -1;
+        }
+        where[0] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, fd, NULL};
+    }
+    errno = 0;
+    loop->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, ha_handler, loop, MHD_OPTION_ARRAY, where,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(HA_CONNECTION_LIMIT / h->n_loops), MHD_OPTION_NOTIFY_COMPLETED, ha_completed,
+        loop, MHD_OPTION_NOTIFY_CONNECTION, ha_notify_connection, loop, MHD_OPTION_EXTERNAL_LOGGER,
+        ha_logger, h, MHD_OPTION_END);
+    if (!loop->daemon) {
+        if (i > 0)
+            close((int)where[0].value);
+        snprintf(err, errlen, "http listen: cannot serve on %s: %s", h->cfg.listen,
+                 errno ? strerror(errno) : "libmicrohttpd refused to start");
+        return -1;
+    }
+    const union MHD_DaemonInfo *ei = MHD_get_daemon_info(loop->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    upstream_guest_t guest = {.fd = ei ? ei->epoll_fd : -1, .run = ha_run, .ud = loop};
+    if (upstream_set_guest(loop->engine, &guest) < 0) {
+        snprintf(err, errlen, "http: upstream engine %zu refused to run the HTTP daemon", i);
+        return -1;
+    }
+    loop->guest_set = true;
+    return 0;
+}
+
+/* Engines first let go of their daemons (MHD is not to be run from two
+ * threads), then the daemons stop; MHD_stop_daemon processes pending
+ * resumes itself. */
+static void ha_loops_stop(http_api_t *h)
+{
+    for (size_t i = 0; i < h->n_loops; i++) {
+        if (h->loops[i].guest_set)
+            (void)upstream_set_guest(h->loops[i].engine, NULL);
+        h->loops[i].guest_set = false;
+    }
+    for (size_t i = 0; i < h->n_loops; i++) {
+        ha_loop_t *loop = &h->loops[i];
+        if (loop->daemon)
+            MHD_stop_daemon(loop->daemon);
+        if (loop->quiesced_fd != MHD_INVALID_SOCKET)
+            close(loop->quiesced_fd);
+        loop->daemon = NULL;
+        loop->quiesced_fd = MHD_INVALID_SOCKET;
+    }
+}
+
 http_api_t *http_api_start(const http_api_config_t *cfg, char *err, size_t errlen)
 {
+    if (!cfg->engines || cfg->n_engines < 1 || cfg->n_engines > HTTP_API_MAX_LOOPS) {
+        snprintf(err, errlen, "http: expected 1 to %d upstream engines to run on",
+                 HTTP_API_MAX_LOOPS);
+        return NULL;
+    }
+    for (size_t i = 0; i < cfg->n_engines; i++) {
+        if (!cfg->engines[i]) {
+            snprintf(err, errlen, "http: upstream engine %zu is missing", i);
+            return NULL;
+        }
+    }
     struct sockaddr_storage ss;
     bool v6 = false;
     if (ha_parse_listen(cfg->listen, &ss, &v6, err, errlen) < 0)
@@ -920,11 +1041,9 @@ http_api_t *http_api_start(const http_api_config_t *cfg, char *err, size_t errle
     h->cfg = *cfg;
     if (!h->cfg.max_body_bytes)
         h->cfg.max_body_bytes = HA_DEFAULT_BODY_CAP;
-    if (h->cfg.threads < 1)
-        h->cfg.threads = 1;
     if (h->cfg.idle_timeout_s < 1)
         h->cfg.idle_timeout_s = 30;
-    h->quiesced_fd = MHD_INVALID_SOCKET;
+    h->n_loops = cfg->n_engines;
     atomic_init(&h->stopping, false);
     pthread_mutex_init(&h->mu, NULL);
     h->watch = http_watch_new(ha_on_hangup, h);
@@ -934,32 +1053,21 @@ http_api_t *http_api_start(const http_api_config_t *cfg, char *err, size_t errle
         free(h);
         return NULL;
     }
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
-                     MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
-    /* One thread runs without a pool: MHD warns about a pool of 0 or 1. */
-    struct MHD_OptionItem pool[] = {
-        {h->cfg.threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
-         (intptr_t)h->cfg.threads, NULL},
-        {MHD_OPTION_END, 0, NULL},
-    };
-    errno = 0;
-    h->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, ha_handler, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)HA_CONNECTION_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, ha_completed, h,
-        MHD_OPTION_NOTIFY_CONNECTION, ha_notify_connection, h, MHD_OPTION_EXTERNAL_LOGGER,
-        ha_logger, h, MHD_OPTION_ARRAY, pool, MHD_OPTION_END);
-    if (!h->daemon) {
-        snprintf(err, errlen, "http listen: cannot serve on %s: %s", cfg->listen,
-                 errno ? strerror(errno) : "libmicrohttpd refused to start");
-        http_watch_free(h->watch);
-        pthread_mutex_destroy(&h->mu);
-        free(h);
-        return NULL;
+    for (size_t i = 0; i < h->n_loops; i++) {
+        if (ha_loop_start(h, i, &ss, v6, err, errlen) < 0)
+            goto fail;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(h->loops[0].daemon, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info ? info->port : 0;
     return h;
+
+fail:
+    ha_loops_stop(h);
+    http_watch_free(h->watch);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+    return NULL;
 }
 
 int http_api_port(const http_api_t *h)
@@ -969,8 +1077,13 @@ int http_api_port(const http_api_t *h)
 
 void http_api_quiesce(http_api_t *h)
 {
-    if (h && h->quiesced_fd == MHD_INVALID_SOCKET)
-        h->quiesced_fd = MHD_quiesce_daemon(h->daemon);
+    if (!h)
+        return;
+    for (size_t i = 0; i < h->n_loops; i++) {
+        ha_loop_t *loop = &h->loops[i];
+        if (loop->quiesced_fd == MHD_INVALID_SOCKET)
+            loop->quiesced_fd = MHD_quiesce_daemon(loop->daemon);
+    }
 }
 
 static size_t ha_active(http_api_t *h)
@@ -1015,10 +1128,8 @@ void http_api_stop(http_api_t *h, int grace_ms)
         pthread_mutex_unlock(&hc->mu);
     }
     pthread_mutex_unlock(&h->mu);
-    MHD_stop_daemon(h->daemon);
+    ha_loops_stop(h);
     http_watch_free(h->watch);
-    if (h->quiesced_fd != MHD_INVALID_SOCKET)
-        close(h->quiesced_fd);
     pthread_mutex_destroy(&h->mu);
     free(h);
 }

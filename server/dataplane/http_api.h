@@ -4,12 +4,14 @@
  * SSE), completions and embeddings (PL_KIND_RAW), plus the read-only gateway
  * endpoints, /metrics, /healthz and /readyz. See docs/http-api.md.
  *
- * Thread model: MHD's epoll thread pool runs the handlers. A request waiting
- * for the pipeline is suspended (it holds no thread); the pipeline's
- * callbacks (engine thread) store the answer and resume it, and the MHD
- * thread queues the response. A stream's bytes go through a per-request
- * buffer under the request's mutex; the content reader suspends when it is
- * empty and the producer resumes it.
+ * Thread model: each upstream engine's thread runs one daemon (MHD without
+ * a thread of its own, as the engine's guest); the daemons accept on one
+ * listening socket. A request waiting for the
+ * pipeline is suspended (it holds no thread); the pipeline's callbacks, on
+ * the same thread, store the answer and resume it, and the daemon's next
+ * turn queues the response. No wake-up of another thread on the way. A stream's bytes go through a
+ * per-request buffer under the request's mutex; the content reader suspends when it is empty and
+ * the producer resumes it.
  *
  * Ownership: every borrowed pointer in the config outlives the front door;
  * http_api_stop must run before the pipeline and the engine are freed.
@@ -26,14 +28,19 @@
 
 typedef struct http_api http_api_t;
 
+#define HTTP_API_MAX_LOOPS 64
+
 typedef struct {
-    const char *listen;    /* "HOST:PORT" (IPv4, [IPv6] or localhost); port 0 picks one */
-    pipeline_t *pipeline;  /* borrowed */
-    table_slot_t *tables;  /* borrowed */
-    usage_stats_t *stats;  /* borrowed; may be NULL (no analytics / request metrics) */
-    metrics_t *metrics;    /* borrowed; may be NULL (no live per-deployment figures) */
-    upstream_t *engine;    /* borrowed; may be NULL (for the upstream in-flight gauge) */
-    int threads;           /* MHD thread pool size; 0: 1 */
+    const char *listen;   /* "HOST:PORT" (IPv4, [IPv6] or localhost); port 0 picks one */
+    pipeline_t *pipeline; /* borrowed */
+    table_slot_t *tables; /* borrowed */
+    usage_stats_t *stats; /* borrowed; may be NULL (no analytics / request metrics) */
+    metrics_t *metrics;   /* borrowed; may be NULL (no live per-deployment figures) */
+    /* Borrowed: one event loop per engine, each engine's thread running one
+     * daemon and the upstream calls of its requests (and feeding the
+     * in-flight gauge). 1..HTTP_API_MAX_LOOPS. */
+    upstream_t *const *engines;
+    size_t n_engines;
     size_t max_body_bytes; /* request body cap (413 past it); 0: 8 MiB */
     int idle_timeout_s;    /* idle or stalled connection timeout; 0: 30 */
 } http_api_config_t;

@@ -18,10 +18,11 @@
 #include "usage_stats.h"
 
 typedef struct {
-    const table_t *table; /* a reference the caller holds */
-    usage_stats_t *stats; /* may be NULL */
-    metrics_t *metrics;   /* may be NULL */
-    upstream_t *engine;   /* may be NULL */
+    const table_t *table;       /* a reference the caller holds */
+    usage_stats_t *stats;       /* may be NULL */
+    metrics_t *metrics;         /* may be NULL */
+    upstream_t *const *engines; /* may be NULL: n_engines 0 */
+    size_t n_engines;
 } http_gw_view_t;
 
 int http_gw_models(const http_gw_view_t *v, buf_t *out);

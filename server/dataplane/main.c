@@ -47,6 +47,7 @@ typedef struct {
     const char *http_port_file;
     int http_max_body_bytes;
     int http_idle_timeout_s;
+    int http_threads;
     bool discover_local;              /* --discover-local */
     const char *discover_local_ports; /* its optional preset:port list */
 } dp_options_t;
@@ -71,6 +72,8 @@ static void dp_usage(FILE *f)
         "  --http-port-file PATH    write the bound HTTP port to PATH once listening\n"
         "  --http-max-body-bytes N  request body limit, 413 past it (default 8388608)\n"
         "  --http-idle-timeout-s N  close idle or stalled HTTP connections after N s (default 30)\n"
+        "  --http-threads N    HTTP event loops, each also running its requests' upstream calls\n"
+        "                      (default: CPUs; 1..64); the first is shared with gRPC\n"
         "  --discover-local[=PRESET:PORT,...]  add the LLM servers answering on 127.0.0.1\n"
         "                      (Ollama, LM Studio, LocalAI, vLLM, text-generation-webui) to\n"
         "                      the table at each load (docs/providers.md)\n"
@@ -95,6 +98,7 @@ static int dp_parse_args(int argc, char **argv, dp_options_t *o)
         {"http-port-file", required_argument, NULL, 'P'},
         {"http-max-body-bytes", required_argument, NULL, 'B'},
         {"http-idle-timeout-s", required_argument, NULL, 'I'},
+        {"http-threads", required_argument, NULL, 'T'},
         {"discover-local", optional_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -108,6 +112,9 @@ static int dp_parse_args(int argc, char **argv, dp_options_t *o)
     o->http_listen = "127.0.0.1:8080";
     o->http_max_body_bytes = 8 << 20;
     o->http_idle_timeout_s = 30;
+    /* One HTTP event loop per CPU: each is an upstream engine thread doing a
+     * request's whole HTTP work (front door and upstream call) itself. */
+    o->http_threads = ncpu >= 1 && ncpu <= 64 ? (int)ncpu : 1;
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -151,6 +158,11 @@ static int dp_parse_args(int argc, char **argv, dp_options_t *o)
         case 'B':
             if (cli_parse_int("llmgw-dataplane", "--http-max-body-bytes", optarg, 1024, 1 << 30,
                               &o->http_max_body_bytes) < 0)
+                return -1;
+            break;
+        case 'T':
+            if (cli_parse_int("llmgw-dataplane", "--http-threads", optarg, 1, HTTP_API_MAX_LOOPS,
+                              &o->http_threads) < 0)
                 return -1;
             break;
         case 'I':
@@ -225,7 +237,8 @@ int main(int argc, char **argv)
     dp_options_t o = {0};
     int rc = 1;
     char err[512];
-    upstream_t *engine = NULL;
+    upstream_t *engine = NULL; /* gRPC, health probes, ensembles; HTTP loop 0 */
+    upstream_t *http_engines[HTTP_API_MAX_LOOPS] = {0};
     table_slot_t *slot = NULL;
     pipeline_t *pl = NULL;
     gs_server_t *server = NULL;
@@ -277,6 +290,11 @@ int main(int argc, char **argv)
     server = gs_server_new();
     if (!slot || !engine || !server)
         goto out;
+    http_engines[0] = engine;
+    for (int i = 1; i < o.http_threads; i++) {
+        if (!(http_engines[i] = upstream_new()))
+            goto out;
+    }
     pl = pipeline_new(engine, slot);
     if (!pl || !(chat = rpc_chat_new(server, pl, slot)))
         goto out;
@@ -310,8 +328,8 @@ int main(int argc, char **argv)
         .tables = slot,
         .stats = stats,
         .metrics = metrics,
-        .engine = engine,
-        .threads = o.threads,
+        .engines = http_engines,
+        .n_engines = (size_t)o.http_threads,
         .max_body_bytes = (size_t)o.http_max_body_bytes,
         .idle_timeout_s = o.http_idle_timeout_s,
     };
@@ -375,6 +393,8 @@ out:
     consistency_free(consistency);
     pipeline_free(pl);
     usage_stats_free(stats);
+    for (int i = 1; i < HTTP_API_MAX_LOOPS; i++)
+        upstream_free(http_engines[i]);
     if (engine)
         upstream_free(engine);
     if (slot)

@@ -55,6 +55,7 @@ struct pl_request {
     /* Everything below is touched by one thread at a time: the starting
      * thread until the first submit, then the engine thread. */
     pipeline_t *pl;
+    upstream_t *engine; /* the attempts' engine: the front door's, or the pipeline's */
     table_t *table;
     const Llmgw__V1__ChatRequest *req;
     arena_t *arena;
@@ -182,7 +183,7 @@ void pipeline_cancel(pl_request_t *r)
     pthread_mutex_lock(&r->mu);
     r->cancelled = true;
     if (r->current)
-        upstream_cancel(r->pl->engine, r->current);
+        upstream_cancel(r->engine, r->current);
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -675,7 +676,7 @@ static int pl_submit(pl_request_t *r)
     }
     /* Submitting under mu: the engine's on_done takes mu first, so it cannot
      * clear `current` before it is set. */
-    r->current = upstream_submit(r->pl->engine, &spec, &pl_upstream_cb, r);
+    r->current = upstream_submit(r->engine, &spec, &pl_upstream_cb, r);
     bool ok = r->current != NULL;
     pthread_mutex_unlock(&r->mu);
     if (!ok) {
@@ -921,6 +922,7 @@ pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_
     atomic_init(&r->refs, 1);
     pthread_mutex_init(&r->mu, NULL);
     r->pl = p;
+    r->engine = params->engine ? params->engine : p->engine;
     r->req = params->req;
     r->arena = params->arena;
     r->cb = *cb;

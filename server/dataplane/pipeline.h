@@ -109,6 +109,10 @@ typedef struct {
      * a JSON object's text without "model" (the upstream model is put in). */
     const char *raw_path;
     const char *raw_json;
+    /* The engine the attempts run on (borrowed); NULL: the pipeline's. A
+     * front door running on an engine's thread passes that engine, so the
+     * request never leaves its thread. */
+    upstream_t *engine;
 } pl_params_t;
 
 /* Checks the key, validates the request, plans the route and submits the

@@ -190,8 +190,11 @@ int prom_write(const http_gw_view_t *v, buf_t *out)
                               (long long)(v->stats ? usage_stats_in_flight(v->stats) : 0)));
     prom_head(&c, "llmgw_upstream_requests_in_flight", "gauge",
               "HTTP requests to providers in flight in the upstream engine.");
-    prom_check(&c, buf_printf(out, "llmgw_upstream_requests_in_flight %d\n",
-                              v->engine ? upstream_in_flight(v->engine) : 0));
+    long upstream_in_flight_n = 0;
+    for (size_t i = 0; i < v->n_engines; i++)
+        upstream_in_flight_n += upstream_in_flight(v->engines[i]);
+    prom_check(&c,
+               buf_printf(out, "llmgw_upstream_requests_in_flight %ld\n", upstream_in_flight_n));
     prom_head(&c, "llmgw_table_version", "gauge", "Version of the routing table in use.");
     prom_check(&c,
                buf_printf(out, "llmgw_table_version %lld\n", (long long)table_version(v->table)));

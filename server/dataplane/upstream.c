@@ -6,9 +6,17 @@
  *     and every request's response state (status, body buffer, timings). No
  *     other thread reads or writes those.
  *   - Any thread talks to the engine only through u->lock, which guards the
- *     submit queue, the cancel queue, each request's cancel_requested flag and
- *     u->stopping. After pushing it calls curl_multi_wakeup, which is safe
- *     from any thread and interrupts curl_multi_poll.
+ *     submit queue, the cancel queue, each request's cancel_requested flag,
+ *     u->stopping and the guest change. After pushing, another thread writes
+ *     the engine's eventfd; the engine thread itself only sets u->kick (its
+ *     next turn polls without waiting), so a submit from a callback or from
+ *     the guest costs no system call.
+ *   - The loop is curl's socket interface on one epoll set: curl's sockets,
+ *     the wake eventfd and an optional guest's fd. Only sockets with events
+ *     are touched (curl_multi_perform would probe every transfer each turn).
+ *   - The guest (upstream_set_guest: the HTTP front door) runs on the engine
+ *     thread too, so an HTTP request and its upstream call never change
+ *     threads: no wake-up between them.
  *   - The engine takes both queues whole under the lock and works on them
  *     unlocked. Callbacks (on_data, on_done) therefore run with no engine lock
  *     held, so they may call upstream_submit / upstream_cancel; those only
@@ -31,12 +39,17 @@
 #include "upstream.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "clock.h"
@@ -49,9 +62,15 @@
 #define UPSTREAM_FREE_EASY_MAX 64
 #define UPSTREAM_DEFAULT_MAX_BODY ((size_t)16 * 1024 * 1024)
 #define UPSTREAM_CONNECT_TIMEOUT_CAP_MS 10000
-/* Poll wakes on socket activity, curl's own timers or curl_multi_wakeup;
- * this only bounds how long a lost wakeup could stall. */
+/* The loop wakes on socket activity, curl's timers or the eventfd; this
+ * bounds how long a lost wake-up could stall and how seldom the guest runs
+ * when idle (its own timeouts, e.g. idle HTTP connections). */
 #define UPSTREAM_POLL_MS 1000
+#define UPSTREAM_EPOLL_EVENTS 64
+/* epoll data: the fd in the low 32 bits, what it is above. */
+#define UPSTREAM_TAG_CURL 0ull
+#define UPSTREAM_TAG_WAKE 1ull
+#define UPSTREAM_TAG_GUEST 2ull
 
 typedef enum {
     UPSTREAM_REQ_QUEUED = 0,
@@ -105,18 +124,34 @@ struct upstream {
     CURLM *multi;
     pthread_t thread;
     atomic_int in_flight;
+    int epfd;
+    int wake_fd;
 
     pthread_mutex_t lock;
+    pthread_cond_t guest_cond; /* signalled when a guest change is applied */
     /* Guarded by lock. */
     upstream_req_t *submit_head, *submit_tail;
     upstream_req_t *cancel_head, *cancel_tail;
     bool stopping;
+    bool guest_change; /* guest_next waits to replace the guest */
+    upstream_guest_t guest_next;
+    bool guest_next_set;      /* false: detach */
+    atomic_bool guest_wanted; /* upstream_guest_wake from another thread */
 
     /* Engine thread only (and upstream_free after the join). */
     upstream_req_t *active;
     CURL *free_easy[UPSTREAM_FREE_EASY_MAX];
     size_t n_free_easy;
+    bool kick;              /* a queue was filled on this thread: don't wait */
+    int64_t timer_due_us;   /* curl's timer; -1 when none */
+    upstream_guest_t guest; /* fd < 0: none */
+    bool guest_due;
+    int64_t guest_due_us; /* when the guest asked to run next */
 };
+
+/* The engine whose thread this is, so a submit from its own callbacks or
+ * guest skips the wake-up. */
+static _Thread_local upstream_t *upstream_self;
 
 /* ---- references --------------------------------------------------------- */
 
@@ -401,19 +436,8 @@ static void upstream_start(upstream_t *u, upstream_req_t *r)
 
 /* ---- engine: the loop ----------------------------------------------------- */
 
-/* Takes both queues; returns whether anything was taken. */
 static bool upstream_take_queues(upstream_t *u, upstream_req_t **submits, upstream_req_t **cancels,
-                                 bool *stopping)
-{
-    pthread_mutex_lock(&u->lock);
-    *submits = u->submit_head;
-    *cancels = u->cancel_head;
-    u->submit_head = u->submit_tail = NULL;
-    u->cancel_head = u->cancel_tail = NULL;
-    *stopping = u->stopping;
-    pthread_mutex_unlock(&u->lock);
-    return *submits || *cancels;
-}
+                                 bool *stopping);
 
 /* Submits before cancels: a cancel taken in the same batch as its submit
  * then finds the request started and removes it. */
@@ -474,12 +498,146 @@ static void upstream_shutdown_all(upstream_t *u)
     }
 }
 
+/* ---- engine: curl's socket interface on epoll ---------------------------- */
+
+static int upstream_epoll_set(upstream_t *u, int op, int fd, uint32_t events, uint64_t tag)
+{
+    struct epoll_event ev = {.events = events, .data.u64 = tag << 32 | (uint32_t)fd};
+    return epoll_ctl(u->epfd, op, fd, &ev);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: what curl wants to wait for on a socket. A
+ * socket's `socketp` marks it as already in the epoll set. */
+static int upstream_on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    upstream_t *u = userp;
+    if (what == CURL_POLL_REMOVE) {
+        /* ENOENT/EBADF: curl may have closed it already; nothing to undo. */
+        (void)epoll_ctl(u->epfd, EPOLL_CTL_DEL, s, NULL);
+        return 0;
+    }
+    uint32_t events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+    if (upstream_epoll_set(u, socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, events,
+                           UPSTREAM_TAG_CURL) < 0) {
+        log_error("upstream epoll_ctl failed", "fd=%d error=\"%s\"", (int)s, strerror(errno));
+        return -1; /* curl fails the transfers on this socket */
+    }
+    if (!socketp && curl_multi_assign(u->multi, s, u) != CURLM_OK)
+        return -1;
+    return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: when curl wants CURL_SOCKET_TIMEOUT (-1: never). */
+static int upstream_on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    upstream_t *u = userp;
+    u->timer_due_us = timeout_ms < 0 ? -1 : clock_now_us() + (int64_t)timeout_ms * 1000;
+    return 0;
+}
+
+static void upstream_socket_action(upstream_t *u, curl_socket_t s, int bits)
+{
+    int running = 0;
+    CURLMcode mc = curl_multi_socket_action(u->multi, s, bits, &running);
+    if (mc != CURLM_OK)
+        log_error("upstream socket action failed", "error=\"%s\"", curl_multi_strerror(mc));
+}
+
+static void upstream_run_timer(upstream_t *u, int64_t now_us)
+{
+    if (u->timer_due_us >= 0 && u->timer_due_us <= now_us) {
+        u->timer_due_us = -1; /* curl sets it again if it still wants one */
+        upstream_socket_action(u, CURL_SOCKET_TIMEOUT, 0);
+    }
+}
+
+/* Applies a pending upstream_set_guest (with u->lock held). */
+static void upstream_apply_guest(upstream_t *u)
+{
+    if (!u->guest_change)
+        return;
+    if (u->guest.fd >= 0)
+        (void)epoll_ctl(u->epfd, EPOLL_CTL_DEL, u->guest.fd, NULL);
+    u->guest = (upstream_guest_t){.fd = -1};
+    if (u->guest_next_set) {
+        if (upstream_epoll_set(u, EPOLL_CTL_ADD, u->guest_next.fd, EPOLLIN, UPSTREAM_TAG_GUEST) < 0)
+            log_error("upstream guest not polled", "fd=%d error=\"%s\"", u->guest_next.fd,
+                      strerror(errno));
+        else
+            u->guest = u->guest_next;
+        u->guest_due = true;
+    }
+    u->guest_change = false;
+    pthread_cond_broadcast(&u->guest_cond);
+}
+
+/* Takes both queues and applies a guest change; returns whether anything
+ * was taken. */
+static bool upstream_take_queues(upstream_t *u, upstream_req_t **submits, upstream_req_t **cancels,
+                                 bool *stopping)
+{
+    pthread_mutex_lock(&u->lock);
+    *submits = u->submit_head;
+    *cancels = u->cancel_head;
+    u->submit_head = u->submit_tail = NULL;
+    u->cancel_head = u->cancel_tail = NULL;
+    *stopping = u->stopping;
+    upstream_apply_guest(u);
+    pthread_mutex_unlock(&u->lock);
+    return *submits || *cancels;
+}
+
+static int upstream_wait_ms(const upstream_t *u, int64_t now_us)
+{
+    if (u->kick || u->guest_due)
+        return 0;
+    int64_t ms = UPSTREAM_POLL_MS;
+    if (u->guest.fd >= 0) {
+        int64_t guest_ms = (u->guest_due_us - now_us + 999) / 1000;
+        if (guest_ms < ms)
+            ms = guest_ms;
+    }
+    if (u->timer_due_us >= 0) {
+        int64_t curl_ms = (u->timer_due_us - now_us + 999) / 1000;
+        if (curl_ms < ms)
+            ms = curl_ms;
+    }
+    return ms < 0 ? 0 : (int)ms;
+}
+
+static void upstream_poll(upstream_t *u)
+{
+    struct epoll_event evs[UPSTREAM_EPOLL_EVENTS];
+    int n = epoll_wait(u->epfd, evs, UPSTREAM_EPOLL_EVENTS, upstream_wait_ms(u, clock_now_us()));
+    if (n < 0 && errno != EINTR)
+        log_error("upstream epoll_wait failed", "error=\"%s\"", strerror(errno));
+    for (int i = 0; i < n; i++) {
+        uint64_t tag = evs[i].data.u64 >> 32;
+        int fd = (int)(uint32_t)evs[i].data.u64;
+        if (tag == UPSTREAM_TAG_WAKE) {
+            uint64_t v;
+            (void)!read(u->wake_fd, &v, sizeof(v)); /* EAGAIN: already drained */
+        } else if (tag == UPSTREAM_TAG_GUEST) {
+            u->guest_due = true;
+        } else {
+            uint32_t e = evs[i].events;
+            int bits = (e & EPOLLIN ? CURL_CSELECT_IN : 0) | (e & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                       (e & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+            upstream_socket_action(u, fd, bits);
+        }
+    }
+}
+
 static void *upstream_engine_main(void *arg)
 {
     upstream_t *u = arg;
+    upstream_self = u;
     for (;;) {
         upstream_req_t *submits, *cancels;
         bool stopping;
+        u->kick = false;
         upstream_take_queues(u, &submits, &cancels, &stopping);
         if (stopping) {
             upstream_process_queues(u, submits, cancels, true);
@@ -487,25 +645,38 @@ static void *upstream_engine_main(void *arg)
             return NULL;
         }
         upstream_process_queues(u, submits, cancels, false);
-
-        int running = 0;
-        CURLMcode mc = curl_multi_perform(u->multi, &running);
-        if (mc != CURLM_OK)
-            log_error("upstream multi perform failed", "error=\"%s\"", curl_multi_strerror(mc));
+        upstream_run_timer(u, clock_now_us());
         upstream_drain_done(u);
 
-        mc = curl_multi_poll(u->multi, NULL, 0, UPSTREAM_POLL_MS, NULL);
-        if (mc != CURLM_OK)
-            log_error("upstream multi poll failed", "error=\"%s\"", curl_multi_strerror(mc));
+        if (atomic_exchange_explicit(&u->guest_wanted, false, memory_order_acq_rel))
+            u->guest_due = true;
+        int64_t now_us = clock_now_us();
+        if (u->guest.fd >= 0 && (u->guest_due || now_us >= u->guest_due_us)) {
+            /* The guest's handlers may submit (kick) or finish requests. */
+            u->guest_due = false;
+            int ms = u->guest.run(u->guest.ud);
+            if (ms < 0 || ms > UPSTREAM_POLL_MS)
+                ms = UPSTREAM_POLL_MS;
+            u->guest_due_us = clock_now_us() + (int64_t)ms * 1000;
+            continue;
+        }
+        upstream_poll(u);
+        upstream_run_timer(u, clock_now_us());
+        upstream_drain_done(u);
     }
 }
 
-/* A failed wakeup only delays the engine until its poll times out. */
+/* Wakes the engine thread; on it, only notes that a queue is filled. A
+ * failed write only delays the engine until its poll times out. */
 static void upstream_wake(upstream_t *u)
 {
-    CURLMcode mc = curl_multi_wakeup(u->multi);
-    if (mc != CURLM_OK)
-        log_warn("upstream wakeup failed", "error=\"%s\"", curl_multi_strerror(mc));
+    if (upstream_self == u) {
+        u->kick = true;
+        return;
+    }
+    uint64_t one = 1;
+    if (write(u->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        log_warn("upstream wakeup failed", "error=\"%s\"", strerror(errno));
 }
 
 /* ---- public API ----------------------------------------------------------- */
@@ -518,17 +689,32 @@ upstream_t *upstream_new(void)
     if (!u)
         goto fail_global;
     atomic_init(&u->in_flight, 0);
+    atomic_init(&u->guest_wanted, false);
+    u->epfd = u->wake_fd = -1;
+    u->timer_due_us = -1;
+    u->guest.fd = -1;
     if (pthread_mutex_init(&u->lock, NULL) != 0)
         goto fail_alloc;
+    if (pthread_cond_init(&u->guest_cond, NULL) != 0)
+        goto fail_lock;
+    u->epfd = epoll_create1(EPOLL_CLOEXEC);
+    u->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (u->epfd < 0 || u->wake_fd < 0 ||
+        upstream_epoll_set(u, EPOLL_CTL_ADD, u->wake_fd, EPOLLIN, UPSTREAM_TAG_WAKE) < 0)
+        goto fail_fds;
     u->multi = curl_multi_init();
     if (!u->multi)
-        goto fail_lock;
+        goto fail_fds;
     if (curl_multi_setopt(u->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX) != CURLM_OK ||
         /* 0: no per-host cap. A stream can last minutes, and queueing new
          * requests behind open streams to one HTTP/1.1 provider would stall
          * them; HTTP/2 providers multiplex anyway. */
         curl_multi_setopt(u->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L) != CURLM_OK ||
-        curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, UPSTREAM_MAX_CONNECTS) != CURLM_OK)
+        curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, UPSTREAM_MAX_CONNECTS) != CURLM_OK ||
+        curl_multi_setopt(u->multi, CURLMOPT_SOCKETFUNCTION, upstream_on_socket) != CURLM_OK ||
+        curl_multi_setopt(u->multi, CURLMOPT_SOCKETDATA, (void *)u) != CURLM_OK ||
+        curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, upstream_on_timer) != CURLM_OK ||
+        curl_multi_setopt(u->multi, CURLMOPT_TIMERDATA, (void *)u) != CURLM_OK)
         goto fail_multi;
     if (pthread_create(&u->thread, NULL, upstream_engine_main, u) != 0)
         goto fail_multi;
@@ -537,6 +723,12 @@ upstream_t *upstream_new(void)
 
 fail_multi:
     curl_multi_cleanup(u->multi);
+fail_fds:
+    if (u->epfd >= 0)
+        close(u->epfd);
+    if (u->wake_fd >= 0)
+        close(u->wake_fd);
+    pthread_cond_destroy(&u->guest_cond);
 fail_lock:
     pthread_mutex_destroy(&u->lock);
 fail_alloc:
@@ -546,12 +738,47 @@ fail_global:
     return NULL;
 }
 
+void upstream_guest_wake(upstream_t *u)
+{
+    if (upstream_self == u) {
+        u->guest_due = true;
+        return;
+    }
+    atomic_store_explicit(&u->guest_wanted, true, memory_order_release);
+    upstream_wake(u);
+}
+
+int upstream_set_guest(upstream_t *u, const upstream_guest_t *g)
+{
+    if (!u || upstream_self == u || (g && (g->fd < 0 || !g->run)))
+        return -1;
+    pthread_mutex_lock(&u->lock);
+    if (u->stopping) {
+        pthread_mutex_unlock(&u->lock);
+        return -1;
+    }
+    u->guest_change = true;
+    u->guest_next_set = g != NULL;
+    if (g)
+        u->guest_next = *g;
+    pthread_mutex_unlock(&u->lock);
+    upstream_wake(u);
+    pthread_mutex_lock(&u->lock);
+    /* The engine applies it at the top of its next turn, outside any guest
+     * call; a stopping engine runs no guest any more. */
+    while (u->guest_change && !u->stopping)
+        pthread_cond_wait(&u->guest_cond, &u->lock);
+    pthread_mutex_unlock(&u->lock);
+    return 0;
+}
+
 void upstream_free(upstream_t *u)
 {
     if (!u)
         return;
     pthread_mutex_lock(&u->lock);
     u->stopping = true;
+    pthread_cond_broadcast(&u->guest_cond);
     pthread_mutex_unlock(&u->lock);
     upstream_wake(u);
     pthread_join(u->thread, NULL);
@@ -571,6 +798,9 @@ void upstream_free(upstream_t *u)
     for (size_t i = 0; i < u->n_free_easy; i++)
         curl_easy_cleanup(u->free_easy[i]);
     curl_multi_cleanup(u->multi);
+    close(u->epfd);
+    close(u->wake_fd);
+    pthread_cond_destroy(&u->guest_cond);
     pthread_mutex_destroy(&u->lock);
     free(u);
     curl_global_cleanup();

@@ -70,6 +70,18 @@ typedef struct {
     size_t max_body_bytes; /* cap on a buffered body; 0: 16 MiB */
 } upstream_spec_t;
 
+/* A guest event loop the engine thread runs beside its own: the HTTP front
+ * door's libmicrohttpd daemon, so a request and its upstream call stay on
+ * one thread. The engine polls `fd` for input with its own sockets and
+ * calls run(ud) on its thread when fd is readable, when upstream_guest_wake
+ * asks, and when the time run() returned last (ms; < 0: none) has passed,
+ * at least every second. */
+typedef struct {
+    int fd;
+    int (*run)(void *ud);
+    void *ud;
+} upstream_guest_t;
+
 /* Starts the engine thread. NULL on failure. */
 upstream_t *upstream_new(void);
 /* Cancels everything in flight (each on_done sees UPSTREAM_ERR_CANCELLED),
@@ -82,6 +94,15 @@ upstream_req_t *upstream_submit(upstream_t *u, const upstream_spec_t *spec,
 /* Any thread. on_done(UPSTREAM_ERR_CANCELLED) follows unless it already ran. */
 void upstream_cancel(upstream_t *u, upstream_req_t *r);
 void upstream_req_unref(upstream_req_t *r);
+/* Sets (g) or removes (NULL) the engine's one guest, replacing any other.
+ * Returns once the engine thread has applied it: after a removal, run is
+ * never called again, so the guest may be torn down. -1 on a bad guest,
+ * from the engine thread itself (it would wait for itself) or once the
+ * engine is stopping. Submits from run() need no wake-up. */
+int upstream_set_guest(upstream_t *u, const upstream_guest_t *g);
+/* Asks the engine to run its guest soon, from any thread: for work the
+ * guest's fd does not signal (libmicrohttpd's resumed connections). */
+void upstream_guest_wake(upstream_t *u);
 /* Requests submitted and not yet done (for tests and metrics). */
 int upstream_in_flight(upstream_t *u);
 

@@ -11,7 +11,7 @@
 # Needs wrk and nginx: when missing, installs Debian's packages with apt-get
 # (root only). Not part of the test suite.
 #
-# Usage: tests/bench/bench_http.sh [--duration S] [--threads N]
+# Usage: tests/bench/bench_http.sh [--duration S] [--threads N] [--http-threads N]
 # Env: LLMGW_BIN_DIR (build dir, default ./build).
 set -euo pipefail
 
@@ -19,11 +19,13 @@ SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN_DIR=${LLMGW_BIN_DIR:-$SRC_DIR/build}/bin
 DURATION=5
 THREADS=
+HTTP_THREADS=
 while [ $# -gt 0 ]; do
     case $1 in
     --duration) DURATION=$2; shift 2 ;;
     --threads) THREADS=$2; shift 2 ;;
-    *) echo "usage: $0 [--duration S] [--threads N]" >&2; exit 2 ;;
+    --http-threads) HTTP_THREADS=$2; shift 2 ;;
+    *) echo "usage: $0 [--duration S] [--threads N] [--http-threads N]" >&2; exit 2 ;;
     esac
 done
 
@@ -92,6 +94,7 @@ EOF
 dp_args=(--table "$WORK/table.json" --listen 127.0.0.1:0 --port-file "$WORK/grpc.port"
     --http-listen 127.0.0.1:0 --http-port-file "$WORK/http.port" --log-level error)
 [ -n "$THREADS" ] && dp_args+=(--threads "$THREADS")
+[ -n "$HTTP_THREADS" ] && dp_args+=(--http-threads "$HTTP_THREADS")
 "$BIN_DIR/llmgw-dataplane" "${dp_args[@]}" >"$WORK/dp.log" 2>&1 &
 DP_PID=$!
 PIDS+=($DP_PID)
@@ -190,7 +193,7 @@ to_us() {
 }
 
 echo "bench_http: $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "bench_http: wrk ${DURATION}s per run, 195-byte chat body; llmgw threads=${THREADS:-default}"
+echo "bench_http: wrk ${DURATION}s per run, 195-byte chat body; llmgw threads=${THREADS:-default} http-threads=${HTTP_THREADS:-default}"
 run direct-sim "$SIM_PORT" gpt-4o-mini 1 ""
 D1=$R_P50_US
 run llmgw-http "$LLMGW_PORT" chat 1 "$DP_PID"
