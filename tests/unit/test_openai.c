@@ -765,6 +765,52 @@ static void test_openai_chunk_variants(void **state)
     assert_string_equal(c->choices[0]->delta->content, "x");
 }
 
+/* jansson semantics kept by the scanner: the last of duplicate keys wins,
+ * keys compare decoded, and JSON kept as text is compact. */
+static void test_openai_parse_duplicate_and_escaped_keys_like_jansson(void **state)
+{
+    fx_t *fx = *state;
+    Llmgw__V1__ChatResponse *r =
+        parse_ok(fx, "{\"id\":5,\"id\":\"x\",\"mo\\u0064el\":\"m\",\"choices\":[{\"message\":"
+                     "{\"content\":\"a\",\"content\":null}}],\"usage\":{\"prompt_tokens\":-1,"
+                     "\"prompt_tokens\":2}}");
+    assert_string_equal(r->id, "x");
+    assert_string_equal(r->model, "m");
+    assert_string_equal(r->choices[0]->message->content, "");
+    assert_int_equal(r->usage->prompt_tokens, 2);
+    assert_int_equal(r->usage->total_tokens, 2);
+}
+
+static void test_openai_parse_extensions_are_compact_json(void **state)
+{
+    fx_t *fx = *state;
+    Llmgw__V1__ChatResponse *r = parse_ok(
+        fx, "{ \"choices\" : [ ] , \"a\" : 1 , \"b\" : null, \"a\" : { \"k\" : [ 1 , \" x \" ] },"
+            " \"\\u0061\": 3, \"service_tier\": \"default\", \"usage\": { \"prompt_tokens\": 1,"
+            " \"prompt_tokens_details\": { \"cached_tokens\": 0 }, \"z\": null } }");
+    /* "a" three times: only the last (spelled escaped) is kept, where it
+     * stands; nulls are dropped. */
+    assert_string_equal(r->extensions_json,
+                        "{\"openai\":{\"\\u0061\":3,\"service_tier\":\"default\",\"usage\":{"
+                        "\"prompt_tokens_details\":{\"cached_tokens\":0}}}}");
+    assert_json_equal(r->extensions_json,
+                      "{\"openai\":{\"a\":3,\"service_tier\":\"default\",\"usage\":{"
+                      "\"prompt_tokens_details\":{\"cached_tokens\":0}}}}");
+    assert_null(strchr(r->extensions_json, ' '));
+
+    size_t len;
+    char *body = openai_fixture("chat_completion_tool_calls.json", &len);
+    r = NULL;
+    int rc = openai_parse_chat_response(body, len, fx->arena, &r, fx->err, sizeof(fx->err));
+    free(body);
+    assert_int_equal(rc, 0);
+    assert_json_equal(r->extensions_json,
+                      "{\"openai\":{\"usage\":{\"completion_tokens_details\":{\"reasoning_tokens\":"
+                      "0,\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}}}");
+    assert_null(strchr(r->extensions_json, ' '));
+    assert_null(strchr(r->extensions_json, '\n'));
+}
+
 /* ------------------------------------------------------------------------ */
 /* Malformed input                                                           */
 
@@ -825,6 +871,10 @@ static void test_openai_parse_response_malformed(void **state)
         {"{\"error\":{\"code\":500}}", "error: upstream sent an error object"},
         {"{\"choices\":[{\"message\":{\"content\":\"a\\u0000b\"}}]}",
          "response body: invalid JSON"},
+        /* Numbers jansson cannot hold fail the body as they did with jansson,
+         * so kept text (extensions_json) always loads again. */
+        {"{\"choices\":[],\"x\":1e400}", "response body: invalid JSON"},
+        {"{\"choices\":[],\"created\":99999999999999999999}", "response body: invalid JSON"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         Llmgw__V1__ChatResponse *r = NULL;
@@ -872,6 +922,8 @@ static void test_openai_parse_chunk_malformed(void **state)
         {"{\"choices\":[],\"usage\":{\"prompt_tokens\":-4}}",
          "usage.prompt_tokens: expected a non-negative integer"},
         {"{\"error\":{\"message\":\"overloaded\"}}", "error: overloaded"},
+        {"{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":9223372036854775808}]}}]}",
+         "chunk: invalid JSON"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         Llmgw__V1__ChatChunk *c = NULL;
@@ -1035,11 +1087,20 @@ static int parse_fixture_chunk(fx_t *fx)
     return openai_parse_chat_chunk(data, sizeof(data) - 1, fx->arena, &c, fx->err, sizeof(fx->err));
 }
 
-static void test_openai_parse_fails_cleanly_when_jansson_allocation_fails(void **state)
+/* Answers are read with jscan, not jansson: with every jansson allocation
+ * failing, parsing still succeeds (arena exhaustion is tested above). */
+static void test_openai_parse_needs_no_jansson_allocation(void **state)
 {
     fx_t *fx = *state;
-    for_each_json_alloc_failure(fx, parse_fixture_response);
-    for_each_json_alloc_failure(fx, parse_fixture_chunk);
+    json_allocs = 0;
+    json_fail_at = 0;
+    json_set_alloc_funcs(failing_malloc, free);
+    int rc_response = parse_fixture_response(fx);
+    int rc_chunk = parse_fixture_chunk(fx);
+    json_set_alloc_funcs(malloc, free);
+    assert_int_equal(rc_response, 0);
+    assert_int_equal(rc_chunk, 0);
+    assert_int_equal(json_allocs, 0);
 }
 
 int main(void)
@@ -1070,13 +1131,15 @@ int main(void)
         FX_TEST(test_openai_parse_several_choices_keep_their_index),
         FX_TEST(test_openai_parse_unicode_content_kept),
         FX_TEST(test_openai_chunk_variants),
+        FX_TEST(test_openai_parse_duplicate_and_escaped_keys_like_jansson),
+        FX_TEST(test_openai_parse_extensions_are_compact_json),
         FX_TEST(test_openai_parse_response_malformed),
         FX_TEST(test_openai_parse_chunk_malformed),
         FX_TEST(test_openai_parse_reads_only_len_bytes),
         FX_TEST(test_openai_done_marker),
         FX_TEST(test_openai_parse_fails_cleanly_when_arena_runs_out),
         FX_TEST(test_openai_build_fails_cleanly_when_jansson_allocation_fails),
-        FX_TEST(test_openai_parse_fails_cleanly_when_jansson_allocation_fails),
+        FX_TEST(test_openai_parse_needs_no_jansson_allocation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
