@@ -46,6 +46,17 @@ static int buf_reserve(buf_t *b, size_t extra)
     return 0;
 }
 
+char *buf_space(buf_t *b, size_t n)
+{
+    return buf_reserve(b, n) < 0 ? NULL : b->data + b->len;
+}
+
+void buf_commit(buf_t *b, size_t k)
+{
+    b->len += k;
+    b->data[b->len] = '\0';
+}
+
 int buf_append(buf_t *b, const void *p, size_t n)
 {
     if (buf_reserve(b, n) < 0)

@@ -35,6 +35,11 @@ int buf_append_str(buf_t *b, const char *s);
 int buf_append_char(buf_t *b, char c);
 int buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(buf_t *b, const char *fmt, va_list ap);
+/* Room for n more bytes, for a writer that knows an upper bound of what it
+ * writes: where to write them, or NULL (past cap, out of memory). Then
+ * buf_commit(b, k) adds the k <= n bytes written (and the NUL). */
+char *buf_space(buf_t *b, size_t n);
+void buf_commit(buf_t *b, size_t k);
 /* Drops the first n bytes (n <= len). */
 void buf_consume(buf_t *b, size_t n);
 /* Hands the storage to the caller (free() it; never NULL on success, "" when

@@ -1,9 +1,15 @@
 /* http_chat: see http_chat.h.
  *
- * jansson parses the body once; everything the request keeps is copied into
- * the arena so the JSON tree is freed before the pipeline starts. Answers
- * and stream chunks are written straight into the output buffer (no tree:
- * that runs per chunk); the rare error body is built with jansson.
+ * Decoding walks the body once with jscan (no tree, no malloc per value):
+ * the members llmgw models are copied into the arena, and JSON carried as
+ * text (tools, tool_choice, response_format, tool_calls, the members passed
+ * through to the provider) is copied verbatim, whitespace dropped. Duplicate
+ * members are refused where llmgw reads them (the body's top level and each
+ * message), since the gateway and the provider could otherwise act on
+ * different values; inside JSON carried as text the provider sees exactly
+ * what the client sent. Answers and stream chunks are written straight into
+ * the output buffer (no tree: that runs per chunk); the rare error body is
+ * built with jansson.
  */
 #include "http_chat.h"
 
@@ -14,444 +20,568 @@
 
 #include <jansson.h>
 
+#include "jscan.h"
+
 #define HC_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(17))
 
-/* Members of a chat request that are mapped onto ChatRequest fields; every
+/* Members of a chat request that are mapped onto ChatRequest fields, in the
+ * order they are checked (so the first error reported is stable); every
  * other top-level member goes to extra_body_json. */
-static const char *const hc_known[] = {"model",
-                                       "messages",
-                                       "temperature",
-                                       "top_p",
-                                       "max_tokens",
-                                       "stop",
-                                       "seed",
-                                       "user",
-                                       "tools",
-                                       "tool_choice",
-                                       "response_format",
-                                       "presence_penalty",
-                                       "frequency_penalty",
-                                       "stream",
-                                       "stream_options",
-                                       NULL};
+typedef enum {
+    HC_MODEL = 0,
+    HC_MESSAGES,
+    HC_TEMPERATURE,
+    HC_TOP_P,
+    HC_PRESENCE_PENALTY,
+    HC_FREQUENCY_PENALTY,
+    HC_MAX_TOKENS,
+    HC_SEED,
+    HC_STOP,
+    HC_USER,
+    HC_TOOLS,
+    HC_TOOL_CHOICE,
+    HC_RESPONSE_FORMAT,
+    HC_STREAM,
+    HC_STREAM_OPTIONS,
+    HC_N_KNOWN,
+} hc_field_t;
 
-static bool hc_is_known(const char *key)
+static const char *const hc_known[HC_N_KNOWN] = {
+    [HC_MODEL] = "model",
+    [HC_MESSAGES] = "messages",
+    [HC_TEMPERATURE] = "temperature",
+    [HC_TOP_P] = "top_p",
+    [HC_PRESENCE_PENALTY] = "presence_penalty",
+    [HC_FREQUENCY_PENALTY] = "frequency_penalty",
+    [HC_MAX_TOKENS] = "max_tokens",
+    [HC_SEED] = "seed",
+    [HC_STOP] = "stop",
+    [HC_USER] = "user",
+    [HC_TOOLS] = "tools",
+    [HC_TOOL_CHOICE] = "tool_choice",
+    [HC_RESPONSE_FORMAT] = "response_format",
+    [HC_STREAM] = "stream",
+    [HC_STREAM_OPTIONS] = "stream_options",
+};
+
+static int hc_oom(char *err, size_t errlen)
 {
-    for (size_t i = 0; hc_known[i]; i++)
-        if (!strcmp(hc_known[i], key))
-            return true;
-    return false;
+    snprintf(err, errlen, "gateway: out of memory");
+    return -1;
 }
 
-static char *hc_dup(arena_t *a, const char *s)
+static bool hc_absent(const jscan_value_t *v)
 {
-    return arena_strdup(a, s ? s : "");
+    return v->type == JSCAN_NONE || v->type == JSCAN_NULL;
 }
 
-/* json_dumps into the arena; NULL when out of memory. */
-static char *hc_dump(arena_t *a, const json_t *v)
+/* A value's text, whitespace dropped, NUL-terminated in the arena. */
+static char *hc_text(arena_t *a, const jscan_value_t *v)
 {
-    char *s = json_dumps(v, HC_JSON_FLAGS | JSON_ENCODE_ANY);
-    if (!s)
-        return NULL;
-    char *copy = arena_strdup(a, s);
-    free(s);
-    return copy;
+    char *s = arena_alloc(a, v->len + 1);
+    if (s)
+        s[jscan_compact(v, s)] = '\0';
+    return s;
 }
 
-static int hc_load(const char *body, size_t len, json_t **root, char *err, size_t errlen)
+static int hc_load(const char *body, size_t len, jscan_value_t *root, char *err, size_t errlen)
 {
-    json_error_t je;
-    *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
-    if (!*root) {
-        snprintf(err, errlen, "body: invalid JSON at line %d column %d: %s", je.line, je.column,
-                 je.text);
+    jscan_error_t je;
+    if (jscan_document(body, len, root, &je) < 0) {
+        int line = 1, column = 1;
+        jscan_line_column(body, je.offset, &line, &column);
+        snprintf(err, errlen, "body: invalid JSON at line %d column %d: %s", line, column, je.msg);
         return -1;
     }
-    if (!json_is_object(*root)) {
+    if (root->type != JSCAN_OBJECT) {
         snprintf(err, errlen, "body: expected a JSON object");
-        json_decref(*root);
-        *root = NULL;
         return -1;
     }
+    return 0;
+}
+
+/* An object's members that are in `names` (n of them) into slots[i]; a name
+ * seen twice is an error ("<where>: duplicate member 'x'"). When `rest` is
+ * given, every other member is appended to it as `"key":value` text with a
+ * comma between. 0, or -1 with err. */
+static int hc_members(const jscan_value_t *obj, const char *const *names, size_t n,
+                      jscan_value_t *slots, const char *where, buf_t *rest, char *err,
+                      size_t errlen)
+{
+    jscan_iter_t it;
+    jscan_value_t key, val;
+    jscan_error_t je = {0};
+    int r;
+    for (size_t i = 0; i < n; i++)
+        slots[i] = (jscan_value_t){0};
+    jscan_iter_init(&it, obj);
+    while ((r = jscan_object_next(&it, &key, &val, &je)) == 1) {
+        size_t i = 0;
+        while (i < n && !jscan_string_eq(&key, names[i]))
+            i++;
+        if (i < n) {
+            if (slots[i].type != JSCAN_NONE) {
+                snprintf(err, errlen, "%s: invalid JSON: duplicate member '%s'", where, names[i]);
+                return -1;
+            }
+            slots[i] = val;
+            continue;
+        }
+        if (!rest)
+            continue;
+        char *dst;
+        if ((rest->len && buf_append(rest, ",", 1) < 0) || buf_append(rest, key.p, key.len) < 0 ||
+            buf_append(rest, ":", 1) < 0 || !(dst = buf_space(rest, val.len)))
+            return hc_oom(err, errlen);
+        buf_commit(rest, jscan_compact(&val, dst));
+    }
+    if (r < 0) {
+        /* jscan_document validated the whole body: only a bug gets here. */
+        snprintf(err, errlen, "%s: invalid JSON: %s", where, je.msg ? je.msg : "malformed");
+        return -1;
+    }
+    return 0;
+}
+
+static int hc_strcmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Duplicates among the members passed through are refused as well: the
+ * provider would pick one, the gateway cannot tell which. Keys are decoded
+ * ("a" and "\u0061" are one key) and sorted: n log n, for bodies with many
+ * members. `skip` names the members already checked. */
+static int hc_check_rest_duplicates(const jscan_value_t *root, const char *const *skip,
+                                    size_t n_skip, arena_t *a, char *err, size_t errlen)
+{
+    jscan_iter_t it;
+    jscan_value_t key, val;
+    size_t n = 0;
+    jscan_iter_init(&it, root);
+    while (jscan_object_next(&it, &key, &val, NULL) == 1)
+        n++;
+    char **keys = arena_alloc(a, sizeof(*keys) * (n ? n : 1));
+    if (!keys)
+        return hc_oom(err, errlen);
+    size_t k = 0;
+    jscan_iter_init(&it, root);
+    while (jscan_object_next(&it, &key, &val, NULL) == 1) {
+        size_t i = 0;
+        while (i < n_skip && !jscan_string_eq(&key, skip[i]))
+            i++;
+        if (i < n_skip)
+            continue;
+        if (!(keys[k++] = jscan_string_dup(&key, a, NULL)))
+            return hc_oom(err, errlen);
+    }
+    qsort(keys, k, sizeof(*keys), hc_strcmp);
+    for (size_t i = 1; i < k; i++) {
+        if (!strcmp(keys[i - 1], keys[i])) {
+            snprintf(err, errlen, "body: invalid JSON: duplicate member '%.80s'", keys[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int hc_string(const jscan_value_t *v, arena_t *a, char **out, const char *field, char *err,
+                     size_t errlen)
+{
+    if (hc_absent(v)) {
+        *out = "";
+        return 0;
+    }
+    if (v->type != JSCAN_STRING) {
+        snprintf(err, errlen, "%s: expected a string", field);
+        return -1;
+    }
+    if (!(*out = jscan_string_dup(v, a, NULL)))
+        return hc_oom(err, errlen);
     return 0;
 }
 
 /* content: a string, null, or an array of {"type":"text","text":…} parts
  * (concatenated; other part types cannot be carried). */
-static int hc_content(json_t *v, size_t i, arena_t *a, char **out, char *err, size_t errlen)
+static int hc_content(const jscan_value_t *v, size_t i, arena_t *a, char **out, char *err,
+                      size_t errlen)
 {
-    if (!v || json_is_null(v)) {
-        *out = "";
-        return 0;
-    }
-    if (json_is_string(v)) {
-        *out = arena_strndup(a, json_string_value(v), json_string_length(v));
-        if (!*out)
-            goto oom;
-        return 0;
-    }
-    if (!json_is_array(v)) {
-        snprintf(err, errlen, "messages[%zu].content: expected a string or an array of parts", i);
-        return -1;
-    }
-    buf_t text = BUF_INIT(64u << 20);
-    size_t j;
-    json_t *part;
-    json_array_foreach(v, j, part)
-    {
-        const char *type = json_string_value(json_object_get(part, "type"));
-        json_t *t = json_object_get(part, "text");
-        if (!type || strcmp(type, "text") != 0 || !json_is_string(t)) {
-            snprintf(err, errlen,
-                     "messages[%zu].content[%zu]: only {\"type\": \"text\", \"text\": string} "
-                     "parts are supported",
-                     i, j);
-            buf_free(&text);
+    char field[48];
+    snprintf(field, sizeof(field), "messages[%zu].content", i);
+    if (v->type != JSCAN_ARRAY) {
+        if (!hc_absent(v) && v->type != JSCAN_STRING) {
+            snprintf(err, errlen, "%s: expected a string or an array of parts", field);
             return -1;
         }
-        if (buf_append(&text, json_string_value(t), json_string_length(t)) < 0) {
-            buf_free(&text);
-            goto oom;
+        return hc_string(v, a, out, field, err, errlen);
+    }
+    /* Decoded text is never longer than its JSON: the array's span bounds
+     * the concatenation. */
+    char *text = arena_alloc(a, v->len + 1);
+    if (!text)
+        return hc_oom(err, errlen);
+    size_t len = 0, j = 0;
+    jscan_iter_t it;
+    jscan_value_t part;
+    jscan_iter_init(&it, v);
+    for (; jscan_array_next(&it, &part, NULL) == 1; j++) {
+        static const char *const names[] = {"type", "text"};
+        jscan_value_t f[2] = {{0}};
+        if (part.type == JSCAN_OBJECT &&
+            hc_members(&part, names, 2, f, field, NULL, err, errlen) < 0)
+            return -1;
+        if (part.type != JSCAN_OBJECT || !jscan_string_eq(&f[0], "text") ||
+            f[1].type != JSCAN_STRING) {
+            snprintf(err, errlen,
+                     "%s[%zu]: only {\"type\": \"text\", \"text\": string} parts are supported",
+                     field, j);
+            return -1;
         }
+        len += jscan_string_decode(&f[1], text + len);
     }
-    *out = arena_strndup(a, buf_cstr(&text), text.len);
-    buf_free(&text);
-    if (!*out)
-        goto oom;
-    return 0;
-oom:
-    snprintf(err, errlen, "gateway: out of memory");
-    return -1;
-}
-
-static int hc_string_field(json_t *obj, const char *key, const char *where, size_t i, arena_t *a,
-                           char **out, char *err, size_t errlen)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!v || json_is_null(v)) {
-        *out = "";
-        return 0;
-    }
-    if (!json_is_string(v)) {
-        snprintf(err, errlen, "%s[%zu].%s: expected a string", where, i, key);
-        return -1;
-    }
-    *out = arena_strndup(a, json_string_value(v), json_string_length(v));
-    if (!*out) {
-        snprintf(err, errlen, "gateway: out of memory");
-        return -1;
-    }
+    text[len] = '\0';
+    *out = text;
     return 0;
 }
 
-static int hc_messages(json_t *v, arena_t *a, Llmgw__V1__ChatRequest *req, char *err, size_t errlen)
+static int hc_message(const jscan_value_t *m, size_t i, arena_t *a, Llmgw__V1__Message **out,
+                      char *err, size_t errlen)
 {
-    if (!v) {
+    static const char *const names[] = {"role", "content", "name", "tool_call_id", "tool_calls"};
+    jscan_value_t f[5];
+    char where[48];
+    snprintf(where, sizeof(where), "messages[%zu]", i);
+    if (m->type != JSCAN_OBJECT) {
+        snprintf(err, errlen, "%s: expected an object", where);
+        return -1;
+    }
+    if (hc_members(m, names, 5, f, where, NULL, err, errlen) < 0)
+        return -1;
+    Llmgw__V1__Message *msg = arena_alloc(a, sizeof(*msg));
+    if (!msg)
+        return hc_oom(err, errlen);
+    llmgw__v1__message__init(msg);
+    char field[80];
+    snprintf(field, sizeof(field), "%s.role", where);
+    if (hc_string(&f[0], a, &msg->role, field, err, errlen) < 0 ||
+        hc_content(&f[1], i, a, &msg->content, err, errlen) < 0)
+        return -1;
+    snprintf(field, sizeof(field), "%s.name", where);
+    if (hc_string(&f[2], a, &msg->name, field, err, errlen) < 0)
+        return -1;
+    snprintf(field, sizeof(field), "%s.tool_call_id", where);
+    if (hc_string(&f[3], a, &msg->tool_call_id, field, err, errlen) < 0)
+        return -1;
+    if (!hc_absent(&f[4])) {
+        if (f[4].type != JSCAN_ARRAY) {
+            snprintf(err, errlen, "%s.tool_calls: expected an array", where);
+            return -1;
+        }
+        if (!(msg->tool_calls_json = hc_text(a, &f[4])))
+            return hc_oom(err, errlen);
+    }
+    *out = msg;
+    return 0;
+}
+
+static int hc_messages(const jscan_value_t *v, arena_t *a, Llmgw__V1__ChatRequest *req, char *err,
+                       size_t errlen)
+{
+    if (v->type == JSCAN_NONE) {
         snprintf(err, errlen, "messages: required");
         return -1;
     }
-    if (!json_is_array(v)) {
+    if (v->type != JSCAN_ARRAY) {
         snprintf(err, errlen, "messages: expected an array of message objects");
         return -1;
     }
-    size_t n = json_array_size(v);
+    jscan_iter_t it;
+    jscan_value_t m;
+    size_t n = 0;
+    jscan_iter_init(&it, v);
+    while (jscan_array_next(&it, &m, NULL) == 1)
+        n++;
     req->messages = arena_alloc(a, sizeof(*req->messages) * (n ? n : 1));
     if (!req->messages)
-        goto oom;
-    for (size_t i = 0; i < n; i++) {
-        json_t *m = json_array_get(v, i);
-        if (!json_is_object(m)) {
-            snprintf(err, errlen, "messages[%zu]: expected an object", i);
+        return hc_oom(err, errlen);
+    jscan_iter_init(&it, v);
+    while (jscan_array_next(&it, &m, NULL) == 1) {
+        if (hc_message(&m, req->n_messages, a, &req->messages[req->n_messages], err, errlen) < 0)
             return -1;
-        }
-        Llmgw__V1__Message *msg = arena_alloc(a, sizeof(*msg));
-        if (!msg)
-            goto oom;
-        llmgw__v1__message__init(msg);
-        if (hc_string_field(m, "role", "messages", i, a, &msg->role, err, errlen) < 0 ||
-            hc_content(json_object_get(m, "content"), i, a, &msg->content, err, errlen) < 0 ||
-            hc_string_field(m, "name", "messages", i, a, &msg->name, err, errlen) < 0 ||
-            hc_string_field(m, "tool_call_id", "messages", i, a, &msg->tool_call_id, err, errlen) <
-                0)
-            return -1;
-        json_t *tc = json_object_get(m, "tool_calls");
-        if (tc && !json_is_null(tc)) {
-            if (!json_is_array(tc)) {
-                snprintf(err, errlen, "messages[%zu].tool_calls: expected an array", i);
-                return -1;
-            }
-            if (!(msg->tool_calls_json = hc_dump(a, tc)))
-                goto oom;
-        }
-        req->messages[req->n_messages++] = msg;
+        req->n_messages++;
     }
     return 0;
-oom:
-    snprintf(err, errlen, "gateway: out of memory");
-    return -1;
 }
 
-static int hc_number(json_t *root, const char *key, bool *set, double *out, char *err,
+static int hc_number(const jscan_value_t *v, const char *key, bool *set, double *out, char *err,
                      size_t errlen)
 {
-    json_t *v = json_object_get(root, key);
     *set = false;
-    if (!v || json_is_null(v))
+    if (hc_absent(v))
         return 0;
-    if (!json_is_number(v)) {
+    if (v->type != JSCAN_NUMBER || jscan_double(v, out) < 0) {
         snprintf(err, errlen, "%s: expected a number", key);
         return -1;
     }
-    *out = json_number_value(v);
     *set = true;
     return 0;
 }
 
-static int hc_integer(json_t *root, const char *key, int64_t lo, int64_t hi, bool *set,
+static int hc_integer(const jscan_value_t *v, const char *key, int64_t lo, int64_t hi, bool *set,
                       int64_t *out, char *err, size_t errlen)
 {
-    json_t *v = json_object_get(root, key);
     *set = false;
-    if (!v || json_is_null(v))
+    if (hc_absent(v))
         return 0;
-    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
+    int64_t n = 0;
+    if (v->type != JSCAN_NUMBER || !jscan_number_is_integer(v) || jscan_int64(v, &n) < 0 ||
+        n < lo || n > hi) {
         snprintf(err, errlen, "%s: expected an integer from %lld to %lld", key, (long long)lo,
                  (long long)hi);
         return -1;
     }
-    *out = json_integer_value(v);
+    *out = n;
     *set = true;
     return 0;
 }
 
-static int hc_stop(json_t *v, arena_t *a, Llmgw__V1__ChatRequest *req, char *err, size_t errlen)
+static int hc_stop(const jscan_value_t *v, arena_t *a, Llmgw__V1__ChatRequest *req, char *err,
+                   size_t errlen)
 {
-    if (!v || json_is_null(v))
+    if (hc_absent(v))
         return 0;
-    if (json_is_string(v)) {
+    if (v->type == JSCAN_STRING) {
         req->stop = arena_alloc(a, sizeof(char *));
-        if (!req->stop || !(req->stop[0] = hc_dup(a, json_string_value(v))))
-            goto oom;
+        if (!req->stop || !(req->stop[0] = jscan_string_dup(v, a, NULL)))
+            return hc_oom(err, errlen);
         req->n_stop = 1;
         return 0;
     }
-    if (!json_is_array(v)) {
+    if (v->type != JSCAN_ARRAY) {
         snprintf(err, errlen, "stop: expected a string or an array of strings");
         return -1;
     }
-    size_t n = json_array_size(v);
+    jscan_iter_t it;
+    jscan_value_t s;
+    size_t n = 0;
+    jscan_iter_init(&it, v);
+    while (jscan_array_next(&it, &s, NULL) == 1)
+        n++;
     req->stop = arena_alloc(a, sizeof(char *) * (n ? n : 1));
     if (!req->stop)
-        goto oom;
-    for (size_t i = 0; i < n; i++) {
-        json_t *s = json_array_get(v, i);
-        if (!json_is_string(s)) {
-            snprintf(err, errlen, "stop[%zu]: expected a string", i);
+        return hc_oom(err, errlen);
+    jscan_iter_init(&it, v);
+    while (jscan_array_next(&it, &s, NULL) == 1) {
+        if (s.type != JSCAN_STRING) {
+            snprintf(err, errlen, "stop[%zu]: expected a string", req->n_stop);
             return -1;
         }
-        if (!(req->stop[i] = hc_dup(a, json_string_value(s))))
-            goto oom;
+        if (!(req->stop[req->n_stop] = jscan_string_dup(&s, a, NULL)))
+            return hc_oom(err, errlen);
         req->n_stop++;
     }
     return 0;
-oom:
-    snprintf(err, errlen, "gateway: out of memory");
-    return -1;
 }
 
 /* tools / tool_choice / response_format: any JSON, carried as text. */
-static int hc_json_field(json_t *root, const char *key, arena_t *a, char **out, char *err,
-                         size_t errlen)
+static int hc_json_field(const jscan_value_t *v, const char *key, jscan_type_t want,
+                         const char *want_name, arena_t *a, char **out, char *err, size_t errlen)
 {
-    json_t *v = json_object_get(root, key);
-    if (!v || json_is_null(v))
+    if (hc_absent(v))
         return 0;
-    if (!strcmp(key, "tools") && !json_is_array(v)) {
-        snprintf(err, errlen, "tools: expected an array");
+    if (want != JSCAN_NONE && v->type != want) {
+        snprintf(err, errlen, "%s: expected %s", key, want_name);
         return -1;
     }
-    if (!strcmp(key, "response_format") && !json_is_object(v)) {
-        snprintf(err, errlen, "response_format: expected an object");
-        return -1;
-    }
-    if (!(*out = hc_dump(a, v))) {
-        snprintf(err, errlen, "gateway: out of memory");
-        return -1;
-    }
+    if (!(*out = hc_text(a, v)))
+        return hc_oom(err, errlen);
     return 0;
 }
 
-static int hc_decode_fields(json_t *root, arena_t *a, http_chat_request_t *out, char *err,
+static int hc_decode_fields(const jscan_value_t *f, arena_t *a, http_chat_request_t *out, char *err,
                             size_t errlen)
 {
     Llmgw__V1__ChatRequest *req = out->req;
-    json_t *model = json_object_get(root, "model");
-    if (!model) {
+    if (f[HC_MODEL].type == JSCAN_NONE) {
         snprintf(err, errlen, "model: required");
         return -1;
     }
-    if (!json_is_string(model)) {
+    if (f[HC_MODEL].type != JSCAN_STRING) {
         snprintf(err, errlen, "model: expected a string");
         return -1;
     }
-    if (!(req->model = hc_dup(a, json_string_value(model))))
-        goto oom;
-    if (hc_messages(json_object_get(root, "messages"), a, req, err, errlen) < 0)
+    if (!(req->model = jscan_string_dup(&f[HC_MODEL], a, NULL)))
+        return hc_oom(err, errlen);
+    if (hc_messages(&f[HC_MESSAGES], a, req, err, errlen) < 0)
         return -1;
 
     bool set = false;
     double d = 0;
     int64_t n = 0;
-    if (hc_number(root, "temperature", &set, &d, err, errlen) < 0)
+    if (hc_number(&f[HC_TEMPERATURE], "temperature", &set, &d, err, errlen) < 0)
         return -1;
     if (set) {
         req->temperature_opt_case = LLMGW__V1__CHAT_REQUEST__TEMPERATURE_OPT_TEMPERATURE;
         req->temperature = d;
     }
-    if (hc_number(root, "top_p", &set, &d, err, errlen) < 0)
+    if (hc_number(&f[HC_TOP_P], "top_p", &set, &d, err, errlen) < 0)
         return -1;
     if (set) {
         req->top_p_opt_case = LLMGW__V1__CHAT_REQUEST__TOP_P_OPT_TOP_P;
         req->top_p = d;
     }
-    if (hc_number(root, "presence_penalty", &set, &d, err, errlen) < 0)
+    if (hc_number(&f[HC_PRESENCE_PENALTY], "presence_penalty", &set, &d, err, errlen) < 0)
         return -1;
     if (set) {
         req->presence_penalty_opt_case =
             LLMGW__V1__CHAT_REQUEST__PRESENCE_PENALTY_OPT_PRESENCE_PENALTY;
         req->presence_penalty = d;
     }
-    if (hc_number(root, "frequency_penalty", &set, &d, err, errlen) < 0)
+    if (hc_number(&f[HC_FREQUENCY_PENALTY], "frequency_penalty", &set, &d, err, errlen) < 0)
         return -1;
     if (set) {
         req->frequency_penalty_opt_case =
             LLMGW__V1__CHAT_REQUEST__FREQUENCY_PENALTY_OPT_FREQUENCY_PENALTY;
         req->frequency_penalty = d;
     }
-    if (hc_integer(root, "max_tokens", 1, INT32_MAX, &set, &n, err, errlen) < 0)
+    if (hc_integer(&f[HC_MAX_TOKENS], "max_tokens", 1, INT32_MAX, &set, &n, err, errlen) < 0)
         return -1;
     if (set) {
         req->max_tokens_opt_case = LLMGW__V1__CHAT_REQUEST__MAX_TOKENS_OPT_MAX_TOKENS;
         req->max_tokens = (int32_t)n;
     }
-    if (hc_integer(root, "seed", INT64_MIN, INT64_MAX, &set, &n, err, errlen) < 0)
+    if (hc_integer(&f[HC_SEED], "seed", INT64_MIN, INT64_MAX, &set, &n, err, errlen) < 0)
         return -1;
     if (set) {
         req->seed_opt_case = LLMGW__V1__CHAT_REQUEST__SEED_OPT_SEED;
         req->seed = n;
     }
-    if (hc_stop(json_object_get(root, "stop"), a, req, err, errlen) < 0)
+    if (hc_stop(&f[HC_STOP], a, req, err, errlen) < 0)
         return -1;
-    json_t *user = json_object_get(root, "user");
-    if (user && !json_is_null(user)) {
-        if (!json_is_string(user)) {
-            snprintf(err, errlen, "user: expected a string");
-            return -1;
-        }
-        if (!(req->user = hc_dup(a, json_string_value(user))))
-            goto oom;
-    }
-    if (hc_json_field(root, "tools", a, &req->tools_json, err, errlen) < 0 ||
-        hc_json_field(root, "tool_choice", a, &req->tool_choice_json, err, errlen) < 0 ||
-        hc_json_field(root, "response_format", a, &req->response_format_json, err, errlen) < 0)
+    if (!hc_absent(&f[HC_USER]) && hc_string(&f[HC_USER], a, &req->user, "user", err, errlen) < 0)
+        return -1;
+    if (hc_json_field(&f[HC_TOOLS], "tools", JSCAN_ARRAY, "an array", a, &req->tools_json, err,
+                      errlen) < 0 ||
+        hc_json_field(&f[HC_TOOL_CHOICE], "tool_choice", JSCAN_NONE, NULL, a,
+                      &req->tool_choice_json, err, errlen) < 0 ||
+        hc_json_field(&f[HC_RESPONSE_FORMAT], "response_format", JSCAN_OBJECT, "an object", a,
+                      &req->response_format_json, err, errlen) < 0)
         return -1;
 
-    json_t *stream = json_object_get(root, "stream");
-    if (stream && !json_is_null(stream) && !json_is_boolean(stream)) {
+    const jscan_value_t *st = &f[HC_STREAM];
+    if (!hc_absent(st) && st->type != JSCAN_TRUE && st->type != JSCAN_FALSE) {
         snprintf(err, errlen, "stream: expected a boolean");
         return -1;
     }
-    out->stream = json_is_true(stream);
-    json_t *so = json_object_get(root, "stream_options");
-    if (so && !json_is_null(so)) {
-        json_t *iu = json_object_get(so, "include_usage");
-        if (!json_is_object(so) || (iu && !json_is_boolean(iu))) {
+    out->stream = st->type == JSCAN_TRUE;
+    const jscan_value_t *so = &f[HC_STREAM_OPTIONS];
+    if (!hc_absent(so)) {
+        static const char *const names[] = {"include_usage"};
+        jscan_value_t iu = {0};
+        if (so->type != JSCAN_OBJECT ||
+            hc_members(so, names, 1, &iu, "stream_options", NULL, err, errlen) < 0 ||
+            (iu.type != JSCAN_NONE && iu.type != JSCAN_TRUE && iu.type != JSCAN_FALSE)) {
             snprintf(err, errlen, "stream_options: expected {\"include_usage\": boolean}");
             return -1;
         }
-        out->include_usage = json_is_true(iu);
+        out->include_usage = iu.type == JSCAN_TRUE;
     }
     return 0;
-oom:
-    snprintf(err, errlen, "gateway: out of memory");
-    return -1;
 }
 
 int http_chat_decode(const char *body, size_t len, arena_t *a, http_chat_request_t *out, char *err,
                      size_t errlen)
 {
-    json_t *root = NULL, *extra = NULL;
+    jscan_value_t root, f[HC_N_KNOWN];
+    buf_t rest = BUF_INIT(len + 16);
     int rc = -1;
     memset(out, 0, sizeof(*out));
-    if (hc_load(body, len, &root, err, errlen) < 0)
-        return -1;
+    if (hc_load(body, len, &root, err, errlen) < 0 ||
+        hc_members(&root, hc_known, HC_N_KNOWN, f, "body", &rest, err, errlen) < 0)
+        goto done;
+    if (rest.len && hc_check_rest_duplicates(&root, hc_known, HC_N_KNOWN, a, err, errlen) < 0)
+        goto done;
     out->req = arena_alloc(a, sizeof(*out->req));
-    extra = json_object();
-    if (!out->req || !extra) {
-        snprintf(err, errlen, "gateway: out of memory");
+    if (!out->req) {
+        (void)hc_oom(err, errlen);
         goto done;
     }
     llmgw__v1__chat_request__init(out->req);
-    if (hc_decode_fields(root, a, out, err, errlen) < 0)
+    if (hc_decode_fields(f, a, out, err, errlen) < 0)
         goto done;
-    const char *key;
-    json_t *v;
-    json_object_foreach(root, key, v)
-    {
-        if (!hc_is_known(key) && json_object_set(extra, key, v) < 0) {
-            snprintf(err, errlen, "gateway: out of memory");
+    if (rest.len) {
+        char *extra = arena_alloc(a, rest.len + 3);
+        if (!extra) {
+            (void)hc_oom(err, errlen);
             goto done;
         }
-    }
-    if (json_object_size(extra) && !(out->req->extra_body_json = hc_dump(a, extra))) {
-        snprintf(err, errlen, "gateway: out of memory");
-        goto done;
+        extra[0] = '{';
+        memcpy(extra + 1, rest.data, rest.len);
+        extra[rest.len + 1] = '}';
+        extra[rest.len + 2] = '\0';
+        out->req->extra_body_json = extra;
     }
     rc = 0;
 done:
-    json_decref(extra);
-    json_decref(root);
+    buf_free(&rest);
     return rc;
 }
 
 int http_chat_decode_raw(const char *body, size_t len, arena_t *a, bool *stream, const char **model,
                          const char **rest_json, char *err, size_t errlen)
 {
-    json_t *root = NULL;
+    static const char *const names[] = {"model", "stream"};
+    jscan_value_t root, f[2];
+    buf_t rest = BUF_INIT(len + 16);
     int rc = -1;
-    if (hc_load(body, len, &root, err, errlen) < 0)
-        return -1;
-    json_t *m = json_object_get(root, "model");
-    if (!m) {
+    if (hc_load(body, len, &root, err, errlen) < 0 ||
+        hc_members(&root, names, 2, f, "body", &rest, err, errlen) < 0)
+        goto done;
+    if (rest.len && hc_check_rest_duplicates(&root, names, 2, a, err, errlen) < 0)
+        goto done;
+    if (f[0].type == JSCAN_NONE) {
         snprintf(err, errlen, "model: required");
         goto done;
     }
-    if (!json_is_string(m)) {
+    if (f[0].type != JSCAN_STRING) {
         snprintf(err, errlen, "model: expected a string");
         goto done;
     }
-    json_t *st = json_object_get(root, "stream");
-    if (st && !json_is_null(st) && !json_is_boolean(st)) {
+    if (!hc_absent(&f[1]) && f[1].type != JSCAN_TRUE && f[1].type != JSCAN_FALSE) {
         snprintf(err, errlen, "stream: expected a boolean");
         goto done;
     }
-    if (!stream && json_is_true(st)) {
+    if (!stream && f[1].type == JSCAN_TRUE) {
         snprintf(err, errlen, "stream: streaming is not supported on this endpoint");
         goto done;
     }
     if (stream)
-        *stream = json_is_true(st);
-    *model = hc_dup(a, json_string_value(m));
-    json_object_del(root, "model");
-    *rest_json = hc_dump(a, root);
-    if (!*model || !*rest_json) {
-        snprintf(err, errlen, "gateway: out of memory");
+        *stream = f[1].type == JSCAN_TRUE;
+    /* "stream" goes on to the provider with the other members. */
+    if (f[1].type != JSCAN_NONE) {
+        char *dst;
+        if ((rest.len && buf_append(&rest, ",", 1) < 0) ||
+            buf_append(&rest, "\"stream\":", 9) < 0 || !(dst = buf_space(&rest, f[1].len))) {
+            (void)hc_oom(err, errlen);
+            goto done;
+        }
+        buf_commit(&rest, jscan_compact(&f[1], dst));
+    }
+    char *text = arena_alloc(a, rest.len + 3);
+    *model = jscan_string_dup(&f[0], a, NULL);
+    if (!text || !*model) {
+        (void)hc_oom(err, errlen);
         goto done;
     }
+    text[0] = '{';
+    if (rest.len)
+        memcpy(text + 1, rest.data, rest.len);
+    text[rest.len + 1] = '}';
+    text[rest.len + 2] = '\0';
+    *rest_json = text;
     rc = 0;
 done:
-    json_decref(root);
+    buf_free(&rest);
     return rc;
 }
 

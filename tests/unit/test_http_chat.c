@@ -146,6 +146,57 @@ static void test_http_chat_decode_raw_strips_model(void **state)
     assert_string_equal(rest, "{\"stream\":true}"); /* the provider streams too */
 }
 
+/* Where llmgw reads members, a duplicate is refused (the gateway and the
+ * provider could act on different values); JSON carried as text reaches the
+ * provider exactly as sent, whitespace dropped. */
+static void test_http_chat_decode_refuses_duplicates_it_would_read(void **state)
+{
+    expect_decode_error("{\"model\":\"m\",\"messages\":[],\"n\":1,\"n\":2}",
+                        "body: invalid JSON: duplicate member 'n'");
+    expect_decode_error("{\"model\":\"m\",\"messages\":[],\"n\":1,\"\\u006e\":2}",
+                        "duplicate member 'n'");
+    expect_decode_error("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"role\":\"system\"}]}",
+                        "messages[0]: invalid JSON: duplicate member 'role'");
+    expect_decode_error("{\"model\":\"m\",\"messages\":[],\"stream\":true,\"stream\":false}",
+                        "duplicate member 'stream'");
+    expect_decode_error("{\"model\":\"m\",\"messages\":[\"x\"]", "body: invalid JSON at line 1");
+    expect_decode_error("{\"model\":\"m\",\"messages\":[]} x", "body: invalid JSON at line 1");
+    expect_decode_error("{\"model\":\"m\\u0000\",\"messages\":[]}", "body: invalid JSON");
+    expect_decode_error("{\"model\":\"m\",\"messages\":[],\"max_tokens\":1.5}",
+                        "max_tokens: expected an integer");
+    expect_decode_error("{\"model\":\"m\",\"messages\":[],\"seed\":99999999999999999999}",
+                        "seed: expected an integer");
+
+    http_chat_request_t cr;
+    char err[256] = "";
+    assert_int_equal(decode("{ \"model\" : \"m\", \"messages\" : [ ] ,"
+                            " \"tools\" : [ {\"a\": 1, \"a\": 2} ],"
+                            " \"x\" : { \"k\" : \" v \" } , \"y\":[1, 2.50e1]}",
+                            &cr, err, sizeof(err)),
+                     0);
+    assert_string_equal(cr.req->tools_json, "[{\"a\":1,\"a\":2}]");
+    assert_string_equal(cr.req->extra_body_json, "{\"x\":{\"k\":\" v \"},\"y\":[1,2.50e1]}");
+}
+
+/* A body of many members is checked in n log n, not n^2. */
+static void test_http_chat_decode_many_members(void **state)
+{
+    buf_t body = BUF_INIT(8u << 20);
+    assert_int_equal(buf_append_str(&body, "{\"model\":\"m\",\"messages\":[]"), 0);
+    for (int i = 0; i < 200000; i++)
+        assert_int_equal(buf_printf(&body, ",\"k%d\":%d", i, i), 0);
+    assert_int_equal(buf_append_str(&body, "}"), 0);
+    http_chat_request_t cr;
+    char err[256] = "";
+    assert_int_equal(http_chat_decode(body.data, body.len, arena, &cr, err, sizeof(err)), 0);
+    assert_int_equal(buf_append_str(&body, ""), 0);
+    body.data[body.len - 1] = ','; /* a duplicate of the first extra member at the end */
+    assert_int_equal(buf_append_str(&body, "\"k0\":1}"), 0);
+    assert_int_equal(http_chat_decode(body.data, body.len, arena, &cr, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "duplicate member 'k0'"));
+    buf_free(&body);
+}
+
 /* Encodes resp and parses the answer (the caller json_decref's it). */
 static json_t *encode_and_load(const Llmgw__V1__ChatResponse *resp)
 {
@@ -373,6 +424,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_http_chat_decode_errors_name_the_field, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_http_chat_decode_raw_strips_model, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_http_chat_decode_refuses_duplicates_it_would_read,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_http_chat_decode_many_members, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_chat_encode_merges_provider_extensions, setup,
                                         teardown),
         cmocka_unit_test(test_http_chat_encode_response_has_openai_shape),
