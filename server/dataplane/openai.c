@@ -1,8 +1,8 @@
 /* openai: OpenAI chat.completions JSON <-> llmgw.v1 messages.
  *
- * Building: a jansson tree is assembled from the ChatRequest and dumped
- * compactly into the caller's capped buffer; the tree is freed before
- * returning. On failure the buffer is left as it was.
+ * Building: the body is written straight into the caller's capped buffer
+ * (see "Request building" below for escaping and the *_json fields). On
+ * failure the buffer is left as it was.
  *
  * Parsing: the body is validated whole by jscan (strict RFC 8259, as strict
  * as jansson's loader) and then read in place: no tree, no malloc. Only the
@@ -16,7 +16,7 @@
  * removed: the same values as a jansson dump, strings and numbers spelled as
  * the provider spelled them.
  *
- * Numbers: reals are dumped with jansson's default 17 significant digits so
+ * Numbers: reals are written with 17 significant digits (jansson's default) so
  * every double survives the trip exactly (0.7 is written 0.69999999999999996,
  * which parses back to the same double).
  */
@@ -26,9 +26,8 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-
-#include <jansson.h>
 
 #include "jscan.h"
 
@@ -52,137 +51,457 @@ static void openai_err(char *err, size_t errlen, const char *fmt, ...)
 /* ------------------------------------------------------------------------ */
 /* Request building                                                          */
 
-/* Sets obj[key] to the string s. json_string refuses invalid UTF-8, which
- * protobuf-c does not check on input: tell that apart from running out of
- * memory so the error names the field. */
-static int openai_set_string(json_t *obj, const char *key, const char *s, const char *field,
-                             char *err, size_t errlen)
-{
-    json_t *v = json_string(s);
-    if (!v) {
-        json_t *raw = json_string_nocheck(s);
-        if (raw) {
-            json_decref(raw);
-            openai_err(err, errlen, "%s: invalid UTF-8", field);
-        } else {
-            openai_err(err, errlen, "%s: out of memory", field);
-        }
-        return -1;
-    }
-    if (json_object_set_new(obj, key, v) < 0) {
-        openai_err(err, errlen, "%s: out of memory", field);
-        return -1;
-    }
-    return 0;
-}
+/* The body is written straight into the caller's buffer: no tree, and no
+ * malloc beyond the buffer's own growth, but one for extra_body_json's keys
+ * when it has several members and one for a *_json field that fits the cap
+ * only once compacted. Strings are escaped here (RFC 8259: the short
+ * forms \" \\ \b \f \n \r \t, other control characters as \u00XX, everything
+ * else, UTF-8 included, as it is). protobuf-c does not check that a string
+ * field holds UTF-8, so invalid UTF-8 is refused naming the field, as
+ * jansson's json_string did. The *_json fields are validated by jscan, with
+ * jansson's number range, and copied without the whitespace between tokens:
+ * the same values as before, strings and numbers spelled as the caller spelled
+ * them. Any failure rolls `out` back to its length on entry. */
 
-static int openai_set_new(json_t *obj, const char *key, json_t *v, char *err, size_t errlen)
-{
-    /* json_object_set_new takes v even on failure, and fails on NULL. */
-    if (json_object_set_new(obj, key, v) < 0) {
-        openai_err(err, errlen, "%s: out of memory", key);
-        return -1;
-    }
-    return 0;
-}
+/* Members extra_body_json may replace. The jansson object let a later member
+ * win; written directly, the builder's own member is still validated (its
+ * errors are reported as before) but not written, so no key appears twice. */
+enum {
+    OPENAI_F_TEMPERATURE,
+    OPENAI_F_TOP_P,
+    OPENAI_F_MAX_TOKENS,
+    OPENAI_F_SEED,
+    OPENAI_F_PRESENCE_PENALTY,
+    OPENAI_F_FREQUENCY_PENALTY,
+    OPENAI_F_STOP,
+    OPENAI_F_USER,
+    OPENAI_F_TOOLS,
+    OPENAI_F_TOOL_CHOICE,
+    OPENAI_F_RESPONSE_FORMAT,
+    OPENAI_N_F
+};
+static const char *const openai_field_keys[OPENAI_N_F] = {
+    "temperature", "top_p", "max_tokens", "seed",        "presence_penalty", "frequency_penalty",
+    "stop",        "user",  "tools",      "tool_choice", "response_format"};
 
-static int openai_set_real(json_t *obj, const char *key, double d, char *err, size_t errlen)
-{
-    if (!isfinite(d)) {
-        openai_err(err, errlen, "%s: expected a finite number", key);
-        return -1;
-    }
-    return openai_set_new(obj, key, json_real(d), err, errlen);
-}
-
-/* Parses a *_json request field. NULL with err on invalid JSON or when the
- * value is not of the type `want` (0: any type). The caller owns the tree. */
-static json_t *openai_parse_json_field(const char *text, const char *field, json_type want,
-                                       const char *want_name, char *err, size_t errlen)
-{
-    json_error_t jerr;
-    json_t *v = json_loads(text, JSON_DECODE_ANY, &jerr);
-    if (!v) {
-        openai_err(err, errlen, "%s: invalid JSON at line %d column %d: %s", field, jerr.line,
-                   jerr.column, jerr.text);
-        return NULL;
-    }
-    if (want_name && json_typeof(v) != want) {
-        openai_err(err, errlen, "%s: expected a JSON %s", field, want_name);
-        json_decref(v);
-        return NULL;
-    }
-    return v;
-}
-
-static json_t *openai_build_message(const Llmgw__V1__Message *m, size_t i, char *err, size_t errlen)
-{
-    char field[64];
-    json_t *obj = json_object();
-    if (!obj) {
-        openai_err(err, errlen, "messages[%zu]: out of memory", i);
-        return NULL;
-    }
-    snprintf(field, sizeof(field), "messages[%zu].role", i);
-    if (openai_set_string(obj, "role", m->role ? m->role : "", field, err, errlen) < 0)
-        goto fail;
-
-    bool has_tool_calls = m->tool_calls_json && m->tool_calls_json[0];
-    const char *content = m->content ? m->content : "";
-    /* OpenAI documents content as null for an assistant turn that only
-     * calls tools. */
-    if (m->content_parts_json && m->content_parts_json[0]) {
-        /* Content parts (text, image_url, ...) are passed on as given. */
-        snprintf(field, sizeof(field), "messages[%zu].content_parts_json", i);
-        json_t *parts =
-            openai_parse_json_field(m->content_parts_json, field, JSON_ARRAY, "array", err, errlen);
-        if (!parts || openai_set_new(obj, "content", parts, err, errlen) < 0)
-            goto fail;
-    } else if (!content[0] && has_tool_calls && m->role && strcmp(m->role, "assistant") == 0) {
-        if (openai_set_new(obj, "content", json_null(), err, errlen) < 0)
-            goto fail;
-    } else {
-        snprintf(field, sizeof(field), "messages[%zu].content", i);
-        if (openai_set_string(obj, "content", content, field, err, errlen) < 0)
-            goto fail;
-    }
-    if (m->name && m->name[0]) {
-        snprintf(field, sizeof(field), "messages[%zu].name", i);
-        if (openai_set_string(obj, "name", m->name, field, err, errlen) < 0)
-            goto fail;
-    }
-    if (m->tool_call_id && m->tool_call_id[0]) {
-        snprintf(field, sizeof(field), "messages[%zu].tool_call_id", i);
-        if (openai_set_string(obj, "tool_call_id", m->tool_call_id, field, err, errlen) < 0)
-            goto fail;
-    }
-    if (has_tool_calls) {
-        snprintf(field, sizeof(field), "messages[%zu].tool_calls_json", i);
-        json_t *tc =
-            openai_parse_json_field(m->tool_calls_json, field, JSON_ARRAY, "array", err, errlen);
-        if (!tc || openai_set_new(obj, "tool_calls", tc, err, errlen) < 0)
-            goto fail;
-    }
-    return obj;
-
-fail:
-    json_decref(obj);
-    return NULL;
-}
-
+/* Where the body is written. Once an append is refused, nothing more is
+ * written but validation goes on, so a field's error still wins over the
+ * size cap (the tree was complete before it was dumped). */
 typedef struct {
     buf_t *out;
-    bool too_large;
-} openai_dump_ctx_t;
+    bool muted;     /* validating a member extra_body_json replaces */
+    bool failed;    /* the buffer refused an append */
+    bool too_large; /* ... because of its cap */
+} openai_writer_t;
 
-static int openai_dump_to_buf(const char *p, size_t n, void *ud)
+static void ow_put(openai_writer_t *w, const void *s, size_t n)
 {
-    openai_dump_ctx_t *ctx = ud;
-    if (n > ctx->out->cap - ctx->out->len) {
-        ctx->too_large = true;
+    if (w->muted || w->failed)
+        return;
+    if (n > w->out->cap - w->out->len) {
+        w->failed = w->too_large = true;
+        return;
+    }
+    if (buf_append(w->out, s, n) < 0)
+        w->failed = true;
+}
+
+#define OW_LIT(w, s) ow_put((w), (s), sizeof(s) - 1)
+
+/* Length of the well-formed UTF-8 sequence starting at s, 0 if there is
+ * none. s is NUL-terminated, which ends any truncated sequence. */
+static size_t openai_utf8_len(const unsigned char *s)
+{
+    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+    size_t len;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0; /* overlong */
+        else if (c == 0xED)
+            hi = 0x9F; /* surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90; /* overlong */
+        else if (c == 0xF4)
+            hi = 0x8F; /* past U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    return len;
+}
+
+/* The JSON string literal of s (NULL reads as ""). -1 on invalid UTF-8; the
+ * caller names the field. */
+static int ow_string(openai_writer_t *w, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t i = 0, start = 0; /* p[start, i) is copied as it is */
+    unsigned char c;
+    ow_put(w, "\"", 1);
+    while ((c = p[i]) != 0) {
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            i++;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t l = openai_utf8_len(p + i);
+            if (l == 0)
+                return -1;
+            i += l;
+            continue;
+        }
+        ow_put(w, p + start, i - start);
+        char esc[6] = {'\\', (char)c, '0', '0', '0', '0'};
+        size_t el = 2;
+        switch (c) {
+        case '"':
+        case '\\':
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            esc[1] = 'u';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            el = 6;
+            break;
+        }
+        ow_put(w, esc, el);
+        start = ++i;
+    }
+    ow_put(w, p + start, i - start);
+    ow_put(w, "\"", 1);
+    return 0;
+}
+
+/* ,"key": */
+static void ow_key(openai_writer_t *w, const char *key)
+{
+    ow_put(w, ",\"", 2);
+    ow_put(w, key, strlen(key));
+    ow_put(w, "\":", 2);
+}
+
+/* A double as jansson dumped it: 17 significant digits, so every double
+ * reads back exactly, and ".0" when that looks like an integer. -1 when it
+ * is not finite (JSON has no spelling for it). */
+static int ow_real(openai_writer_t *w, double d)
+{
+    if (!isfinite(d))
+        return -1;
+    char num[40];
+    int n = snprintf(num, sizeof(num) - 2, "%.17g", d);
+    bool integral = true;
+    for (int i = 0; i < n; i++) {
+        if (num[i] == ',')
+            num[i] = '.'; /* a locale's decimal comma */
+        if (num[i] != '-' && (num[i] < '0' || num[i] > '9'))
+            integral = false;
+    }
+    if (integral) {
+        num[n++] = '.';
+        num[n++] = '0';
+    }
+    ow_put(w, num, (size_t)n);
+    return 0;
+}
+
+static void ow_int(openai_writer_t *w, int64_t v)
+{
+    char num[24];
+    size_t n = sizeof(num);
+    /* Digits from the end; negate as unsigned so INT64_MIN works. */
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        num[--n] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        num[--n] = '-';
+    ow_put(w, num + n, sizeof(num) - n);
+}
+
+/* A validated value without the whitespace between its tokens. */
+static void ow_compact(openai_writer_t *w, const jscan_value_t *v)
+{
+    if (w->muted || w->failed)
+        return;
+    buf_t *o = w->out;
+    if (v->len <= o->cap - o->len) {
+        char *dst = buf_space(o, v->len);
+        if (!dst) {
+            w->failed = true;
+            return;
+        }
+        buf_commit(o, jscan_compact(v, dst));
+        return;
+    }
+    /* Longer than the room left as spelled; compacted it may still fit. */
+    char *tmp = malloc(v->len);
+    if (!tmp) {
+        w->failed = true;
+        return;
+    }
+    ow_put(w, tmp, jscan_compact(v, tmp));
+    free(tmp);
+}
+
+/* The name of a field for messages: `name`, or messages[msg].name unless
+ * msg is SIZE_MAX. */
+static const char *openai_field(char *dst, size_t n, size_t msg, const char *name)
+{
+    if (msg == SIZE_MAX)
+        return name;
+    snprintf(dst, n, "messages[%zu].%s", msg, name);
+    return dst;
+}
+
+/* Validates the text of a *_json field as one JSON value of type `want`
+ * (JSCAN_NONE: any), with *v set to it. -1 with err naming the field. */
+static int openai_json_field(const char *text, jscan_type_t want, size_t msg, const char *name,
+                             jscan_value_t *v, char *err, size_t errlen)
+{
+    char field[80];
+    jscan_error_t jerr;
+    /* jansson's number range: the text loaded with jansson before, and a
+     * provider's parser may be no more lenient. */
+    size_t len = strlen(text);
+    if (jscan_document_flags(text, len, JSCAN_JANSSON_RANGE, v, &jerr) < 0) {
+        int line, column;
+        /* At the end of the text jansson named the last character read
+         * ("[1," fails at column 3): keep the message as it was. */
+        jscan_line_column(text, jerr.offset >= len && len > 0 ? len - 1 : jerr.offset, &line,
+                          &column);
+        openai_err(err, errlen, "%s: invalid JSON at line %d column %d: %s",
+                   openai_field(field, sizeof(field), msg, name), line, column, jerr.msg);
         return -1;
     }
-    return buf_append(ctx->out, p, n);
+    if (want != JSCAN_NONE && v->type != want) {
+        openai_err(err, errlen, "%s: expected a JSON %s",
+                   openai_field(field, sizeof(field), msg, name),
+                   want == JSCAN_ARRAY ? "array" : "object");
+        return -1;
+    }
+    return 0;
+}
+
+static int ow_json(openai_writer_t *w, const char *text, jscan_type_t want, size_t msg,
+                   const char *name, char *err, size_t errlen)
+{
+    jscan_value_t v;
+    if (openai_json_field(text, want, msg, name, &v, err, errlen) < 0)
+        return -1;
+    ow_compact(w, &v);
+    return 0;
+}
+
+static int openai_write_message(openai_writer_t *w, const Llmgw__V1__Message *m, size_t i,
+                                char *err, size_t errlen)
+{
+    const char *bad; /* the member holding invalid UTF-8 */
+    OW_LIT(w, "{\"role\":");
+    if (ow_string(w, m->role) < 0) {
+        bad = "role";
+        goto utf8;
+    }
+    bool has_tool_calls = m->tool_calls_json && m->tool_calls_json[0];
+    const char *content = m->content ? m->content : "";
+    OW_LIT(w, ",\"content\":");
+    if (m->content_parts_json && m->content_parts_json[0]) {
+        /* Content parts (text, image_url, ...) are passed on as given. */
+        if (ow_json(w, m->content_parts_json, JSCAN_ARRAY, i, "content_parts_json", err, errlen) <
+            0)
+            return -1;
+    } else if (!content[0] && has_tool_calls && m->role && strcmp(m->role, "assistant") == 0) {
+        /* OpenAI documents content as null for an assistant turn that only
+         * calls tools. */
+        OW_LIT(w, "null");
+    } else if (ow_string(w, content) < 0) {
+        bad = "content";
+        goto utf8;
+    }
+    if (m->name && m->name[0]) {
+        OW_LIT(w, ",\"name\":");
+        if (ow_string(w, m->name) < 0) {
+            bad = "name";
+            goto utf8;
+        }
+    }
+    if (m->tool_call_id && m->tool_call_id[0]) {
+        OW_LIT(w, ",\"tool_call_id\":");
+        if (ow_string(w, m->tool_call_id) < 0) {
+            bad = "tool_call_id";
+            goto utf8;
+        }
+    }
+    if (has_tool_calls) {
+        OW_LIT(w, ",\"tool_calls\":");
+        if (ow_json(w, m->tool_calls_json, JSCAN_ARRAY, i, "tool_calls_json", err, errlen) < 0)
+            return -1;
+    }
+    OW_LIT(w, "}");
+    return 0;
+
+utf8:
+    openai_err(err, errlen, "messages[%zu].%s: invalid UTF-8", i, bad);
+    return -1;
+}
+
+/* extra_body_json, checked before anything is written: which members it
+ * replaces, and which of its own members are written. Of duplicate keys the
+ * last one is written (jansson kept the last), so none appears twice. */
+typedef struct {
+    jscan_value_t root; /* JSCAN_NONE when there is none */
+    unsigned replaces;  /* bit f: it sets openai_field_keys[f] */
+    bool *drop;         /* drop[k]: member k is followed by one of the same key */
+    void *mem;          /* owns drop (malloc) */
+} openai_extra_t;
+
+typedef struct {
+    const char *p; /* the decoded key */
+    size_t len;
+    size_t idx; /* the member's position */
+} openai_key_t;
+
+static int openai_key_cmp(const void *a, const void *b)
+{
+    const openai_key_t *x = a, *y = b;
+    int c = memcmp(x->p, y->p, x->len < y->len ? x->len : y->len);
+    if (c != 0)
+        return c;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* Marks the members whose key a later member repeats, by sorting the keys:
+ * an object with many members stays O(n log n). 0, or -1 out of memory. */
+static int openai_extra_dedupe(openai_extra_t *x, size_t n)
+{
+    if (n < 2)
+        return 0;
+    /* The decoded keys fit in the object's text: each is shorter than its
+     * spelling, quotes included. */
+    x->mem = malloc(n * (sizeof(openai_key_t) + sizeof(bool)) + x->root.len);
+    if (!x->mem)
+        return -1;
+    openai_key_t *keys = x->mem;
+    x->drop = (bool *)(keys + n);
+    char *text = (char *)(x->drop + n);
+    jscan_iter_t it;
+    jscan_value_t k, v;
+    size_t i = 0;
+    jscan_iter_init(&it, &x->root);
+    while (i < n && jscan_object_next(&it, &k, &v, NULL) > 0) {
+        keys[i].idx = i;
+        if (memchr(k.p, '\\', k.len)) {
+            keys[i].p = text;
+            keys[i].len = jscan_string_decode(&k, text);
+            text += keys[i].len + 1;
+        } else {
+            keys[i].p = k.p + 1;
+            keys[i].len = k.len - 2;
+        }
+        x->drop[i] = false;
+        i++;
+    }
+    qsort(keys, n, sizeof(*keys), openai_key_cmp);
+    for (i = 0; i + 1 < n; i++)
+        if (keys[i].len == keys[i + 1].len && memcmp(keys[i].p, keys[i + 1].p, keys[i].len) == 0)
+            x->drop[keys[i].idx] = true;
+    return 0;
+}
+
+/* Validates extra_body_json (an object without reserved keys) and fills x.
+ * -1 with err naming the field. */
+static int openai_extra_scan(const char *text, openai_extra_t *x, char *err, size_t errlen)
+{
+    if (openai_json_field(text, JSCAN_OBJECT, SIZE_MAX, "extra_body_json", &x->root, err, errlen) <
+        0)
+        return -1;
+    jscan_iter_t it;
+    jscan_value_t k, v;
+    size_t n = 0;
+    jscan_iter_init(&it, &x->root);
+    while (jscan_object_next(&it, &k, &v, NULL) > 0) {
+        for (size_t r = 0; r < sizeof(openai_reserved_keys) / sizeof(openai_reserved_keys[0]);
+             r++) {
+            if (jscan_string_eq(&k, openai_reserved_keys[r])) {
+                openai_err(err, errlen, "extra_body_json.%s: may not be overridden",
+                           openai_reserved_keys[r]);
+                return -1;
+            }
+        }
+        for (unsigned f = 0; f < OPENAI_N_F; f++)
+            if (jscan_string_eq(&k, openai_field_keys[f]))
+                x->replaces |= 1u << f;
+        n++;
+    }
+    if (openai_extra_dedupe(x, n) < 0) {
+        openai_err(err, errlen, "extra_body_json: out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static void ow_extra(openai_writer_t *w, const openai_extra_t *x)
+{
+    jscan_iter_t it;
+    jscan_value_t k, v;
+    size_t i = 0;
+    jscan_iter_init(&it, &x->root);
+    while (jscan_object_next(&it, &k, &v, NULL) > 0) {
+        if (!x->drop || !x->drop[i]) {
+            ow_put(w, ",", 1);
+            ow_put(w, k.p, k.len);
+            ow_put(w, ":", 1);
+            ow_compact(w, &v);
+        }
+        i++;
+    }
+}
+
+/* Starts member f: its key, or nothing (and validation only) when
+ * extra_body_json replaces it. */
+static void ow_member(openai_writer_t *w, const openai_extra_t *x, unsigned f)
+{
+    w->muted = (x->replaces >> f) & 1u;
+    ow_key(w, openai_field_keys[f]);
+}
+
+/* A real member (as ow_member), refused when not finite. */
+static int ow_real_member(openai_writer_t *w, const openai_extra_t *x, unsigned f, double d,
+                          char *err, size_t errlen)
+{
+    ow_member(w, x, f);
+    if (ow_real(w, d) < 0) {
+        openai_err(err, errlen, "%s: expected a finite number", openai_field_keys[f]);
+        return -1;
+    }
+    return 0;
 }
 
 int openai_build_chat_request(const Llmgw__V1__ChatRequest *req, const char *upstream_model,
@@ -190,145 +509,117 @@ int openai_build_chat_request(const Llmgw__V1__ChatRequest *req, const char *ups
 {
     int rc = -1;
     size_t orig_len = out->len;
-    json_t *extra = NULL;
-    json_t *root = json_object();
-    json_t *msgs = json_array();
-    if (!root || !msgs) {
-        json_decref(msgs);
-        openai_err(err, errlen, "request: out of memory");
-        goto done;
-    }
+    openai_writer_t w = {out, false, false, false};
+    openai_extra_t x = {{NULL, 0, JSCAN_NONE}, 0, NULL, NULL};
+    /* extra_body_json is read first, to know what it replaces, but its
+     * errors are reported where they were when it was merged last. */
+    char extra_err[256] = "";
+    if (req->extra_body_json && req->extra_body_json[0] &&
+        openai_extra_scan(req->extra_body_json, &x, extra_err, sizeof(extra_err)) < 0)
+        x.replaces = 0;
 
     const char *model = upstream_model ? upstream_model : req->model;
-    if (openai_set_string(root, "model", model ? model : "", "model", err, errlen) < 0)
-        goto done_msgs;
+    OW_LIT(&w, "{\"model\":");
+    if (ow_string(&w, model) < 0) {
+        openai_err(err, errlen, "model: invalid UTF-8");
+        goto done;
+    }
+    OW_LIT(&w, ",\"messages\":[");
     for (size_t i = 0; i < req->n_messages; i++) {
         if (!req->messages[i]) {
             openai_err(err, errlen, "messages[%zu]: missing", i);
-            goto done_msgs;
-        }
-        json_t *m = openai_build_message(req->messages[i], i, err, errlen);
-        if (!m)
-            goto done_msgs;
-        if (json_array_append_new(msgs, m) < 0) {
-            openai_err(err, errlen, "messages[%zu]: out of memory", i);
-            goto done_msgs;
-        }
-    }
-    if (openai_set_new(root, "messages", msgs, err, errlen) < 0)
-        goto done;
-
-    if (req->temperature_opt_case == LLMGW__V1__CHAT_REQUEST__TEMPERATURE_OPT_TEMPERATURE &&
-        openai_set_real(root, "temperature", req->temperature, err, errlen) < 0)
-        goto done;
-    if (req->top_p_opt_case == LLMGW__V1__CHAT_REQUEST__TOP_P_OPT_TOP_P &&
-        openai_set_real(root, "top_p", req->top_p, err, errlen) < 0)
-        goto done;
-    if (req->max_tokens_opt_case == LLMGW__V1__CHAT_REQUEST__MAX_TOKENS_OPT_MAX_TOKENS &&
-        openai_set_new(root, "max_tokens", json_integer(req->max_tokens), err, errlen) < 0)
-        goto done;
-    if (req->seed_opt_case == LLMGW__V1__CHAT_REQUEST__SEED_OPT_SEED &&
-        openai_set_new(root, "seed", json_integer(req->seed), err, errlen) < 0)
-        goto done;
-    if (req->presence_penalty_opt_case ==
-            LLMGW__V1__CHAT_REQUEST__PRESENCE_PENALTY_OPT_PRESENCE_PENALTY &&
-        openai_set_real(root, "presence_penalty", req->presence_penalty, err, errlen) < 0)
-        goto done;
-    if (req->frequency_penalty_opt_case ==
-            LLMGW__V1__CHAT_REQUEST__FREQUENCY_PENALTY_OPT_FREQUENCY_PENALTY &&
-        openai_set_real(root, "frequency_penalty", req->frequency_penalty, err, errlen) < 0)
-        goto done;
-
-    if (req->n_stop > 0) {
-        json_t *stop = json_array();
-        if (openai_set_new(root, "stop", stop, err, errlen) < 0)
             goto done;
+        }
+        if (i > 0)
+            OW_LIT(&w, ",");
+        if (openai_write_message(&w, req->messages[i], i, err, errlen) < 0)
+            goto done;
+    }
+    OW_LIT(&w, "]");
+
+    if ((req->temperature_opt_case == LLMGW__V1__CHAT_REQUEST__TEMPERATURE_OPT_TEMPERATURE &&
+         ow_real_member(&w, &x, OPENAI_F_TEMPERATURE, req->temperature, err, errlen) < 0) ||
+        (req->top_p_opt_case == LLMGW__V1__CHAT_REQUEST__TOP_P_OPT_TOP_P &&
+         ow_real_member(&w, &x, OPENAI_F_TOP_P, req->top_p, err, errlen) < 0))
+        goto done;
+    if (req->max_tokens_opt_case == LLMGW__V1__CHAT_REQUEST__MAX_TOKENS_OPT_MAX_TOKENS) {
+        ow_member(&w, &x, OPENAI_F_MAX_TOKENS);
+        ow_int(&w, req->max_tokens);
+    }
+    if (req->seed_opt_case == LLMGW__V1__CHAT_REQUEST__SEED_OPT_SEED) {
+        ow_member(&w, &x, OPENAI_F_SEED);
+        ow_int(&w, req->seed);
+    }
+    if ((req->presence_penalty_opt_case ==
+             LLMGW__V1__CHAT_REQUEST__PRESENCE_PENALTY_OPT_PRESENCE_PENALTY &&
+         ow_real_member(&w, &x, OPENAI_F_PRESENCE_PENALTY, req->presence_penalty, err, errlen) <
+             0) ||
+        (req->frequency_penalty_opt_case ==
+             LLMGW__V1__CHAT_REQUEST__FREQUENCY_PENALTY_OPT_FREQUENCY_PENALTY &&
+         ow_real_member(&w, &x, OPENAI_F_FREQUENCY_PENALTY, req->frequency_penalty, err, errlen) <
+             0))
+        goto done;
+    if (req->n_stop > 0) {
+        ow_member(&w, &x, OPENAI_F_STOP);
+        OW_LIT(&w, "[");
         for (size_t i = 0; i < req->n_stop; i++) {
-            char field[32];
-            snprintf(field, sizeof(field), "stop[%zu]", i);
-            json_t *s = json_string(req->stop[i] ? req->stop[i] : "");
-            if (!s) {
-                openai_err(err, errlen, "%s: invalid UTF-8 or out of memory", field);
-                goto done;
-            }
-            if (json_array_append_new(stop, s) < 0) {
-                openai_err(err, errlen, "%s: out of memory", field);
+            if (i > 0)
+                OW_LIT(&w, ",");
+            if (ow_string(&w, req->stop[i]) < 0) {
+                openai_err(err, errlen, "stop[%zu]: invalid UTF-8", i);
                 goto done;
             }
         }
+        OW_LIT(&w, "]");
     }
-    if (req->user && req->user[0] &&
-        openai_set_string(root, "user", req->user, "user", err, errlen) < 0)
-        goto done;
-
+    if (req->user && req->user[0]) {
+        ow_member(&w, &x, OPENAI_F_USER);
+        if (ow_string(&w, req->user) < 0) {
+            openai_err(err, errlen, "user: invalid UTF-8");
+            goto done;
+        }
+    }
     if (req->tools_json && req->tools_json[0]) {
-        json_t *v = openai_parse_json_field(req->tools_json, "tools_json", JSON_ARRAY, "array", err,
-                                            errlen);
-        if (!v || openai_set_new(root, "tools", v, err, errlen) < 0)
+        ow_member(&w, &x, OPENAI_F_TOOLS);
+        if (ow_json(&w, req->tools_json, JSCAN_ARRAY, SIZE_MAX, "tools_json", err, errlen) < 0)
             goto done;
     }
     if (req->tool_choice_json && req->tool_choice_json[0]) {
         /* A string ("auto", "none", "required") or an object. */
-        json_t *v = openai_parse_json_field(req->tool_choice_json, "tool_choice_json", JSON_NULL,
-                                            NULL, err, errlen);
-        if (!v || openai_set_new(root, "tool_choice", v, err, errlen) < 0)
+        ow_member(&w, &x, OPENAI_F_TOOL_CHOICE);
+        if (ow_json(&w, req->tool_choice_json, JSCAN_NONE, SIZE_MAX, "tool_choice_json", err,
+                    errlen) < 0)
             goto done;
     }
     if (req->response_format_json && req->response_format_json[0]) {
-        json_t *v = openai_parse_json_field(req->response_format_json, "response_format_json",
-                                            JSON_OBJECT, "object", err, errlen);
-        if (!v || openai_set_new(root, "response_format", v, err, errlen) < 0)
+        ow_member(&w, &x, OPENAI_F_RESPONSE_FORMAT);
+        if (ow_json(&w, req->response_format_json, JSCAN_OBJECT, SIZE_MAX, "response_format_json",
+                    err, errlen) < 0)
             goto done;
     }
-    if (req->extra_body_json && req->extra_body_json[0]) {
-        extra = openai_parse_json_field(req->extra_body_json, "extra_body_json", JSON_OBJECT,
-                                        "object", err, errlen);
-        if (!extra)
-            goto done;
-        const char *key;
-        json_t *value;
-        json_object_foreach(extra, key, value)
-        {
-            for (size_t k = 0; k < sizeof(openai_reserved_keys) / sizeof(openai_reserved_keys[0]);
-                 k++) {
-                if (strcmp(key, openai_reserved_keys[k]) == 0) {
-                    openai_err(err, errlen, "extra_body_json.%s: may not be overridden", key);
-                    goto done;
-                }
-            }
-            /* Later members win: extra_body may replace a sampling field. */
-            if (json_object_set(root, key, value) < 0) {
-                openai_err(err, errlen, "extra_body_json.%s: out of memory", key);
-                goto done;
-            }
-        }
+    w.muted = false;
+    if (extra_err[0]) {
+        openai_err(err, errlen, "%s", extra_err);
+        goto done;
     }
-
-    if (stream) {
-        if (openai_set_new(root, "stream", json_true(), err, errlen) < 0 ||
-            openai_set_new(root, "stream_options", json_pack("{s:b}", "include_usage", 1), err,
-                           errlen) < 0)
-            goto done;
-    }
-
-    openai_dump_ctx_t ctx = {out, false};
-    if (json_dump_callback(root, openai_dump_to_buf, &ctx, JSON_COMPACT) < 0) {
+    if (x.root.type == JSCAN_OBJECT)
+        ow_extra(&w, &x);
+    if (stream)
+        OW_LIT(&w, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
+    OW_LIT(&w, "}");
+    if (w.failed) {
         openai_err(err, errlen, "request body: %s",
-                   ctx.too_large ? "exceeds the size cap" : "out of memory");
+                   w.too_large ? "exceeds the size cap" : "out of memory");
         goto done;
     }
     rc = 0;
-    goto done;
 
-done_msgs:
-    json_decref(msgs);
 done:
     if (rc < 0 && out->len > orig_len) {
         out->len = orig_len;
         out->data[orig_len] = '\0';
     }
-    json_decref(extra);
-    json_decref(root);
+    free(x.mem);
     return rc;
 }
 

@@ -434,6 +434,556 @@ static void test_openai_build_over_buffer_cap_fails_cleanly(void **state)
     buf_free(&small);
 }
 
+/* How many times `needle` occurs in `hay`. */
+static size_t count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+/* The request body as a jansson object; duplicate keys anywhere fail. */
+static json_t *load_body(fx_t *fx)
+{
+    json_error_t e;
+    json_t *j = json_loads(buf_cstr(&fx->out), JSON_REJECT_DUPLICATES, &e);
+    if (!j)
+        fail_msg("body does not load (%s): %s", e.text, buf_cstr(&fx->out));
+    return j;
+}
+
+/* messages[i].content of the built body, compared after a jansson load. */
+static void expect_content_round_trip(fx_t *fx, size_t i, const char *want)
+{
+    json_t *j = load_body(fx);
+    json_t *m = json_array_get(json_object_get(j, "messages"), i);
+    const char *got = json_string_value(json_object_get(m, "content"));
+    int same = got && strcmp(got, want) == 0;
+    json_decref(j);
+    if (!same)
+        fail_msg("messages[%zu].content did not survive: %s", i, buf_cstr(&fx->out));
+}
+
+static void test_openai_build_escapes_strings(void **state)
+{
+    fx_t *fx = *state;
+    req_t r;
+    req_init(&r);
+    const char *text = "q\"b\\s/ \b\f\n\r\t\x01\x1f\x7f caf\xC3\xA9 \xE2\x80\xA8 \xF0\x9F\x98\x80";
+    r.m[0] = msg("user", text);
+    assert_int_equal(build(fx, &r, false), 0);
+    /* Short forms where RFC 8259 has them, \u00XX for other controls, the
+     * rest (DEL, '/', UTF-8, U+2028) as it is. */
+    assert_non_null(
+        strstr(buf_cstr(&fx->out),
+               "\"content\":\"q\\\"b\\\\s/ \\b\\f\\n\\r\\t\\u0001\\u001f\x7f caf\xC3\xA9 "
+               "\xE2\x80\xA8 \xF0\x9F\x98\x80\"}"));
+    expect_content_round_trip(fx, 0, text);
+
+    /* Every control character, and escapes at both ends of the text. */
+    char all[40];
+    size_t n = 0;
+    all[n++] = '"';
+    for (int c = 1; c < 0x20; c++)
+        all[n++] = (char)c;
+    all[n++] = '\\';
+    all[n] = '\0';
+    r.m[0] = msg("user", all);
+    r.m[0].name = "n\"ame";
+    buf_reset(&fx->out);
+    assert_int_equal(build(fx, &r, false), 0);
+    expect_content_round_trip(fx, 0, all);
+    assert_non_null(strstr(buf_cstr(&fx->out), "\"name\":\"n\\\"ame\""));
+}
+
+static void test_openai_build_utf8_checked_in_every_string(void **state)
+{
+    fx_t *fx = *state;
+    static const char *const bad[] = {
+        "\xC0\x80",         /* overlong NUL */
+        "\xC1\xBF",         /* overlong */
+        "\xE0\x80\x80",     /* overlong */
+        "\xED\xA0\x80",     /* surrogate */
+        "\xF0\x80\x80\x80", /* overlong */
+        "\xF4\x90\x80\x80", /* past U+10FFFF */
+        "\xF5\x80\x80\x80", /* no such lead byte */
+        "\x80",             /* lone continuation */
+        "\xFF",
+        "ab\xF0\x9F\x98", /* truncated at the end */
+        "\xE2\x82x",      /* truncated before ASCII */
+        "\xC3\xC3\xA9",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        req_t r;
+        req_init(&r);
+        r.m[0] = msg(bad[i], "hi");
+        expect_build_error(fx, &r, "messages[0].role: invalid UTF-8");
+        r.m[0] = msg("user", "hi");
+        r.m[1] = msg("tool", "ok");
+        r.m[1].tool_call_id = (char *)bad[i];
+        r.req.n_messages = 2;
+        expect_build_error(fx, &r, "messages[1].tool_call_id: invalid UTF-8");
+        r.m[1].tool_call_id = "c";
+        r.m[1].name = (char *)bad[i];
+        expect_build_error(fx, &r, "messages[1].name: invalid UTF-8");
+        r.m[1].name = NULL;
+        char *stop[] = {"ok", (char *)bad[i]};
+        r.req.stop = stop;
+        r.req.n_stop = 2;
+        expect_build_error(fx, &r, "stop[1]: invalid UTF-8");
+        r.req.n_stop = 0;
+        r.req.model = (char *)bad[i];
+        fx->err[0] = '\0';
+        assert_int_equal(
+            openai_build_chat_request(&r.req, NULL, false, &fx->out, fx->err, sizeof(fx->err)), -1);
+        assert_string_equal(fx->err, "model: invalid UTF-8");
+    }
+    /* The edges of what is valid. */
+    static const char *const good[] = {"\xC2\x80",         "\xDF\xBF",         "\xE0\xA0\x80",
+                                       "\xED\x9F\xBF",     "\xEE\x80\x80",     "\xEF\xBF\xBF",
+                                       "\xF0\x90\x80\x80", "\xF4\x8F\xBF\xBF", "\x7F"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        req_t r;
+        req_init(&r);
+        r.m[0] = msg("user", good[i]);
+        buf_reset(&fx->out);
+        assert_int_equal(build(fx, &r, false), 0);
+        expect_content_round_trip(fx, 0, good[i]);
+    }
+}
+
+/* Every double comes back as the same double, every integer as itself. */
+static void test_openai_build_numbers_round_trip(void **state)
+{
+    fx_t *fx = *state;
+    double reals[2048] = {0.7,
+                          0.1 + 0.2,
+                          0.0,
+                          -0.0,
+                          1.0,
+                          -2.0,
+                          100.0,
+                          1e21,
+                          1e-7,
+                          5e-324,
+                          1e-300,
+                          1.7976931348623157e308,
+                          2.2250738585072014e-308,
+                          0.25,
+                          1e15 + 0.3,
+                          123456789.0,
+                          9007199254740993.0};
+    size_t n = 17;
+    uint64_t seed = 0x9E3779B97F4A7C15u;
+    while (n < sizeof(reals) / sizeof(reals[0])) {
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        double d;
+        memcpy(&d, &seed, sizeof(d));
+        if (isfinite(d))
+            reals[n++] = d;
+    }
+    for (size_t i = 0; i < n; i++) {
+        req_t r;
+        req_init(&r);
+        r.req.temperature_opt_case = LLMGW__V1__CHAT_REQUEST__TEMPERATURE_OPT_TEMPERATURE;
+        r.req.temperature = reals[i];
+        buf_reset(&fx->out);
+        assert_int_equal(build(fx, &r, false), 0);
+        json_t *j = load_body(fx);
+        json_t *t = json_object_get(j, "temperature");
+        int is_real = json_is_real(t);
+        double got = json_real_value(t);
+        json_decref(j);
+        if (!is_real || got != reals[i] || signbit(got) != signbit(reals[i]))
+            fail_msg("%.17g came back as %.17g: %s", reals[i], got, buf_cstr(&fx->out));
+    }
+    /* Integral reals keep a fraction (jansson's spelling), so they stay reals. */
+    req_t r;
+    req_init(&r);
+    r.req.temperature_opt_case = LLMGW__V1__CHAT_REQUEST__TEMPERATURE_OPT_TEMPERATURE;
+    r.req.temperature = 1.0;
+    r.req.frequency_penalty_opt_case =
+        LLMGW__V1__CHAT_REQUEST__FREQUENCY_PENALTY_OPT_FREQUENCY_PENALTY;
+    r.req.frequency_penalty = -0.0;
+    buf_reset(&fx->out);
+    assert_int_equal(build(fx, &r, false), 0);
+    assert_non_null(strstr(buf_cstr(&fx->out), "\"temperature\":1.0,"));
+    assert_non_null(strstr(buf_cstr(&fx->out), "\"frequency_penalty\":-0.0}"));
+
+    static const struct {
+        int32_t max_tokens;
+        int64_t seed;
+    } ints[] = {{0, 0}, {-1, -1}, {INT32_MAX, INT64_MAX}, {INT32_MIN, INT64_MIN}, {10, 1000000007}};
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+        req_init(&r);
+        r.req.max_tokens_opt_case = LLMGW__V1__CHAT_REQUEST__MAX_TOKENS_OPT_MAX_TOKENS;
+        r.req.max_tokens = ints[i].max_tokens;
+        r.req.seed_opt_case = LLMGW__V1__CHAT_REQUEST__SEED_OPT_SEED;
+        r.req.seed = ints[i].seed;
+        buf_reset(&fx->out);
+        assert_int_equal(build(fx, &r, false), 0);
+        json_t *j = load_body(fx);
+        json_t *mt = json_object_get(j, "max_tokens"), *sd = json_object_get(j, "seed");
+        int ok = json_is_integer(mt) && json_is_integer(sd) &&
+                 json_integer_value(mt) == ints[i].max_tokens &&
+                 json_integer_value(sd) == ints[i].seed;
+        json_decref(j);
+        if (!ok)
+            fail_msg("integers changed: %s", buf_cstr(&fx->out));
+    }
+}
+
+/* A member of extra_body_json replaces the builder's own: written once,
+ * with extra_body's value. */
+static void test_openai_build_extra_body_replaces_members_once(void **state)
+{
+    fx_t *fx = *state;
+    req_t r;
+    req_init(&r);
+    r.req.temperature_opt_case = LLMGW__V1__CHAT_REQUEST__TEMPERATURE_OPT_TEMPERATURE;
+    r.req.temperature = 1.0;
+    r.req.top_p_opt_case = LLMGW__V1__CHAT_REQUEST__TOP_P_OPT_TOP_P;
+    r.req.top_p = 0.5;
+    r.req.max_tokens_opt_case = LLMGW__V1__CHAT_REQUEST__MAX_TOKENS_OPT_MAX_TOKENS;
+    r.req.max_tokens = 10;
+    r.req.seed_opt_case = LLMGW__V1__CHAT_REQUEST__SEED_OPT_SEED;
+    r.req.seed = 1;
+    r.req.presence_penalty_opt_case =
+        LLMGW__V1__CHAT_REQUEST__PRESENCE_PENALTY_OPT_PRESENCE_PENALTY;
+    r.req.presence_penalty = 0.1;
+    r.req.frequency_penalty_opt_case =
+        LLMGW__V1__CHAT_REQUEST__FREQUENCY_PENALTY_OPT_FREQUENCY_PENALTY;
+    r.req.frequency_penalty = 0.2;
+    char *stop[] = {"x"};
+    r.req.stop = stop;
+    r.req.n_stop = 1;
+    r.req.user = "u";
+    r.req.tools_json = "[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]";
+    r.req.tool_choice_json = "\"auto\"";
+    r.req.response_format_json = "{\"type\":\"json_object\"}";
+    r.req.extra_body_json =
+        "{\"temperature\":0.25,\"top_p\":null,\"max_tokens\":5,\"seed\":2,"
+        "\"presence_penalty\":0,\"frequency_penalty\":1,\"stop\":\"y\",\"user\":\"v\","
+        "\"tools\":[],\"tool_choice\":\"none\",\"response_format\":{\"type\":\"text\"}}";
+    assert_int_equal(build(fx, &r, false), 0);
+    static const char *const keys[] = {"\"temperature\":",
+                                       "\"top_p\":",
+                                       "\"max_tokens\":",
+                                       "\"seed\":",
+                                       "\"presence_penalty\":",
+                                       "\"frequency_penalty\":",
+                                       "\"stop\":",
+                                       "\"user\":",
+                                       "\"tools\":",
+                                       "\"tool_choice\":",
+                                       "\"response_format\":"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (count_of(buf_cstr(&fx->out), keys[i]) != 1)
+            fail_msg("%s not exactly once: %s", keys[i], buf_cstr(&fx->out));
+    assert_json_equal(buf_cstr(&fx->out),
+                      "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":"
+                      "\"hi\"}],\"temperature\":0.25,\"top_p\":null,\"max_tokens\":5,\"seed\":2,"
+                      "\"presence_penalty\":0,\"frequency_penalty\":1,\"stop\":\"y\","
+                      "\"user\":\"v\",\"tools\":[],\"tool_choice\":\"none\","
+                      "\"response_format\":{\"type\":\"text\"}}");
+
+    /* A key spelled with an escape is the same key. */
+    req_init(&r);
+    r.req.temperature_opt_case = LLMGW__V1__CHAT_REQUEST__TEMPERATURE_OPT_TEMPERATURE;
+    r.req.temperature = 1.0;
+    r.req.extra_body_json = "{\"temp\\u0065rature\":0.3}";
+    buf_reset(&fx->out);
+    assert_int_equal(build(fx, &r, false), 0);
+    json_t *j = load_body(fx);
+    double t = json_real_value(json_object_get(j, "temperature"));
+    json_decref(j);
+    assert_true(t == 0.3);
+}
+
+/* Of duplicate keys inside extra_body_json the last one is written, once. */
+static void test_openai_build_extra_body_duplicate_keys_last_wins(void **state)
+{
+    fx_t *fx = *state;
+    req_t r;
+    req_init(&r);
+    r.req.extra_body_json = "{\"n\":1,\"temperature\":0.5,\"n\":2,\"logit_bias\":{},\"n\":3,"
+                            "\"temperature\":0.75}";
+    assert_int_equal(build(fx, &r, false), 0);
+    assert_json_equal(buf_cstr(&fx->out),
+                      "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":"
+                      "\"hi\"}],\"n\":3,\"logit_bias\":{},\"temperature\":0.75}");
+    json_decref(load_body(fx));
+
+    /* Many members (the keys are sorted, not compared pairwise). */
+    buf_t text = BUF_INIT(1 << 16);
+    assert_int_equal(buf_append_str(&text, "{"), 0);
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < 150; k++)
+            assert_int_equal(
+                buf_printf(&text, "%s\"k%d\":%d", pass || k ? "," : "", k, pass * 1000 + k), 0);
+    assert_int_equal(buf_append_str(&text, ",\"k\\u0037\":-1}"), 0); /* "k7" again */
+    r.req.extra_body_json = (char *)buf_cstr(&text);
+    buf_reset(&fx->out);
+    assert_int_equal(build(fx, &r, false), 0);
+    json_t *j = load_body(fx);
+    assert_int_equal(json_object_size(j), 2 + 150);
+    for (int k = 0; k < 150; k++) {
+        char key[16];
+        snprintf(key, sizeof(key), "k%d", k);
+        assert_int_equal(json_integer_value(json_object_get(j, key)), k == 7 ? -1 : 1000 + k);
+    }
+    json_decref(j);
+    buf_free(&text);
+}
+
+/* A member extra_body_json replaces is still checked as before. */
+static void test_openai_build_replaced_member_still_validated(void **state)
+{
+    fx_t *fx = *state;
+    req_t r;
+    req_init(&r);
+    r.req.temperature_opt_case = LLMGW__V1__CHAT_REQUEST__TEMPERATURE_OPT_TEMPERATURE;
+    r.req.temperature = NAN;
+    r.req.extra_body_json = "{\"temperature\":1}";
+    expect_build_error(fx, &r, "temperature: expected a finite number");
+    req_init(&r);
+    r.req.tools_json = "[";
+    r.req.extra_body_json = "{\"tools\":[]}";
+    expect_build_error(fx, &r, "tools_json: invalid JSON");
+    req_init(&r);
+    r.req.user = "\xFF";
+    r.req.extra_body_json = "{\"user\":\"x\"}";
+    expect_build_error(fx, &r, "user: invalid UTF-8");
+    /* extra_body's own error comes after the fields written before it. */
+    req_init(&r);
+    r.req.user = "\xFF";
+    r.req.extra_body_json = "{\"model\":\"x\"}";
+    expect_build_error(fx, &r, "user: invalid UTF-8");
+}
+
+static void test_openai_build_open_schema_json_checked_and_compacted(void **state)
+{
+    fx_t *fx = *state;
+    static const struct {
+        int field; /* 0 tools, 1 tool_choice, 2 response_format, 3 extra_body, 4 content_parts */
+        const char *value;
+        const char *err;
+    } cases[] = {
+        {0, "[1e999]", "tools_json: invalid JSON at line 1 column "},
+        {0, "[99999999999999999999]", "tools_json: invalid JSON"},
+        {0, "[\"\xFF\"]", "tools_json: invalid JSON"},
+        {0, "[\"\\u0000\"]", "tools_json: invalid JSON"},
+        {1, "\"\\ud800\"", "tool_choice_json: invalid JSON"},
+        {1, "'auto'", "tool_choice_json: invalid JSON"},
+        {2, "{\"a\":01}", "response_format_json: invalid JSON"},
+        {3, "{\"a\":1e999}", "extra_body_json: invalid JSON"},
+        {3, "{\"a\":1,}", "extra_body_json: invalid JSON"},
+        {4, "{}", "messages[0].content_parts_json: expected a JSON array"},
+        {4, "[] []", "messages[0].content_parts_json: invalid JSON"},
+        {4, "[{\"type\":\"text\",\"text\":\"a\tb\"}]",
+         "messages[0].content_parts_json: invalid JSON"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        req_t r;
+        req_init(&r);
+        char *v = (char *)cases[i].value;
+        switch (cases[i].field) {
+        case 0:
+            r.req.tools_json = v;
+            break;
+        case 1:
+            r.req.tool_choice_json = v;
+            break;
+        case 2:
+            r.req.response_format_json = v;
+            break;
+        case 3:
+            r.req.extra_body_json = v;
+            break;
+        default:
+            r.m[0].content_parts_json = v;
+            break;
+        }
+        expect_build_error(fx, &r, cases[i].err);
+    }
+
+    /* Content parts: passed on compacted, strings and escapes as spelled. */
+    req_t r;
+    req_init(&r);
+    r.m[0].content_parts_json = " [ {\"type\" : \"text\",\n \"text\":\"a b\\u00e9\"} ,\r\n"
+                                "{\"type\":\"image_url\",\"image_url\":{\"url\":\"x\"}}]\t";
+    buf_reset(&fx->out);
+    assert_int_equal(build(fx, &r, false), 0);
+    assert_string_equal(buf_cstr(&fx->out),
+                        "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":"
+                        "[{\"type\":\"text\",\"text\":\"a b\\u00e9\"},{\"type\":\"image_url\","
+                        "\"image_url\":{\"url\":\"x\"}}]}]}");
+    json_decref(load_body(fx));
+}
+
+/* Every cap short of the body fails cleanly; the exact one succeeds, also
+ * when a *_json field fits only once its whitespace is gone. */
+static void test_openai_build_every_cap_short_of_the_body_fails_cleanly(void **state)
+{
+    fx_t *fx = *state;
+    req_t r;
+    req_init(&r);
+    r.m[1] = msg("assistant", "");
+    r.m[1].tool_calls_json = "[ {\"id\":\"c\", \"type\":\"function\"} ]";
+    r.m[2] = msg("tool", "o\"k\n");
+    r.m[2].tool_call_id = "c";
+    r.req.n_messages = 3;
+    r.req.temperature_opt_case = LLMGW__V1__CHAT_REQUEST__TEMPERATURE_OPT_TEMPERATURE;
+    r.req.temperature = 0.7;
+    /* Much longer spelled than compacted: at the exact cap it does not fit
+     * as spelled. */
+    char tools[300];
+    memset(tools, ' ', sizeof(tools));
+    tools[0] = '[';
+    tools[sizeof(tools) - 2] = ']';
+    tools[sizeof(tools) - 1] = '\0';
+    r.req.tools_json = tools;
+    r.req.extra_body_json = "{\"n\" : 2 , \"logit_bias\" : { } }";
+    assert_int_equal(build(fx, &r, true), 0);
+    char *want = strdup(buf_cstr(&fx->out));
+    assert_non_null(want);
+    size_t len = strlen(want);
+    for (size_t cap = 0; cap <= len + 2; cap++) {
+        buf_t small = BUF_INIT(cap);
+        int rc = cap >= 2 ? buf_append_str(&small, "ab") : 0;
+        assert_int_equal(rc, 0);
+        rc = openai_build_chat_request(&r.req, "gpt-4o-mini", true, &small, fx->err,
+                                       sizeof(fx->err));
+        if (cap < len + 2) {
+            assert_int_equal(rc, -1);
+            assert_string_equal(fx->err, "request body: exceeds the size cap");
+            assert_string_equal(buf_cstr(&small), cap >= 2 ? "ab" : "");
+        } else {
+            assert_int_equal(rc, 0);
+            assert_string_equal(buf_cstr(&small) + 2, want);
+        }
+        buf_free(&small);
+    }
+    free(want);
+}
+
+/* A small xorshift generator, so the loop below is the same on every run. */
+static uint64_t rnd_state = 88172645463325252u;
+static uint32_t rnd(uint32_t n)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return (uint32_t)(rnd_state % n);
+}
+
+/* Random well-formed text: ASCII, controls, quotes, backslashes, UTF-8. */
+static void rnd_text(char *dst, size_t room)
+{
+    static const char *const pieces[] = {"a",
+                                         " ",
+                                         "\"",
+                                         "\\",
+                                         "\n",
+                                         "\t",
+                                         "\x01",
+                                         "\x1f",
+                                         "/",
+                                         "\x7f",
+                                         "\xC3\xA9",
+                                         "\xE2\x80\xA8",
+                                         "\xF0\x9F\x98\x80",
+                                         "\xEF\xBF\xBF",
+                                         "\\u0000",
+                                         "{}",
+                                         "Z"};
+    size_t n = 0, want = rnd(24);
+    for (size_t i = 0; i < want; i++) {
+        const char *p = pieces[rnd(sizeof(pieces) / sizeof(pieces[0]))];
+        size_t l = strlen(p);
+        if (n + l + 1 > room)
+            break;
+        memcpy(dst + n, p, l);
+        n += l;
+    }
+    dst[n] = '\0';
+}
+
+/* Whatever the request, the body loads with jansson (no duplicate keys) and
+ * gives back the strings and numbers it was built from. */
+static void test_openai_build_output_always_loads(void **state)
+{
+    fx_t *fx = *state;
+    static const char *const roles[] = {"system", "user", "assistant", "tool"};
+    static const char *const extras[] = {NULL,
+                                         "{}",
+                                         "{\"n\":2}",
+                                         "{\"temperature\":0.5,\"n\":1,\"n\":2}",
+                                         "{\"stop\":[\"s\"],\"user\":\"e\",\"seed\":3}",
+                                         "{ \"logit_bias\" : {\"1\" : -100} }"};
+    for (int iter = 0; iter < 3000; iter++) {
+        req_t r;
+        char texts[4][128], names[4][32], model[64], stop0[32], user[32];
+        req_init(&r);
+        rnd_text(model, sizeof(model));
+        r.req.model = model;
+        r.req.n_messages = rnd(5);
+        for (size_t i = 0; i < r.req.n_messages; i++) {
+            rnd_text(texts[i], sizeof(texts[i]));
+            r.m[i] = msg(roles[rnd(4)], texts[i]);
+            if (rnd(3) == 0) {
+                rnd_text(names[i], sizeof(names[i]));
+                r.m[i].name = names[i];
+            }
+            if (rnd(4) == 0)
+                r.m[i].tool_calls_json = "[{\"id\":\"c\",\"type\":\"function\"}]";
+        }
+        bool has_t = rnd(2);
+        if (has_t) {
+            r.req.temperature_opt_case = LLMGW__V1__CHAT_REQUEST__TEMPERATURE_OPT_TEMPERATURE;
+            r.req.temperature = (double)rnd(2000001) / 1000.0 - 1000.0;
+        }
+        if (rnd(2)) {
+            r.req.max_tokens_opt_case = LLMGW__V1__CHAT_REQUEST__MAX_TOKENS_OPT_MAX_TOKENS;
+            r.req.max_tokens = (int32_t)rnd(100000) - 50000;
+        }
+        char *stop[] = {stop0, "END"};
+        if (rnd(2)) {
+            rnd_text(stop0, sizeof(stop0));
+            r.req.stop = stop;
+            r.req.n_stop = 1 + rnd(2);
+        }
+        if (rnd(2)) {
+            rnd_text(user, sizeof(user));
+            r.req.user = user;
+        }
+        if (rnd(3) == 0)
+            r.req.tools_json = " [ { \"type\" : \"function\" } ] ";
+        const char *extra = extras[rnd(sizeof(extras) / sizeof(extras[0]))];
+        r.req.extra_body_json = (char *)extra;
+        bool stream = rnd(2);
+        buf_reset(&fx->out);
+        fx->err[0] = '\0';
+        if (openai_build_chat_request(&r.req, NULL, stream, &fx->out, fx->err, sizeof(fx->err)) < 0)
+            fail_msg("iteration %d: %s", iter, fx->err);
+        json_t *j = load_body(fx);
+        int ok = strcmp(json_string_value(json_object_get(j, "model")), model) == 0;
+        json_t *msgs = json_object_get(j, "messages");
+        ok = ok && json_array_size(msgs) == r.req.n_messages;
+        for (size_t i = 0; ok && i < r.req.n_messages; i++) {
+            json_t *c = json_object_get(json_array_get(msgs, i), "content");
+            ok = json_is_null(c) || strcmp(json_string_value(c), texts[i]) == 0;
+        }
+        bool t_replaced = extra && strstr(extra, "temperature");
+        if (ok && has_t && !t_replaced)
+            ok = json_real_value(json_object_get(j, "temperature")) == r.req.temperature;
+        json_decref(j);
+        if (!ok)
+            fail_msg("iteration %d: values changed: %s", iter, buf_cstr(&fx->out));
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* Completions from fixtures                                                 */
 
@@ -1010,25 +1560,6 @@ static void *failing_malloc(size_t n)
     return malloc(n);
 }
 
-/* Runs fn with jansson allocation k failing for k = 0, 1, ... until fn
- * succeeds; each failure must be a clean -1 with a message. */
-static void for_each_json_alloc_failure(fx_t *fx, int (*fn)(fx_t *fx))
-{
-    for (json_fail_at = 0;; json_fail_at++) {
-        json_allocs = 0;
-        fx->err[0] = '\0';
-        json_set_alloc_funcs(failing_malloc, free);
-        int rc = fn(fx);
-        json_set_alloc_funcs(malloc, free);
-        if (rc == 0)
-            break;
-        if (rc != -1 || fx->err[0] == '\0')
-            fail_msg("allocation %ld failing: rc=%d err \"%s\"", json_fail_at, rc, fx->err);
-        assert_true(json_fail_at < 100000);
-    }
-    assert_true(json_fail_at > 0);
-}
-
 static int build_full_request(fx_t *fx)
 {
     req_t r;
@@ -1059,10 +1590,18 @@ static int build_full_request(fx_t *fx)
     return rc;
 }
 
-static void test_openai_build_fails_cleanly_when_jansson_allocation_fails(void **state)
+/* The body is written directly, not through a jansson tree: with every
+ * jansson allocation failing, the full request still builds. */
+static void test_openai_build_needs_no_jansson_allocation(void **state)
 {
     fx_t *fx = *state;
-    for_each_json_alloc_failure(fx, build_full_request);
+    json_allocs = 0;
+    json_fail_at = 0;
+    json_set_alloc_funcs(failing_malloc, free);
+    int rc = build_full_request(fx);
+    json_set_alloc_funcs(malloc, free);
+    assert_int_equal(rc, 0);
+    assert_int_equal(json_allocs, 0);
     assert_non_null(strstr(buf_cstr(&fx->out), "\"logit_bias\":{\"1\":2}"));
 }
 
@@ -1120,6 +1659,15 @@ int main(void)
         FX_TEST(test_openai_build_stream_asks_for_usage),
         FX_TEST(test_openai_build_invalid_utf8_names_field),
         FX_TEST(test_openai_build_over_buffer_cap_fails_cleanly),
+        FX_TEST(test_openai_build_escapes_strings),
+        FX_TEST(test_openai_build_utf8_checked_in_every_string),
+        FX_TEST(test_openai_build_numbers_round_trip),
+        FX_TEST(test_openai_build_extra_body_replaces_members_once),
+        FX_TEST(test_openai_build_extra_body_duplicate_keys_last_wins),
+        FX_TEST(test_openai_build_replaced_member_still_validated),
+        FX_TEST(test_openai_build_open_schema_json_checked_and_compacted),
+        FX_TEST(test_openai_build_every_cap_short_of_the_body_fails_cleanly),
+        FX_TEST(test_openai_build_output_always_loads),
         FX_TEST(test_openai_parse_fixture_chat_completion),
         FX_TEST(test_openai_parse_fixture_tool_calls),
         FX_TEST(test_openai_parse_error_bodies_report_provider_message),
@@ -1138,7 +1686,7 @@ int main(void)
         FX_TEST(test_openai_parse_reads_only_len_bytes),
         FX_TEST(test_openai_done_marker),
         FX_TEST(test_openai_parse_fails_cleanly_when_arena_runs_out),
-        FX_TEST(test_openai_build_fails_cleanly_when_jansson_allocation_fails),
+        FX_TEST(test_openai_build_needs_no_jansson_allocation),
         FX_TEST(test_openai_parse_needs_no_jansson_allocation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
