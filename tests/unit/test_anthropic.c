@@ -436,13 +436,16 @@ static int collect_event(void *ud, const char *event, const char *data, size_t l
     return 0;
 }
 
+/* The arena limit collect_run gives each event (0: none). */
+static size_t collect_arena_limit;
+
 /* Feeds `text` through a fresh SSE parser and stream state in two pieces
  * split at `split`. */
 static void collect_run(collect_t *c, const char *text, size_t len, size_t split)
 {
     memset(c, 0, sizeof(*c));
     c->s = adapter_anthropic.stream_new();
-    c->a = arena_new(0);
+    c->a = arena_new(collect_arena_limit);
     buf_init(&c->content, 1 << 16);
     buf_init(&c->tool_args, 1 << 16);
     sse_parser_t *p = sse_parser_new(1 << 16);
@@ -616,33 +619,15 @@ static void test_adapter_for_anthropic_wire_format_sends_key_and_version_headers
     arena_free(a);
 }
 
-/* ---- allocation failure: every jansson / arena allocation fails in turn ---- */
+/* ---- allocation failure ---- */
 
-static long fail_at, alloc_count;
+static long alloc_count;
 
 static void *failing_malloc(size_t n)
 {
-    return ++alloc_count == fail_at ? NULL : malloc(n);
-}
-
-/* Runs fn with the Nth jansson allocation failing, N = 1, 2, ... until it
- * succeeds; each failure must be a clean -1 with a message (ASan/LSan check
- * that nothing leaks on any of those paths). */
-static void run_failing(int (*fn)(char *err, size_t errlen))
-{
-    for (fail_at = 1;; fail_at++) {
-        char err[256] = "";
-        alloc_count = 0;
-        json_set_alloc_funcs(failing_malloc, free);
-        int rc = fn(err, sizeof(err));
-        json_set_alloc_funcs(malloc, free);
-        if (rc == 0)
-            break;
-        if (rc != -1 || err[0] == '\0')
-            fail_msg("allocation %ld failing: rc=%d err \"%s\"", fail_at, rc, err);
-        assert_true(fail_at < 100000);
-    }
-    assert_true(fail_at > 1);
+    (void)n;
+    alloc_count++;
+    return NULL;
 }
 
 static int build_everything(char *err, size_t errlen)
@@ -659,43 +644,338 @@ static int build_everything(char *err, size_t errlen)
     req_add(&r, "tool", "42")->tool_call_id = "t1";
     r.req.tools_json = "[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]";
     r.req.tool_choice_json = "\"auto\"";
-    r.req.extra_body_json = "{\"top_k\": 3}";
+    r.req.extra_body_json = "{\"top_k\": 3, \"top_k\": 4}";
     buf_t out = BUF_INIT(1 << 20);
     int rc = anthropic_build_request(&r.req, "m", 0, true, &out, err, errlen);
     buf_free(&out);
     return rc;
 }
 
-static int parse_tool_answer(char *err, size_t errlen)
+/* Every arena limit short of what `parse` needs fails cleanly with "out of
+ * memory" (ASan/LSan check that nothing leaks on those paths); the limit it
+ * needs succeeds. parse(limit, err) returns the arena bytes used, or -1. */
+static void run_arena_limits(long (*parse)(size_t limit, char *err, size_t errlen), size_t max)
+{
+    size_t limit;
+    for (limit = 1; limit < max; limit++) {
+        char err[256] = "";
+        long used = parse(limit, err, sizeof(err));
+        if (used >= 0)
+            break;
+        if (!strstr(err, "out of memory"))
+            fail_msg("arena limit %zu: err \"%s\"", limit, err);
+    }
+    assert_true(limit > 1 && limit < max);
+}
+
+static long parse_tool_answer(size_t limit, char *err, size_t errlen)
 {
     size_t len;
     char *body = anth_fixture("message_tool_use.json", &len);
-    arena_t *a = arena_new(0);
+    arena_t *a = arena_new(limit);
+    assert_non_null(a);
     Llmgw__V1__ChatResponse *r = NULL;
     int rc = anthropic_parse_response(body, len, a, &r, err, errlen);
+    long used = rc == 0 ? (long)arena_used(a) : -1;
+    if (rc == 0) {
+        assert_string_equal(r->choices[0]->finish_reason, "tool_calls");
+        assert_non_null(strstr(r->choices[0]->message->tool_calls_json, "San Francisco"));
+    }
     arena_free(a);
     free(body);
-    return rc;
+    return used;
 }
 
-static int stream_tool_answer(char *err, size_t errlen)
+static long stream_tool_answer(size_t limit, char *err, size_t errlen)
 {
     size_t len;
     char *text = anth_fixture("stream_tool_use.sse", &len);
     collect_t c;
+    collect_arena_limit = limit;
     collect_run(&c, text, len, len / 2);
-    int rc = c.rc < 0 || !c.done ? -1 : 0;
-    snprintf(err, errlen, "%s", c.err[0] ? c.err : "stream not finished");
+    collect_arena_limit = 0;
+    long rc = c.rc < 0 ? -1 : 0;
+    if (rc == 0)
+        assert_true(c.done);
+    snprintf(err, errlen, "%s", c.err);
     collect_free(&c);
     free(text);
     return rc;
 }
 
+/* Written directly and parsed with jscan: neither needs jansson, so with
+ * every jansson allocation failing both still work (the stream is checked
+ * with jansson by collect_event, so it is left out there). The arena is the
+ * only allocator the parsers use for what they keep. */
 static void test_anthropic_translation_fails_cleanly_when_allocation_fails(void **state)
 {
-    run_failing(build_everything);
-    run_failing(parse_tool_answer);
-    run_failing(stream_tool_answer);
+    char err[256] = "";
+    alloc_count = 0;
+    json_set_alloc_funcs(failing_malloc, free);
+    int rc = build_everything(err, sizeof(err));
+    long parse_used = parse_tool_answer(0, err, sizeof(err));
+    json_set_alloc_funcs(malloc, free);
+    assert_int_equal(rc, 0);
+    assert_true(parse_used > 0);
+    assert_int_equal(alloc_count, 0);
+    run_arena_limits(parse_tool_answer, 1 << 16);
+    run_arena_limits(stream_tool_answer, 1 << 16);
+}
+
+/* ---- malformed input anywhere ---- */
+
+/* Every truncation of an answer, and every byte of it replaced by a byte
+ * that breaks JSON, is an error with a message, never a crash or a read past
+ * the end (each attempt parses an exact-size heap copy, for ASan). */
+static void test_anthropic_response_malformed_at_every_offset_is_an_error(void **state)
+{
+    size_t len;
+    char *body = anth_fixture("message_tool_use.json", &len);
+    arena_t *a = arena_new(0);
+    while (len > 0 && (body[len - 1] == '\n' || body[len - 1] == ' '))
+        len--; /* so every shorter prefix is unterminated */
+    for (size_t cut = 0; cut < len; cut++) {
+        char *copy = malloc(cut ? cut : 1);
+        assert_non_null(copy);
+        memcpy(copy, body, cut);
+        Llmgw__V1__ChatResponse *r = NULL;
+        char err[256] = "";
+        arena_reset(a);
+        int rc = anthropic_parse_response(copy, cut, a, &r, err, sizeof(err));
+        free(copy);
+        if (rc != -1 || !strstr(err, "body: invalid JSON at line"))
+            fail_msg("cut at %zu: rc=%d err \"%s\"", cut, rc, err);
+    }
+    static const char breakers[] = {'\x01', '"', '{', ']', '\xff'};
+    for (size_t i = 0; i < len; i++) {
+        for (size_t k = 0; k < sizeof(breakers); k++) {
+            char *copy = malloc(len);
+            assert_non_null(copy);
+            memcpy(copy, body, len);
+            copy[i] = breakers[k];
+            Llmgw__V1__ChatResponse *r = NULL;
+            char err[256] = "";
+            arena_reset(a);
+            int rc = anthropic_parse_response(copy, len, a, &r, err, sizeof(err));
+            free(copy);
+            if (rc == 0)
+                assert_non_null(r);
+            else if (rc != -1 || err[0] == '\0')
+                fail_msg("byte %zu set to 0x%02x: rc=%d err \"%s\"", i, (unsigned char)breakers[k],
+                         rc, err);
+        }
+    }
+    arena_free(a);
+    free(body);
+}
+
+/* The same for each stream event's data cut at every byte. */
+static void test_anthropic_stream_event_cut_at_every_offset_is_an_error(void **state)
+{
+    static const char *const events[][2] = {
+        {"message_start", "{\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"model\":\"c\","
+                          "\"usage\":{\"input_tokens\":5,\"cache_read_input_tokens\":2}}}"},
+        {"content_block_start",
+         "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\","
+         "\"id\":\"t\",\"name\":\"f\",\"input\":{}}}"},
+        {"content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+                                "\"input_json_delta\",\"partial_json\":\"{\\\"a\\\":\"}}"},
+        {"message_delta", "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},"
+                          "\"usage\":{\"output_tokens\":7}}"},
+    };
+    adapter_stream_t *s = adapter_anthropic.stream_new();
+    arena_t *a = arena_new(0);
+    for (size_t e = 0; e < 4; e++) {
+        size_t len = strlen(events[e][1]);
+        for (size_t cut = 1; cut < len; cut++) {
+            char *copy = malloc(cut);
+            assert_non_null(copy);
+            memcpy(copy, events[e][1], cut);
+            Llmgw__V1__ChatChunk *ch = NULL;
+            bool done = false;
+            char err[256] = "";
+            arena_reset(a);
+            int rc = adapter_anthropic.stream_event(s, events[e][0], copy, cut, a, &ch, &done, err,
+                                                    sizeof(err));
+            free(copy);
+            if (rc != -1 || ch || !strstr(err, events[e][0]))
+                fail_msg("%s cut at %zu: rc=%d err \"%s\"", events[e][0], cut, rc, err);
+        }
+        /* Whole, it is accepted (so the next event has its context). */
+        Llmgw__V1__ChatChunk *ch = NULL;
+        bool done = false;
+        char err[256] = "";
+        arena_reset(a);
+        assert_int_equal(adapter_anthropic.stream_event(s, events[e][0], events[e][1], len, a, &ch,
+                                                        &done, err, sizeof(err)),
+                         0);
+        assert_non_null(ch);
+        if (e == 3) {
+            assert_string_equal(ch->choices[0]->finish_reason, "tool_calls");
+            assert_int_equal(ch->usage->prompt_tokens, 7);
+            assert_string_equal(ch->extensions_json, "{\"anthropic\":{\"stop_reason\":\"tool_use\","
+                                                     "\"cache_read_input_tokens\":2}}");
+        }
+    }
+    adapter_anthropic.stream_free(s);
+    arena_free(a);
+}
+
+/* ---- JSON-valued request fields ---- */
+
+static void test_anthropic_request_refuses_tool_call_arguments_that_are_not_json(void **state)
+{
+    static const char *const cases[][2] = {
+        {"\"{\\\"city\\\":\"", "messages[1].tool_calls_json[0].function.arguments: invalid JSON"},
+        {"\"not json\"", "messages[1].tool_calls_json[0].function.arguments: invalid JSON"},
+        {"\"{\\\"n\\\":1e999}\"",
+         "messages[1].tool_calls_json[0].function.arguments: invalid JSON"},
+        {"\"{} {}\"", "messages[1].tool_calls_json[0].function.arguments: invalid JSON"},
+        {"\"\\\"str\\\"\"",
+         "messages[1].tool_calls_json[0].function.arguments: expected a JSON object"},
+        {"{\"city\":\"Paris\"}",
+         "messages[1].tool_calls_json[0].function.arguments: expected a string"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char calls[256];
+        snprintf(calls, sizeof(calls),
+                 "[{\"id\":\"t\",\"type\":\"function\",\"function\":{\"name\":\"f\","
+                 "\"arguments\":%s}}]",
+                 cases[i][0]);
+        req_t r;
+        char err[256] = "";
+        req_init(&r);
+        req_add(&r, "user", "Hi");
+        req_add(&r, "assistant", "")->tool_calls_json = calls;
+        assert_null(build(&r, 0, false, err, sizeof(err)));
+        if (strncmp(err, cases[i][1], strlen(cases[i][1])) != 0)
+            fail_msg("arguments %s: err \"%s\", want \"%s...\"", cases[i][0], err, cases[i][1]);
+    }
+    /* Missing or empty arguments are an empty input. */
+    req_t r;
+    char err[256] = "";
+    req_init(&r);
+    req_add(&r, "user", "Hi");
+    req_add(&r, "assistant", "")->tool_calls_json =
+        "[{\"id\":\"t\",\"function\":{\"name\":\"f\",\"arguments\":\"\"}},"
+        "{\"id\":\"u\",\"function\":{\"name\":\"g\"}}]";
+    json_t *root = build(&r, 0, false, err, sizeof(err));
+    assert_non_null(root);
+    assert_int_equal(json_object_size(json_path_get_simple(root, "messages.1.content.0.input")), 0);
+    assert_true(json_is_object(json_path_get_simple(root, "messages.1.content.1.input")));
+    json_decref(root);
+}
+
+/* JSON-valued fields are written compacted, values and spelling as sent;
+ * extra_body_json replaces the builder's own member without a duplicate key,
+ * and of its own duplicate keys the last wins. */
+static void test_anthropic_request_writes_json_fields_compacted_without_duplicates(void **state)
+{
+    req_t r;
+    char err[256] = "";
+    req_init(&r);
+    req_add(&r, "user", "Hi");
+    req_add(&r, "assistant", "")->tool_calls_json =
+        "[ {\"id\" : \"t\", \"function\": {\"name\": \"f\", \"arguments\": "
+        "\"{ \\\"x\\\" : [1e2, \\\"\\\\u00e9\\\"] }\"}} ]";
+    r.req.tools_json = "[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":"
+                       "{ \"type\" : \"object\" , \"properties\" : { } }}}]";
+    r.req.temperature_opt_case = LLMGW__V1__CHAT_REQUEST__TEMPERATURE_OPT_TEMPERATURE;
+    r.req.temperature = 0.5;
+    r.req.extra_body_json = "{\"max_tokens\": 1, \"temperature\": 0.25, \"top_k\": 1, "
+                            "\"top_k\": 2}";
+    buf_t out = BUF_INIT(1 << 20);
+    assert_int_equal(anthropic_build_request(&r.req, "m", 0, false, &out, err, sizeof(err)), 0);
+    assert_non_null(strstr(out.data, "\"input\":{\"x\":[1e2,\"\\u00e9\"]}"));
+    assert_non_null(strstr(out.data, "\"input_schema\":{\"type\":\"object\",\"properties\":{}}"));
+    json_error_t jerr;
+    json_t *root = json_loadb(out.data, out.len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        fail_msg("%s: %s", jerr.text, out.data);
+    assert_int_equal(json_integer_value(json_object_get(root, "max_tokens")), 1);
+    assert_true(json_real_value(json_object_get(root, "temperature")) == 0.25);
+    assert_int_equal(json_integer_value(json_object_get(root, "top_k")), 2);
+    json_decref(root);
+    buf_free(&out);
+
+    /* A builder error still wins over extra_body_json's own. */
+    r.req.temperature = 2;
+    r.req.extra_body_json = "{\"model\": \"x\"}";
+    assert_null(build(&r, 0, false, err, sizeof(err)));
+    assert_non_null(strstr(err, "temperature"));
+    r.req.temperature = 0.5;
+    assert_null(build(&r, 0, false, err, sizeof(err)));
+    assert_non_null(strstr(err, "extra_body_json.model: may not be overridden"));
+    r.req.extra_body_json = "{\"top_k\": ";
+    assert_null(build(&r, 0, false, err, sizeof(err)));
+    assert_non_null(strstr(err, "extra_body_json: invalid JSON at line 1"));
+}
+
+/* Escaped strings are decoded before they are read: a data: URL spelled
+ * with \/ (as some encoders write it) and long enough to be decoded on the
+ * heap, and long tool-call arguments full of escapes. */
+static void test_anthropic_request_decodes_escaped_urls_and_long_arguments(void **state)
+{
+    size_t n = 3000;
+    char *parts = malloc(n + 200), *calls = malloc(2 * n + 200);
+    assert_non_null(parts);
+    assert_non_null(calls);
+    int k = snprintf(parts, n + 200,
+                     "[{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image\\/png;base64,");
+    for (size_t i = 0; i < n; i++)
+        parts[k++] = 'A';
+    memcpy(parts + k, "\"}}]", sizeof("\"}}]"));
+    k = snprintf(calls, 2 * n + 200,
+                 "[{\"id\":\"t\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"s\\\":\\\"");
+    for (size_t i = 0; i < n / 2; i++) {
+        memcpy(calls + k, "\\\\n", 3); /* \\n: a newline escaped twice */
+        k += 3;
+    }
+    memcpy(calls + k, "\\\"}\"}}]", sizeof("\\\"}\"}}]"));
+    req_t r;
+    char err[256] = "";
+    req_init(&r);
+    req_add(&r, "user", "")->content_parts_json = parts;
+    req_add(&r, "assistant", "")->tool_calls_json = calls;
+    json_t *root = build(&r, 0, false, err, sizeof(err));
+    if (!root)
+        fail_msg("%s", err);
+    assert_string_equal(jstr(root, "messages.0.content.0.source.media_type"), "image/png");
+    assert_int_equal(strlen(jstr(root, "messages.0.content.0.source.data")), n);
+    assert_int_equal(strlen(jstr(root, "messages.1.content.0.input.s")), n / 2);
+    json_decref(root);
+    free(parts);
+    free(calls);
+}
+
+/* The answer's tool_use input becomes arguments as sent, compacted. */
+static void test_anthropic_response_keeps_tool_input_spelling(void **state)
+{
+    const char *body = "{\"id\":\"m\",\"model\":\"c\",\"content\":[{\"type\":\"tool_use\","
+                       "\"id\":\"t\\u0031\",\"name\":\"f\",\"input\":{ \"n\" : 1E2 , \"s\" : "
+                       "\"\\u00e9\\\"\" }}],\"stop_reason\":\"tool_use\",\"stop_reason\":"
+                       "\"end_turn\",\"usage\":{\"input_tokens\":3,\"output_tokens\":4}}";
+    arena_t *a = arena_new(0);
+    Llmgw__V1__ChatResponse *r = NULL;
+    char err[256];
+    assert_int_equal(anthropic_parse_response(body, strlen(body), a, &r, err, sizeof(err)), 0);
+    assert_string_equal(r->choices[0]->message->tool_calls_json,
+                        "[{\"id\":\"t\\u0031\",\"type\":\"function\",\"function\":{\"name\":\"f\","
+                        "\"arguments\":\"{\\\"n\\\":1E2,\\\"s\\\":\\\"\\\\u00e9\\\\\\\"\\\"}\"}}]");
+    json_t *calls = json_loads(r->choices[0]->message->tool_calls_json, 0, NULL);
+    assert_string_equal(jstr(calls, "0.id"), "t1");
+    json_t *args = json_loads(jstr(calls, "0.function.arguments"), 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(args, "s")), "\xc3\xa9\"");
+    json_decref(args);
+    json_decref(calls);
+    /* Of duplicate keys the last counts, as in jansson. */
+    assert_string_equal(r->choices[0]->finish_reason, "stop");
+    assert_string_equal(r->extensions_json, "{\"anthropic\":{\"stop_reason\":\"end_turn\"}}");
+    assert_int_equal(r->usage->total_tokens, 7);
+    /* A scalar body is not an answer. */
+    assert_int_equal(anthropic_parse_response("[1]", 3, a, &r, err, sizeof(err)), -1);
+    assert_string_equal(err, "body: expected a JSON object");
+    arena_free(a);
 }
 
 /* Normalization across adapters: the OpenAI parser keeps what it does not
@@ -744,6 +1024,12 @@ int main(void)
         cmocka_unit_test(test_adapter_for_anthropic_wire_format_sends_key_and_version_headers),
         cmocka_unit_test(test_openai_answer_keeps_unmodelled_fields_in_extensions),
         cmocka_unit_test(test_anthropic_translation_fails_cleanly_when_allocation_fails),
+        cmocka_unit_test(test_anthropic_response_malformed_at_every_offset_is_an_error),
+        cmocka_unit_test(test_anthropic_stream_event_cut_at_every_offset_is_an_error),
+        cmocka_unit_test(test_anthropic_request_refuses_tool_call_arguments_that_are_not_json),
+        cmocka_unit_test(test_anthropic_request_writes_json_fields_compacted_without_duplicates),
+        cmocka_unit_test(test_anthropic_response_keeps_tool_input_spelling),
+        cmocka_unit_test(test_anthropic_request_decodes_escaped_urls_and_long_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
