@@ -5,8 +5,8 @@
  * endpoints, /metrics, /healthz and /readyz. See docs/http-api.md.
  *
  * Thread model: each upstream engine's thread runs one daemon (MHD without
- * a thread of its own, as the engine's guest); the daemons accept on one
- * listening socket. A request waiting for the
+ * a thread of its own, as the engine's guest); with several loops each
+ * binds the address with SO_REUSEPORT and the kernel spreads connections. A request waiting for the
  * pipeline is suspended (it holds no thread); the pipeline's callbacks, on
  * the same thread, store the answer and resume it, and the daemon's next
  * turn queues the response. No wake-up of another thread on the way. A stream's bytes go through a
