@@ -518,8 +518,14 @@ static int upstream_on_socket(CURL *easy, curl_socket_t s, int what, void *userp
         return 0;
     }
     uint32_t events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
-    if (upstream_epoll_set(u, socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, events,
-                           UPSTREAM_TAG_CURL) < 0) {
+    int op = socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    int rc = upstream_epoll_set(u, op, s, events, UPSTREAM_TAG_CURL);
+    /* Out of step with the kernel (a number reused after a close curl did
+     * not report): the other operation does what was meant. */
+    if (rc < 0 && (errno == EEXIST || errno == ENOENT))
+        rc = upstream_epoll_set(u, op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, events,
+                                UPSTREAM_TAG_CURL);
+    if (rc < 0) {
         log_error("upstream epoll_ctl failed", "fd=%d error=\"%s\"", (int)s, strerror(errno));
         return -1; /* curl fails the transfers on this socket */
     }

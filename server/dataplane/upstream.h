@@ -1,11 +1,13 @@
 /* upstream: the HTTP client engine — libcurl multi on its own thread.
  *
  * Thread model: upstream_new starts one thread that owns the curl multi
- * handle and every easy handle. Other threads talk to it only through
- * upstream_submit / upstream_cancel, which push onto one mutex-protected
- * queue and wake the thread (curl_multi_wakeup). All callbacks run on the
- * engine thread, with no engine lock held, so a callback may submit a new
- * request (fallback) or cancel one.
+ * handle and every easy handle, and polls them (libcurl's socket interface)
+ * on one epoll set. Other threads talk to it only through upstream_submit /
+ * upstream_cancel, which push onto one mutex-protected queue and wake the
+ * thread (an eventfd); from the engine thread itself they only queue. All
+ * callbacks run on the engine thread, with no engine lock held, so a
+ * callback may submit a new request (fallback) or cancel one. A guest event
+ * loop (upstream_set_guest: the HTTP front door) can share the thread.
  *
  * One multi handle means one connection cache: connections to a provider are
  * reused across requests; HTTP/2 is negotiated over TLS when the provider

@@ -1,6 +1,7 @@
 /* Tests for upstream.c, the libcurl multi engine, against mini_http servers
  * on 127.0.0.1. Every wait is on a condition variable with a deadline: a
  * callback that never comes fails the test instead of hanging it. */
+#define _GNU_SOURCE /* pipe2 */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -890,6 +892,113 @@ static void test_upstream_free_cancels_everything_once(void **state)
     many_free(m);
 }
 
+/* --- the guest: an event loop the engine thread runs beside its own ---------- */
+
+typedef struct {
+    pthread_mutex_t mu;
+    int fd;         /* the pipe's read end */
+    int runs;       /* calls of guest_run */
+    int bytes;      /* read from the pipe */
+    int set_inside; /* what upstream_set_guest returned from inside run */
+    upstream_t *u;
+    bool submit_from_run; /* submit a GET from run (once) */
+    const char *url;
+    call_t call;
+    pthread_t runner;
+} guest_t;
+
+static int guest_run(void *ud)
+{
+    guest_t *g = ud;
+    char b[64];
+    ssize_t n = read(g->fd, b, sizeof(b)); /* non-blocking: EAGAIN when woken otherwise */
+    pthread_mutex_lock(&g->mu);
+    g->runs++;
+    g->runner = pthread_self();
+    if (n > 0)
+        g->bytes += (int)n;
+    bool submit = g->submit_from_run;
+    g->submit_from_run = false;
+    pthread_mutex_unlock(&g->mu);
+    /* the engine refuses to wait for itself */
+    int rc = upstream_set_guest(g->u, NULL);
+    pthread_mutex_lock(&g->mu);
+    g->set_inside = rc;
+    pthread_mutex_unlock(&g->mu);
+    if (submit) {
+        upstream_spec_t spec = spec_for(g->url, 5000);
+        upstream_req_t *r = upstream_submit(g->u, &spec, &call_cbs, &g->call);
+        assert_non_null(r);
+        upstream_req_unref(r);
+    }
+    return -1; /* no timer of its own */
+}
+
+static int guest_value(guest_t *g, const int *field)
+{
+    pthread_mutex_lock(&g->mu);
+    int v = *field;
+    pthread_mutex_unlock(&g->mu);
+    return v;
+}
+
+static bool guest_wait(guest_t *g, const int *field, int at_least)
+{
+    for (int i = 0; i < WAIT_MS / 5; i++) {
+        if (guest_value(g, field) >= at_least)
+            return true;
+        usleep(5000);
+    }
+    return false;
+}
+
+static void test_upstream_guest_runs_on_the_engine_thread(void **state)
+{
+    fixture_t *f = *state;
+    f->sv.answer = (mini_http_response_t){.status = 200, .body = "guest", .body_len = 5};
+    fixture_serve(f, "/g");
+    guest_t g = {.u = f->u, .url = f->url, .set_inside = 1};
+    pthread_mutex_init(&g.mu, NULL);
+    call_init(&g.call);
+    int p[2];
+    assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+    g.fd = p[0];
+    upstream_guest_t guest = {.fd = p[0], .run = guest_run, .ud = &g};
+    assert_int_equal(upstream_set_guest(f->u, &guest), 0);
+    /* runs once when set, then when its fd is readable */
+    assert_true(guest_wait(&g, &g.runs, 1));
+    assert_int_equal(write(p[1], "abc", 3), 3);
+    assert_true(guest_wait(&g, &g.bytes, 3));
+    assert_int_equal(guest_value(&g, &g.set_inside), -1);
+    assert_false(pthread_equal(g.runner, pthread_self()));
+    /* a wake-up with nothing on the fd */
+    int before = guest_value(&g, &g.runs);
+    upstream_guest_wake(f->u);
+    assert_true(guest_wait(&g, &g.runs, before + 1));
+    /* a submit from run needs no wake-up to go out */
+    pthread_mutex_lock(&g.mu);
+    g.submit_from_run = true;
+    pthread_mutex_unlock(&g.mu);
+    upstream_guest_wake(f->u);
+    assert_int_equal(call_wait(&g.call, WAIT_MS), 0);
+    assert_int_equal(g.call.outcome, UPSTREAM_OK);
+    assert_string_equal(buf_cstr(&g.call.body), "guest");
+    /* removed: never called again, even with its fd readable */
+    assert_int_equal(upstream_set_guest(f->u, NULL), 0);
+    int after = guest_value(&g, &g.runs);
+    assert_int_equal(write(p[1], "x", 1), 1);
+    upstream_guest_wake(f->u);
+    usleep(100000);
+    assert_int_equal(guest_value(&g, &g.runs), after);
+    /* a bad guest is refused */
+    upstream_guest_t bad = {.fd = -1, .run = guest_run, .ud = &g};
+    assert_int_equal(upstream_set_guest(f->u, &bad), -1);
+    close(p[0]);
+    close(p[1]);
+    call_destroy(&g.call);
+    pthread_mutex_destroy(&g.mu);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -914,6 +1023,7 @@ int main(void)
         T(test_upstream_submit_from_on_done_fallback),
         T(test_upstream_many_requests_complete_once_and_reuse_connections),
         T(test_upstream_free_cancels_everything_once),
+        T(test_upstream_guest_runs_on_the_engine_thread),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
