@@ -1014,6 +1014,35 @@ static void ha_loops_stop(http_api_t *h)
     }
 }
 
+/* SO_REUSEPORT would let the loops join a listener that is already there
+ * (another data plane of the same user, sharing its connections with it)
+ * instead of failing: a plain bind first tells. A fixed port only; port 0
+ * gets a fresh one. 0, or -1 with err. */
+static int ha_address_free(const struct sockaddr_storage *ss, bool v6, const char *listen,
+                           char *err, size_t errlen)
+{
+    in_port_t port = v6 ? ((const struct sockaddr_in6 *)ss)->sin6_port
+                        : ((const struct sockaddr_in *)ss)->sin_port;
+    if (port == 0)
+        return 0;
+    int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "http listen: socket: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1; /* as MHD binds: a TIME_WAIT leftover is no listener */
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    socklen_t len = v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    int rc = bind(fd, (const struct sockaddr *)ss, len);
+    int bind_errno = errno;
+    close(fd);
+    if (rc < 0) {
+        snprintf(err, errlen, "http listen: cannot serve on %s: %s", listen, strerror(bind_errno));
+        return -1;
+    }
+    return 0;
+}
+
 http_api_t *http_api_start(const http_api_config_t *cfg, char *err, size_t errlen)
 {
     if (!cfg->engines || cfg->n_engines < 1 || cfg->n_engines > HTTP_API_MAX_LOOPS) {
@@ -1030,6 +1059,8 @@ http_api_t *http_api_start(const http_api_config_t *cfg, char *err, size_t errle
     struct sockaddr_storage ss;
     bool v6 = false;
     if (ha_parse_listen(cfg->listen, &ss, &v6, err, errlen) < 0)
+        return NULL;
+    if (cfg->n_engines > 1 && ha_address_free(&ss, v6, cfg->listen, err, errlen) < 0)
         return NULL;
     http_api_t *h = calloc(1, sizeof(*h));
     if (!h) {

@@ -422,6 +422,15 @@ for i in $(seq 1 $N_PAR); do
         fail "parallel request $i: answer is not its own: $(head -c 300 "$WORK/par.$i")"
 done
 
+# --- a second data plane on the same HTTP address is refused, not let in -----------
+# (the loops bind with SO_REUSEPORT; without a check it would share our connections)
+if timeout 10 "$BIN_DIR/llmgw-dataplane" --table "$WORK/table.json" --listen 127.0.0.1:0 \
+    --http-listen "127.0.0.1:$HTTP_PORT" --http-threads 2 >"$WORK/second.log" 2>&1; then
+    fail "a second data plane started on the HTTP port in use"
+fi
+grep -q "cannot serve on 127.0.0.1:$HTTP_PORT: Address already in use" "$WORK/second.log" ||
+    fail "second data plane: unclear error: $(cat "$WORK/second.log")"
+
 # --- SIGTERM with a request in flight: it is answered, then a clean exit ------------
 curl -sS -o "$WORK/inflight" -w '%{http_code}' -H "Authorization: Bearer $API_KEY" \
     -H 'Content-Type: application/json' --max-time 20 \
@@ -438,6 +447,19 @@ kill -0 "$DP_PID" 2>/dev/null && fail "llmgw-dataplane still running 10 s after 
 wait "$DP_PID" && dp_exit=0 || dp_exit=$?
 [ "$dp_exit" = 0 ] || fail "llmgw-dataplane exited with status $dp_exit after SIGTERM"
 DP_PID=
+
+# --- a fixed port with several loops ------------------------------------------------
+FIXED_PORT=$(dead_port)
+"$BIN_DIR/llmgw-dataplane" --table "$WORK/table.json" --listen 127.0.0.1:0 --port-file "$WORK/grpc2.port" \
+    --http-listen "127.0.0.1:$FIXED_PORT" --http-threads 2 >"$WORK/dataplane2.log" 2>&1 &
+DP_PID=$!
+wait_port "$DP_PID" "$WORK/grpc2.port" llmgw-dataplane >/dev/null
+BASE=http://127.0.0.1:$FIXED_PORT
+for _ in $(seq 1 50); do curl -s -o /dev/null "$BASE/healthz" && break; sleep 0.1; done
+for i in 1 2 3 4; do
+    req POST /v1/chat/completions "$CHAT"
+    expect_code 200 "fixed port, request $i"
+done
 
 STATUS=0
 echo "test_http_api: all checks passed"
