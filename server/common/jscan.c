@@ -8,6 +8,9 @@
  */
 #include "jscan.h"
 
+#include "hex.h"
+#include "utf8.h"
+
 #include <locale.h>
 #include <math.h>
 #include <stdlib.h>
@@ -27,17 +30,6 @@ static const char *jscan_ws(const char *p, const char *end)
     return p;
 }
 
-static int jscan_hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The 4 hex digits at p (p + 4 <= end checked here) as a code unit, or -1. */
 static long jscan_hex4(const char *p, const char *end)
 {
@@ -45,44 +37,12 @@ static long jscan_hex4(const char *p, const char *end)
         return -1;
     long v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = jscan_hexval((unsigned char)p[i]);
+        int h = hex_digit_value((unsigned char)p[i]);
         if (h < 0)
             return -1;
         v = v << 4 | h;
     }
     return v;
-}
-
-/* Length of the well-formed UTF-8 sequence (2..4 bytes) at p, or 0
- * (Unicode table 3-7: no overlongs, no surrogates, nothing past U+10FFFF). */
-static size_t jscan_utf8_len(const unsigned char *p, const unsigned char *end)
-{
-    unsigned char c = p[0];
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else {
-        return 0;
-    }
-    if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (p[i] < 0x80 || p[i] > 0xBF)
-            return 0;
-    return n;
 }
 
 /* Bytes a string scan must look at: everything else (printable ASCII but
@@ -168,7 +128,7 @@ static const char *jscan_string(const char *p, const char *end, jscan_fail_t *f)
             f->msg = "control character in string";
             return NULL;
         default: {
-            size_t n = jscan_utf8_len((const unsigned char *)p, (const unsigned char *)end);
+            size_t n = utf8_seq_len((const unsigned char *)p, (const unsigned char *)end);
             if (n == 0) {
                 f->at = p;
                 f->msg = "invalid UTF-8";
@@ -729,6 +689,59 @@ char *jscan_string_dup(const jscan_value_t *v, arena_t *a, size_t *len)
     if (len)
         *len = n;
     return s;
+}
+
+typedef struct {
+    const char *p; /* the decoded key */
+    size_t len;
+    size_t idx; /* the member's position */
+} jscan_key_t;
+
+/* By key, then by position, so equal keys sit in member order. */
+static int jscan_key_cmp(const void *a, const void *b)
+{
+    const jscan_key_t *x = a, *y = b;
+    int c = memcmp(x->p, y->p, x->len < y->len ? x->len : y->len);
+    if (c != 0)
+        return c;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+int jscan_object_repeats(const jscan_value_t *obj, size_t n, bool *repeated_by_later)
+{
+    for (size_t i = 0; i < n; i++)
+        repeated_by_later[i] = false;
+    jscan_iter_t it;
+    if (n < 2 || obj->type != JSCAN_OBJECT || jscan_iter_init(&it, obj) < 0)
+        return 0;
+    /* The decoded keys fit in the object's text: each is shorter than its
+     * spelling, quotes included. */
+    jscan_key_t *keys = malloc(n * sizeof(*keys) + obj->len);
+    if (!keys)
+        return -1;
+    char *text = (char *)(keys + n);
+    jscan_value_t k, v;
+    size_t m = 0;
+    while (m < n && jscan_object_next(&it, &k, &v, NULL) > 0) {
+        keys[m].idx = m;
+        if (jscan_has_escape(&k)) {
+            keys[m].p = text;
+            keys[m].len = jscan_string_decode(&k, text);
+            text += keys[m].len + 1;
+        } else {
+            keys[m].p = k.p + 1;
+            keys[m].len = k.len - 2;
+        }
+        m++;
+    }
+    qsort(keys, m, sizeof(*keys), jscan_key_cmp);
+    for (size_t i = 0; i + 1 < m; i++)
+        if (keys[i].len == keys[i + 1].len && memcmp(keys[i].p, keys[i + 1].p, keys[i].len) == 0)
+            repeated_by_later[keys[i].idx] = true;
+    free(keys);
+    return 0;
 }
 
 size_t jscan_compact(const jscan_value_t *v, char *dst)

@@ -113,6 +113,15 @@ size_t jscan_string_decode(const jscan_value_t *v, char *dst);
  * not a string or the arena is out of memory. */
 char *jscan_string_dup(const jscan_value_t *v, arena_t *a, size_t *len);
 
+/* Marks the members of the object obj whose key a later member repeats
+ * (keys compared decoded: "a" and "\u0061" are one key): repeated_by_later[i]
+ * for the i-th member, i < n, where n is the object's member count (or
+ * fewer: only the first n members are compared). The unmarked members are
+ * the ones "last wins" keeps. Keys are sorted, so an object of many members
+ * costs O(n log n). Scratch memory is malloc'd and freed before returning.
+ * 0, or -1 out of memory (the marks are then all false). */
+int jscan_object_repeats(const jscan_value_t *obj, size_t n, bool *repeated_by_later);
+
 /* The value's text without the whitespace outside strings, written to dst
  * (room for v->len bytes; not NUL-terminated). Strings, numbers and key
  * order are kept as the input spelled them. Returns the bytes written. */

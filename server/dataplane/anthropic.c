@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "jscan.h"
+#include "utf8.h"
 
 /* Keys extra_body_json may not set: the gateway's own choices. */
 static const char *const anth_reserved_keys[] = {"model", "messages", "stream", "system", NULL};
@@ -144,34 +145,6 @@ static void anth_puts(anth_build_t *b, const char *s)
     anth_put(b, s, strlen(s));
 }
 
-/* Length of the well-formed UTF-8 sequence at s (n bytes left), 0 if none. */
-static size_t anth_utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        lo = c == 0xE0 ? 0xA0 : 0x80;
-        hi = c == 0xED ? 0x9F : 0xBF;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        lo = c == 0xF0 ? 0x90 : 0x80;
-        hi = c == 0xF4 ? 0x8F : 0xBF;
-    } else
-        return 0;
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    return len;
-}
-
 /* A JSON string literal of s[0..n); -1 with err naming `field` on invalid
  * UTF-8. */
 static int anth_put_strn(anth_build_t *b, const char *s, size_t n, const char *field)
@@ -187,7 +160,7 @@ static int anth_put_strn(anth_build_t *b, const char *s, size_t n, const char *f
             continue;
         }
         if (c >= 0x80) {
-            size_t l = anth_utf8_len(p + i, n - i);
+            size_t l = utf8_seq_len(p + i, p + n);
             if (l == 0) {
                 anth_err(b->err, b->errlen, "%s: invalid UTF-8", field);
                 return -1;
@@ -709,64 +682,9 @@ static const char *const anth_field_keys[ANTH_N_F] = {
 typedef struct {
     jscan_value_t root; /* JSCAN_NONE when there is none */
     unsigned replaces;  /* bit f: it sets anth_field_keys[f] */
-    bool *drop;         /* drop[k]: member k is followed by one of the same key */
-    void *mem;          /* owns drop (malloc) */
+    bool *drop;         /* drop[k]: member k is followed by one of the same key (malloc; NULL
+                         * when there are fewer than two members) */
 } anth_extra_t;
-
-typedef struct {
-    const char *p; /* the decoded key */
-    size_t len;
-    size_t idx; /* the member's position */
-} anth_key_t;
-
-static int anth_key_cmp(const void *a, const void *b)
-{
-    const anth_key_t *x = a, *y = b;
-    int c = memcmp(x->p, y->p, x->len < y->len ? x->len : y->len);
-    if (c != 0)
-        return c;
-    if (x->len != y->len)
-        return x->len < y->len ? -1 : 1;
-    return (x->idx > y->idx) - (x->idx < y->idx);
-}
-
-/* Marks the members whose key a later member repeats, by sorting the keys
- * (O(n log n) however many). 0, or -1 out of memory. */
-static int anth_extra_dedupe(anth_extra_t *x, size_t n)
-{
-    if (n < 2)
-        return 0;
-    /* Decoded keys fit in the object's text: each is shorter than its
-     * spelling, quotes included. */
-    x->mem = malloc(n * (sizeof(anth_key_t) + sizeof(bool)) + x->root.len);
-    if (!x->mem)
-        return -1;
-    anth_key_t *keys = x->mem;
-    x->drop = (bool *)(keys + n);
-    char *text = (char *)(x->drop + n);
-    jscan_iter_t it;
-    jscan_value_t k, v;
-    size_t i = 0;
-    jscan_iter_init(&it, &x->root);
-    while (i < n && jscan_object_next(&it, &k, &v, NULL) > 0) {
-        keys[i].idx = i;
-        if (memchr(k.p, '\\', k.len)) {
-            keys[i].p = text;
-            keys[i].len = jscan_string_decode(&k, text);
-            text += keys[i].len + 1;
-        } else {
-            keys[i].p = k.p + 1;
-            keys[i].len = k.len - 2;
-        }
-        x->drop[i] = false;
-        i++;
-    }
-    qsort(keys, n, sizeof(*keys), anth_key_cmp);
-    for (i = 0; i + 1 < n; i++)
-        if (keys[i].len == keys[i + 1].len && memcmp(keys[i].p, keys[i + 1].p, keys[i].len) == 0)
-            x->drop[keys[i].idx] = true;
-    return 0;
-}
 
 static int anth_extra_scan(anth_build_t *b, const char *text, anth_extra_t *x)
 {
@@ -788,7 +706,7 @@ static int anth_extra_scan(anth_build_t *b, const char *text, anth_extra_t *x)
                 x->replaces |= 1u << f;
         n++;
     }
-    if (anth_extra_dedupe(x, n) < 0) {
+    if (n >= 2 && (!(x->drop = malloc(n)) || jscan_object_repeats(&x->root, n, x->drop) < 0)) {
         anth_err(b->err, b->errlen, "extra_body_json: out of memory");
         return -1;
     }
@@ -824,7 +742,7 @@ int anthropic_build_request(const Llmgw__V1__ChatRequest *req, const char *upstr
 {
     size_t orig_len = out->len;
     anth_build_t b = {.out = out, .err = err, .errlen = errlen};
-    anth_extra_t x = {{NULL, 0, JSCAN_NONE}, 0, NULL, NULL};
+    anth_extra_t x = {{NULL, 0, JSCAN_NONE}, 0, NULL};
     size_t first_turn = 0;
     /* extra_body_json is read first, to know what it replaces, but its
      * errors are reported last, where they were when it was merged. */
@@ -926,10 +844,10 @@ int anthropic_build_request(const Llmgw__V1__ChatRequest *req, const char *upstr
         anth_err(err, errlen, "%s", extra_err);
         goto fail;
     }
-    free(x.mem);
+    free(x.drop);
     return 0;
 fail:
-    free(x.mem);
+    free(x.drop);
     if (out->len > orig_len) {
         out->len = orig_len;
         out->data[orig_len] = '\0';

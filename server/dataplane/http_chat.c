@@ -143,17 +143,12 @@ static int hc_members(const jscan_value_t *obj, const char *const *names, size_t
     return 0;
 }
 
-static int hc_strcmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* Duplicates among the members passed through are refused as well: the
- * provider would pick one, the gateway cannot tell which. Keys are decoded
- * ("a" and "\u0061" are one key) and sorted: n log n, for bodies with many
- * members. `skip` names the members already checked. */
-static int hc_check_rest_duplicates(const jscan_value_t *root, const char *const *skip,
-                                    size_t n_skip, arena_t *a, char *err, size_t errlen)
+ * provider would pick one, the gateway cannot tell which. Keys are compared
+ * decoded ("a" and "\u0061" are one key) by jscan_object_repeats: n log n,
+ * for bodies with many members. The members llmgw reads were checked by
+ * hc_members, so only members passed through can repeat here. */
+static int hc_check_rest_duplicates(const jscan_value_t *root, arena_t *a, char *err, size_t errlen)
 {
     jscan_iter_t it;
     jscan_value_t key, val;
@@ -161,26 +156,25 @@ static int hc_check_rest_duplicates(const jscan_value_t *root, const char *const
     jscan_iter_init(&it, root);
     while (jscan_object_next(&it, &key, &val, NULL) == 1)
         n++;
-    char **keys = arena_alloc(a, sizeof(*keys) * (n ? n : 1));
-    if (!keys)
+    bool *repeated = arena_alloc(a, n ? n : 1);
+    if (!repeated || jscan_object_repeats(root, n, repeated) < 0)
         return hc_oom(err, errlen);
-    size_t k = 0;
+    /* Of several repeated keys the message names the one that sorts first. */
+    const char *first = NULL;
+    size_t i = 0;
     jscan_iter_init(&it, root);
     while (jscan_object_next(&it, &key, &val, NULL) == 1) {
-        size_t i = 0;
-        while (i < n_skip && !jscan_string_eq(&key, skip[i]))
-            i++;
-        if (i < n_skip)
+        if (!repeated[i++])
             continue;
-        if (!(keys[k++] = jscan_string_dup(&key, a, NULL)))
+        char *k = jscan_string_dup(&key, a, NULL);
+        if (!k)
             return hc_oom(err, errlen);
+        if (!first || strcmp(k, first) < 0)
+            first = k;
     }
-    qsort(keys, k, sizeof(*keys), hc_strcmp);
-    for (size_t i = 1; i < k; i++) {
-        if (!strcmp(keys[i - 1], keys[i])) {
-            snprintf(err, errlen, "body: invalid JSON: duplicate member '%.80s'", keys[i]);
-            return -1;
-        }
+    if (first) {
+        snprintf(err, errlen, "body: invalid JSON: duplicate member '%.80s'", first);
+        return -1;
     }
     return 0;
 }
@@ -499,7 +493,7 @@ int http_chat_decode(const char *body, size_t len, arena_t *a, http_chat_request
     if (hc_load(body, len, &root, err, errlen) < 0 ||
         hc_members(&root, hc_known, HC_N_KNOWN, f, "body", &rest, err, errlen) < 0)
         goto done;
-    if (rest.len && hc_check_rest_duplicates(&root, hc_known, HC_N_KNOWN, a, err, errlen) < 0)
+    if (rest.len && hc_check_rest_duplicates(&root, a, err, errlen) < 0)
         goto done;
     out->req = arena_alloc(a, sizeof(*out->req));
     if (!out->req) {
@@ -537,7 +531,7 @@ int http_chat_decode_raw(const char *body, size_t len, arena_t *a, bool *stream,
     if (hc_load(body, len, &root, err, errlen) < 0 ||
         hc_members(&root, names, 2, f, "body", &rest, err, errlen) < 0)
         goto done;
-    if (rest.len && hc_check_rest_duplicates(&root, names, 2, a, err, errlen) < 0)
+    if (rest.len && hc_check_rest_duplicates(&root, a, err, errlen) < 0)
         goto done;
     if (f[0].type == JSCAN_NONE) {
         snprintf(err, errlen, "model: required");

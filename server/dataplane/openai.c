@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "jscan.h"
+#include "utf8.h"
 
 /* Keys the caller's extra_body_json may not set: they carry the gateway's
  * own choices (upstream model, the conversation, the transport mode). */
@@ -108,53 +109,23 @@ static void ow_put(openai_writer_t *w, const void *s, size_t n)
 
 #define OW_LIT(w, s) ow_put((w), (s), sizeof(s) - 1)
 
-/* Length of the well-formed UTF-8 sequence starting at s, 0 if there is
- * none. s is NUL-terminated, which ends any truncated sequence. */
-static size_t openai_utf8_len(const unsigned char *s)
-{
-    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
-    size_t len;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0)
-            lo = 0xA0; /* overlong */
-        else if (c == 0xED)
-            hi = 0x9F; /* surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0)
-            lo = 0x90; /* overlong */
-        else if (c == 0xF4)
-            hi = 0x8F; /* past U+10FFFF */
-    } else {
-        return 0;
-    }
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    return len;
-}
-
 /* The JSON string literal of s (NULL reads as ""). -1 on invalid UTF-8; the
  * caller names the field. */
 static int ow_string(openai_writer_t *w, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t n = strlen((const char *)p);
     size_t i = 0, start = 0; /* p[start, i) is copied as it is */
-    unsigned char c;
     ow_put(w, "\"", 1);
-    while ((c = p[i]) != 0) {
+    while (i < n) {
+        unsigned char c = p[i];
         if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
             i++;
             continue;
         }
         if (c >= 0x80) {
-            size_t l = openai_utf8_len(p + i);
+            size_t l = utf8_seq_len(p + i, p + n);
             if (l == 0)
                 return -1;
             i += l;
@@ -376,64 +347,9 @@ utf8:
 typedef struct {
     jscan_value_t root; /* JSCAN_NONE when there is none */
     unsigned replaces;  /* bit f: it sets openai_field_keys[f] */
-    bool *drop;         /* drop[k]: member k is followed by one of the same key */
-    void *mem;          /* owns drop (malloc) */
+    bool *drop;         /* drop[k]: member k is followed by one of the same key (malloc; NULL
+                         * when there are fewer than two members) */
 } openai_extra_t;
-
-typedef struct {
-    const char *p; /* the decoded key */
-    size_t len;
-    size_t idx; /* the member's position */
-} openai_key_t;
-
-static int openai_key_cmp(const void *a, const void *b)
-{
-    const openai_key_t *x = a, *y = b;
-    int c = memcmp(x->p, y->p, x->len < y->len ? x->len : y->len);
-    if (c != 0)
-        return c;
-    if (x->len != y->len)
-        return x->len < y->len ? -1 : 1;
-    return (x->idx > y->idx) - (x->idx < y->idx);
-}
-
-/* Marks the members whose key a later member repeats, by sorting the keys:
- * an object with many members stays O(n log n). 0, or -1 out of memory. */
-static int openai_extra_dedupe(openai_extra_t *x, size_t n)
-{
-    if (n < 2)
-        return 0;
-    /* The decoded keys fit in the object's text: each is shorter than its
-     * spelling, quotes included. */
-    x->mem = malloc(n * (sizeof(openai_key_t) + sizeof(bool)) + x->root.len);
-    if (!x->mem)
-        return -1;
-    openai_key_t *keys = x->mem;
-    x->drop = (bool *)(keys + n);
-    char *text = (char *)(x->drop + n);
-    jscan_iter_t it;
-    jscan_value_t k, v;
-    size_t i = 0;
-    jscan_iter_init(&it, &x->root);
-    while (i < n && jscan_object_next(&it, &k, &v, NULL) > 0) {
-        keys[i].idx = i;
-        if (memchr(k.p, '\\', k.len)) {
-            keys[i].p = text;
-            keys[i].len = jscan_string_decode(&k, text);
-            text += keys[i].len + 1;
-        } else {
-            keys[i].p = k.p + 1;
-            keys[i].len = k.len - 2;
-        }
-        x->drop[i] = false;
-        i++;
-    }
-    qsort(keys, n, sizeof(*keys), openai_key_cmp);
-    for (i = 0; i + 1 < n; i++)
-        if (keys[i].len == keys[i + 1].len && memcmp(keys[i].p, keys[i + 1].p, keys[i].len) == 0)
-            x->drop[keys[i].idx] = true;
-    return 0;
-}
 
 /* Validates extra_body_json (an object without reserved keys) and fills x.
  * -1 with err naming the field. */
@@ -460,7 +376,7 @@ static int openai_extra_scan(const char *text, openai_extra_t *x, char *err, siz
                 x->replaces |= 1u << f;
         n++;
     }
-    if (openai_extra_dedupe(x, n) < 0) {
+    if (n >= 2 && (!(x->drop = malloc(n)) || jscan_object_repeats(&x->root, n, x->drop) < 0)) {
         openai_err(err, errlen, "extra_body_json: out of memory");
         return -1;
     }
@@ -510,7 +426,7 @@ int openai_build_chat_request(const Llmgw__V1__ChatRequest *req, const char *ups
     int rc = -1;
     size_t orig_len = out->len;
     openai_writer_t w = {out, false, false, false};
-    openai_extra_t x = {{NULL, 0, JSCAN_NONE}, 0, NULL, NULL};
+    openai_extra_t x = {{NULL, 0, JSCAN_NONE}, 0, NULL};
     /* extra_body_json is read first, to know what it replaces, but its
      * errors are reported where they were when it was merged last. */
     char extra_err[256] = "";
@@ -619,7 +535,7 @@ done:
         out->len = orig_len;
         out->data[orig_len] = '\0';
     }
-    free(x.mem);
+    free(x.drop);
     return rc;
 }
 

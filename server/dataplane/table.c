@@ -41,6 +41,7 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include "hex.h"
 #include "presets.h"
 
 #define TABLE_MAX_BYTES (16u * 1024u * 1024u) /* a table file or pushed text */
@@ -1013,17 +1014,6 @@ static int load_routes(loader_t *ld, json_t *root)
 
 /* ---- keys ------------------------------------------------------------------- */
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int load_key(loader_t *ld, json_t *jk, const char *path, table_key_t *k)
 {
     if (!json_is_object(jk))
@@ -1038,7 +1028,8 @@ static int load_key(loader_t *ld, json_t *jk, const char *path, table_key_t *k)
     if (strlen(hex) != 64)
         return load_fail(ld, "%s.sha256: expected 64 hex characters", path);
     for (size_t i = 0; i < 32; i++) {
-        int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+        int hi = hex_digit_value((unsigned char)hex[2 * i]),
+            lo = hex_digit_value((unsigned char)hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return load_fail(ld, "%s.sha256: expected 64 hex characters", path);
         k->sha256[i] = (unsigned char)(hi << 4 | lo);

@@ -23,47 +23,14 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "utf8.h"
+
 /* Error bodies are small; a larger body is not worth parsing as JSON. */
 #define UERROR_MAX_JSON_BYTES (256 * 1024)
 /* A body that is not an error object is quoted this far. */
 #define UERROR_EXCERPT_BYTES 200
 /* Retry-After beyond a day is treated as a day. */
 #define UERROR_MAX_RETRY_AFTER_S 86400
-
-/* Length of the well-formed UTF-8 sequence at s[0..n), or 0 when it is not
- * one (stray continuation byte, overlong form, surrogate, past U+10FFFF or
- * cut short). */
-static size_t uerror_utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else {
-        return 0;
-    }
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    return len;
-}
 
 /* Copies up to `max` bytes of src into e->message: control characters (NUL
  * included) become spaces, runs of spaces collapse, the ends are trimmed and
@@ -86,7 +53,7 @@ static void uerror_set_sanitized(uerror_t *e, const char *src, size_t len, size_
             i++;
             continue;
         }
-        size_t clen = uerror_utf8_len(s + i, len - i);
+        size_t clen = utf8_seq_len(s + i, s + len);
         const char *ch = (const char *)s + i;
         size_t emit = clen;
         if (clen == 0) {

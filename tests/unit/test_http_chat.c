@@ -159,6 +159,9 @@ static void test_http_chat_decode_refuses_duplicates_it_would_read(void **state)
                         "messages[0]: invalid JSON: duplicate member 'role'");
     expect_decode_error("{\"model\":\"m\",\"messages\":[],\"stream\":true,\"stream\":false}",
                         "duplicate member 'stream'");
+    /* Of several repeated keys the one that sorts first is named. */
+    expect_decode_error("{\"model\":\"m\",\"messages\":[],\"z\":1,\"b\":1,\"z\":2,\"b\":2}",
+                        "body: invalid JSON: duplicate member 'b'");
     expect_decode_error("{\"model\":\"m\",\"messages\":[\"x\"]", "body: invalid JSON at line 1");
     expect_decode_error("{\"model\":\"m\",\"messages\":[]} x", "body: invalid JSON at line 1");
     expect_decode_error("{\"model\":\"m\\u0000\",\"messages\":[]}", "body: invalid JSON");

@@ -424,6 +424,27 @@ static void test_jscan_string_compare_decoded(void **state)
     assert_false(jscan_string_eq(&num, "1"));
 }
 
+/* A member is marked when a later one has the same decoded key: the
+ * unmarked ones are what "last wins" keeps. */
+static void test_jscan_object_repeats_marks_all_but_the_last(void **state)
+{
+    static const char text[] = "{\"b\":1,\"a\":2,\"\\u0062\":3,\"c\":4,\"a\":5,\"b\":6}";
+    jscan_value_t root;
+    jscan_error_t err;
+    assert_int_equal(jscan_document(text, sizeof(text) - 1, &root, &err), 0);
+    bool rep[6];
+    assert_int_equal(jscan_object_repeats(&root, 6, rep), 0);
+    static const bool want[6] = {true, true, true, false, false, false};
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(rep[i], want[i]);
+    /* Only the first n members are compared. */
+    assert_int_equal(jscan_object_repeats(&root, 2, rep), 0);
+    assert_false(rep[0]);
+    assert_false(rep[1]);
+    assert_int_equal(jscan_object_repeats(&root, 1, rep), 0);
+    assert_false(rep[0]);
+}
+
 static void test_jscan_numbers_read_strictly(void **state)
 {
     static const struct {
@@ -514,6 +535,7 @@ int main(void)
         cmocka_unit_test(test_jscan_iterator_refuses_malformed_span),
         cmocka_unit_test(test_jscan_string_unescape_and_surrogate_pairs),
         cmocka_unit_test(test_jscan_string_compare_decoded),
+        cmocka_unit_test(test_jscan_object_repeats_marks_all_but_the_last),
         cmocka_unit_test(test_jscan_numbers_read_strictly),
         cmocka_unit_test(test_jscan_compact_drops_whitespace_outside_strings),
     };

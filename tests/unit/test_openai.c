@@ -113,6 +113,43 @@ static void req_init(req_t *r)
     r->req.n_messages = 1;
 }
 
+/* The *_json fields the error-table tests set, one per case. */
+typedef enum {
+    J_TOOLS,
+    J_TOOL_CHOICE,
+    J_RESPONSE_FORMAT,
+    J_EXTRA_BODY,
+    J_TOOL_CALLS,    /* on an assistant message added as messages[1] */
+    J_CONTENT_PARTS, /* on messages[0] */
+} json_field_t;
+
+static void req_set_json(req_t *r, json_field_t field, const char *value)
+{
+    char *v = (char *)value;
+    switch (field) {
+    case J_TOOLS:
+        r->req.tools_json = v;
+        break;
+    case J_TOOL_CHOICE:
+        r->req.tool_choice_json = v;
+        break;
+    case J_RESPONSE_FORMAT:
+        r->req.response_format_json = v;
+        break;
+    case J_EXTRA_BODY:
+        r->req.extra_body_json = v;
+        break;
+    case J_TOOL_CALLS:
+        r->m[1] = msg("assistant", "");
+        r->m[1].tool_calls_json = v;
+        r->req.n_messages = 2;
+        break;
+    case J_CONTENT_PARTS:
+        r->m[0].content_parts_json = v;
+        break;
+    }
+}
+
 static int build(fx_t *fx, const req_t *r, bool stream)
 {
     fx->err[0] = '\0';
@@ -308,46 +345,27 @@ static void test_openai_build_invalid_json_fields_refused(void **state)
 {
     fx_t *fx = *state;
     static const struct {
-        int field; /* 0 tools, 1 tool_choice, 2 response_format, 3 extra_body, 4 tool_calls */
+        json_field_t field;
         const char *value;
         const char *err;
     } cases[] = {
-        {0, "[1,", "tools_json: invalid JSON at line 1 column 3: "},
-        {0, "{\"type\":\"function\"}", "tools_json: expected a JSON array"},
-        {0, "\"x\"", "tools_json: expected a JSON array"},
-        {1, "auto", "tool_choice_json: invalid JSON at line 1 column "},
-        {1, "{\"type\":", "tool_choice_json: invalid JSON"},
-        {2, "[]", "response_format_json: expected a JSON object"},
-        {2, "{\"type\":\"json_object\"} x", "response_format_json: invalid JSON"},
-        {3, "[]", "extra_body_json: expected a JSON object"},
-        {3, "{\"n\":}", "extra_body_json: invalid JSON"},
-        {3, "null", "extra_body_json: expected a JSON object"},
-        {4, "{}", "messages[1].tool_calls_json: expected a JSON array"},
-        {4, "[", "messages[1].tool_calls_json: invalid JSON"},
+        {J_TOOLS, "[1,", "tools_json: invalid JSON at line 1 column 3: "},
+        {J_TOOLS, "{\"type\":\"function\"}", "tools_json: expected a JSON array"},
+        {J_TOOLS, "\"x\"", "tools_json: expected a JSON array"},
+        {J_TOOL_CHOICE, "auto", "tool_choice_json: invalid JSON at line 1 column "},
+        {J_TOOL_CHOICE, "{\"type\":", "tool_choice_json: invalid JSON"},
+        {J_RESPONSE_FORMAT, "[]", "response_format_json: expected a JSON object"},
+        {J_RESPONSE_FORMAT, "{\"type\":\"json_object\"} x", "response_format_json: invalid JSON"},
+        {J_EXTRA_BODY, "[]", "extra_body_json: expected a JSON object"},
+        {J_EXTRA_BODY, "{\"n\":}", "extra_body_json: invalid JSON"},
+        {J_EXTRA_BODY, "null", "extra_body_json: expected a JSON object"},
+        {J_TOOL_CALLS, "{}", "messages[1].tool_calls_json: expected a JSON array"},
+        {J_TOOL_CALLS, "[", "messages[1].tool_calls_json: invalid JSON"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         req_t r;
         req_init(&r);
-        char *v = (char *)cases[i].value;
-        switch (cases[i].field) {
-        case 0:
-            r.req.tools_json = v;
-            break;
-        case 1:
-            r.req.tool_choice_json = v;
-            break;
-        case 2:
-            r.req.response_format_json = v;
-            break;
-        case 3:
-            r.req.extra_body_json = v;
-            break;
-        default:
-            r.m[1] = msg("assistant", "");
-            r.m[1].tool_calls_json = v;
-            r.req.n_messages = 2;
-            break;
-        }
+        req_set_json(&r, cases[i].field, cases[i].value);
         expect_build_error(fx, &r, cases[i].err);
     }
 }
@@ -766,45 +784,28 @@ static void test_openai_build_open_schema_json_checked_and_compacted(void **stat
 {
     fx_t *fx = *state;
     static const struct {
-        int field; /* 0 tools, 1 tool_choice, 2 response_format, 3 extra_body, 4 content_parts */
+        json_field_t field;
         const char *value;
         const char *err;
     } cases[] = {
-        {0, "[1e999]", "tools_json: invalid JSON at line 1 column "},
-        {0, "[99999999999999999999]", "tools_json: invalid JSON"},
-        {0, "[\"\xFF\"]", "tools_json: invalid JSON"},
-        {0, "[\"\\u0000\"]", "tools_json: invalid JSON"},
-        {1, "\"\\ud800\"", "tool_choice_json: invalid JSON"},
-        {1, "'auto'", "tool_choice_json: invalid JSON"},
-        {2, "{\"a\":01}", "response_format_json: invalid JSON"},
-        {3, "{\"a\":1e999}", "extra_body_json: invalid JSON"},
-        {3, "{\"a\":1,}", "extra_body_json: invalid JSON"},
-        {4, "{}", "messages[0].content_parts_json: expected a JSON array"},
-        {4, "[] []", "messages[0].content_parts_json: invalid JSON"},
-        {4, "[{\"type\":\"text\",\"text\":\"a\tb\"}]",
+        {J_TOOLS, "[1e999]", "tools_json: invalid JSON at line 1 column "},
+        {J_TOOLS, "[99999999999999999999]", "tools_json: invalid JSON"},
+        {J_TOOLS, "[\"\xFF\"]", "tools_json: invalid JSON"},
+        {J_TOOLS, "[\"\\u0000\"]", "tools_json: invalid JSON"},
+        {J_TOOL_CHOICE, "\"\\ud800\"", "tool_choice_json: invalid JSON"},
+        {J_TOOL_CHOICE, "'auto'", "tool_choice_json: invalid JSON"},
+        {J_RESPONSE_FORMAT, "{\"a\":01}", "response_format_json: invalid JSON"},
+        {J_EXTRA_BODY, "{\"a\":1e999}", "extra_body_json: invalid JSON"},
+        {J_EXTRA_BODY, "{\"a\":1,}", "extra_body_json: invalid JSON"},
+        {J_CONTENT_PARTS, "{}", "messages[0].content_parts_json: expected a JSON array"},
+        {J_CONTENT_PARTS, "[] []", "messages[0].content_parts_json: invalid JSON"},
+        {J_CONTENT_PARTS, "[{\"type\":\"text\",\"text\":\"a\tb\"}]",
          "messages[0].content_parts_json: invalid JSON"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         req_t r;
         req_init(&r);
-        char *v = (char *)cases[i].value;
-        switch (cases[i].field) {
-        case 0:
-            r.req.tools_json = v;
-            break;
-        case 1:
-            r.req.tool_choice_json = v;
-            break;
-        case 2:
-            r.req.response_format_json = v;
-            break;
-        case 3:
-            r.req.extra_body_json = v;
-            break;
-        default:
-            r.m[0].content_parts_json = v;
-            break;
-        }
+        req_set_json(&r, cases[i].field, cases[i].value);
         expect_build_error(fx, &r, cases[i].err);
     }
 
