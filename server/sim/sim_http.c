@@ -76,7 +76,6 @@ typedef struct {
 } sim_req_t;
 
 /* What the shared prelude (hang, latency, status, error rate) decided. */
-typedef enum { PRELUDE_ANSWER, PRELUDE_DONE, PRELUDE_CLOSE } sim_prelude_t;
 
 /* Sleeps up to `ms`, in slices, watching the stop flag and the client's
  * socket. 0 when the time passed; -1 when stopping or the client left. */
@@ -190,18 +189,18 @@ static enum MHD_Result header_cb(void *cls, enum MHD_ValueKind kind, const char 
 /* --- the steps every answered request shares --------------------------- */
 
 /* Resolves the settings for `model`, then applies hang, latency, the status
- * override and the error rate. PRELUDE_ANSWER: go on and answer;
- * PRELUDE_DONE: *ret holds the queued result; PRELUDE_CLOSE: drop the
- * connection. */
-static sim_prelude_t prelude(sim_http_t *h, struct MHD_Connection *conn, const char *model,
-                             bool anthropic, sim_settings_t *s, enum MHD_Result *ret)
+ * override and the error rate. True: go on and answer. False: the request
+ * is over and *ret is the handler's result (an error queued, or MHD_NO to
+ * drop the connection). */
+static bool prelude(sim_http_t *h, struct MHD_Connection *conn, const char *model, bool anthropic,
+                    sim_settings_t *s, enum MHD_Result *ret)
 {
     sim_config_resolve(h->cfg, model, s);
     sim_header_scan_t scan = {.settings = s};
     MHD_get_connection_values(conn, MHD_HEADER_KIND, header_cb, &scan);
     if (scan.failed) {
         *ret = queue_error_as(conn, anthropic, MHD_HTTP_BAD_REQUEST, scan.err);
-        return PRELUDE_DONE;
+        return false;
     }
     int fd = connection_fd(conn);
     if (s->fault == SIM_FAULT_HANG) {
@@ -209,14 +208,16 @@ static sim_prelude_t prelude(sim_http_t *h, struct MHD_Connection *conn, const c
         log_debug("hang", "max_ms=%d", SIM_HANG_MAX_MS);
         if (sim_wait(h, fd, SIM_HANG_MAX_MS) < 0 && !atomic_load(&h->stopping))
             log_debug("client gone", "model=%s", model);
-        return PRELUDE_CLOSE;
+        *ret = MHD_NO;
+        return false;
     }
     if (s->latency_ms > 0 && sim_wait(h, fd, s->latency_ms) < 0) {
         /* Tests read this line to see that a cancelled request was aborted
          * at the provider, not just forgotten by the gateway. */
         if (!atomic_load(&h->stopping))
             log_debug("client gone", "model=%s", model);
-        return PRELUDE_CLOSE;
+        *ret = MHD_NO;
+        return false;
     }
     int status = s->status;
     if (status == 0 && s->error_rate > 0) {
@@ -229,9 +230,9 @@ static sim_prelude_t prelude(sim_http_t *h, struct MHD_Connection *conn, const c
         char msg[32];
         snprintf(msg, sizeof(msg), "simulated %d", status);
         *ret = queue_error_as(conn, anthropic, (unsigned)status, msg);
-        return PRELUDE_DONE;
+        return false;
     }
-    return PRELUDE_ANSWER;
+    return true;
 }
 
 /* --- non-streamed bodies cut short (drop_mid_stream) -------------------- */
@@ -482,6 +483,29 @@ oom:
 
 /* --- endpoints ---------------------------------------------------------- */
 
+/* A chat-shaped request's answer (derived from its text) with its id
+ * "<prefix><id>" and metadata. False when it cannot be built: a 500 is
+ * queued into *ret. Free with sim_answer_free(&r->answer). */
+typedef struct {
+    sim_answer_t answer;
+    char id[48];
+    sim_meta_t meta;
+} sim_reply_t;
+
+static bool reply_build(sim_http_t *h, struct MHD_Connection *conn, const sim_settings_t *s,
+                        const sim_chat_t *c, const char *id_prefix, uint64_t id, sim_reply_t *r,
+                        enum MHD_Result *ret)
+{
+    if (sim_answer_build(&r->answer, sim_config_name(h->cfg), s->answer, c->user_text, c->user_len,
+                         c->max_tokens) < 0) {
+        *ret = queue_body(conn, 500, NULL, 0, NULL);
+        return false;
+    }
+    snprintf(r->id, sizeof(r->id), "%s%llu", id_prefix, (unsigned long long)id);
+    r->meta = (sim_meta_t){.id = r->id, .model = c->model, .created = (int64_t)time(NULL)};
+    return true;
+}
+
 static enum MHD_Result handle_chat(sim_http_t *h, struct MHD_Connection *conn, sim_req_t *req)
 {
     char err[512];
@@ -492,33 +516,20 @@ static enum MHD_Result handle_chat(sim_http_t *h, struct MHD_Connection *conn, s
         return queue_error(conn, MHD_HTTP_BAD_REQUEST, err, param);
     enum MHD_Result ret = MHD_NO;
     sim_settings_t s;
-    switch (prelude(h, conn, chat.model, false, &s, &ret)) {
-    case PRELUDE_DONE:
+    if (!prelude(h, conn, chat.model, false, &s, &ret))
         goto out;
-    case PRELUDE_CLOSE:
-        ret = MHD_NO;
-        goto out;
-    case PRELUDE_ANSWER:
-        break;
-    }
     uint64_t id = atomic_fetch_add(&h->next_id, 1) + 1;
     if (chat.stream) {
         ret = queue_stream(h, conn, &chat, &s, id);
         goto out;
     }
-    sim_answer_t answer;
-    if (sim_answer_build(&answer, sim_config_name(h->cfg), s.answer, chat.user_text, chat.user_len,
-                         chat.max_tokens) < 0) {
-        ret = queue_body(conn, 500, NULL, 0, NULL);
+    sim_reply_t r;
+    if (!reply_build(h, conn, &s, &chat, "chatcmpl-sim-", id, &r, &ret))
         goto out;
-    }
-    char idbuf[48];
-    snprintf(idbuf, sizeof(idbuf), "chatcmpl-sim-%llu", (unsigned long long)id);
-    sim_meta_t meta = {.id = idbuf, .model = chat.model, .created = (int64_t)time(NULL)};
     size_t len = 0;
-    char *body = sim_body_completion(&answer, &meta, chat.prompt_tokens,
+    char *body = sim_body_completion(&r.answer, &r.meta, chat.prompt_tokens,
                                      s.fault == SIM_FAULT_EMPTY_CHOICES, &len);
-    sim_answer_free(&answer);
+    sim_answer_free(&r.answer);
     ret = queue_answer_body(conn, &s, body, len);
 out:
     sim_chat_free(&chat);
@@ -535,15 +546,8 @@ static enum MHD_Result handle_embeddings(sim_http_t *h, struct MHD_Connection *c
         return queue_error(conn, MHD_HTTP_BAD_REQUEST, err, param);
     enum MHD_Result ret = MHD_NO;
     sim_settings_t s;
-    switch (prelude(h, conn, e.model, false, &s, &ret)) {
-    case PRELUDE_DONE:
+    if (!prelude(h, conn, e.model, false, &s, &ret))
         goto out;
-    case PRELUDE_CLOSE:
-        ret = MHD_NO;
-        goto out;
-    case PRELUDE_ANSWER:
-        break;
-    }
     size_t len = 0;
     char *body = sim_embed_body(&e, &len);
     ret = queue_answer_body(conn, &s, body, len);
@@ -586,29 +590,16 @@ static enum MHD_Result handle_messages(sim_http_t *h, struct MHD_Connection *con
         return queue_error_as(conn, true, MHD_HTTP_BAD_REQUEST, err);
     enum MHD_Result ret = MHD_NO;
     sim_settings_t s;
-    switch (prelude(h, conn, chat.model, true, &s, &ret)) {
-    case PRELUDE_DONE:
+    if (!prelude(h, conn, chat.model, true, &s, &ret))
         goto out;
-    case PRELUDE_CLOSE:
-        ret = MHD_NO;
+    sim_reply_t r;
+    if (!reply_build(h, conn, &s, &chat, "msg_sim_", atomic_fetch_add(&h->next_id, 1) + 1, &r,
+                     &ret))
         goto out;
-    case PRELUDE_ANSWER:
-        break;
-    }
-    sim_answer_t answer;
-    if (sim_answer_build(&answer, sim_config_name(h->cfg), s.answer, chat.user_text, chat.user_len,
-                         chat.max_tokens) < 0) {
-        ret = queue_body(conn, 500, NULL, 0, NULL);
-        goto out;
-    }
-    char idbuf[48];
-    snprintf(idbuf, sizeof(idbuf), "msg_sim_%llu",
-             (unsigned long long)atomic_fetch_add(&h->next_id, 1) + 1);
-    sim_meta_t meta = {.id = idbuf, .model = chat.model, .created = (int64_t)time(NULL)};
     size_t len = 0;
-    char *body = chat.stream ? sim_anthropic_stream(&answer, &meta, chat.prompt_tokens, &len)
-                             : sim_anthropic_body(&answer, &meta, chat.prompt_tokens, &len);
-    sim_answer_free(&answer);
+    char *body = chat.stream ? sim_anthropic_stream(&r.answer, &r.meta, chat.prompt_tokens, &len)
+                             : sim_anthropic_body(&r.answer, &r.meta, chat.prompt_tokens, &len);
+    sim_answer_free(&r.answer);
     if (chat.stream && s.fault != SIM_FAULT_DROP_MID_STREAM && s.fault != SIM_FAULT_MALFORMED_JSON)
         ret = queue_body(conn, MHD_HTTP_OK, body, len, "text/event-stream");
     else
@@ -631,30 +622,16 @@ static enum MHD_Result handle_completions(sim_http_t *h, struct MHD_Connection *
         return queue_error(conn, MHD_HTTP_BAD_REQUEST, err, param[0] ? param : NULL);
     enum MHD_Result ret = MHD_NO;
     sim_settings_t s;
-    switch (prelude(h, conn, c.model, false, &s, &ret)) {
-    case PRELUDE_DONE:
+    if (!prelude(h, conn, c.model, false, &s, &ret))
         goto out;
-    case PRELUDE_CLOSE:
-        ret = MHD_NO;
+    sim_reply_t r;
+    if (!reply_build(h, conn, &s, &c, "cmpl-sim-", atomic_fetch_add(&h->next_id, 1) + 1, &r, &ret))
         goto out;
-    case PRELUDE_ANSWER:
-        break;
-    }
-    sim_answer_t answer;
-    if (sim_answer_build(&answer, sim_config_name(h->cfg), s.answer, c.user_text, c.user_len,
-                         c.max_tokens) < 0) {
-        ret = queue_body(conn, 500, NULL, 0, NULL);
-        goto out;
-    }
-    char idbuf[48];
-    snprintf(idbuf, sizeof(idbuf), "cmpl-sim-%llu",
-             (unsigned long long)atomic_fetch_add(&h->next_id, 1) + 1);
-    sim_meta_t meta = {.id = idbuf, .model = c.model, .created = (int64_t)time(NULL)};
     size_t len = 0;
-    char *body =
-        c.stream ? sim_completions_stream(&answer, &meta, c.prompt_tokens, c.include_usage, &len)
-                 : sim_completions_body(&answer, &meta, c.prompt_tokens, &len);
-    sim_answer_free(&answer);
+    char *body = c.stream ? sim_completions_stream(&r.answer, &r.meta, c.prompt_tokens,
+                                                   c.include_usage, &len)
+                          : sim_completions_body(&r.answer, &r.meta, c.prompt_tokens, &len);
+    sim_answer_free(&r.answer);
     if (c.stream && s.fault != SIM_FAULT_DROP_MID_STREAM && s.fault != SIM_FAULT_MALFORMED_JSON)
         ret = queue_body(conn, MHD_HTTP_OK, body, len, "text/event-stream");
     else
