@@ -173,6 +173,7 @@ static grpc_status_code rpc_delete_provider(cp_t *cp, const char *role, Protobuf
 }
 
 typedef struct {
+    const char *provider; /* models only */
     const char *name;
     ProtobufCMessage *out;
 } cp_read_t;
@@ -281,17 +282,11 @@ static grpc_status_code rpc_update_model(cp_t *cp, const char *role, ProtobufCMe
                         dlen);
 }
 
-typedef struct {
-    Llmgw__V1__GetModelRequest *req;
-    ProtobufCMessage *out;
-} cp_model_read_t;
-
 static int tx_get_model(PGconn *c, void *ctx, store_err_t *e)
 {
-    cp_model_read_t *rd = ctx;
-    if (rd->out)
-        protobuf_c_message_free_unpacked(rd->out, NULL);
-    Llmgw__V1__Model *m = models_get(c, rd->req->provider, rd->req->name, e);
+    cp_read_t *rd = ctx;
+    cp_read_reset(rd);
+    Llmgw__V1__Model *m = models_get(c, rd->provider, rd->name, e);
     rd->out = m ? &m->base : NULL;
     return m ? 0 : -1;
 }
@@ -303,16 +298,8 @@ static grpc_status_code rpc_get_model(cp_t *cp, const char *role, ProtobufCMessa
     if (cp_validate_name("provider", r->provider, 64, "", details, dlen) < 0 ||
         cp_validate_name("name", r->name, 128, ":/@+", details, dlen) < 0)
         return GRPC_STATUS_INVALID_ARGUMENT;
-    cp_model_read_t rd = {.req = r};
-    store_err_t e = {0};
-    if (store_run_transaction(cp->pool, false, tx_get_model, &rd, &e) < 0) {
-        if (rd.out)
-            protobuf_c_message_free_unpacked(rd.out, NULL);
-        snprintf(details, dlen, "%s", e.msg);
-        return cp_status_from_store(e.code);
-    }
-    *resp = rd.out;
-    return GRPC_STATUS_OK;
+    cp_read_t rd = {.provider = r->provider, .name = r->name};
+    return cp_read(cp, tx_get_model, &rd, resp, details, dlen);
 }
 
 static int apply_model_delete(PGconn *c, cp_change_t *ch, store_err_t *e)
@@ -343,14 +330,14 @@ static int tx_list_models(PGconn *c, void *ctx, store_err_t *e)
         return store_fail(e, STORE_HARD, "models: out of memory");
     llmgw__v1__list_registry_models_response__init(out);
     rd->out = &out->base;
-    return models_list(c, rd->name, out, e);
+    return models_list(c, rd->provider, out, e);
 }
 
 static grpc_status_code rpc_list_models(cp_t *cp, const char *role, ProtobufCMessage *req,
                                         ProtobufCMessage **resp, char *details, size_t dlen)
 {
     Llmgw__V1__ListRegistryModelsRequest *r = (void *)req;
-    cp_read_t rd = {.name = r->provider};
+    cp_read_t rd = {.provider = r->provider};
     return cp_read(cp, tx_list_models, &rd, resp, details, dlen);
 }
 
