@@ -422,6 +422,18 @@ for i in $(seq 1 $N_PAR); do
         fail "parallel request $i: answer is not its own: $(head -c 300 "$WORK/par.$i")"
 done
 
+# --- bad HTTP flags: exit 2 with the flag named -------------------------------------
+for bad in "--http-threads 0" "--http-threads 65" "--http-threads two" "--http-max-body-bytes -1" \
+    "--http-idle-timeout-s 0" "--http-listen 127.0.0.1:99999"; do
+    # shellcheck disable=SC2086 # word splitting is the point: flag and value
+    rc=0
+    timeout 10 "$BIN_DIR/llmgw-dataplane" --table "$WORK/table.json" --listen 127.0.0.1:0 $bad \
+        >"$WORK/badflag.log" 2>&1 || rc=$?
+    [ "$rc" != 0 ] && [ "$rc" != 124 ] || fail "$bad: expected a refusal, got exit $rc"
+    grep -q -- "${bad%% *}" "$WORK/badflag.log" || grep -q "http listen" "$WORK/badflag.log" ||
+        fail "$bad: the message does not name the flag: $(cat "$WORK/badflag.log")"
+done
+
 # --- a second data plane on the same HTTP address is refused, not let in -----------
 # (the loops bind with SO_REUSEPORT; without a check it would share our connections)
 if timeout 10 "$BIN_DIR/llmgw-dataplane" --table "$WORK/table.json" --listen 127.0.0.1:0 \
