@@ -1,8 +1,8 @@
 /* grpc_health: grpc.health.v1.Health (Check, Watch) for grpc_server. See
  * grpc_health.h.
  *
- * Thread model: Check and Watch run on CQ threads; gs_health_set_serving and
- * gs_health_shutdown run on any thread. One mutex guards the serving flag
+ * Thread model: Check and Watch run on CQ threads; health_set_serving and
+ * health_shutdown (the server's observer callbacks) run on any thread. One mutex guards the serving flag
  * and the list of open Watch streams; it is taken before a call's mutex
  * (gs_call_send under it), never after. A Watch stream is finished exactly
  * once, by whoever takes it off the list (its cancel callback or shutdown);
@@ -18,6 +18,7 @@
 #include "log.h"
 
 typedef Grpc__Health__V1__HealthCheckResponse__ServingStatus gs_health_status_t;
+typedef struct gs_health gs_health_t;
 
 typedef struct gs_watch {
     gs_health_t *h;
@@ -28,66 +29,23 @@ typedef struct gs_watch {
 } gs_watch_t;
 
 struct gs_health {
-    char **services; /* fixed once the server starts */
-    size_t n_services;
+    const gs_server_t *server; /* asked which services exist */
     pthread_mutex_t mu; /* guards the fields below */
     bool serving;
     bool shut;
     gs_watch_t *watches;
 };
 
-gs_health_t *gs_health_new(void)
+static void health_free(void *ctx)
 {
-    gs_health_t *h = calloc(1, sizeof(*h));
-    if (h == NULL)
-        return NULL;
-    if (pthread_mutex_init(&h->mu, NULL) != 0) {
-        free(h);
-        return NULL;
-    }
-    h->serving = true;
-    return h;
-}
-
-void gs_health_free(gs_health_t *h)
-{
-    if (h == NULL)
-        return;
-    for (size_t i = 0; i < h->n_services; i++)
-        free(h->services[i]);
-    free(h->services);
+    gs_health_t *h = ctx;
     pthread_mutex_destroy(&h->mu);
     free(h);
 }
 
-static bool health_knows(const gs_health_t *h, const char *service, size_t len)
+static bool health_knows(const gs_health_t *h, const char *service)
 {
-    if (len == 0)
-        return true; /* "" is the whole server */
-    for (size_t i = 0; i < h->n_services; i++)
-        if (strlen(h->services[i]) == len && memcmp(h->services[i], service, len) == 0)
-            return true;
-    return false;
-}
-
-int gs_health_add_service(gs_health_t *h, const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (path[0] != '/' || slash == NULL || slash == path)
-        return -1;
-    const char *name = path + 1;
-    size_t len = (size_t)(slash - name);
-    if (health_knows(h, name, len))
-        return 0;
-    char **grown = realloc(h->services, (h->n_services + 1) * sizeof(*grown));
-    if (grown == NULL)
-        return -1;
-    h->services = grown;
-    char *copy = strndup(name, len);
-    if (copy == NULL)
-        return -1;
-    h->services[h->n_services++] = copy;
-    return 0;
+    return gs_server_has_service(h->server, service, strlen(service));
 }
 
 static gs_health_status_t health_status_locked(const gs_health_t *h, bool known)
@@ -127,8 +85,9 @@ static void health_unlink_locked(gs_health_t *h, gs_watch_t *w)
     w->prev = w->next = NULL;
 }
 
-void gs_health_set_serving(gs_health_t *h, bool serving)
+static void health_set_serving(void *ctx, bool serving)
 {
+    gs_health_t *h = ctx;
     pthread_mutex_lock(&h->mu);
     if (h->serving != serving && !h->shut) {
         h->serving = serving;
@@ -139,8 +98,9 @@ void gs_health_set_serving(gs_health_t *h, bool serving)
     pthread_mutex_unlock(&h->mu);
 }
 
-void gs_health_shutdown(gs_health_t *h)
+static void health_shutdown(void *ctx)
 {
+    gs_health_t *h = ctx;
     pthread_mutex_lock(&h->mu);
     if (h->shut) {
         pthread_mutex_unlock(&h->mu);
@@ -166,7 +126,7 @@ void gs_health_shutdown(gs_health_t *h)
     }
 }
 
-void gs_health_check(gs_call_t *call, const uint8_t *msg, size_t len, void *ctx)
+static void health_check(gs_call_t *call, const uint8_t *msg, size_t len, void *ctx)
 {
     gs_health_t *h = ctx;
     Grpc__Health__V1__HealthCheckRequest *req =
@@ -176,7 +136,7 @@ void gs_health_check(gs_call_t *call, const uint8_t *msg, size_t len, void *ctx)
                        "request: cannot decode HealthCheckRequest", NULL, 0);
         return;
     }
-    bool known = health_knows(h, req->service, strlen(req->service));
+    bool known = health_knows(h, req->service);
     grpc__health__v1__health_check_request__free_unpacked(req, NULL);
     if (!known) {
         gs_call_finish(call, GRPC_STATUS_NOT_FOUND, "service: not registered on this server", NULL,
@@ -206,7 +166,7 @@ static void health_watch_cancelled(void *user)
         gs_call_finish(w->call, GRPC_STATUS_CANCELLED, NULL, NULL, 0);
 }
 
-void gs_health_watch(gs_call_t *call, const uint8_t *msg, size_t len, void *ctx)
+static void health_watch(gs_call_t *call, const uint8_t *msg, size_t len, void *ctx)
 {
     gs_health_t *h = ctx;
     Grpc__Health__V1__HealthCheckRequest *req =
@@ -216,7 +176,7 @@ void gs_health_watch(gs_call_t *call, const uint8_t *msg, size_t len, void *ctx)
                        "request: cannot decode HealthCheckRequest", NULL, 0);
         return;
     }
-    bool known = health_knows(h, req->service, strlen(req->service));
+    bool known = health_knows(h, req->service);
     grpc__health__v1__health_check_request__free_unpacked(req, NULL);
     gs_watch_t *w = calloc(1, sizeof(*w));
     if (w == NULL) {
@@ -244,4 +204,30 @@ void gs_health_watch(gs_call_t *call, const uint8_t *msg, size_t len, void *ctx)
     pthread_mutex_unlock(&h->mu);
     if (end_now)
         gs_call_finish(call, GRPC_STATUS_UNAVAILABLE, "server shutting down", NULL, 0);
+}
+
+int gs_health_register(gs_server_t *s)
+{
+    gs_health_t *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return -1;
+    if (pthread_mutex_init(&h->mu, NULL) != 0) {
+        free(h);
+        return -1;
+    }
+    h->server = s;
+    h->serving = true;
+    gs_observer_t o = {.serving = health_set_serving,
+                       .shutdown = health_shutdown,
+                       .free = health_free,
+                       .ctx = h};
+    if (gs_server_observe(s, &o) != 0) {
+        health_free(h);
+        return -1;
+    }
+    /* Owned by the server from here: a failure below is freed with it. */
+    if (gs_server_add_method(s, GS_HEALTH_CHECK_PATH, GS_UNARY, health_check, h) != 0 ||
+        gs_server_add_method(s, GS_HEALTH_WATCH_PATH, GS_SERVER_STREAMING, health_watch, h) != 0)
+        return -1;
+    return 0;
 }

@@ -43,7 +43,6 @@
 #include <grpc/support/time.h>
 
 #include "clock.h"
-#include "grpc_health.h"
 #include "log.h"
 
 #define GS_BACKLOG_PER_THREAD 8
@@ -124,7 +123,8 @@ struct gs_call {
 struct gs_server {
     grpc_server *server;
     grpc_completion_queue *cq;
-    gs_health_t *health;
+    gs_observer_t *observers; /* fixed once the server starts */
+    size_t n_observers;
     gs_method_t **methods;
     size_t n_methods;
     pthread_t *threads;
@@ -677,14 +677,6 @@ gs_server_t *gs_server_new(void)
     if (s->server == NULL || s->cq == NULL)
         goto fail;
     grpc_server_register_completion_queue(s->server, s->cq, NULL);
-
-    s->health = gs_health_new();
-    if (s->health == NULL)
-        goto fail;
-    if (gs_server_add_method(s, GS_HEALTH_CHECK_PATH, GS_UNARY, gs_health_check, s->health) != 0 ||
-        gs_server_add_method(s, GS_HEALTH_WATCH_PATH, GS_SERVER_STREAMING, gs_health_watch,
-                             s->health) != 0)
-        goto fail;
     return s;
 
 fail:
@@ -718,8 +710,6 @@ int gs_server_add_method(gs_server_t *s, const char *path, gs_kind_t kind, gs_ha
     if (grown == NULL)
         goto fail;
     s->methods = grown;
-    if (gs_health_add_service(s->health, path) != 0)
-        goto fail;
     m->handle = grpc_server_register_method(s->server, m->path, NULL,
                                             GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
     if (m->handle == NULL) {
@@ -779,9 +769,36 @@ fail_post:
     return -1;
 }
 
+int gs_server_observe(gs_server_t *s, const gs_observer_t *o)
+{
+    if (s->started || o == NULL)
+        return -1;
+    gs_observer_t *grown = realloc(s->observers, (s->n_observers + 1) * sizeof(*grown));
+    if (grown == NULL)
+        return -1;
+    s->observers = grown;
+    s->observers[s->n_observers++] = *o;
+    return 0;
+}
+
+bool gs_server_has_service(const gs_server_t *s, const char *service, size_t len)
+{
+    if (len == 0)
+        return true; /* "" is the whole server */
+    for (size_t i = 0; i < s->n_methods; i++) {
+        const char *path = s->methods[i]->path; /* "/pkg.Service/Method" */
+        const char *slash = strrchr(path, '/');
+        if ((size_t)(slash - path - 1) == len && memcmp(path + 1, service, len) == 0)
+            return true;
+    }
+    return false;
+}
+
 void gs_server_set_serving(gs_server_t *s, bool serving)
 {
-    gs_health_set_serving(s->health, serving);
+    for (size_t i = 0; i < s->n_observers; i++)
+        if (s->observers[i].serving != NULL)
+            s->observers[i].serving(s->observers[i].ctx, serving);
 }
 
 int gs_server_active_calls(gs_server_t *s)
@@ -810,8 +827,11 @@ void gs_server_shutdown(gs_server_t *s, int grace_ms)
     s->stopping = true;
     pthread_mutex_unlock(&s->mu);
 
-    /* Watch streams never end by themselves; end them before the grace. */
-    gs_health_shutdown(s->health);
+    /* Streams that never end by themselves (health Watch) end before the
+     * grace. */
+    for (size_t i = 0; i < s->n_observers; i++)
+        if (s->observers[i].shutdown != NULL)
+            s->observers[i].shutdown(s->observers[i].ctx);
     grpc_server_shutdown_and_notify(s->server, s->cq, &s->tag_shutdown);
 
     /* Grace: until the core reports shutdown, or no call of ours is left
@@ -870,7 +890,10 @@ void gs_server_free(gs_server_t *s)
     for (size_t i = 0; i < s->n_methods; i++)
         free(s->methods[i]);
     free(s->methods);
-    gs_health_free(s->health);
+    for (size_t i = 0; i < s->n_observers; i++)
+        if (s->observers[i].free != NULL)
+            s->observers[i].free(s->observers[i].ctx);
+    free(s->observers);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cond);
     free(s);

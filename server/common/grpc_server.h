@@ -19,8 +19,10 @@
  *      user pointer's free callback runs when the last reference goes, after
  *      the cancel callback (if any) returned.
  *
- * Unknown methods get UNIMPLEMENTED. grpc.health.v1.Health (Check, Watch) is
- * built in (grpc_health.c) and reports gs_server_set_serving.
+ * Unknown methods get UNIMPLEMENTED. Services are registered by their owners
+ * through gs_server_add_method, grpc.health.v1.Health (grpc_health.c) like
+ * any other; an observer (gs_server_observe) follows the server's serving
+ * state and shutdown without the server knowing what it is.
  */
 #ifndef LLMGW_GRPC_SERVER_H
 #define LLMGW_GRPC_SERVER_H
@@ -47,8 +49,24 @@ int gs_server_add_method(gs_server_t *s, const char *path, gs_kind_t kind, gs_ha
 /* Binds `addr` ("127.0.0.1:50051", or port 0 for any free port) and starts
  * n_threads CQ threads. Returns the bound port (> 0) or -1 with err filled. */
 int gs_server_start(gs_server_t *s, const char *addr, int n_threads, char *err, size_t errlen);
-/* Health status reported by grpc.health.v1.Health for service "" (and any
- * service name registered through gs_server_add_method's package). */
+/* Something that follows the server's life (the health service): `serving`
+ * on every gs_server_set_serving, `shutdown` when gs_server_shutdown begins
+ * (before the grace, so streams that never end by themselves can end),
+ * `free` from gs_server_free after every call was released. Any callback
+ * may be NULL. */
+typedef struct {
+    void (*serving)(void *ctx, bool serving);
+    void (*shutdown)(void *ctx);
+    void (*free)(void *ctx);
+    void *ctx;
+} gs_observer_t;
+/* Before gs_server_start; *o is copied. 0 or -1. */
+int gs_server_observe(gs_server_t *s, const gs_observer_t *o);
+/* True when a registered method belongs to `service` ("pkg.Service", `len`
+ * bytes, not NUL-terminated); "" (len 0) is the whole server. Reads the
+ * method list, which is fixed once the server starts. */
+bool gs_server_has_service(const gs_server_t *s, const char *service, size_t len);
+/* Tells every observer (health reports it for "" and every service). */
 void gs_server_set_serving(gs_server_t *s, bool serving);
 /* Graceful stop: refuses new calls, waits up to grace_ms for in-flight calls
  * to finish, then cancels the rest (their cancel callbacks run; handlers still

@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "grpc_client.h"
+#include "grpc_health.h"
 #include "grpc_server.h"
 
 #define M_ECHO "/test.v1.Echo/Echo"
@@ -307,6 +308,7 @@ static void fixture_start(fixture_t *fx, int n_threads)
 {
     fx->srv = gs_server_new();
     assert_non_null(fx->srv);
+    assert_int_equal(gs_health_register(fx->srv), 0);
     static const struct {
         const char *path;
         gs_kind_t kind;
@@ -788,6 +790,31 @@ static void test_64_concurrent_unary_calls_all_ok(void **state)
     wait_no_active_calls(main_fx.srv);
 }
 
+/* Health is a service its owner registers, not part of the server: a server
+ * without it answers UNIMPLEMENTED, as for any method it does not have. */
+static void test_health_absent_unless_registered(void **state)
+{
+    (void)state;
+    gs_server_t *s = gs_server_new();
+    assert_non_null(s);
+    assert_int_equal(gs_server_add_method(s, M_ECHO, GS_UNARY, h_echo, NULL), 0);
+    assert_true(gs_server_has_service(s, "test.v1.Echo", strlen("test.v1.Echo")));
+    assert_false(gs_server_has_service(s, "grpc.health.v1.Health", 21));
+    char err[256] = "";
+    int port = gs_server_start(s, "127.0.0.1:0", 1, err, sizeof(err));
+    if (port <= 0)
+        fail_msg("gs_server_start: %s", err);
+    char target[64];
+    snprintf(target, sizeof(target), "127.0.0.1:%d", port);
+    gc_channel_t *ch = gc_channel_new(target);
+    assert_non_null(ch);
+    int serving;
+    assert_int_equal(health_check(ch, "", &serving), GRPC_STATUS_UNIMPLEMENTED);
+    gc_channel_free(ch);
+    gs_server_shutdown(s, 0);
+    gs_server_free(s);
+}
+
 static void test_bind_failure_names_the_address(void **state)
 {
     gs_server_t *s = gs_server_new();
@@ -849,6 +876,7 @@ int main(void)
         cmocka_unit_test(test_oversized_request_is_resource_exhausted),
         cmocka_unit_test(test_health_check_reports_serving_state),
         cmocka_unit_test(test_health_watch_receives_updates),
+        cmocka_unit_test(test_health_absent_unless_registered),
         cmocka_unit_test(test_shutdown_finishes_calls_within_grace_and_cancels_the_rest),
         cmocka_unit_test(test_shutdown_without_calls_does_not_wait_for_grace),
         cmocka_unit_test(test_64_concurrent_unary_calls_all_ok),
