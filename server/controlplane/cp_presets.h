@@ -1,5 +1,5 @@
 /* cp_presets: the data plane's built-in provider presets (presets.h, the
- * embedded server/dataplane/providers.json) as the registry uses them.
+ * embedded server/table/providers.json) as the registry uses them.
  *
  * The registry stores a preset name and only what a provider states over it;
  * the pushed table carries both and every node resolves the preset itself.

@@ -32,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "breaker.h"
+#include "breaker_config.h"
 
 #define TABLE_MAX_DEPLOYMENTS 128 /* per route */
 

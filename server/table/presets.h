@@ -1,4 +1,4 @@
-/* presets: the built-in provider presets (server/dataplane/providers.json).
+/* presets: the built-in provider presets (server/table/providers.json).
  *
  * The JSON file is embedded into the binary at build time (CMake turns it
  * into the C array presets_json) and parsed once, on first use, so a preset

@@ -19,24 +19,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "breaker_config.h"
+
 typedef enum { BREAKER_CLOSED = 0, BREAKER_OPEN, BREAKER_HALF_OPEN } breaker_state_t;
 
 typedef enum { BREAKER_SUCCESS = 0, BREAKER_FAILURE, BREAKER_NEUTRAL } breaker_outcome_t;
 
-typedef struct {
-    int consecutive_failures; /* open after this many failures in a row; default 5 */
-    double error_rate;        /* open when failures/results reaches this (0..1]; default 0.5 */
-    int min_requests;         /* ... with at least this many results in the window; default 20 */
-    int window_ms;            /* error-rate window (tumbling); default 30000 */
-    int cooldown_ms;          /* open → half-open after this long; default 10000 */
-    int half_open_probes;     /* attempts admitted at once while half-open; default 1 */
-} breaker_config_t;
-
-#define BREAKER_CONFIG_DEFAULT                                                                     \
-    {                                                                                              \
-        .consecutive_failures = 5, .error_rate = 0.5, .min_requests = 20, .window_ms = 30000,      \
-        .cooldown_ms = 10000, .half_open_probes = 1                                                \
-    }
 
 typedef struct {
     breaker_state_t state;
