@@ -140,7 +140,7 @@ static char *api_keys_scopes_json(unsigned scopes)
 }
 
 /* Insert (secret_hex set) or update; then the audit row. */
-static int api_keys_write(PGconn *c, const char *actor, const api_keys_key_t *k,
+static int api_keys_write(PGconn *c, const audit_actor_t *who, const api_keys_key_t *k,
                           const char *secret_hex, store_err_t *e)
 {
     int rc = -1;
@@ -175,14 +175,14 @@ static int api_keys_write(PGconn *c, const char *actor, const api_keys_key_t *k,
     snprintf(detail, sizeof(detail), "team=%s scopes=%s requests_per_min=%d tokens_per_min=%lld",
              k->team, scopes, k->requests_per_min, (long long)k->tokens_per_min);
     rc =
-        audit_append(c, actor, secret_hex ? "api_key.create" : "api_key.update", object, detail, e);
+        audit_append(c, who, secret_hex ? "api_key.create" : "api_key.update", object, detail, e);
 out:
     PQclear(r);
     free(scopes);
     return rc;
 }
 
-int api_keys_insert(PGconn *c, const char *actor, const api_keys_key_t *k, const char *secret,
+int api_keys_insert(PGconn *c, const audit_actor_t *who, const api_keys_key_t *k, const char *secret,
                     store_err_t *e)
 {
     if (!secret)
@@ -191,17 +191,17 @@ int api_keys_insert(PGconn *c, const char *actor, const api_keys_key_t *k, const
         return -1;
     char hex[65];
     secret_sha256_hex(secret, strlen(secret), hex);
-    return api_keys_write(c, actor, k, hex, e);
+    return api_keys_write(c, who, k, hex, e);
 }
 
-int api_keys_update(PGconn *c, const char *actor, const api_keys_key_t *k, store_err_t *e)
+int api_keys_update(PGconn *c, const audit_actor_t *who, const api_keys_key_t *k, store_err_t *e)
 {
     if (api_keys_validate(k, NULL, e) < 0)
         return -1;
-    return api_keys_write(c, actor, k, NULL, e);
+    return api_keys_write(c, who, k, NULL, e);
 }
 
-int api_keys_revoke(PGconn *c, const char *actor, const char *name, store_err_t *e)
+int api_keys_revoke(PGconn *c, const audit_actor_t *who, const char *name, store_err_t *e)
 {
     char what[96], object[96];
     snprintf(what, sizeof(what), "api key '%s'", name);
@@ -217,10 +217,10 @@ int api_keys_revoke(PGconn *c, const char *actor, const char *name, store_err_t 
     if (!(r = store_exec(c, "api_keys_revoke", 1, params, e)))
         return -1;
     PQclear(r);
-    return audit_append(c, actor, "api_key.revoke", object, "", e);
+    return audit_append(c, who, "api_key.revoke", object, "", e);
 }
 
-int api_keys_delete(PGconn *c, const char *actor, const char *name, store_err_t *e)
+int api_keys_delete(PGconn *c, const audit_actor_t *who, const char *name, store_err_t *e)
 {
     char object[96];
     snprintf(object, sizeof(object), "api_key/%s", name);
@@ -232,7 +232,7 @@ int api_keys_delete(PGconn *c, const char *actor, const char *name, store_err_t 
     PQclear(r);
     if (none)
         return store_fail(e, STORE_NOT_FOUND, "api key '%s': not found", name);
-    return audit_append(c, actor, "api_key.delete", object, "", e);
+    return audit_append(c, who, "api_key.delete", object, "", e);
 }
 
 static int api_keys_from_row(const PGresult *r, int i, api_keys_key_t *k, store_err_t *e)

@@ -17,6 +17,7 @@
 
 #include <libpq-fe.h>
 
+#include "audit.h"
 #include "store.h"
 
 /* What a key may call (a bit set). */
@@ -52,14 +53,14 @@ int api_keys_validate(const api_keys_key_t *k, const char *secret, store_err_t *
 /* Stores k with the hash of `secret`. STORE_CONFLICT for a taken name or a
  * secret already registered; STORE_INVALID "api_key.team: team 'x' does not
  * exist". */
-int api_keys_insert(PGconn *c, const char *actor, const api_keys_key_t *k, const char *secret,
+int api_keys_insert(PGconn *c, const audit_actor_t *who, const api_keys_key_t *k, const char *secret,
                     store_err_t *e);
 /* Replaces team, scopes and limits of key k->name (never the secret). */
-int api_keys_update(PGconn *c, const char *actor, const api_keys_key_t *k, store_err_t *e);
+int api_keys_update(PGconn *c, const audit_actor_t *who, const api_keys_key_t *k, store_err_t *e);
 /* STORE_NOT_FOUND when absent, STORE_IN_USE when already revoked. */
-int api_keys_revoke(PGconn *c, const char *actor, const char *name, store_err_t *e);
+int api_keys_revoke(PGconn *c, const audit_actor_t *who, const char *name, store_err_t *e);
 /* Deletes the key and its budgets and policies. STORE_NOT_FOUND when absent. */
-int api_keys_delete(PGconn *c, const char *actor, const char *name, store_err_t *e);
+int api_keys_delete(PGconn *c, const audit_actor_t *who, const char *name, store_err_t *e);
 int api_keys_get(PGconn *c, const char *name, api_keys_key_t *out, store_err_t *e);
 /* Keys by name (of `team` only unless NULL); *out malloc'd (free()). */
 int api_keys_list(PGconn *c, const char *team, api_keys_key_t **out, size_t *n, store_err_t *e);

@@ -12,22 +12,26 @@ const store_stmt_t audit_stmts[] = {
     {"audit_lock", "SELECT pg_advisory_xact_lock(1819045224)", 0},
     {"audit_last", "SELECT row_hash FROM audit_log ORDER BY id DESC LIMIT 1", 0},
     {"audit_insert",
-     "INSERT INTO audit_log (actor, action, object, detail, prev_hash, row_hash)"
-     " VALUES ($1, $2, $3, $4, $5, $6)",
-     6},
+     "INSERT INTO audit_log (actor, action, object, detail, prev_hash, row_hash, actor_role, peer)"
+     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+     8},
     {"audit_all",
-     "SELECT id, actor, action, object, detail, prev_hash, row_hash FROM audit_log ORDER BY id", 0},
+     "SELECT id, actor, actor_role, peer, action, object, detail, prev_hash, row_hash"
+     " FROM audit_log ORDER BY id",
+     0},
     {NULL, NULL, 0},
 };
 
-void audit_chain_hash(const char *prev_hex, const char *actor, const char *action,
+void audit_chain_hash(const char *prev_hex, const audit_actor_t *who, const char *action,
                       const char *object, const char *detail, char out[65])
 {
     /* Length prefixes keep ("a","bc") and ("ab","c") apart. */
     buf_t b = BUF_INIT(1u << 24);
-    const char *parts[] = {prev_hex, actor, action, object, detail};
+    const char *role = who->role ? who->role : "", *peer = who->peer ? who->peer : "";
+    const char *parts[] = {prev_hex, who->name, action, object, detail, role, peer};
+    size_t n = role[0] || peer[0] ? 7 : 5;
     int ok = 0;
-    for (size_t i = 0; i < 5 && ok == 0; i++)
+    for (size_t i = 0; i < n && ok == 0; i++)
         ok = buf_printf(&b, "%zu:%s;", strlen(parts[i]), parts[i]);
     if (ok != 0)
         memset(out, 'x', 64); /* never equals a real digest */
@@ -37,7 +41,7 @@ void audit_chain_hash(const char *prev_hex, const char *actor, const char *actio
     buf_free(&b);
 }
 
-int audit_append(PGconn *c, const char *actor, const char *action, const char *object,
+int audit_append(PGconn *c, const audit_actor_t *who, const char *action, const char *object,
                  const char *detail, store_err_t *e)
 {
     PGresult *r = store_exec(c, "audit_lock", 0, NULL, e);
@@ -50,9 +54,10 @@ int audit_append(PGconn *c, const char *actor, const char *action, const char *o
     snprintf(prev, sizeof(prev), "%s", PQntuples(r) ? PQgetvalue(r, 0, 0) : AUDIT_GENESIS);
     PQclear(r);
     char hash[65];
-    audit_chain_hash(prev, actor, action, object, detail, hash);
-    const char *params[] = {actor, action, object, detail, prev, hash};
-    if (!(r = store_exec(c, "audit_insert", 6, params, e)))
+    audit_chain_hash(prev, who, action, object, detail, hash);
+    const char *params[] = {who->name, action, object, detail, prev, hash,
+                            who->role ? who->role : "", who->peer ? who->peer : ""};
+    if (!(r = store_exec(c, "audit_insert", 8, params, e)))
         return -1;
     PQclear(r);
     return 0;
@@ -67,8 +72,10 @@ int audit_verify(PGconn *c, store_err_t *e)
     int rc = 0;
     for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
         char hash[65];
-        audit_chain_hash(prev, store_get(r, i, "actor"), store_get(r, i, "action"),
-                         store_get(r, i, "object"), store_get(r, i, "detail"), hash);
+        audit_actor_t who = {store_get(r, i, "actor"), store_get(r, i, "actor_role"),
+                             store_get(r, i, "peer")};
+        audit_chain_hash(prev, &who, store_get(r, i, "action"), store_get(r, i, "object"),
+                         store_get(r, i, "detail"), hash);
         if (strcmp(store_get(r, i, "prev_hash"), prev) != 0 ||
             strcmp(store_get(r, i, "row_hash"), hash) != 0)
             rc = store_fail(e, STORE_INVALID, "audit_log: chain broken at id %s",

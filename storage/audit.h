@@ -16,11 +16,22 @@
 
 #define AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
 
-/* Hex sha256 over prev_hex and the length-prefixed fields into out[65]. */
-void audit_chain_hash(const char *prev_hex, const char *actor, const char *action,
+/* Who made a change: the admin token's name ("controlplane" for the
+ * process itself), its role ("admin", "operator", "auditor"; "system" for
+ * the process) and the client's address ("" when none). Borrowed strings. */
+typedef struct {
+    const char *name;
+    const char *role;
+    const char *peer;
+} audit_actor_t;
+
+/* Hex sha256 over prev_hex and the length-prefixed fields into out[65].
+ * Rows with no role and no peer (written before migration 0005) hash the
+ * first five fields only. */
+void audit_chain_hash(const char *prev_hex, const audit_actor_t *who, const char *action,
                       const char *object, const char *detail, char out[65]);
 /* Appends one row. 0 or -1 with e filled. */
-int audit_append(PGconn *c, const char *actor, const char *action, const char *object,
+int audit_append(PGconn *c, const audit_actor_t *who, const char *action, const char *object,
                  const char *detail, store_err_t *e);
 /* Recomputes the chain over every row: 0 when intact, -1 with e naming the
  * first bad row id. */

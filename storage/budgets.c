@@ -100,7 +100,7 @@ int budgets_validate(const budgets_budget_t *b, store_err_t *e)
     return 0;
 }
 
-static int budgets_write(PGconn *c, const char *actor, const budgets_budget_t *b, bool update,
+static int budgets_write(PGconn *c, const audit_actor_t *who, const budgets_budget_t *b, bool update,
                          store_err_t *e)
 {
     if (budgets_validate(b, e) < 0)
@@ -130,20 +130,20 @@ static int budgets_write(PGconn *c, const char *actor, const budgets_budget_t *b
     snprintf(object, sizeof(object), "budget/%s", b->name);
     snprintf(detail, sizeof(detail), "scope=%s target=%s period=%s limit_usd=%s enforcement=%s",
              b->scope, b->target, b->period, limit, b->hard ? "hard" : "soft");
-    return audit_append(c, actor, update ? "budget.update" : "budget.create", object, detail, e);
+    return audit_append(c, who, update ? "budget.update" : "budget.create", object, detail, e);
 }
 
-int budgets_insert(PGconn *c, const char *actor, const budgets_budget_t *b, store_err_t *e)
+int budgets_insert(PGconn *c, const audit_actor_t *who, const budgets_budget_t *b, store_err_t *e)
 {
-    return budgets_write(c, actor, b, false, e);
+    return budgets_write(c, who, b, false, e);
 }
 
-int budgets_update(PGconn *c, const char *actor, const budgets_budget_t *b, store_err_t *e)
+int budgets_update(PGconn *c, const audit_actor_t *who, const budgets_budget_t *b, store_err_t *e)
 {
-    return budgets_write(c, actor, b, true, e);
+    return budgets_write(c, who, b, true, e);
 }
 
-int budgets_delete(PGconn *c, const char *actor, const char *name, store_err_t *e)
+int budgets_delete(PGconn *c, const audit_actor_t *who, const char *name, store_err_t *e)
 {
     char object[96];
     snprintf(object, sizeof(object), "budget/%s", name);
@@ -155,7 +155,7 @@ int budgets_delete(PGconn *c, const char *actor, const char *name, store_err_t *
     PQclear(r);
     if (none)
         return store_fail(e, STORE_NOT_FOUND, "budget '%s': not found", name);
-    return audit_append(c, actor, "budget.delete", object, "", e);
+    return audit_append(c, who, "budget.delete", object, "", e);
 }
 
 static void budgets_from_row(const PGresult *r, int i, budgets_budget_t *b)

@@ -17,6 +17,7 @@
 
 #include <libpq-fe.h>
 
+#include "audit.h"
 #include "store.h"
 
 #define BUDGETS_LIMIT_MAX_USD 1e9
@@ -36,10 +37,10 @@ typedef struct {
 int budgets_validate(const budgets_budget_t *b, store_err_t *e);
 /* STORE_CONFLICT for a taken name or a second budget of one target and
  * period; STORE_INVALID "budget.target: team 'x' does not exist". */
-int budgets_insert(PGconn *c, const char *actor, const budgets_budget_t *b, store_err_t *e);
+int budgets_insert(PGconn *c, const audit_actor_t *who, const budgets_budget_t *b, store_err_t *e);
 /* Replaces every setting of budget b->name. STORE_NOT_FOUND when absent. */
-int budgets_update(PGconn *c, const char *actor, const budgets_budget_t *b, store_err_t *e);
-int budgets_delete(PGconn *c, const char *actor, const char *name, store_err_t *e);
+int budgets_update(PGconn *c, const audit_actor_t *who, const budgets_budget_t *b, store_err_t *e);
+int budgets_delete(PGconn *c, const audit_actor_t *who, const char *name, store_err_t *e);
 int budgets_get(PGconn *c, const char *name, budgets_budget_t *out, store_err_t *e);
 /* Budgets by name; *out malloc'd (free()). */
 int budgets_list(PGconn *c, budgets_budget_t **out, size_t *n, store_err_t *e);

@@ -118,7 +118,7 @@ int policies_validate(const policies_policy_t *p, store_err_t *e)
     return 0;
 }
 
-static int policies_write(PGconn *c, const char *actor, const policies_policy_t *p, bool update,
+static int policies_write(PGconn *c, const audit_actor_t *who, const policies_policy_t *p, bool update,
                           store_err_t *e)
 {
     if (policies_validate(p, e) < 0)
@@ -162,7 +162,7 @@ static int policies_write(PGconn *c, const char *actor, const policies_policy_t 
              "pii_redaction=%d log_prompts=%d log_responses=%d",
              p->scope, p->target, models, providers, regions, p->max_tokens, p->pii_redaction,
              p->log_prompts, p->log_responses);
-    rc = audit_append(c, actor, update ? "policy.update" : "policy.create", object, detail, e);
+    rc = audit_append(c, who, update ? "policy.update" : "policy.create", object, detail, e);
 out:
     PQclear(r);
     free(models);
@@ -171,17 +171,17 @@ out:
     return rc;
 }
 
-int policies_insert(PGconn *c, const char *actor, const policies_policy_t *p, store_err_t *e)
+int policies_insert(PGconn *c, const audit_actor_t *who, const policies_policy_t *p, store_err_t *e)
 {
-    return policies_write(c, actor, p, false, e);
+    return policies_write(c, who, p, false, e);
 }
 
-int policies_update(PGconn *c, const char *actor, const policies_policy_t *p, store_err_t *e)
+int policies_update(PGconn *c, const audit_actor_t *who, const policies_policy_t *p, store_err_t *e)
 {
-    return policies_write(c, actor, p, true, e);
+    return policies_write(c, who, p, true, e);
 }
 
-int policies_delete(PGconn *c, const char *actor, const char *name, store_err_t *e)
+int policies_delete(PGconn *c, const audit_actor_t *who, const char *name, store_err_t *e)
 {
     char object[96];
     snprintf(object, sizeof(object), "policy/%s", name);
@@ -193,7 +193,7 @@ int policies_delete(PGconn *c, const char *actor, const char *name, store_err_t 
     PQclear(r);
     if (none)
         return store_fail(e, STORE_NOT_FOUND, "policy '%s': not found", name);
-    return audit_append(c, actor, "policy.delete", object, "", e);
+    return audit_append(c, who, "policy.delete", object, "", e);
 }
 
 void policies_free(policies_policy_t *p)

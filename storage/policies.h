@@ -18,6 +18,7 @@
 
 #include <libpq-fe.h>
 
+#include "audit.h"
 #include "store.h"
 #include "store_list.h"
 
@@ -43,10 +44,10 @@ typedef struct {
 int policies_validate(const policies_policy_t *p, store_err_t *e);
 /* STORE_CONFLICT for a taken name or a second policy of one target;
  * STORE_INVALID "policy.target: team 'x' does not exist". */
-int policies_insert(PGconn *c, const char *actor, const policies_policy_t *p, store_err_t *e);
+int policies_insert(PGconn *c, const audit_actor_t *who, const policies_policy_t *p, store_err_t *e);
 /* Replaces every setting of policy p->name. STORE_NOT_FOUND when absent. */
-int policies_update(PGconn *c, const char *actor, const policies_policy_t *p, store_err_t *e);
-int policies_delete(PGconn *c, const char *actor, const char *name, store_err_t *e);
+int policies_update(PGconn *c, const audit_actor_t *who, const policies_policy_t *p, store_err_t *e);
+int policies_delete(PGconn *c, const audit_actor_t *who, const char *name, store_err_t *e);
 /* Fills *out (free its lists with policies_free). */
 int policies_get(PGconn *c, const char *name, policies_policy_t *out, store_err_t *e);
 /* Policies by name; free with policies_list_free. */

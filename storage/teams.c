@@ -55,7 +55,7 @@ int teams_validate(const teams_team_t *t, store_err_t *e)
 
 /* Runs a change and its audit row; `map` explains refusals. */
 static int teams_change(PGconn *c, const char *stmt, int n, const char *const *params,
-                        const store_explain_t *map, const char *actor, const char *action,
+                        const store_explain_t *map, const audit_actor_t *who, const char *action,
                         const char *name, store_err_t *e)
 {
     char object[96];
@@ -67,31 +67,31 @@ static int teams_change(PGconn *c, const char *stmt, int n, const char *const *p
     PQclear(r);
     if (none)
         return store_fail(e, STORE_NOT_FOUND, "team '%s': not found", name);
-    return audit_append(c, actor, action, object, n > 1 ? params[1] : "", e);
+    return audit_append(c, who, action, object, n > 1 ? params[1] : "", e);
 }
 
-int teams_insert(PGconn *c, const char *actor, const teams_team_t *t, store_err_t *e)
+int teams_insert(PGconn *c, const audit_actor_t *who, const teams_team_t *t, store_err_t *e)
 {
     if (teams_validate(t, e) < 0)
         return -1;
     const char *params[] = {t->name, t->description};
-    return teams_change(c, "teams_insert", 2, params, teams_write_map, actor, "team.create",
+    return teams_change(c, "teams_insert", 2, params, teams_write_map, who, "team.create",
                         t->name, e);
 }
 
-int teams_update(PGconn *c, const char *actor, const teams_team_t *t, store_err_t *e)
+int teams_update(PGconn *c, const audit_actor_t *who, const teams_team_t *t, store_err_t *e)
 {
     if (teams_validate(t, e) < 0)
         return -1;
     const char *params[] = {t->name, t->description};
-    return teams_change(c, "teams_update", 2, params, teams_write_map, actor, "team.update",
+    return teams_change(c, "teams_update", 2, params, teams_write_map, who, "team.update",
                         t->name, e);
 }
 
-int teams_delete(PGconn *c, const char *actor, const char *name, store_err_t *e)
+int teams_delete(PGconn *c, const audit_actor_t *who, const char *name, store_err_t *e)
 {
     const char *params[] = {name};
-    return teams_change(c, "teams_delete", 1, params, teams_delete_map, actor, "team.delete", name,
+    return teams_change(c, "teams_delete", 1, params, teams_delete_map, who, "team.delete", name,
                         e);
 }
 

@@ -15,6 +15,7 @@
 
 #include <libpq-fe.h>
 
+#include "audit.h"
 #include "store.h"
 
 #define TEAMS_DESCRIPTION_MAX 256 /* bytes */
@@ -29,11 +30,11 @@ typedef struct {
  * field. */
 int teams_validate(const teams_team_t *t, store_err_t *e);
 /* STORE_CONFLICT "team.name: 'x' already exists". */
-int teams_insert(PGconn *c, const char *actor, const teams_team_t *t, store_err_t *e);
+int teams_insert(PGconn *c, const audit_actor_t *who, const teams_team_t *t, store_err_t *e);
 /* Replaces the description of team t->name. STORE_NOT_FOUND when absent. */
-int teams_update(PGconn *c, const char *actor, const teams_team_t *t, store_err_t *e);
+int teams_update(PGconn *c, const audit_actor_t *who, const teams_team_t *t, store_err_t *e);
 /* STORE_NOT_FOUND when absent, STORE_IN_USE while API keys belong to it. */
-int teams_delete(PGconn *c, const char *actor, const char *name, store_err_t *e);
+int teams_delete(PGconn *c, const audit_actor_t *who, const char *name, store_err_t *e);
 int teams_get(PGconn *c, const char *name, teams_team_t *out, store_err_t *e);
 /* *out malloc'd (free()), by name. */
 int teams_list(PGconn *c, teams_team_t **out, size_t *n, store_err_t *e);

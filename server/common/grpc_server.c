@@ -40,6 +40,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
 #include <grpc/slice_buffer.h>
+#include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 
 #include "clock.h"
@@ -309,6 +310,20 @@ const char *gs_call_metadata(const gs_call_t *call, const char *key)
         if (strcmp(call->mdv[i].key, key) == 0)
             return call->mdv[i].value;
     return NULL;
+}
+
+void gs_call_peer(const gs_call_t *call, char *out, size_t cap)
+{
+    if (cap == 0)
+        return;
+    out[0] = '\0';
+    if (call->call == NULL)
+        return;
+    char *peer = grpc_call_get_peer(call->call); /* gpr_malloc'd */
+    if (peer != NULL) {
+        snprintf(out, cap, "%s", peer);
+        gpr_free(peer);
+    }
 }
 
 const char *gs_call_method(const gs_call_t *call)

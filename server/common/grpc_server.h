@@ -85,6 +85,9 @@ int64_t gs_call_deadline_ms(const gs_call_t *call);
 /* Value of request metadata `key` (lower-case) as a borrowed NUL-terminated
  * string valid until gs_call_finish, or NULL when absent. */
 const char *gs_call_metadata(const gs_call_t *call, const char *key);
+/* The client's address as the core reports it ("ipv4:127.0.0.1:53412"),
+ * copied into out (truncated to cap; "" when unknown). */
+void gs_call_peer(const gs_call_t *call, char *out, size_t cap);
 /* The method path of this call (borrowed). */
 const char *gs_call_method(const gs_call_t *call);
 /* Attach handler state. on_cancel may be NULL; on_free may be NULL. */

@@ -18,6 +18,7 @@
 
 typedef struct {
     unsigned char sha256[ADMIN_TOKENS_SHA256_LEN];
+    char name[72];
     const char *role;   /* interned */
     int64_t touched_ms; /* last last_used_at write queued by this replica */
 } cp_auth_entry_t;
@@ -32,7 +33,7 @@ struct cp_auth {
     cp_work_t *work;
 };
 
-static const char *const cp_auth_roles[] = {"admin"};
+static const char *const cp_auth_roles[] = {"admin", "operator", "auditor"};
 
 const char *cp_auth_role(const char *name)
 {
@@ -103,6 +104,7 @@ static int cp_auth_load_locked(cp_auth_t *a, PGconn *c, store_err_t *e)
         }
         cp_auth_entry_t *en = &entries[kept++];
         memcpy(en->sha256, rows[i].sha256, sizeof(en->sha256));
+        snprintf(en->name, sizeof(en->name), "%s", rows[i].name);
         en->role = role;
         /* Keep the touch clock across reloads: no extra last_used_at writes. */
         for (size_t k = 0; k < a->n; k++)
@@ -167,9 +169,9 @@ static void cp_touch_run(void *arg)
     free(j);
 }
 
-/* The role of a known hash, NULL when unknown; queues a last_used_at write
+/* Fills *who for a known hash and returns true; queues a last_used_at write
  * when this replica has not written one for CP_AUTH_TOUCH_MS. */
-static const char *cp_auth_lookup(cp_auth_t *a, const unsigned char *sha256)
+static bool cp_auth_lookup(cp_auth_t *a, const unsigned char *sha256, cp_caller_t *who)
 {
     const char *role = NULL;
     bool touch = false;
@@ -179,6 +181,8 @@ static const char *cp_auth_lookup(cp_auth_t *a, const unsigned char *sha256)
         cp_auth_entry_t *en = &a->entries[i];
         if (CRYPTO_memcmp(en->sha256, sha256, ADMIN_TOKENS_SHA256_LEN) == 0) {
             role = en->role;
+            who->role = role;
+            snprintf(who->name, sizeof(who->name), "%s", en->name);
             if (en->touched_ms == 0 || now - en->touched_ms >= CP_AUTH_TOUCH_MS) {
                 en->touched_ms = now;
                 touch = true;
@@ -201,10 +205,10 @@ static const char *cp_auth_lookup(cp_auth_t *a, const unsigned char *sha256)
                 free(j); /* shutting down: the last use is not worth a write */
         }
     }
-    return role;
+    return role != NULL;
 }
 
-cp_auth_result_t cp_auth_check(cp_auth_t *a, gs_call_t *call, const char **role,
+cp_auth_result_t cp_auth_check(cp_auth_t *a, gs_call_t *call, cp_caller_t *who,
                                cp_auth_ticket_t *ticket)
 {
     const char *token = cp_auth_bearer(gs_call_metadata(call, "authorization"));
@@ -217,11 +221,11 @@ cp_auth_result_t cp_auth_check(cp_auth_t *a, gs_call_t *call, const char **role,
      * one counted later cannot. */
     ticket->seen_reloads = atomic_load(&a->reloads);
     admin_tokens_hash(token, ticket->sha256, NULL);
-    *role = cp_auth_lookup(a, ticket->sha256);
-    return *role ? CP_AUTH_OK : CP_AUTH_PENDING;
+    return cp_auth_lookup(a, ticket->sha256, who) ? CP_AUTH_OK : CP_AUTH_PENDING;
 }
 
-const char *cp_auth_recheck(cp_auth_t *a, gs_call_t *call, const cp_auth_ticket_t *ticket)
+int cp_auth_recheck(cp_auth_t *a, gs_call_t *call, const cp_auth_ticket_t *ticket,
+                    cp_caller_t *who)
 {
     store_err_t e = {0};
     int rc = 0;
@@ -234,14 +238,14 @@ const char *cp_auth_recheck(cp_auth_t *a, gs_call_t *call, const cp_auth_ticket_
         snprintf(details, sizeof(details), "authorization: cannot read the admin tokens: %s",
                  e.msg);
         gs_call_finish(call, GRPC_STATUS_UNAVAILABLE, details, NULL, 0);
-        return NULL;
+        return -1;
     }
-    const char *role = cp_auth_lookup(a, ticket->sha256);
-    if (!role) {
+    if (!cp_auth_lookup(a, ticket->sha256, who)) {
         log_warn("admin call refused", "method=%s cause=\"unknown or revoked token\"",
                  gs_call_method(call));
         gs_call_finish(call, GRPC_STATUS_UNAUTHENTICATED, "authorization: admin token not valid",
                        NULL, 0);
+        return -1;
     }
-    return role;
+    return 0;
 }

@@ -13,9 +13,9 @@
  * touches PostgreSQL and never blocks beyond a short mutex, so it is safe on
  * a completion-queue thread; cp_auth_recheck and cp_auth_refresh run on
  * workers or the listener. Reloads are serialized, and concurrent misses
- * share one. Roles are interned static strings ("admin" only for now):
- * handlers receive the role so narrower ones can be added without changing
- * the callers.
+ * share one. Roles are interned static strings ("admin", "operator",
+ * "auditor"); a check yields the token's name and role (cp_caller_t), which
+ * handlers put on every audit row.
  */
 #ifndef LLMGW_CP_AUTH_H
 #define LLMGW_CP_AUTH_H
@@ -37,6 +37,12 @@
 
 typedef struct cp_auth cp_auth_t;
 
+/* The admin behind a call. */
+typedef struct {
+    char name[72];    /* the admin token's name */
+    const char *role; /* interned: "admin", "operator", "auditor" */
+} cp_caller_t;
+
 /* What a miss carries to the worker that looks again. */
 typedef struct {
     unsigned char sha256[ADMIN_TOKENS_SHA256_LEN];
@@ -44,7 +50,7 @@ typedef struct {
 } cp_auth_ticket_t;
 
 typedef enum {
-    CP_AUTH_OK,      /* *role set */
+    CP_AUTH_OK,      /* *who set */
     CP_AUTH_PENDING, /* not in the cache: pass the ticket to cp_auth_recheck */
     CP_AUTH_REFUSED, /* the call was finished UNAUTHENTICATED */
 } cp_auth_result_t;
@@ -55,12 +61,13 @@ cp_auth_t *cp_auth_new(pg_pool_t *pool, cp_work_t *work);
 void cp_auth_free(cp_auth_t *a);
 /* Completion-queue safe. A call without `authorization: Bearer <token>` is
  * finished UNAUTHENTICATED (REFUSED). */
-cp_auth_result_t cp_auth_check(cp_auth_t *a, gs_call_t *call, const char **role,
+cp_auth_result_t cp_auth_check(cp_auth_t *a, gs_call_t *call, cp_caller_t *who,
                                cp_auth_ticket_t *ticket);
 /* On a worker: reloads from PostgreSQL unless a reload started after the
- * miss, then looks again. The role, or NULL after finishing the call
+ * miss, then looks again. 0 with *who set, or -1 after finishing the call
  * (UNAUTHENTICATED; UNAVAILABLE when the database cannot be read). */
-const char *cp_auth_recheck(cp_auth_t *a, gs_call_t *call, const cp_auth_ticket_t *ticket);
+int cp_auth_recheck(cp_auth_t *a, gs_call_t *call, const cp_auth_ticket_t *ticket,
+                    cp_caller_t *who);
 /* Reloads the active hashes over c (outside a transaction is fine: one
  * SELECT). 0 or -1 with e filled; the old set stays on failure. */
 int cp_auth_load(cp_auth_t *a, PGconn *c, store_err_t *e);

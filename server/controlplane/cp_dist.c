@@ -178,10 +178,53 @@ typedef struct {
     uint8_t msg[];
 } cp_watch_job_t;
 
+typedef struct {
+    cp_t *cp;
+    gs_call_t *call;
+    cp_caller_t who;
+    char peer[96];
+} cp_watch_denied_t;
+
+static void cp_watch_denied_run(void *arg)
+{
+    cp_watch_denied_t *j = arg;
+    char details[256];
+    audit_actor_t who = {j->who.name, j->who.role, j->peer};
+    cp_rpc_deny(j->cp, &who, gs_call_method(j->call), CP_ACCESS_NODES, details, sizeof(details));
+    gs_call_finish(j->call, GRPC_STATUS_PERMISSION_DENIED, details, NULL, 0);
+    free(j);
+}
+
+/* Subscribing is of class "nodes". A refusal is audited on a worker (this
+ * may run on a completion-queue thread, which never waits on the database)
+ * and finishes the call PERMISSION_DENIED. */
+static bool cp_watch_allowed(cp_dist_t *d, gs_call_t *call, const cp_caller_t *who)
+{
+    if (cp_access_allows(who->role, CP_ACCESS_NODES))
+        return true;
+    cp_watch_denied_t *j = calloc(1, sizeof(*j));
+    if (!j) {
+        gs_call_finish(call, GRPC_STATUS_PERMISSION_DENIED, "permission: role may not subscribe",
+                       NULL, 0);
+        return false;
+    }
+    j->cp = d->cp;
+    j->call = call;
+    j->who = *who;
+    gs_call_peer(call, j->peer, sizeof(j->peer));
+    if (cp_work_submit(d->cp->work, cp_watch_denied_run, j) < 0) {
+        free(j);
+        gs_call_finish(call, GRPC_STATUS_UNAVAILABLE, "control plane: shutting down", NULL, 0);
+    }
+    return false;
+}
+
 static void cp_watch_recheck_run(void *arg)
 {
     cp_watch_job_t *j = arg;
-    if (cp_auth_recheck(j->d->cp->auth, j->call, &j->ticket))
+    cp_caller_t who;
+    if (cp_auth_recheck(j->d->cp->auth, j->call, &j->ticket, &who) == 0 &&
+        cp_watch_allowed(j->d, j->call, &who))
         cp_watch_start(j->d, j->call, j->msg, j->len);
     free(j);
 }
@@ -189,13 +232,14 @@ static void cp_watch_recheck_run(void *arg)
 static void cp_watch_on_request(gs_call_t *call, const uint8_t *msg, size_t len, void *ctx)
 {
     cp_dist_t *d = ctx;
-    const char *role = NULL;
+    cp_caller_t who;
     cp_auth_ticket_t ticket;
-    switch (cp_auth_check(d->cp->auth, call, &role, &ticket)) {
+    switch (cp_auth_check(d->cp->auth, call, &who, &ticket)) {
     case CP_AUTH_REFUSED:
         return;
     case CP_AUTH_OK:
-        cp_watch_start(d, call, msg, len);
+        if (cp_watch_allowed(d, call, &who))
+            cp_watch_start(d, call, msg, len);
         return;
     case CP_AUTH_PENDING:
         break;
@@ -404,7 +448,7 @@ static int cp_ack_tx(PGconn *c, void *ctx, store_err_t *e)
                      t->ack->status == LLMGW__V1__ACK_STATUS__ACK_STATUS_ACK, t->ack->error, e);
 }
 
-static grpc_status_code rpc_ack(cp_t *cp, const char *role, ProtobufCMessage *req,
+static grpc_status_code rpc_ack(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
                                 ProtobufCMessage **resp, char *details, size_t dlen)
 {
     Llmgw__V1__TableAck *a = (void *)req;
@@ -450,7 +494,7 @@ static int cp_nodes_tx(PGconn *c, void *ctx, store_err_t *e)
     return nodes_list(c, out, e);
 }
 
-static grpc_status_code rpc_list_nodes(cp_t *cp, const char *role, ProtobufCMessage *req,
+static grpc_status_code rpc_list_nodes(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
                                        ProtobufCMessage **resp, char *details, size_t dlen)
 {
     cp_node_tx_t t = {0};
@@ -478,7 +522,7 @@ static int cp_table_tx(PGconn *c, void *ctx, store_err_t *e)
     return table_versions_latest(c, &t->version, &t->doc, e);
 }
 
-static grpc_status_code rpc_get_table(cp_t *cp, const char *role, ProtobufCMessage *req,
+static grpc_status_code rpc_get_table(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
                                       ProtobufCMessage **resp, char *details, size_t dlen)
 {
     cp_table_tx_t t = {0};
@@ -513,7 +557,8 @@ static grpc_status_code rpc_get_table(cp_t *cp, const char *role, ProtobufCMessa
 
 #define DIST(name, req, fn)                                                                        \
     {                                                                                              \
-        "/llmgw.v1.DistributionService/" name, &llmgw__v1__##req##__descriptor, fn, NULL           \
+        "/llmgw.v1.DistributionService/" name, &llmgw__v1__##req##__descriptor, fn,         \
+            CP_ACCESS_NODES, NULL           \
     }
 
 static cp_rpc_method_t cp_dist_methods[] = {

@@ -26,7 +26,7 @@
 typedef struct cp_change cp_change_t;
 struct cp_change {
     cp_t *cp;
-    const char *role;
+    const audit_actor_t *who;
     void *req;
     int (*apply)(PGconn *c, cp_change_t *ch, store_err_t *e);
     const char *action;
@@ -69,7 +69,7 @@ static int cp_change_tx(PGconn *c, void *ctx, store_err_t *e)
         ch->version = 0;
         return 0;
     }
-    if (audit_append(c, ch->role, ch->action, ch->object, ch->detail, e) < 0)
+    if (audit_append(c, ch->who, ch->action, ch->object, ch->detail, e) < 0)
         return -1;
     return table_versions_publish(c, &ch->version, e);
 }
@@ -119,14 +119,14 @@ static void provider_detail(cp_change_t *ch, const Llmgw__V1__Provider *p, const
              p->region, p->enabled ? "true" : "false", p->n_headers, key_note);
 }
 
-static grpc_status_code rpc_create_provider(cp_t *cp, const char *role, ProtobufCMessage *req,
+static grpc_status_code rpc_create_provider(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
                                             ProtobufCMessage **resp, char *details, size_t dlen)
 {
     Llmgw__V1__CreateProviderRequest *r = (void *)req;
     if (cp_validate_provider(r->provider, details, dlen) < 0)
         return GRPC_STATUS_INVALID_ARGUMENT;
     cp_change_t ch = {.cp = cp,
-                      .role = role,
+                      .who = who,
                       .req = r->provider,
                       .apply = apply_provider_create,
                       .action = "provider.create"};
@@ -134,14 +134,14 @@ static grpc_status_code rpc_create_provider(cp_t *cp, const char *role, Protobuf
     return cp_change_run(&ch, resp, details, dlen);
 }
 
-static grpc_status_code rpc_update_provider(cp_t *cp, const char *role, ProtobufCMessage *req,
+static grpc_status_code rpc_update_provider(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
                                             ProtobufCMessage **resp, char *details, size_t dlen)
 {
     Llmgw__V1__UpdateProviderRequest *r = (void *)req;
     if (cp_validate_provider(r->provider, details, dlen) < 0)
         return GRPC_STATUS_INVALID_ARGUMENT;
     cp_change_t ch = {.cp = cp,
-                      .role = role,
+                      .who = who,
                       .req = r,
                       .apply = apply_provider_update,
                       .action = "provider.update"};
@@ -157,14 +157,14 @@ static int apply_provider_delete(PGconn *c, cp_change_t *ch, store_err_t *e)
     return providers_delete(c, ch->req, e);
 }
 
-static grpc_status_code rpc_delete_provider(cp_t *cp, const char *role, ProtobufCMessage *req,
+static grpc_status_code rpc_delete_provider(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
                                             ProtobufCMessage **resp, char *details, size_t dlen)
 {
     Llmgw__V1__DeleteProviderRequest *r = (void *)req;
     if (cp_validate_name("name", r->name, 64, "", details, dlen) < 0)
         return GRPC_STATUS_INVALID_ARGUMENT;
     cp_change_t ch = {.cp = cp,
-                      .role = role,
+                      .who = who,
                       .req = r->name,
                       .apply = apply_provider_delete,
                       .action = "provider.delete"};
@@ -208,7 +208,7 @@ static grpc_status_code cp_read(cp_t *cp, store_tx_fn fn, cp_read_t *rd, Protobu
     return GRPC_STATUS_OK;
 }
 
-static grpc_status_code rpc_get_provider(cp_t *cp, const char *role, ProtobufCMessage *req,
+static grpc_status_code rpc_get_provider(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
                                          ProtobufCMessage **resp, char *details, size_t dlen)
 {
     Llmgw__V1__GetProviderRequest *r = (void *)req;
@@ -230,7 +230,7 @@ static int tx_list_providers(PGconn *c, void *ctx, store_err_t *e)
     return providers_list(c, out, e);
 }
 
-static grpc_status_code rpc_list_providers(cp_t *cp, const char *role, ProtobufCMessage *req,
+static grpc_status_code rpc_list_providers(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
                                            ProtobufCMessage **resp, char *details, size_t dlen)
 {
     cp_read_t rd = {0};
@@ -246,14 +246,14 @@ static int apply_model_create(PGconn *c, cp_change_t *ch, store_err_t *e)
 
 /* Create and update share validation and the audit text; only the store
  * call and the action differ. */
-static grpc_status_code model_change(cp_t *cp, const char *role, Llmgw__V1__Model *m,
+static grpc_status_code model_change(cp_t *cp, const audit_actor_t *who, Llmgw__V1__Model *m,
                                      int (*apply)(PGconn *, cp_change_t *, store_err_t *),
                                      const char *action, ProtobufCMessage **resp, char *details,
                                      size_t dlen)
 {
     if (cp_validate_model(m, details, dlen) < 0)
         return GRPC_STATUS_INVALID_ARGUMENT;
-    cp_change_t ch = {.cp = cp, .role = role, .req = m, .apply = apply, .action = action};
+    cp_change_t ch = {.cp = cp, .who = who, .req = m, .apply = apply, .action = action};
     snprintf(ch.object, sizeof(ch.object), "model/%s/%s", m->provider, m->name);
     snprintf(ch.detail, sizeof(ch.detail),
              "input_cost_per_mtok=%g output_cost_per_mtok=%g context_window=%d quality=%g",
@@ -261,11 +261,11 @@ static grpc_status_code model_change(cp_t *cp, const char *role, Llmgw__V1__Mode
     return cp_change_run(&ch, resp, details, dlen);
 }
 
-static grpc_status_code rpc_create_model(cp_t *cp, const char *role, ProtobufCMessage *req,
+static grpc_status_code rpc_create_model(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
                                          ProtobufCMessage **resp, char *details, size_t dlen)
 {
     Llmgw__V1__CreateModelRequest *r = (void *)req;
-    return model_change(cp, role, r->model, apply_model_create, "model.create", resp, details,
+    return model_change(cp, who, r->model, apply_model_create, "model.create", resp, details,
                         dlen);
 }
 
@@ -274,11 +274,11 @@ static int apply_model_update(PGconn *c, cp_change_t *ch, store_err_t *e)
     return models_update(c, ch->req, e);
 }
 
-static grpc_status_code rpc_update_model(cp_t *cp, const char *role, ProtobufCMessage *req,
+static grpc_status_code rpc_update_model(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
                                          ProtobufCMessage **resp, char *details, size_t dlen)
 {
     Llmgw__V1__UpdateModelRequest *r = (void *)req;
-    return model_change(cp, role, r->model, apply_model_update, "model.update", resp, details,
+    return model_change(cp, who, r->model, apply_model_update, "model.update", resp, details,
                         dlen);
 }
 
@@ -291,7 +291,7 @@ static int tx_get_model(PGconn *c, void *ctx, store_err_t *e)
     return m ? 0 : -1;
 }
 
-static grpc_status_code rpc_get_model(cp_t *cp, const char *role, ProtobufCMessage *req,
+static grpc_status_code rpc_get_model(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
                                       ProtobufCMessage **resp, char *details, size_t dlen)
 {
     Llmgw__V1__GetModelRequest *r = (void *)req;
@@ -308,7 +308,7 @@ static int apply_model_delete(PGconn *c, cp_change_t *ch, store_err_t *e)
     return models_delete(c, r->provider, r->name, e);
 }
 
-static grpc_status_code rpc_delete_model(cp_t *cp, const char *role, ProtobufCMessage *req,
+static grpc_status_code rpc_delete_model(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
                                          ProtobufCMessage **resp, char *details, size_t dlen)
 {
     Llmgw__V1__DeleteModelRequest *r = (void *)req;
@@ -316,7 +316,7 @@ static grpc_status_code rpc_delete_model(cp_t *cp, const char *role, ProtobufCMe
         cp_validate_name("name", r->name, 128, ":/@+", details, dlen) < 0)
         return GRPC_STATUS_INVALID_ARGUMENT;
     cp_change_t ch = {
-        .cp = cp, .role = role, .req = r, .apply = apply_model_delete, .action = "model.delete"};
+        .cp = cp, .who = who, .req = r, .apply = apply_model_delete, .action = "model.delete"};
     snprintf(ch.object, sizeof(ch.object), "model/%s/%s", r->provider, r->name);
     return cp_change_run(&ch, resp, details, dlen);
 }
@@ -333,7 +333,7 @@ static int tx_list_models(PGconn *c, void *ctx, store_err_t *e)
     return models_list(c, rd->provider, out, e);
 }
 
-static grpc_status_code rpc_list_models(cp_t *cp, const char *role, ProtobufCMessage *req,
+static grpc_status_code rpc_list_models(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
                                         ProtobufCMessage **resp, char *details, size_t dlen)
 {
     Llmgw__V1__ListRegistryModelsRequest *r = (void *)req;
@@ -349,25 +349,25 @@ static int apply_route_create(PGconn *c, cp_change_t *ch, store_err_t *e)
 }
 
 /* Create and update share validation and the audit text. */
-static grpc_status_code route_change(cp_t *cp, const char *role, Llmgw__V1__Route *rt,
+static grpc_status_code route_change(cp_t *cp, const audit_actor_t *who, Llmgw__V1__Route *rt,
                                      int (*apply)(PGconn *, cp_change_t *, store_err_t *),
                                      const char *action, ProtobufCMessage **resp, char *details,
                                      size_t dlen)
 {
     if (cp_validate_route(rt, details, dlen) < 0)
         return GRPC_STATUS_INVALID_ARGUMENT;
-    cp_change_t ch = {.cp = cp, .role = role, .req = rt, .apply = apply, .action = action};
+    cp_change_t ch = {.cp = cp, .who = who, .req = rt, .apply = apply, .action = action};
     snprintf(ch.object, sizeof(ch.object), "route/%s", rt->name);
     snprintf(ch.detail, sizeof(ch.detail), "strategy=%s deployments=%zu", rt->strategy,
              rt->n_deployments);
     return cp_change_run(&ch, resp, details, dlen);
 }
 
-static grpc_status_code rpc_create_route(cp_t *cp, const char *role, ProtobufCMessage *req,
+static grpc_status_code rpc_create_route(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
                                          ProtobufCMessage **resp, char *details, size_t dlen)
 {
     Llmgw__V1__CreateRouteRequest *r = (void *)req;
-    return route_change(cp, role, r->route, apply_route_create, "route.create", resp, details,
+    return route_change(cp, who, r->route, apply_route_create, "route.create", resp, details,
                         dlen);
 }
 
@@ -376,11 +376,11 @@ static int apply_route_update(PGconn *c, cp_change_t *ch, store_err_t *e)
     return routes_update(c, ch->req, e);
 }
 
-static grpc_status_code rpc_update_route(cp_t *cp, const char *role, ProtobufCMessage *req,
+static grpc_status_code rpc_update_route(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
                                          ProtobufCMessage **resp, char *details, size_t dlen)
 {
     Llmgw__V1__UpdateRouteRequest *r = (void *)req;
-    return route_change(cp, role, r->route, apply_route_update, "route.update", resp, details,
+    return route_change(cp, who, r->route, apply_route_update, "route.update", resp, details,
                         dlen);
 }
 
@@ -389,14 +389,14 @@ static int apply_route_delete(PGconn *c, cp_change_t *ch, store_err_t *e)
     return routes_delete(c, ch->req, e);
 }
 
-static grpc_status_code rpc_delete_route(cp_t *cp, const char *role, ProtobufCMessage *req,
+static grpc_status_code rpc_delete_route(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
                                          ProtobufCMessage **resp, char *details, size_t dlen)
 {
     Llmgw__V1__DeleteRouteRequest *r = (void *)req;
     if (cp_validate_name("name", r->name, 64, "", details, dlen) < 0)
         return GRPC_STATUS_INVALID_ARGUMENT;
     cp_change_t ch = {.cp = cp,
-                      .role = role,
+                      .who = who,
                       .req = r->name,
                       .apply = apply_route_delete,
                       .action = "route.delete"};
@@ -413,7 +413,7 @@ static int tx_get_route(PGconn *c, void *ctx, store_err_t *e)
     return rt ? 0 : -1;
 }
 
-static grpc_status_code rpc_get_route(cp_t *cp, const char *role, ProtobufCMessage *req,
+static grpc_status_code rpc_get_route(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
                                       ProtobufCMessage **resp, char *details, size_t dlen)
 {
     Llmgw__V1__GetRouteRequest *r = (void *)req;
@@ -435,7 +435,7 @@ static int tx_list_routes(PGconn *c, void *ctx, store_err_t *e)
     return routes_list(c, out, e);
 }
 
-static grpc_status_code rpc_list_routes(cp_t *cp, const char *role, ProtobufCMessage *req,
+static grpc_status_code rpc_list_routes(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
                                         ProtobufCMessage **resp, char *details, size_t dlen)
 {
     cp_read_t rd = {0};
@@ -479,7 +479,7 @@ static grpc_status_code cp_probe_provider(cp_t *cp, const char *name, cp_probe_t
     return GRPC_STATUS_OK;
 }
 
-static grpc_status_code rpc_test_connection(cp_t *cp, const char *role, ProtobufCMessage *req,
+static grpc_status_code rpc_test_connection(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
                                             ProtobufCMessage **resp, char *details, size_t dlen)
 {
     Llmgw__V1__TestConnectionRequest *r = (void *)req;
@@ -542,7 +542,7 @@ static int apply_discover(PGconn *c, cp_change_t *ch, store_err_t *e)
     return 0;
 }
 
-static grpc_status_code rpc_discover_models(cp_t *cp, const char *role, ProtobufCMessage *req,
+static grpc_status_code rpc_discover_models(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
                                             ProtobufCMessage **resp, char *details, size_t dlen)
 {
     Llmgw__V1__DiscoverModelsRequest *r = (void *)req;
@@ -570,7 +570,7 @@ static grpc_status_code rpc_discover_models(cp_t *cp, const char *role, Protobuf
     if (!r->dry_run) {
         cp_discover_t d = {.provider = r->name, .probe = &probe, .out = out};
         cp_change_t ch = {
-            .cp = cp, .role = role, .req = &d, .apply = apply_discover, .action = "model.discover"};
+            .cp = cp, .who = who, .req = &d, .apply = apply_discover, .action = "model.discover"};
         snprintf(ch.object, sizeof(ch.object), "provider/%s", r->name);
         ProtobufCMessage *change = NULL;
         st = cp_change_run(&ch, &change, details, dlen);
@@ -595,7 +595,8 @@ oom:
 
 #define REG(name, req, fn)                                                                         \
     {                                                                                              \
-        "/llmgw.v1.RegistryService/" name, &llmgw__v1__##req##__descriptor, fn, NULL               \
+        "/llmgw.v1.RegistryService/" name, &llmgw__v1__##req##__descriptor, fn,             \
+            CP_ACCESS_REGISTRY, NULL               \
     }
 
 static cp_rpc_method_t cp_registry_methods[] = {

@@ -9,15 +9,44 @@
 #include <string.h>
 
 #include "log.h"
+#include "store_tx.h"
 
 typedef struct {
     const cp_rpc_method_t *m;
     gs_call_t *call;
-    const char *role; /* NULL: the token missed the cache, see ticket */
+    bool known; /* false: the token missed the cache, see ticket */
+    cp_caller_t caller;
+    char peer[96];
     cp_auth_ticket_t ticket;
     uint8_t *msg;
     size_t len;
 } cp_rpc_job_t;
+
+typedef struct {
+    const audit_actor_t *who;
+    const char *method;
+    char detail[96];
+} cp_denied_t;
+
+static int cp_denied_tx(PGconn *c, void *ctx, store_err_t *e)
+{
+    cp_denied_t *d = ctx;
+    return audit_append(c, d->who, "access.denied", d->method, d->detail, e);
+}
+
+void cp_rpc_deny(cp_t *cp, const audit_actor_t *who, const char *path, cp_access_t cls,
+                 char *details, size_t dlen)
+{
+    cp_denied_t d = {.who = who, .method = path};
+    snprintf(d.detail, sizeof(d.detail), "role=%s class=%s", who->role, cp_access_name(cls));
+    store_err_t e = {0};
+    if (store_run_transaction(cp->pool, false, cp_denied_tx, &d, &e) < 0)
+        log_warn("cannot audit a denied call", "method=%s error=\"%s\"", path, e.msg);
+    log_warn("admin call denied", "method=%s token=%s role=%s peer=%s", path, who->name,
+             who->role, who->peer);
+    snprintf(details, dlen, "permission: role '%s' may not call %s (%s)", who->role,
+             path[0] == '/' ? path + 1 : path, cp_access_name(cls));
+}
 
 static void cp_rpc_run(void *arg)
 {
@@ -27,17 +56,21 @@ static void cp_rpc_run(void *arg)
     uint8_t *out = NULL;
     size_t out_len = 0;
     grpc_status_code st;
-    if (!j->role && !(j->role = cp_auth_recheck(j->m->cp->auth, j->call, &j->ticket))) {
+    if (!j->known && cp_auth_recheck(j->m->cp->auth, j->call, &j->ticket, &j->caller) < 0) {
         free(j->msg); /* the call was finished */
         free(j);
         return;
     }
-    ProtobufCMessage *req = protobuf_c_message_unpack(j->m->req_desc, NULL, j->len, j->msg);
-    if (!req) {
+    audit_actor_t who = {j->caller.name, j->caller.role, j->peer};
+    ProtobufCMessage *req = NULL;
+    if (!cp_access_allows(who.role, j->m->access)) {
+        st = GRPC_STATUS_PERMISSION_DENIED;
+        cp_rpc_deny(j->m->cp, &who, j->m->path, j->m->access, details, sizeof(details));
+    } else if (!(req = protobuf_c_message_unpack(j->m->req_desc, NULL, j->len, j->msg))) {
         st = GRPC_STATUS_INVALID_ARGUMENT;
         snprintf(details, sizeof(details), "request: not a valid %s", j->m->req_desc->name);
     } else {
-        st = j->m->fn(j->m->cp, j->role, req, &resp, details, sizeof(details));
+        st = j->m->fn(j->m->cp, &who, req, &resp, details, sizeof(details));
         protobuf_c_message_free_unpacked(req, NULL);
     }
     if (st == GRPC_STATUS_OK && resp) {
@@ -62,9 +95,10 @@ static void cp_rpc_run(void *arg)
 static void cp_rpc_on_request(gs_call_t *call, const uint8_t *msg, size_t len, void *ctx)
 {
     const cp_rpc_method_t *m = ctx;
-    const char *role = NULL;
+    cp_caller_t caller = {0};
     cp_auth_ticket_t ticket;
-    if (cp_auth_check(m->cp->auth, call, &role, &ticket) == CP_AUTH_REFUSED)
+    cp_auth_result_t ar = cp_auth_check(m->cp->auth, call, &caller, &ticket);
+    if (ar == CP_AUTH_REFUSED)
         return;
     cp_rpc_job_t *j = calloc(1, sizeof(*j));
     if (!j || !(j->msg = malloc(len ? len : 1))) {
@@ -77,8 +111,10 @@ static void cp_rpc_on_request(gs_call_t *call, const uint8_t *msg, size_t len, v
     j->len = len;
     j->m = m;
     j->call = call;
-    j->role = role;
+    j->known = ar == CP_AUTH_OK;
+    j->caller = caller;
     j->ticket = ticket;
+    gs_call_peer(call, j->peer, sizeof(j->peer));
     if (cp_work_submit(m->cp->work, cp_rpc_run, j) < 0) {
         free(j->msg);
         free(j);
@@ -89,6 +125,8 @@ static void cp_rpc_on_request(gs_call_t *call, const uint8_t *msg, size_t len, v
 int cp_rpc_register(cp_t *cp, cp_rpc_method_t *methods, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
+        if (methods[i].access == 0)
+            return -1;
         methods[i].cp = cp;
         if (gs_server_add_method(cp->server, methods[i].path, GS_UNARY, cp_rpc_on_request,
                                  &methods[i]) < 0)

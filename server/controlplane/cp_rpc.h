@@ -1,7 +1,8 @@
 /* cp_rpc: the shape shared by every unary control-plane method — check the
  * admin token against the in-memory set on the completion-queue thread (a
- * miss is looked up again on the worker), run decode and body on the worker
- * pool, encode and finish there.
+ * miss is looked up again on the worker), check the token's role against the
+ * method's access class (a refusal is PERMISSION_DENIED and an audit row),
+ * run decode and body on the worker pool, encode and finish there.
  */
 #ifndef LLMGW_CP_RPC_H
 #define LLMGW_CP_RPC_H
@@ -10,22 +11,32 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "audit.h"
 #include "cp.h"
+#include "cp_access.h"
 
 /* The body: fills *resp (malloc'd message freed with
  * protobuf_c_message_free_unpacked(…, NULL)) and returns OK, or returns
- * another status with details filled. */
-typedef grpc_status_code (*cp_rpc_fn)(cp_t *cp, const char *role, ProtobufCMessage *req,
+ * another status with details filled. `who` is the caller (token name, role,
+ * peer address) for audit rows and role checks; valid during the call. */
+typedef grpc_status_code (*cp_rpc_fn)(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
                                       ProtobufCMessage **resp, char *details, size_t dlen);
 
 typedef struct {
     const char *path; /* "/llmgw.v1.RegistryService/CreateProvider" */
     const ProtobufCMessageDescriptor *req_desc;
     cp_rpc_fn fn;
+    cp_access_t access; /* who may call it (cp_access.h) */
     cp_t *cp;
 } cp_rpc_method_t;
 
-/* Registers each method of a table (the table must outlive the server). */
+/* On a worker: writes the "access.denied" audit row for a call `who` may not
+ * make and fills details with the PERMISSION_DENIED message. */
+void cp_rpc_deny(cp_t *cp, const audit_actor_t *who, const char *path, cp_access_t cls,
+                 char *details, size_t dlen);
+
+/* Registers each method of a table (the table must outlive the server).
+ * -1 when a method has no access class. */
 int cp_rpc_register(cp_t *cp, cp_rpc_method_t *methods, size_t n);
 
 #endif

@@ -17,6 +17,9 @@
 
 #define CP_TOKENS_BOOTSTRAP_NAME "bootstrap"
 
+/* The process itself, for changes no admin made. */
+static const audit_actor_t cp_tokens_system = {"controlplane", "system", ""};
+
 int cp_tokens_mint(char out[CP_TOKENS_MINTED_LEN + 1])
 {
     static const char digits[] = "0123456789abcdef";
@@ -97,7 +100,7 @@ static int cp_boot_tx(PGconn *c, void *ctx, store_err_t *e)
     admin_tokens_hash(b->token, sha, hex);
     snprintf(detail, sizeof(detail), "role=admin source=%s sha256_prefix=%.8s", b->source, hex);
     if (admin_tokens_insert(c, CP_TOKENS_BOOTSTRAP_NAME, hex, "admin", e) < 0 ||
-        audit_append(c, "controlplane", "admin_token.bootstrap",
+        audit_append(c, &cp_tokens_system, "admin_token.bootstrap",
                      "admin_token/" CP_TOKENS_BOOTSTRAP_NAME, detail, e) < 0 ||
         admin_tokens_notify(c, e) < 0)
         return -1;
@@ -144,7 +147,7 @@ out:
 /* --- RPCs ------------------------------------------------------------------ */
 
 typedef struct {
-    const char *role;
+    const audit_actor_t *who;
     const char *name;
     const char *token_role;
     char hex[2 * ADMIN_TOKENS_SHA256_LEN + 1];
@@ -179,7 +182,7 @@ static int tx_create(PGconn *c, void *ctx, store_err_t *e)
     snprintf(object, sizeof(object), "admin_token/%s", t->name);
     snprintf(detail, sizeof(detail), "role=%s sha256_prefix=%.8s", t->token_role, t->hex);
     if (admin_tokens_insert(c, t->name, t->hex, t->token_role, e) < 0 ||
-        audit_append(c, t->role, "admin_token.create", object, detail, e) < 0 ||
+        audit_append(c, t->who, "admin_token.create", object, detail, e) < 0 ||
         admin_tokens_notify(c, e) < 0)
         return -1;
     Llmgw__V1__AdminToken *info = admin_tokens_get(c, t->name, e);
@@ -196,7 +199,7 @@ static int tx_create(PGconn *c, void *ctx, store_err_t *e)
     return 0;
 }
 
-static grpc_status_code rpc_create(cp_t *cp, const char *role, ProtobufCMessage *req,
+static grpc_status_code rpc_create(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
                                    ProtobufCMessage **resp, char *details, size_t dlen)
 {
     Llmgw__V1__CreateAdminTokenRequest *r = (void *)req;
@@ -206,14 +209,15 @@ static grpc_status_code rpc_create(cp_t *cp, const char *role, ProtobufCMessage 
         return GRPC_STATUS_INVALID_ARGUMENT;
     const char *token_role = cp_auth_role(r->role[0] ? r->role : "admin");
     if (!token_role) {
-        snprintf(details, dlen, "role: expected 'admin', got '%.64s'", r->role);
+        snprintf(details, dlen, "role: expected one of admin, operator, auditor, got '%.64s'",
+                 r->role);
         return GRPC_STATUS_INVALID_ARGUMENT;
     }
     if (cp_tokens_mint(token) < 0) {
         snprintf(details, dlen, "admin token: the random generator failed");
         return GRPC_STATUS_INTERNAL;
     }
-    cp_tok_tx_t t = {.role = role, .name = r->name, .token_role = token_role};
+    cp_tok_tx_t t = {.who = who, .name = r->name, .token_role = token_role};
     admin_tokens_hash(token, sha, t.hex);
     grpc_status_code st = cp_tok_run(cp, tx_create, &t, details, dlen);
     if (st == GRPC_STATUS_OK) {
@@ -244,10 +248,10 @@ static int tx_list(PGconn *c, void *ctx, store_err_t *e)
     return admin_tokens_list(c, out, e);
 }
 
-static grpc_status_code rpc_list(cp_t *cp, const char *role, ProtobufCMessage *req,
+static grpc_status_code rpc_list(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
                                  ProtobufCMessage **resp, char *details, size_t dlen)
 {
-    cp_tok_tx_t t = {.role = role};
+    cp_tok_tx_t t = {.who = who};
     grpc_status_code st = cp_tok_run(cp, tx_list, &t, details, dlen);
     if (st == GRPC_STATUS_OK)
         *resp = t.out;
@@ -261,7 +265,7 @@ static int tx_revoke(PGconn *c, void *ctx, store_err_t *e)
     cp_tok_reset(t);
     snprintf(object, sizeof(object), "admin_token/%s", t->name);
     if (admin_tokens_lock(c, e) < 0 || admin_tokens_revoke(c, t->name, e) < 0 ||
-        audit_append(c, t->role, "admin_token.revoke", object, "", e) < 0 ||
+        audit_append(c, t->who, "admin_token.revoke", object, "", e) < 0 ||
         admin_tokens_notify(c, e) < 0)
         return -1;
     Llmgw__V1__AdminToken *info = admin_tokens_get(c, t->name, e);
@@ -278,13 +282,13 @@ static int tx_revoke(PGconn *c, void *ctx, store_err_t *e)
     return 0;
 }
 
-static grpc_status_code rpc_revoke(cp_t *cp, const char *role, ProtobufCMessage *req,
+static grpc_status_code rpc_revoke(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
                                    ProtobufCMessage **resp, char *details, size_t dlen)
 {
     Llmgw__V1__RevokeAdminTokenRequest *r = (void *)req;
     if (cp_validate_name("name", r->name, 64, "", details, dlen) < 0)
         return GRPC_STATUS_INVALID_ARGUMENT;
-    cp_tok_tx_t t = {.role = role, .name = r->name};
+    cp_tok_tx_t t = {.who = who, .name = r->name};
     grpc_status_code st = cp_tok_run(cp, tx_revoke, &t, details, dlen);
     if (st == GRPC_STATUS_OK) {
         *resp = t.out;
@@ -295,7 +299,8 @@ static grpc_status_code rpc_revoke(cp_t *cp, const char *role, ProtobufCMessage 
 
 #define TOK(name, req, fn)                                                                         \
     {                                                                                              \
-        "/llmgw.v1.AdminTokenService/" name, &llmgw__v1__##req##__descriptor, fn, NULL             \
+        "/llmgw.v1.AdminTokenService/" name, &llmgw__v1__##req##__descriptor, fn,           \
+            CP_ACCESS_TOKENS, NULL             \
     }
 
 static cp_rpc_method_t cp_tokens_methods[] = {

@@ -91,8 +91,8 @@ check_fails "duplicate token name" 1 "ALREADY_EXISTS: admin_token.name: 'ci' alr
   llmgw_on "$cpa_PORT" "$BOOT" token create ci
 check_fails "invalid token name" 1 "INVALID_ARGUMENT: name" \
   llmgw_on "$cpa_PORT" "$BOOT" token create 'bad name'
-check_fails "unknown role" 1 "INVALID_ARGUMENT: role: expected 'admin'" \
-  llmgw_on "$cpa_PORT" "$BOOT" token create ops --role auditor
+check_fails "unknown role" 1 "INVALID_ARGUMENT: role: expected one of admin, operator, auditor, got 'root'" \
+  llmgw_on "$cpa_PORT" "$BOOT" token create ops --role root
 check_fails "revoke of an unknown token" 1 "NOT_FOUND: admin token 'ghost': not found" \
   llmgw_on "$cpa_PORT" "$BOOT" token revoke ghost
 check_fails "token without an action" 2 "expected an action" "$BIN/llmgw" token --token x

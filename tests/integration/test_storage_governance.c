@@ -27,7 +27,8 @@
 #include "store_tx.h"
 #include "teams.h"
 
-#define ACTOR "test"
+static const audit_actor_t actor_test = {"test", "admin", "ipv4:127.0.0.1:1"};
+#define ACTOR (&actor_test)
 
 static char g_dir[128];
 static pg_pool_t *g_pool;

@@ -14,12 +14,15 @@
 #include "secret.h"
 #include "table_versions.h"
 
+/* An actor with no role and no peer: the shape of rows before migration 0005. */
+#define W(n) (&(audit_actor_t){(n), "", ""})
+
 static void test_audit_chain_hash_is_deterministic_and_hex(void **state)
 {
     (void)state;
     char a[65], b[65];
-    audit_chain_hash(AUDIT_GENESIS, "admin", "provider.create", "provider/x", "d", a);
-    audit_chain_hash(AUDIT_GENESIS, "admin", "provider.create", "provider/x", "d", b);
+    audit_chain_hash(AUDIT_GENESIS, W("admin"), "provider.create", "provider/x", "d", a);
+    audit_chain_hash(AUDIT_GENESIS, W("admin"), "provider.create", "provider/x", "d", b);
     assert_string_equal(a, b);
     assert_int_equal(strlen(a), 64);
     assert_int_equal(strspn(a, "0123456789abcdef"), 64);
@@ -29,18 +32,38 @@ static void test_audit_chain_hash_changes_with_every_field(void **state)
 {
     (void)state;
     char base[65], h[65];
-    audit_chain_hash(AUDIT_GENESIS, "admin", "act", "obj", "detail", base);
-    audit_chain_hash("1111111111111111111111111111111111111111111111111111111111111111", "admin",
+    audit_chain_hash(AUDIT_GENESIS, W("admin"), "act", "obj", "detail", base);
+    audit_chain_hash("1111111111111111111111111111111111111111111111111111111111111111", W("admin"),
                      "act", "obj", "detail", h);
     assert_string_not_equal(base, h);
-    audit_chain_hash(AUDIT_GENESIS, "admiN", "act", "obj", "detail", h);
+    audit_chain_hash(AUDIT_GENESIS, W("admiN"), "act", "obj", "detail", h);
     assert_string_not_equal(base, h);
-    audit_chain_hash(AUDIT_GENESIS, "admin", "act2", "obj", "detail", h);
+    audit_chain_hash(AUDIT_GENESIS, W("admin"), "act2", "obj", "detail", h);
     assert_string_not_equal(base, h);
-    audit_chain_hash(AUDIT_GENESIS, "admin", "act", "obj2", "detail", h);
+    audit_chain_hash(AUDIT_GENESIS, W("admin"), "act", "obj2", "detail", h);
     assert_string_not_equal(base, h);
-    audit_chain_hash(AUDIT_GENESIS, "admin", "act", "obj", "detail.", h);
+    audit_chain_hash(AUDIT_GENESIS, W("admin"), "act", "obj", "detail.", h);
     assert_string_not_equal(base, h);
+}
+
+/* Since migration 0005 the role and the peer address are chained too; a row
+ * without them hashes as before, so old rows still verify. */
+static void test_audit_chain_hash_covers_role_and_peer(void **state)
+{
+    (void)state;
+    char base[65], h[65], again[65];
+    audit_chain_hash(AUDIT_GENESIS, W("ops"), "act", "obj", "d", base);
+    audit_actor_t a = {"ops", "admin", "ipv4:127.0.0.1:4000"};
+    audit_chain_hash(AUDIT_GENESIS, &a, "act", "obj", "d", h);
+    assert_string_not_equal(base, h);
+    audit_actor_t b = {"ops", "operator", "ipv4:127.0.0.1:4000"};
+    audit_chain_hash(AUDIT_GENESIS, &b, "act", "obj", "d", again);
+    assert_string_not_equal(h, again);
+    audit_actor_t c = {"ops", "admin", "ipv4:10.0.0.9:4000"};
+    audit_chain_hash(AUDIT_GENESIS, &c, "act", "obj", "d", again);
+    assert_string_not_equal(h, again);
+    audit_chain_hash(AUDIT_GENESIS, &a, "act", "obj", "d", again);
+    assert_string_equal(h, again);
 }
 
 static void test_audit_chain_hash_keeps_field_boundaries(void **state)
@@ -48,8 +71,8 @@ static void test_audit_chain_hash_keeps_field_boundaries(void **state)
     (void)state;
     /* Moving a character from one field to the next must change the hash. */
     char a[65], b[65];
-    audit_chain_hash(AUDIT_GENESIS, "ab", "c", "o", "d", a);
-    audit_chain_hash(AUDIT_GENESIS, "a", "bc", "o", "d", b);
+    audit_chain_hash(AUDIT_GENESIS, W("ab"), "c", "o", "d", a);
+    audit_chain_hash(AUDIT_GENESIS, W("a"), "bc", "o", "d", b);
     assert_string_not_equal(a, b);
 }
 
@@ -58,10 +81,10 @@ static void test_audit_chain_links_rows(void **state)
     (void)state;
     /* Rewriting row 1 changes row 2's hash too: the chain detects it. */
     char r1[65], r2[65], r1x[65], r2x[65];
-    audit_chain_hash(AUDIT_GENESIS, "admin", "a", "o", "first", r1);
-    audit_chain_hash(r1, "admin", "a", "o", "second", r2);
-    audit_chain_hash(AUDIT_GENESIS, "admin", "a", "o", "first (edited)", r1x);
-    audit_chain_hash(r1x, "admin", "a", "o", "second", r2x);
+    audit_chain_hash(AUDIT_GENESIS, W("admin"), "a", "o", "first", r1);
+    audit_chain_hash(r1, W("admin"), "a", "o", "second", r2);
+    audit_chain_hash(AUDIT_GENESIS, W("admin"), "a", "o", "first (edited)", r1x);
+    audit_chain_hash(r1x, W("admin"), "a", "o", "second", r2x);
     assert_string_not_equal(r2, r2x);
 }
 
@@ -114,6 +137,7 @@ int main(void)
         cmocka_unit_test(test_audit_chain_hash_is_deterministic_and_hex),
         cmocka_unit_test(test_audit_chain_hash_changes_with_every_field),
         cmocka_unit_test(test_audit_chain_hash_keeps_field_boundaries),
+        cmocka_unit_test(test_audit_chain_hash_covers_role_and_peer),
         cmocka_unit_test(test_audit_chain_links_rows),
         cmocka_unit_test(test_table_render_opens_keys_per_auth_style),
     };
