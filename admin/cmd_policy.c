@@ -102,6 +102,20 @@ static void policy_print(const Llmgw__V1__Policy *p)
            p->log_prompts ? "yes" : "no", p->log_responses ? "yes" : "no", created, updated);
 }
 
+/* "a,b,!c": the allowed names, then the denied ones marked "!"; "-" for none. */
+static void policy_allow_deny(char *const *allowed, size_t na, char *const *denied, size_t nd,
+                              char *out, size_t size)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < na + nd; i++) {
+        size_t used = strlen(out);
+        snprintf(out + used, size - used, "%s%s%s", i ? "," : "", i < na ? "" : "!",
+                 i < na ? allowed[i] : denied[i - na]);
+    }
+    if (!out[0])
+        snprintf(out, size, "-");
+}
+
 static int policy_list_print(const Llmgw__V1__ListPoliciesResponse *l)
 {
     static const char *const titles[] = {"NAME",      "SCOPE",      "TARGET", "PROVIDERS",
@@ -111,14 +125,11 @@ static int policy_list_print(const Llmgw__V1__ListPoliciesResponse *l)
     int rc = t ? CMD_EXIT_OK : CMD_EXIT_RPC;
     for (size_t i = 0; i < l->n_policies && rc == CMD_EXIT_OK; i++) {
         const Llmgw__V1__Policy *p = l->policies[i];
-        char ap[200], dp[200], am[200], dm[200], prov[420], models[420], regions[200],
-            redact[64], maxt[24], log[32];
-        gov_join(p->allowed_providers, p->n_allowed_providers, ap, sizeof(ap));
-        gov_join(p->denied_providers, p->n_denied_providers, dp, sizeof(dp));
-        gov_join(p->allowed_models, p->n_allowed_models, am, sizeof(am));
-        gov_join(p->denied_models, p->n_denied_models, dm, sizeof(dm));
-        snprintf(prov, sizeof(prov), "+%s -%s", ap, dp);
-        snprintf(models, sizeof(models), "+%s -%s", am, dm);
+        char prov[420], models[420], regions[200], redact[64], maxt[24], log[32];
+        policy_allow_deny(p->allowed_providers, p->n_allowed_providers, p->denied_providers,
+                          p->n_denied_providers, prov, sizeof(prov));
+        policy_allow_deny(p->allowed_models, p->n_allowed_models, p->denied_models,
+                          p->n_denied_models, models, sizeof(models));
         gov_join(p->regions, p->n_regions, regions, sizeof(regions));
         gov_join(p->redact, p->n_redact, redact, sizeof(redact));
         gov_limit(p->max_tokens, maxt);
