@@ -33,7 +33,7 @@ int cmd_table(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_token(int argc, char **argv);
-int cmd_team(int argc, char **argv);   /* governance: cmd_team.c, cmd_key.c, cmd_policy.c */
+int cmd_team(int argc, char **argv); /* governance: cmd_team.c, cmd_key.c, cmd_policy.c */
 int cmd_key(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 

@@ -51,8 +51,7 @@ static int gov_parse_time(const char *s, long long *ms)
     long long off_s = 0;
     if (*p) {
         if ((*p != 'T' && *p != 't' && *p != ' ') || strlen(p) < 9 || !gov_digits(p + 1, 2, &h) ||
-            p[3] != ':' || !gov_digits(p + 4, 2, &mi) || p[6] != ':' ||
-            !gov_digits(p + 7, 2, &sec))
+            p[3] != ':' || !gov_digits(p + 4, 2, &mi) || p[6] != ':' || !gov_digits(p + 7, 2, &sec))
             return -1;
         p += 9;
         if (*p == '.') {
@@ -98,7 +97,7 @@ static int gov_parse_duration(const char *s, long long *ms)
         *ms = 0;
         return 0;
     }
-    long long unit = !strcmp(end, "ms") ? 1
+    long long unit = !strcmp(end, "ms")  ? 1
                      : !strcmp(end, "s") ? 1000
                      : !strcmp(end, "m") ? 60000
                      : !strcmp(end, "h") ? 3600000

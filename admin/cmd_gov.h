@@ -38,10 +38,10 @@ typedef struct {
 } gov_flag_t;
 
 typedef struct {
-    const char *cmd;                 /* "llmgw key" */
-    const char *usage;               /* the --help text */
-    const char *const *verbs;        /* NULL-terminated */
-    unsigned verbs_with_name;        /* bit i: verbs[i] requires NAME */
+    const char *cmd;          /* "llmgw key" */
+    const char *usage;        /* the --help text */
+    const char *const *verbs; /* NULL-terminated */
+    unsigned verbs_with_name; /* bit i: verbs[i] requires NAME */
     gov_flag_t *flags;
     size_t n_flags;
     /* Filled by gov_parse. */

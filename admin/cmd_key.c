@@ -19,7 +19,8 @@
 
 static const char key_usage[] =
     "usage: llmgw key create NAME [--team T] [--scopes S,..] [--rpm N] [--tpm N]\n"
-    "                        [--expires RFC3339 | --ttl DURATION] [flags]  (prints the secret once)\n"
+    "                        [--expires RFC3339 | --ttl DURATION] [flags]  (prints the secret "
+    "once)\n"
     "       llmgw key list [--team T] [flags]\n"
     "       llmgw key show NAME [flags]\n"
     "       llmgw key update NAME [--team T | --no-team] [--scopes S,..] [--rpm N] [--tpm N]\n"
@@ -97,8 +98,8 @@ static void key_print(const Llmgw__V1__ApiKey *k)
 
 static int key_list_print(const Llmgw__V1__ListApiKeysResponse *l)
 {
-    static const char *const titles[] = {"NAME",    "TEAM",   "SCOPES", "RPM",
-                                         "TPM",     "EXPIRES", "SHA256", "STATUS"};
+    static const char *const titles[] = {"NAME", "TEAM",    "SCOPES", "RPM",
+                                         "TPM",  "EXPIRES", "SHA256", "STATUS"};
     ctl_table_t *t = ctl_table_new(8, titles);
     int rc = t ? CMD_EXIT_OK : CMD_EXIT_RPC;
     for (size_t i = 0; i < l->n_keys && rc == CMD_EXIT_OK; i++) {
@@ -129,8 +130,7 @@ static int key_expiry(gov_flag_t *f, long long *ms)
     *ms = 0;
     int given = f[F_EXPIRES].seen + f[F_TTL].seen + f[F_NO_EXPIRY].seen;
     if (given > 1)
-        return cmd_usage_error(KEY_CMD, "--expires, --ttl and --no-expiry exclude each other"),
-               -1;
+        return cmd_usage_error(KEY_CMD, "--expires, --ttl and --no-expiry exclude each other"), -1;
     if (f[F_EXPIRES].seen)
         *ms = f[F_EXPIRES].num;
     else if (f[F_TTL].seen)

@@ -26,7 +26,8 @@ static const char policy_usage[] =
     "target. Lists are comma-separated; empty lists mean no restriction.\n"
     "\n"
     "settings:\n"
-    "  --scope S            org, team or key (default: team with --team, key with --key, else org)\n"
+    "  --scope S            org, team or key (default: team with --team, key with --key, else "
+    "org)\n"
     "  --team T / --key K   the team or API key it governs\n"
     "  --allow-providers a,b    only these providers\n"
     "  --deny-providers a,b     never these providers\n"
@@ -75,9 +76,12 @@ typedef struct {
         f, offsetof(Llmgw__V1__Policy, field), offsetof(Llmgw__V1__Policy, n_##field)              \
     }
 static const policy_list_t policy_lists[] = {
-    PL(F_ALLOW_PROV, allowed_providers), PL(F_DENY_PROV, denied_providers),
-    PL(F_ALLOW_MODELS, allowed_models),  PL(F_DENY_MODELS, denied_models),
-    PL(F_REGIONS, regions),              PL(F_REDACT, redact),
+    PL(F_ALLOW_PROV, allowed_providers),
+    PL(F_DENY_PROV, denied_providers),
+    PL(F_ALLOW_MODELS, allowed_models),
+    PL(F_DENY_MODELS, denied_models),
+    PL(F_REGIONS, regions),
+    PL(F_REDACT, redact),
 };
 #define POLICY_N_LISTS (sizeof(policy_lists) / sizeof(policy_lists[0]))
 
@@ -118,9 +122,8 @@ static void policy_allow_deny(char *const *allowed, size_t na, char *const *deni
 
 static int policy_list_print(const Llmgw__V1__ListPoliciesResponse *l)
 {
-    static const char *const titles[] = {"NAME",      "SCOPE",      "TARGET", "PROVIDERS",
-                                         "MODELS",    "REGIONS",    "MAX_TOKENS",
-                                         "REDACT",    "LOG"};
+    static const char *const titles[] = {"NAME",    "SCOPE",      "TARGET", "PROVIDERS", "MODELS",
+                                         "REGIONS", "MAX_TOKENS", "REDACT", "LOG"};
     ctl_table_t *t = ctl_table_new(9, titles);
     int rc = t ? CMD_EXIT_OK : CMD_EXIT_RPC;
     for (size_t i = 0; i < l->n_policies && rc == CMD_EXIT_OK; i++) {
@@ -138,8 +141,9 @@ static int policy_list_print(const Llmgw__V1__ListPoliciesResponse *l)
                  : p->log_prompts                   ? "prompts"
                  : p->log_responses                 ? "responses"
                                                     : "-");
-        const char *cells[] = {p->name, p->scope, p->target[0] ? p->target : "-", prov, models,
-                               regions, maxt, redact, log};
+        const char *cells[] = {p->name, p->scope, p->target[0] ? p->target : "-",
+                               prov,    models,   regions,
+                               maxt,    redact,   log};
         if (ctl_table_row(t, cells) < 0)
             rc = CMD_EXIT_RPC;
     }
@@ -189,14 +193,13 @@ static int policy_set(gov_cli_t *g, gov_flag_t *f, ProtobufCMessage **resp)
     p.log_responses = f[F_LOG_RESPONSES].seen;
     for (size_t i = 0; i < POLICY_N_LISTS; i++) {
         const policy_list_t *pl = &policy_lists[i];
-        if (f[pl->flag].seen &&
-            gov_split(f[pl->flag].str, (char ***)((char *)&p + pl->msg_offset),
-                      (size_t *)((char *)&p + pl->n_offset)) < 0)
+        if (f[pl->flag].seen && gov_split(f[pl->flag].str, (char ***)((char *)&p + pl->msg_offset),
+                                          (size_t *)((char *)&p + pl->n_offset)) < 0)
             goto out;
     }
     req.policy = &p;
-    rc = ctl_call(&g->ctl, POLICY_RPC "SetPolicy", &req.base,
-                  &llmgw__v1__policy_change__descriptor, resp);
+    rc = ctl_call(&g->ctl, POLICY_RPC "SetPolicy", &req.base, &llmgw__v1__policy_change__descriptor,
+                  resp);
 out:
     for (size_t i = 0; i < POLICY_N_LISTS; i++)
         gov_split_free(*(char ***)((char *)&p + policy_lists[i].msg_offset),

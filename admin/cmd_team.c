@@ -100,8 +100,8 @@ int cmd_team(int argc, char **argv)
         team.requests_per_min = (int32_t)rpm->num;
         team.tokens_per_min = tpm->num;
         req.team = &team;
-        rc = ctl_call(&g.ctl, TEAM_RPC "CreateTeam", &req.base,
-                      &llmgw__v1__team_change__descriptor, &resp);
+        rc = ctl_call(&g.ctl, TEAM_RPC "CreateTeam", &req.base, &llmgw__v1__team_change__descriptor,
+                      &resp);
         if (rc == CMD_EXIT_OK)
             version = ((Llmgw__V1__TeamChange *)resp)->table_version;
     } else if (g.verb == T_UPDATE) {
@@ -124,8 +124,8 @@ int cmd_team(int argc, char **argv)
         if (req.n_update_mask == 0)
             return cmd_usage_error(TEAM_CMD, "update: name at least one of --description, --rpm, "
                                              "--tpm");
-        rc = ctl_call(&g.ctl, TEAM_RPC "UpdateTeam", &req.base,
-                      &llmgw__v1__team_change__descriptor, &resp);
+        rc = ctl_call(&g.ctl, TEAM_RPC "UpdateTeam", &req.base, &llmgw__v1__team_change__descriptor,
+                      &resp);
         if (rc == CMD_EXIT_OK)
             version = ((Llmgw__V1__TeamChange *)resp)->table_version;
     } else if (g.verb == T_DELETE) {

@@ -34,13 +34,13 @@ const store_stmt_t api_keys_stmts[] = {
     {"api_keys_insert",
      "INSERT INTO api_keys (name, team, sha256, scopes, requests_per_min, tokens_per_min,"
      " expires_at) VALUES ($1, $2, decode($3, 'hex'),"
-     " ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), $5::int, $6::bigint, "
-     API_KEYS_TS("$7") ")",
+     " ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), $5::int, $6::bigint, " API_KEYS_TS(
+         "$7") ")",
      7},
     {"api_keys_update",
      "UPDATE api_keys SET team = $2, scopes = ARRAY(SELECT jsonb_array_elements_text($3::jsonb)),"
-     " requests_per_min = $4::int, tokens_per_min = $5::bigint, expires_at = " API_KEYS_TS("$6")
-     ", updated_at = now() WHERE name = $1",
+     " requests_per_min = $4::int, tokens_per_min = $5::bigint, expires_at = " API_KEYS_TS(
+         "$6") ", updated_at = now() WHERE name = $1",
      6},
     {"api_keys_rotate",
      "UPDATE api_keys SET previous_sha256 = CASE WHEN $3::bigint > 0 THEN sha256 END,"
@@ -56,8 +56,8 @@ const store_stmt_t api_keys_stmts[] = {
      1},
     {"api_keys_delete", "DELETE FROM api_keys WHERE name = $1", 1},
     {"api_keys_get", "SELECT " API_KEYS_COLUMNS " FROM api_keys WHERE name = $1", 1},
-    {"api_keys_get_locked",
-     "SELECT " API_KEYS_COLUMNS " FROM api_keys WHERE name = $1 FOR UPDATE", 1},
+    {"api_keys_get_locked", "SELECT " API_KEYS_COLUMNS " FROM api_keys WHERE name = $1 FOR UPDATE",
+     1},
     {"api_keys_list", "SELECT " API_KEYS_COLUMNS " FROM api_keys ORDER BY name", 0},
     {"api_keys_list_team",
      "SELECT " API_KEYS_COLUMNS " FROM api_keys WHERE team = $1 ORDER BY name", 1},
@@ -175,7 +175,8 @@ static char *api_keys_scopes_json(unsigned scopes)
 /* The settings as the audit log shows them (never the secret). */
 static void api_keys_describe(const api_keys_key_t *k, const char *scopes, char *out, size_t n)
 {
-    snprintf(out, n, "team=%s scopes=%s requests_per_min=%d tokens_per_min=%lld expires_unix_ms=%lld",
+    snprintf(out, n,
+             "team=%s scopes=%s requests_per_min=%d tokens_per_min=%lld expires_unix_ms=%lld",
              k->team, scopes, k->requests_per_min, (long long)k->tokens_per_min,
              (long long)k->expires_unix_ms);
 }

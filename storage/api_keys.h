@@ -49,8 +49,8 @@ typedef struct {
     int64_t expires_unix_ms;  /* 0 never */
     /* Output only. */
     char sha256_prefix[9];
-    char previous_sha256_prefix[9];   /* "" when no previous secret */
-    int64_t previous_expires_unix_ms; /* 0 when no previous secret */
+    char previous_sha256_prefix[9];                            /* "" when no previous secret */
+    int64_t previous_expires_unix_ms;                          /* 0 when no previous secret */
     int64_t created_unix_ms, updated_unix_ms, revoked_unix_ms; /* revoked 0: active */
 } api_keys_key_t;
 

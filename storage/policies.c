@@ -34,25 +34,35 @@ const store_stmt_t policies_stmts[] = {
     {"policies_insert",
      "INSERT INTO policies (name, scope, team, api_key, allowed_models, denied_models,"
      " allowed_providers, denied_providers, regions, max_tokens, max_prompt_bytes, redact,"
-     " log_prompts, log_responses) VALUES ($1, $2, $3, $4, " POLICIES_ARR("$5") ", "
-     POLICIES_ARR("$6") ", " POLICIES_ARR("$7") ", " POLICIES_ARR("$8") ", " POLICIES_ARR("$9")
-     ", $10::int, $11::bigint, " POLICIES_ARR("$12") ", $13::bool, $14::bool)",
+     " log_prompts, log_responses) VALUES ($1, $2, $3, $4, " POLICIES_ARR("$5") ", " POLICIES_ARR(
+         "$6") ", " POLICIES_ARR("$7") ", " POLICIES_ARR("$8") ", " POLICIES_ARR("$9") ", "
+                                                                                       "$10::int, "
+                                                                                       "$11::"
+                                                                                       "bigint,"
+                                                                                       " " POLICIES_ARR("$12") ", $13::bool, $14::bool)",
      14},
     {"policies_update",
      "UPDATE policies SET scope = $2, team = $3, api_key = $4,"
-     " allowed_models = " POLICIES_ARR("$5") ", denied_models = " POLICIES_ARR("$6") ","
-     " allowed_providers = " POLICIES_ARR("$7") ", denied_providers = " POLICIES_ARR("$8") ","
-     " regions = " POLICIES_ARR("$9") ", max_tokens = $10::int, max_prompt_bytes = $11::bigint,"
-     " redact = " POLICIES_ARR("$12") ", log_prompts = $13::bool, log_responses = $14::bool,"
-     " updated_at = now() WHERE name = $1",
+     " allowed_models = " POLICIES_ARR("$5") ", denied_models = " POLICIES_ARR(
+         "$6") ","
+               " allowed_providers = " POLICIES_ARR("$7") ", denied_providers = " POLICIES_ARR(
+                   "$8") ","
+                         " regions = " POLICIES_ARR(
+                             "$9") ", max_tokens = $10::int, max_prompt_bytes = $11::bigint,"
+                                   " redact = " POLICIES_ARR(
+                                       "$12") ", log_prompts = $13::bool, log_responses = "
+                                              "$14::bool,"
+                                              " updated_at = now() WHERE name = $1",
      14},
     {"policies_delete", "DELETE FROM policies WHERE name = $1", 1},
     {"policies_get", "SELECT " POLICIES_COLUMNS " FROM policies WHERE name = $1", 1},
-    {"policies_get_locked",
-     "SELECT " POLICIES_COLUMNS " FROM policies WHERE name = $1 FOR UPDATE", 1},
+    {"policies_get_locked", "SELECT " POLICIES_COLUMNS " FROM policies WHERE name = $1 FOR UPDATE",
+     1},
     {"policies_list", "SELECT " POLICIES_COLUMNS " FROM policies ORDER BY name", 0},
     {"policies_provider_known", "SELECT count(*) FROM providers WHERE name = $1", 1},
     {"policies_region_known", "SELECT count(*) FROM providers WHERE region = $1", 1},
+    {"policies_key_revoked",
+     "SELECT count(*) FROM api_keys WHERE name = $1 AND revoked_at IS NOT NULL", 1},
     {NULL, NULL, 0},
 };
 
@@ -150,8 +160,8 @@ static int policies_check_disjoint(const char *allowed_field, const store_list_t
 {
     for (size_t i = 0; i < denied->n; i++)
         if (policies_list_has(allowed, allowed->n, denied->items[i]))
-            return store_fail(e, STORE_INVALID, "policy.%s[%zu]: '%s' is also in %s",
-                              denied_field, i, denied->items[i], allowed_field);
+            return store_fail(e, STORE_INVALID, "policy.%s[%zu]: '%s' is also in %s", denied_field,
+                              i, denied->items[i], allowed_field);
     return 0;
 }
 
@@ -179,8 +189,7 @@ int policies_validate(const policies_policy_t *p, store_err_t *e)
     for (size_t i = 0; i < p->regions.n; i++)
         if (!policies_region_ok(p->regions.items[i]))
             return store_fail(e, STORE_INVALID,
-                              "policy.regions[%zu]: expected 1 to 32 characters from a-z 0-9 -",
-                              i);
+                              "policy.regions[%zu]: expected 1 to 32 characters from a-z 0-9 -", i);
     if (policies_check_disjoint("allowed_providers", &p->allowed_providers, "denied_providers",
                                 &p->denied_providers, e) < 0 ||
         policies_check_disjoint("allowed_models", &p->allowed_models, "denied_models",
@@ -225,16 +234,27 @@ static int policies_check_refs(PGconn *c, const policies_policy_t *p, store_err_
             if (k < 0)
                 return -1;
             if (!k)
-                return store_fail(e, STORE_INVALID, "policy.%s[%zu]: provider '%s' is not registered",
-                                  provs[f].field, i, provs[f].l->items[i]);
+                return store_fail(e, STORE_INVALID,
+                                  "policy.%s[%zu]: provider '%s' is not registered", provs[f].field,
+                                  i, provs[f].l->items[i]);
         }
+    /* A revoked key's policy would govern nothing (it is left out of tables). */
+    if (strcmp(p->scope, "key") == 0) {
+        int k = policies_known(c, "policies_key_revoked", p->target, e);
+        if (k < 0)
+            return -1;
+        if (k)
+            return store_fail(e, STORE_INVALID, "policy.target: api key '%s' is revoked",
+                              p->target);
+    }
     for (size_t i = 0; i < p->regions.n; i++) {
         int k = policies_known(c, "policies_region_known", p->regions.items[i], e);
         if (k < 0)
             return -1;
         if (!k)
-            return store_fail(e, STORE_INVALID, "policy.regions[%zu]: no provider is in region '%s'",
-                              i, p->regions.items[i]);
+            return store_fail(e, STORE_INVALID,
+                              "policy.regions[%zu]: no provider is in region '%s'", i,
+                              p->regions.items[i]);
     }
     return 0;
 }

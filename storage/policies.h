@@ -6,10 +6,10 @@
  * Invariants: at most one policy per target; empty lists mean "no
  * restriction", caps of 0 "no cap"; logging is off unless a policy turns it
  * on; no name is both allowed and denied in one policy; named providers are
- * registered and named regions are some registered provider's region when
- * the policy is written. Every change runs inside the caller's transaction
- * and appends its audit row there (a replacement shows the settings before
- * and after). A policy goes when its target does. GovernanceService
+ * registered, named regions are some registered provider's region and a
+ * key target is not revoked when the policy is written. Every change runs
+ * inside the caller's transaction and appends its audit row there (a
+ * replacement shows the settings before and after). A policy goes when its target does. GovernanceService
  * (cp_governance.c) calls this and publishes a routing-table version in the
  * same transaction.
  */

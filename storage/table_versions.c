@@ -243,8 +243,8 @@ int table_versions_publish(PGconn *c, int64_t *version, store_err_t *e)
         rc = 0;
         goto out;
     }
-    doc = json_pack("{s:I, s:O, s:O}", "version", (json_int_t)v, "providers", providers,
-                    "routes", routes);
+    doc = json_pack("{s:I, s:O, s:O}", "version", (json_int_t)v, "providers", providers, "routes",
+                    routes);
     if (doc && tv_governance(c, doc, e) < 0)
         goto out;
     if (!doc || !(text = json_dumps(doc, JSON_COMPACT))) {

@@ -23,12 +23,12 @@ typedef struct cp_gov_tx cp_gov_tx_t;
 struct cp_gov_tx {
     const audit_actor_t *who;
     int (*fn)(PGconn *c, cp_gov_tx_t *t, store_err_t *e);
-    const void *req;        /* the decoded request */
-    const char *secret;     /* a minted secret (keys), else NULL */
-    ProtobufCMessage *out;  /* the answer, built by fn */
-    int64_t version;        /* published by a change */
-    const char *action;     /* for the log line: "team.create" */
-    const char *object;     /* for the log line: the name */
+    const void *req;       /* the decoded request */
+    const char *secret;    /* a minted secret (keys), else NULL */
+    ProtobufCMessage *out; /* the answer, built by fn */
+    int64_t version;       /* published by a change */
+    const char *action;    /* for the log line: "team.create" */
+    const char *object;    /* for the log line: the name */
 };
 
 /* Runs t as a change (publish = true) or a read. OK, or a status with

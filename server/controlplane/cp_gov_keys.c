@@ -81,8 +81,8 @@ static int key_expiry(int64_t ms, char *err, size_t errlen)
         return -1;
     }
     if (ms <= now) {
-        snprintf(err, errlen, "key.expires_unix_ms: %lld is in the past (now %lld)",
-                 (long long)ms, (long long)now);
+        snprintf(err, errlen, "key.expires_unix_ms: %lld is in the past (now %lld)", (long long)ms,
+                 (long long)now);
         return -1;
     }
     if (ms - now > KEY_EXPIRY_MAX_MS) {
@@ -240,8 +240,8 @@ static grpc_status_code rpc_key_create(cp_t *cp, const audit_actor_t *who, Proto
 
 /* --- update ---------------------------------------------------------------- */
 
-static const char *const key_mask_fields[] = {"team",           "scopes",          "requests_per_min",
-                                              "tokens_per_min", "expires_unix_ms", NULL};
+static const char *const key_mask_fields[] = {
+    "team", "scopes", "requests_per_min", "tokens_per_min", "expires_unix_ms", NULL};
 
 /* Checks the request's values of the fields its mask names. */
 static int key_update_check(const Llmgw__V1__UpdateApiKeyRequest *r, unsigned bits,
@@ -255,8 +255,8 @@ static int key_update_check(const Llmgw__V1__UpdateApiKeyRequest *r, unsigned bi
     }
     if ((bits & 2u) && key_scopes(r->scopes, r->n_scopes, scopes, err, errlen) < 0)
         return -1;
-    if (key_limits((bits & 4u) ? r->requests_per_min : 0, (bits & 8u) ? r->tokens_per_min : 0,
-                   err, errlen) < 0)
+    if (key_limits((bits & 4u) ? r->requests_per_min : 0, (bits & 8u) ? r->tokens_per_min : 0, err,
+                   errlen) < 0)
         return -1;
     return (bits & 16u) ? key_expiry(r->expires_unix_ms, err, errlen) : 0;
 }
@@ -317,8 +317,11 @@ static grpc_status_code rpc_key_revoke(cp_t *cp, const audit_actor_t *who, Proto
     Llmgw__V1__RevokeApiKeyRequest *r = (void *)req;
     if (cp_validate_name("name", r->name, 64, "", details, dlen) < 0)
         return GRPC_STATUS_INVALID_ARGUMENT;
-    cp_gov_tx_t t = {
-        .who = who, .fn = tx_key_revoke, .req = r->name, .action = "api_key.revoke", .object = r->name};
+    cp_gov_tx_t t = {.who = who,
+                     .fn = tx_key_revoke,
+                     .req = r->name,
+                     .action = "api_key.revoke",
+                     .object = r->name};
     return key_change(cp, &t, KEY_OUT_CHANGE, resp, details, dlen);
 }
 
@@ -375,8 +378,11 @@ static grpc_status_code rpc_key_delete(cp_t *cp, const audit_actor_t *who, Proto
     Llmgw__V1__DeleteApiKeyRequest *r = (void *)req;
     if (cp_validate_name("name", r->name, 64, "", details, dlen) < 0)
         return GRPC_STATUS_INVALID_ARGUMENT;
-    cp_gov_tx_t t = {
-        .who = who, .fn = tx_key_delete, .req = r->name, .action = "api_key.delete", .object = r->name};
+    cp_gov_tx_t t = {.who = who,
+                     .fn = tx_key_delete,
+                     .req = r->name,
+                     .action = "api_key.delete",
+                     .object = r->name};
     grpc_status_code st = cp_gov_run(cp, &t, true, details, dlen);
     if (st == GRPC_STATUS_OK) {
         ((Llmgw__V1__GovernanceChange *)t.out)->table_version = t.version;
@@ -446,8 +452,8 @@ static grpc_status_code rpc_key_list(cp_t *cp, const audit_actor_t *who, Protobu
 
 #define KEY(name, req, fn)                                                                         \
     {                                                                                              \
-        "/llmgw.v1.GovernanceService/" name, &llmgw__v1__##req##__descriptor, fn,                  \
-            CP_ACCESS_KEYS, NULL                                                                   \
+        "/llmgw.v1.GovernanceService/" name, &llmgw__v1__##req##__descriptor, fn, CP_ACCESS_KEYS,  \
+            NULL                                                                                   \
     }
 
 cp_rpc_method_t cp_gov_key_methods[] = {

@@ -17,15 +17,15 @@ static store_list_t pol_list(char **items, size_t n)
 }
 
 /* A request's policy as the storage struct (lists borrowed from m). */
-static int pol_from_msg(const Llmgw__V1__Policy *m, policies_policy_t *p, char *err,
-                        size_t errlen)
+static int pol_from_msg(const Llmgw__V1__Policy *m, policies_policy_t *p, char *err, size_t errlen)
 {
     memset(p, 0, sizeof(*p));
     if (cp_validate_name("policy.name", m->name, 64, "", err, errlen) < 0)
         return -1;
     if (strlen(m->scope) >= sizeof(p->scope) || strlen(m->target) > 64) {
-        snprintf(err, errlen, strlen(m->target) > 64 ? "policy.target: longer than 64 characters"
-                                                     : "policy.scope: expected one of org, team, key");
+        snprintf(err, errlen,
+                 strlen(m->target) > 64 ? "policy.target: longer than 64 characters"
+                                        : "policy.scope: expected one of org, team, key");
         return -1;
     }
     snprintf(p->name, sizeof(p->name), "%s", m->name);
@@ -151,7 +151,8 @@ static grpc_status_code rpc_pol_set(cp_t *cp, const audit_actor_t *who, Protobuf
     }
     if (pol_from_msg(r->policy, &p, details, dlen) < 0)
         return GRPC_STATUS_INVALID_ARGUMENT;
-    cp_gov_tx_t t = {.who = who, .fn = tx_pol_set, .req = &p, .action = "policy.set", .object = p.name};
+    cp_gov_tx_t t = {
+        .who = who, .fn = tx_pol_set, .req = &p, .action = "policy.set", .object = p.name};
     grpc_status_code st = cp_gov_run(cp, &t, true, details, dlen);
     if (st == GRPC_STATUS_OK) {
         ((Llmgw__V1__PolicyChange *)t.out)->table_version = t.version;
@@ -178,8 +179,11 @@ static grpc_status_code rpc_pol_delete(cp_t *cp, const audit_actor_t *who, Proto
     Llmgw__V1__DeletePolicyRequest *r = (void *)req;
     if (cp_validate_name("name", r->name, 64, "", details, dlen) < 0)
         return GRPC_STATUS_INVALID_ARGUMENT;
-    cp_gov_tx_t t = {
-        .who = who, .fn = tx_pol_delete, .req = r->name, .action = "policy.delete", .object = r->name};
+    cp_gov_tx_t t = {.who = who,
+                     .fn = tx_pol_delete,
+                     .req = r->name,
+                     .action = "policy.delete",
+                     .object = r->name};
     grpc_status_code st = cp_gov_run(cp, &t, true, details, dlen);
     if (st == GRPC_STATUS_OK) {
         ((Llmgw__V1__GovernanceChange *)t.out)->table_version = t.version;

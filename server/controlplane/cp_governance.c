@@ -101,7 +101,8 @@ static Llmgw__V1__Team *team_msg(const teams_team_t *t)
     m->created_unix_ms = t->created_unix_ms;
     m->updated_unix_ms = t->updated_unix_ms;
     m->n_keys = t->n_keys;
-    if (store_msg_str(&m->name, t->name) < 0 || store_msg_str(&m->description, t->description) < 0) {
+    if (store_msg_str(&m->name, t->name) < 0 ||
+        store_msg_str(&m->description, t->description) < 0) {
         protobuf_c_message_free_unpacked(&m->base, NULL);
         return NULL;
     }
@@ -166,8 +167,11 @@ static grpc_status_code rpc_team_create(cp_t *cp, const audit_actor_t *who, Prot
     }
     if (team_from_msg(r->team, &team, details, dlen) < 0)
         return GRPC_STATUS_INVALID_ARGUMENT;
-    cp_gov_tx_t t = {
-        .who = who, .fn = tx_team_create, .req = &team, .action = "team.create", .object = team.name};
+    cp_gov_tx_t t = {.who = who,
+                     .fn = tx_team_create,
+                     .req = &team,
+                     .action = "team.create",
+                     .object = team.name};
     grpc_status_code st = cp_gov_run(cp, &t, true, details, dlen);
     if (st == GRPC_STATUS_OK) {
         ((Llmgw__V1__TeamChange *)t.out)->table_version = t.version;
@@ -176,8 +180,8 @@ static grpc_status_code rpc_team_create(cp_t *cp, const audit_actor_t *who, Prot
     return st;
 }
 
-static const char *const team_mask_fields[] = {"description", "requests_per_min",
-                                               "tokens_per_min", NULL};
+static const char *const team_mask_fields[] = {"description", "requests_per_min", "tokens_per_min",
+                                               NULL};
 
 static int tx_team_update(PGconn *c, cp_gov_tx_t *t, store_err_t *e)
 {
@@ -185,8 +189,8 @@ static int tx_team_update(PGconn *c, cp_gov_tx_t *t, store_err_t *e)
     teams_team_t team;
     unsigned bits = 0;
     char err[256];
-    if (cp_gov_mask(r->update_mask, r->n_update_mask, team_mask_fields, &bits, err,
-                    sizeof(err)) < 0)
+    if (cp_gov_mask(r->update_mask, r->n_update_mask, team_mask_fields, &bits, err, sizeof(err)) <
+        0)
         return store_fail(e, STORE_INVALID, "%s", err);
     if (teams_get_locked(c, r->name, &team, e) < 0)
         return -1;
@@ -241,8 +245,11 @@ static grpc_status_code rpc_team_delete(cp_t *cp, const audit_actor_t *who, Prot
     Llmgw__V1__DeleteTeamRequest *r = (void *)req;
     if (cp_validate_name("name", r->name, 64, "", details, dlen) < 0)
         return GRPC_STATUS_INVALID_ARGUMENT;
-    cp_gov_tx_t t = {
-        .who = who, .fn = tx_team_delete, .req = r->name, .action = "team.delete", .object = r->name};
+    cp_gov_tx_t t = {.who = who,
+                     .fn = tx_team_delete,
+                     .req = r->name,
+                     .action = "team.delete",
+                     .object = r->name};
     grpc_status_code st = cp_gov_run(cp, &t, true, details, dlen);
     if (st == GRPC_STATUS_OK) {
         ((Llmgw__V1__GovernanceChange *)t.out)->table_version = t.version;
@@ -313,8 +320,8 @@ static grpc_status_code rpc_team_list(cp_t *cp, const audit_actor_t *who, Protob
 
 #define TEAM(name, req, fn)                                                                        \
     {                                                                                              \
-        "/llmgw.v1.GovernanceService/" name, &llmgw__v1__##req##__descriptor, fn,                  \
-            CP_ACCESS_KEYS, NULL                                                                   \
+        "/llmgw.v1.GovernanceService/" name, &llmgw__v1__##req##__descriptor, fn, CP_ACCESS_KEYS,  \
+            NULL                                                                                   \
     }
 
 static cp_rpc_method_t cp_gov_team_methods[] = {

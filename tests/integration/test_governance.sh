@@ -279,6 +279,8 @@ wait_acked "$(version)" && table_py "not [k for k in d['keys'] if k['name']=='op
   pass "a revoked key and its policy leave the table; the node ACKs it" ||
   { fail "a revoked key leaves the table"; cat "$T/table.json" >&2; }
 check_fails "a revoked key is refused by the data plane" 1 "UNAUTHENTICATED" chat_as "$OPKEY"
+check_fails "a policy for a revoked key" 1 "INVALID_ARGUMENT: policy.target: api key 'opkey' is revoked" \
+  L policy set p2 --key opkey
 check_fails "revoking twice" 1 "FAILED_PRECONDITION: api key 'opkey': already revoked" L key revoke opkey
 check_fails "a revoked key cannot be rotated" 1 "FAILED_PRECONDITION: api key 'opkey': revoked" L key rotate opkey
 check_fails "a team with keys is not deleted" 1 \

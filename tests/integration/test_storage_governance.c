@@ -362,8 +362,8 @@ static void test_api_keys_rotation_grace_and_expiry(void **state)
     rotate_arg_t ra = {"rot", fresh, 3600000};
     assert_int_equal(gov_run(key_rotate, &ra, &e), STORE_OK);
     secret_sha256_hex(old, strlen(old), hex);
-    gov_expect_query("SELECT encode(previous_sha256, 'hex') FROM api_keys WHERE name = 'rot'",
-                     NULL, hex);
+    gov_expect_query("SELECT encode(previous_sha256, 'hex') FROM api_keys WHERE name = 'rot'", NULL,
+                     hex);
     gov_expect_query("SELECT previous_expires_at > now() + interval '59 minutes' FROM api_keys"
                      " WHERE name = 'rot'",
                      NULL, "t");
