@@ -39,7 +39,8 @@ const store_stmt_t policies_stmts[] = {
                                                                                        "$10::int, "
                                                                                        "$11::"
                                                                                        "bigint,"
-                                                                                       " " POLICIES_ARR("$12") ", $13::bool, $14::bool)",
+                                                                                       " " POLICIES_ARR(
+                                                                                           "$12") ", $13::bool, $14::bool)",
      14},
     {"policies_update",
      "UPDATE policies SET scope = $2, team = $3, api_key = $4,"
