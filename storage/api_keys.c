@@ -27,20 +27,20 @@
     " (extract(epoch FROM updated_at) * 1000)::bigint AS updated_ms,"                              \
     " coalesce((extract(epoch FROM revoked_at) * 1000)::bigint, 0) AS revoked_ms"
 
-/* Unix ms ($n, 0 = none) as a timestamptz. */
-#define API_KEYS_TS(n) "CASE WHEN " n "::bigint > 0 THEN to_timestamp(" n "::bigint / 1000.0) END"
-
+/* Times arrive as Unix ms ($n, 0 = none):
+ * CASE WHEN $n::bigint > 0 THEN to_timestamp($n::bigint / 1000.0) END. */
 const store_stmt_t api_keys_stmts[] = {
     {"api_keys_insert",
      "INSERT INTO api_keys (name, team, sha256, scopes, requests_per_min, tokens_per_min,"
      " expires_at) VALUES ($1, $2, decode($3, 'hex'),"
-     " ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), $5::int, $6::bigint, " API_KEYS_TS(
-         "$7") ")",
+     " ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), $5::int, $6::bigint,"
+     " CASE WHEN $7::bigint > 0 THEN to_timestamp($7::bigint / 1000.0) END)",
      7},
     {"api_keys_update",
      "UPDATE api_keys SET team = $2, scopes = ARRAY(SELECT jsonb_array_elements_text($3::jsonb)),"
-     " requests_per_min = $4::int, tokens_per_min = $5::bigint, expires_at = " API_KEYS_TS(
-         "$6") ", updated_at = now() WHERE name = $1",
+     " requests_per_min = $4::int, tokens_per_min = $5::bigint,"
+     " expires_at = CASE WHEN $6::bigint > 0 THEN to_timestamp($6::bigint / 1000.0) END,"
+     " updated_at = now() WHERE name = $1",
      6},
     {"api_keys_rotate",
      "UPDATE api_keys SET previous_sha256 = CASE WHEN $3::bigint > 0 THEN sha256 END,"

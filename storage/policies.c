@@ -27,33 +27,32 @@
     " (extract(epoch FROM created_at) * 1000)::bigint AS created_ms,"                              \
     " (extract(epoch FROM updated_at) * 1000)::bigint AS updated_ms"
 
-#define POLICIES_ARR(n) "ARRAY(SELECT jsonb_array_elements_text(" n "::jsonb))"
-
-/* Lists arrive as JSON array parameters. */
+/* Lists arrive as JSON array parameters, unpacked by
+ * ARRAY(SELECT jsonb_array_elements_text($n::jsonb)). */
 const store_stmt_t policies_stmts[] = {
     {"policies_insert",
      "INSERT INTO policies (name, scope, team, api_key, allowed_models, denied_models,"
      " allowed_providers, denied_providers, regions, max_tokens, max_prompt_bytes, redact,"
-     " log_prompts, log_responses) VALUES ($1, $2, $3, $4, " POLICIES_ARR("$5") ", " POLICIES_ARR(
-         "$6") ", " POLICIES_ARR("$7") ", " POLICIES_ARR("$8") ", " POLICIES_ARR("$9") ", "
-                                                                                       "$10::int, "
-                                                                                       "$11::"
-                                                                                       "bigint,"
-                                                                                       " " POLICIES_ARR(
-                                                                                           "$12") ", $13::bool, $14::bool)",
+     " log_prompts, log_responses) VALUES ($1, $2, $3, $4,"
+     " ARRAY(SELECT jsonb_array_elements_text($5::jsonb)),"
+     " ARRAY(SELECT jsonb_array_elements_text($6::jsonb)),"
+     " ARRAY(SELECT jsonb_array_elements_text($7::jsonb)),"
+     " ARRAY(SELECT jsonb_array_elements_text($8::jsonb)),"
+     " ARRAY(SELECT jsonb_array_elements_text($9::jsonb)),"
+     " $10::int, $11::bigint,"
+     " ARRAY(SELECT jsonb_array_elements_text($12::jsonb)),"
+     " $13::bool, $14::bool)",
      14},
     {"policies_update",
      "UPDATE policies SET scope = $2, team = $3, api_key = $4,"
-     " allowed_models = " POLICIES_ARR("$5") ", denied_models = " POLICIES_ARR(
-         "$6") ","
-               " allowed_providers = " POLICIES_ARR("$7") ", denied_providers = " POLICIES_ARR(
-                   "$8") ","
-                         " regions = " POLICIES_ARR(
-                             "$9") ", max_tokens = $10::int, max_prompt_bytes = $11::bigint,"
-                                   " redact = " POLICIES_ARR(
-                                       "$12") ", log_prompts = $13::bool, log_responses = "
-                                              "$14::bool,"
-                                              " updated_at = now() WHERE name = $1",
+     " allowed_models = ARRAY(SELECT jsonb_array_elements_text($5::jsonb)),"
+     " denied_models = ARRAY(SELECT jsonb_array_elements_text($6::jsonb)),"
+     " allowed_providers = ARRAY(SELECT jsonb_array_elements_text($7::jsonb)),"
+     " denied_providers = ARRAY(SELECT jsonb_array_elements_text($8::jsonb)),"
+     " regions = ARRAY(SELECT jsonb_array_elements_text($9::jsonb)),"
+     " max_tokens = $10::int, max_prompt_bytes = $11::bigint,"
+     " redact = ARRAY(SELECT jsonb_array_elements_text($12::jsonb)),"
+     " log_prompts = $13::bool, log_responses = $14::bool, updated_at = now() WHERE name = $1",
      14},
     {"policies_delete", "DELETE FROM policies WHERE name = $1", 1},
     {"policies_get", "SELECT " POLICIES_COLUMNS " FROM policies WHERE name = $1", 1},

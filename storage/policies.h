@@ -9,9 +9,9 @@
  * registered, named regions are some registered provider's region and a
  * key target is not revoked when the policy is written. Every change runs
  * inside the caller's transaction and appends its audit row there (a
- * replacement shows the settings before and after). A policy goes when its target does.
- * GovernanceService (cp_governance.c) calls this and publishes a routing-table version in the same
- * transaction.
+ * replacement shows the settings before and after). A policy goes when its
+ * target does. GovernanceService (cp_governance.c) calls this and publishes
+ * a routing-table version in the same transaction.
  */
 #ifndef LLMGW_POLICIES_H
 #define LLMGW_POLICIES_H
