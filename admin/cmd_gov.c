@@ -3,10 +3,24 @@
 #include "cmd_gov.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* cmd_usage_error's message, returning -1 for the parser's callers. */
+static int gov_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int gov_usage(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(see '%s --help')\n", cmd);
+    return -1;
+}
 
 gov_flag_t *gov_flag(gov_cli_t *g, const char *flag)
 {
@@ -114,7 +128,7 @@ static int gov_check_list(const char *cmd, const char *flag, const char *v)
 {
     size_t n = strlen(v);
     if (n == 0 || v[0] == ',' || v[n - 1] == ',' || strstr(v, ",,"))
-        return cmd_usage_error(cmd, "%s: empty entry in '%s' (expected a,b,c)", flag, v), -1;
+        return gov_usage(cmd, "%s: empty entry in '%s' (expected a,b,c)", flag, v);
     return 0;
 }
 
@@ -122,7 +136,7 @@ static int gov_take(gov_cli_t *g, cmd_args_t *a, gov_flag_t *f)
 {
     const char *v = NULL;
     if (f->seen)
-        return cmd_usage_error(g->cmd, "%s: given twice", f->flag), -1;
+        return gov_usage(g->cmd, "%s: given twice", f->flag);
     f->seen = true;
     if (f->kind == GOV_BOOL) {
         if (cmd_args_no_value(a) < 0)
@@ -140,19 +154,17 @@ static int gov_take(gov_cli_t *g, cmd_args_t *a, gov_flag_t *f)
         return gov_check_list(g->cmd, f->flag, v);
     case GOV_TIME:
         if (gov_parse_time(v, &f->num) < 0)
-            return cmd_usage_error(g->cmd,
-                                   "%s: expected an RFC 3339 time like 2027-01-31T12:00:00Z, "
-                                   "got '%s'",
-                                   f->flag, v),
-                   -1;
+            return gov_usage(g->cmd,
+                             "%s: expected an RFC 3339 time like 2027-01-31T12:00:00Z, "
+                             "got '%s'",
+                             f->flag, v);
         return 0;
     case GOV_DURATION:
         if (gov_parse_duration(v, &f->num) < 0 || f->num < f->min || f->num > f->max)
-            return cmd_usage_error(g->cmd,
-                                   "%s: expected a duration like 90s, 30m, 1h or 30d (at most "
-                                   "%lldd), got '%s'",
-                                   f->flag, f->max / 86400000, v),
-                   -1;
+            return gov_usage(g->cmd,
+                             "%s: expected a duration like 90s, 30m, 1h or 30d (at most "
+                             "%lldd), got '%s'",
+                             f->flag, f->max / 86400000, v);
         return 0;
     default:
         return 0;
@@ -173,7 +185,7 @@ int gov_parse(gov_cli_t *g, int argc, char **argv)
             else if (!g->name)
                 g->name = a.value;
             else
-                return cmd_usage_error(g->cmd, "unexpected argument '%s'", a.value), -1;
+                return gov_usage(g->cmd, "unexpected argument '%s'", a.value);
             continue;
         }
         if (cmd_args_is(&a, "-h") || cmd_args_is(&a, "--help")) {
@@ -199,28 +211,26 @@ int gov_parse(gov_cli_t *g, int argc, char **argv)
         if (common < 0)
             return -1;
         if (common == 0)
-            return cmd_usage_error(g->cmd, "unknown flag '%.*s'", (int)strcspn(a.name, "="),
-                                   a.name),
-                   -1;
+            return gov_usage(g->cmd, "unknown flag '%.*s'", (int)strcspn(a.name, "="), a.name);
     }
     char list[160] = "";
     for (size_t i = 0; g->verbs[i]; i++)
         snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
                  g->verbs[i]);
     if (!verb)
-        return cmd_usage_error(g->cmd, "expected an action: %s", list), -1;
+        return gov_usage(g->cmd, "expected an action: %s", list);
     for (g->verb = 0; g->verbs[g->verb] && strcmp(g->verbs[g->verb], verb) != 0; g->verb++)
         ;
     if (!g->verbs[g->verb])
-        return cmd_usage_error(g->cmd, "unknown action '%s' (expected %s)", verb, list), -1;
+        return gov_usage(g->cmd, "unknown action '%s' (expected %s)", verb, list);
     bool named = (g->verbs_with_name >> g->verb) & 1u;
     if (named && !g->name)
-        return cmd_usage_error(g->cmd, "%s: NAME: required", verb), -1;
+        return gov_usage(g->cmd, "%s: NAME: required", verb);
     if (!named && g->name)
-        return cmd_usage_error(g->cmd, "unexpected argument '%s'", g->name), -1;
+        return gov_usage(g->cmd, "unexpected argument '%s'", g->name);
     for (size_t i = 0; i < g->n_flags; i++)
         if (g->flags[i].seen && !((g->flags[i].verbs >> g->verb) & 1u))
-            return cmd_usage_error(g->cmd, "%s: not a flag of '%s'", g->flags[i].flag, verb), -1;
+            return gov_usage(g->cmd, "%s: not a flag of '%s'", g->flags[i].flag, verb);
     return ctl_opts_finish(g->cmd, &g->ctl);
 }
 

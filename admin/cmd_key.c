@@ -129,8 +129,10 @@ static int key_expiry(gov_flag_t *f, long long *ms)
 {
     *ms = 0;
     int given = f[F_EXPIRES].seen + f[F_TTL].seen + f[F_NO_EXPIRY].seen;
-    if (given > 1)
-        return cmd_usage_error(KEY_CMD, "--expires, --ttl and --no-expiry exclude each other"), -1;
+    if (given > 1) {
+        cmd_usage_error(KEY_CMD, "--expires, --ttl and --no-expiry exclude each other");
+        return -1;
+    }
     if (f[F_EXPIRES].seen)
         *ms = f[F_EXPIRES].num;
     else if (f[F_TTL].seen)

@@ -158,20 +158,25 @@ static int policy_list_print(const Llmgw__V1__ListPoliciesResponse *l)
 /* Scope and target from --scope / --team / --key. -1 after a message. */
 static int policy_target(gov_flag_t *f, const char **scope, const char **target)
 {
-    if (f[F_TEAM].seen && f[F_KEY].seen)
-        return cmd_usage_error(POLICY_CMD, "--team and --key exclude each other"), -1;
+    if (f[F_TEAM].seen && f[F_KEY].seen) {
+        cmd_usage_error(POLICY_CMD, "--team and --key exclude each other");
+        return -1;
+    }
     const char *implied = f[F_TEAM].seen ? "team" : f[F_KEY].seen ? "key" : "org";
     *scope = f[F_SCOPE].seen ? f[F_SCOPE].str : implied;
     *target = f[F_TEAM].seen ? f[F_TEAM].str : f[F_KEY].seen ? f[F_KEY].str : "";
-    if (strcmp(*scope, "org") != 0 && strcmp(*scope, "team") != 0 && strcmp(*scope, "key") != 0)
-        return cmd_usage_error(POLICY_CMD, "--scope: expected org, team or key, got '%s'", *scope),
-               -1;
+    if (strcmp(*scope, "org") != 0 && strcmp(*scope, "team") != 0 && strcmp(*scope, "key") != 0) {
+        cmd_usage_error(POLICY_CMD, "--scope: expected org, team or key, got '%s'", *scope);
+        return -1;
+    }
     if (strcmp(*scope, implied) != 0) {
-        if (strcmp(*scope, "org") == 0)
-            return cmd_usage_error(POLICY_CMD, "%s: not with --scope org",
-                                   f[F_TEAM].seen ? "--team" : "--key"),
-                   -1;
-        return cmd_usage_error(POLICY_CMD, "--scope %s: requires --%s", *scope, *scope), -1;
+        if (strcmp(*scope, "org") == 0) {
+            cmd_usage_error(POLICY_CMD, "%s: not with --scope org",
+                            f[F_TEAM].seen ? "--team" : "--key");
+            return -1;
+        }
+        cmd_usage_error(POLICY_CMD, "--scope %s: requires --%s", *scope, *scope);
+        return -1;
     }
     return 0;
 }
