@@ -11,7 +11,8 @@
 # its grace; revoked keys and their policies leave the table; an operator
 # token may manage keys but not policies. End to end: a key created with the
 # CLI authenticates a chat through the data plane, its rotated-out secret
-# works within the grace and not after, and it is refused once revoked.
+# works within the grace and not after (nor after a rotation without grace),
+# an expired key is refused, and a revoked one too.
 set -euo pipefail
 
 BIN=${LLMGW_BIN_DIR:?}/bin
@@ -120,6 +121,28 @@ check "team show --json" L team show search --json
 python3 -c "import json; d=json.load(open('$T/out')); assert d['tokens_per_min']==60000 and d['n_keys']==0" &&
   pass "team show --json" || fail "team show --json"
 check "team delete" L team delete spare
+# Concurrent changes: each its own version, none lost (rows locked while read and changed).
+V=$(version)
+JOBS=()
+for i in 1 2 3 4 5; do
+  L team create "par$i" >/dev/null 2>&1 &
+  JOBS+=($!)
+done
+wait "${JOBS[@]}"
+JOBS=()
+L team update par1 --rpm 7 >/dev/null 2>&1 &
+JOBS+=($!)
+L team update par1 --tpm 9 >/dev/null 2>&1 &
+JOBS+=($!)
+L team update par1 --description both >/dev/null 2>&1 &
+JOBS+=($!)
+wait "${JOBS[@]}"
+[ "$(version)" = $((V + 8)) ] && [ "$(psql_q "SELECT count(DISTINCT version) FROM routing_table_versions
+  WHERE version > $V")" = 8 ] && [ "$(psql_q "SELECT requests_per_min || ' ' || tokens_per_min || ' ' ||
+  description FROM teams WHERE name = 'par1'")" = "7 9 both" ] &&
+  pass "eight concurrent changes: eight versions, no update lost" ||
+  { fail "concurrent changes"; psql_q "SELECT * FROM teams" >&2; }
+for i in 1 2 3 4 5; do L team delete "par$i" >/dev/null; done
 
 # --- keys -----------------------------------------------------------------------
 V=$(version)
@@ -203,6 +226,30 @@ check_fails "after a rotation without grace the old secret is refused" 1 "UNAUTH
 check "the newest secret authenticates" chat_as "$CI3"
 [ "$(psql_q "SELECT count(*) FROM audit_log WHERE action = 'api_key.rotate' AND actor = 'gov-admin'")" = 2 ] &&
   pass "each rotation audited" || fail "each rotation audited"
+
+# Expiry and the end of a grace, on the data plane's own clock.
+check "key create --ttl 3s" L key create brief --ttl 3s
+BRIEF=$(cat "$T/out")
+check "key create" L key create rot2
+OLD2=$(cat "$T/out")
+check "key rotate --grace 3s" L key rotate rot2 --grace 3s
+NEW2=$(cat "$T/out")
+wait_acked "$(version)"
+check "a key before its expiry authenticates" chat_as "$BRIEF"
+check "a rotated-out secret within its grace authenticates" chat_as "$OLD2"
+sleep 3.2
+check_fails "an expired key is refused" 1 "UNAUTHENTICATED" chat_as "$BRIEF"
+check_fails "a rotated-out secret after its grace is refused" 1 "UNAUTHENTICATED" chat_as "$OLD2"
+check "the rotated key's new secret still authenticates" chat_as "$NEW2"
+check "key list shows the expired key" L key list
+grep -q "^brief .* expired$" "$T/out" && pass "key list marks an expired key" || { fail "key list marks an expired key"; cat "$T/out" >&2; }
+check "key delete brief" L key delete brief
+check "key delete rot2" L key delete rot2
+check "key create --expires with an offset" L key create tz --expires 2099-01-31T12:00:00+02:00
+[ "$(psql_q "SELECT expires_at = '2099-01-31 10:00:00+00' FROM api_keys WHERE name = 'tz'")" = t ] &&
+  pass "--expires honours the UTC offset" || fail "--expires honours the UTC offset"
+check "key delete tz" L key delete tz
+check_fails "an impossible date" 2 "--expires: expected an RFC 3339 time" L key create k3 --expires 2099-02-30
 
 # --- roles -----------------------------------------------------------------------
 check "an operator may create keys" L key create opkey --team search --token "$OPS"
@@ -306,12 +353,12 @@ check "with no key left in the table the data plane is open again" chat_as ""
 # --- no secret anywhere ----------------------------------------------------------
 pg_dump "$PG_URL" >"$T/dump.sql"
 grep -qF "$CI_SHA" "$T/dump.sql" && pass "pg_dump holds the key's hash" || fail "pg_dump holds the key's hash"
-if grep -qF -e "$CI" -e "$CI2" -e "$CI3" -e "$OPKEY" -e "$LOOSE" "$T/dump.sql"; then
+if grep -qF -e "$CI" -e "$CI2" -e "$CI3" -e "$OPKEY" -e "$LOOSE" -e "$BRIEF" -e "$OLD2" -e "$NEW2" "$T/dump.sql"; then
   fail "a key secret found in the database (pg_dump)"
 else
   pass "no key secret anywhere in the database (pg_dump)"
 fi
-if grep -qF -e "$CI" -e "$CI2" -e "$CI3" -e "$OPKEY" -e "$LOOSE" "$T/cp.log" "$T/dp.log"; then
+if grep -qF -e "$CI" -e "$CI2" -e "$CI3" -e "$OPKEY" -e "$LOOSE" -e "$BRIEF" -e "$OLD2" -e "$NEW2" "$T/cp.log" "$T/dp.log"; then
   fail "a key secret was logged"
 else
   pass "no key secret in the control-plane or data-plane log"
