@@ -28,7 +28,7 @@ static int admit(ratelimit_t *rl, const ratelimit_subject_t *s, int64_t tokens,
 {
     ratelimit_ticket_t local;
     int64_t r_local;
-    return ratelimit_admit(rl, s, tokens, t ? t : &local, retry_ms ? retry_ms : &r_local, why,
+    return ratelimit_admit(rl, s, 1, tokens, t ? t : &local, retry_ms ? retry_ms : &r_local, why,
                            sizeof(why));
 }
 
@@ -104,6 +104,24 @@ static void test_ratelimit_tpm_charges_estimate_and_settles(void **state)
     assert_int_equal(admit(rl, &s, 1000, &t, &retry), 0);
     ratelimit_settle(rl, &t, -1);
     assert_int_equal(admit(rl, &s, 1, NULL, &retry), 1);
+    ratelimit_free(rl);
+}
+
+static void test_ratelimit_zero_requests_charge_tokens_only(void **state)
+{
+    (void)state;
+    fake_now = 0;
+    ratelimit_t *rl = ratelimit_new(fake_clock, NULL);
+    ratelimit_subject_t s = {.key = "ens", .key_rpm = 1, .key_tpm = 100};
+    ratelimit_ticket_t t;
+    int64_t retry;
+    assert_int_equal(ratelimit_admit(rl, &s, 1, 0, &t, &retry, why, sizeof(why)), 0);
+    /* Members of the admitted call: tokens only, the request is not counted again. */
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(ratelimit_admit(rl, &s, 0, 25, &t, &retry, why, sizeof(why)), 0);
+    assert_int_equal(ratelimit_admit(rl, &s, 0, 1, &t, &retry, why, sizeof(why)), 1);
+    assert_non_null(strstr(why, "tokens per minute"));
+    assert_int_equal(ratelimit_admit(rl, &s, 1, 0, &t, &retry, why, sizeof(why)), 1);
     ratelimit_free(rl);
 }
 
@@ -206,7 +224,7 @@ static void *worker(void *ud)
         ratelimit_ticket_t t;
         int64_t retry;
         char buf[128];
-        if (ratelimit_admit(w->rl, &s, 10, &t, &retry, buf, sizeof(buf)) == 0) {
+        if (ratelimit_admit(w->rl, &s, 1, 10, &t, &retry, buf, sizeof(buf)) == 0) {
             w->admitted++;
             ratelimit_settle(w->rl, &t, 10);
         }
@@ -240,6 +258,7 @@ int main(void)
         cmocka_unit_test(test_ratelimit_unlimited_subjects_are_not_tracked),
         cmocka_unit_test(test_ratelimit_rpm_burst_refused_then_refilled),
         cmocka_unit_test(test_ratelimit_tpm_charges_estimate_and_settles),
+        cmocka_unit_test(test_ratelimit_zero_requests_charge_tokens_only),
         cmocka_unit_test(test_ratelimit_estimate_above_limit_needs_full_bucket),
         cmocka_unit_test(test_ratelimit_team_limit_shared_by_keys_and_atomic),
         cmocka_unit_test(test_ratelimit_state_survives_reload_and_limit_changes),

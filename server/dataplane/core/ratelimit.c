@@ -220,7 +220,7 @@ static bool rl_named(const char *s)
     return s && s[0];
 }
 
-int ratelimit_admit(ratelimit_t *rl, const ratelimit_subject_t *s, int64_t tokens,
+int ratelimit_admit(ratelimit_t *rl, const ratelimit_subject_t *s, int requests, int64_t tokens,
                     ratelimit_ticket_t *ticket, int64_t *retry_after_ms, char *why, size_t whylen)
 {
     memset(ticket, 0, sizeof(*ticket));
@@ -241,15 +241,16 @@ int ratelimit_admit(ratelimit_t *rl, const ratelimit_subject_t *s, int64_t token
     rl_entry_t *k = key_limited ? rl_get(rl, 0, s->key, s->key_rpm, s->key_tpm, now) : NULL;
     rl_entry_t *t = team_limited ? rl_get(rl, 1, s->team, s->team_rpm, s->team_tpm, now) : NULL;
     int64_t tok_units = tokens * RL_UNITS;
+    int64_t req_units = requests > 0 ? RL_UNITS : 0;
     rl_refusal_t worst = {0};
     /* A tpm estimate above the whole minute waits for a full bucket only. */
     if (k) {
-        rl_check(&k->rpm, RL_UNITS, "key", k->name, "requests", &worst);
+        rl_check(&k->rpm, req_units, "key", k->name, "requests", &worst);
         int64_t need = tok_units < rl_capacity(&k->tpm) ? tok_units : rl_capacity(&k->tpm);
         rl_check(&k->tpm, need, "key", k->name, "tokens", &worst);
     }
     if (t) {
-        rl_check(&t->rpm, RL_UNITS, "team", t->name, "requests", &worst);
+        rl_check(&t->rpm, req_units, "team", t->name, "requests", &worst);
         int64_t need = tok_units < rl_capacity(&t->tpm) ? tok_units : rl_capacity(&t->tpm);
         rl_check(&t->tpm, need, "team", t->name, "tokens", &worst);
     }
@@ -268,7 +269,7 @@ int ratelimit_admit(ratelimit_t *rl, const ratelimit_subject_t *s, int64_t token
         if (!e)
             continue;
         if (e->rpm.limit)
-            e->rpm.level -= RL_UNITS;
+            e->rpm.level -= req_units;
         if (e->tpm.limit) {
             e->tpm.level -= tok_units;
             if (e->tpm.level < -rl_capacity(&e->tpm))

@@ -57,11 +57,12 @@ typedef struct {
     bool active;            /* false: nothing to settle */
 } ratelimit_ticket_t;
 
-/* Admits one request with an estimate of `tokens` (>= 0). 0: admitted,
+/* Admits `requests` (1, or 0 for a part of a call admitted before: only
+ * its tokens count) with an estimate of `tokens` (>= 0). 0: admitted,
  * *ticket filled. 1: refused, nothing charged, *retry_after_ms (>= 1) is
  * when it could be admitted and `why` says which limit, with the retry time
  * ("rate limit: key 'k' over 60 requests per minute; retry in 1.000 s"). */
-int ratelimit_admit(ratelimit_t *rl, const ratelimit_subject_t *s, int64_t tokens,
+int ratelimit_admit(ratelimit_t *rl, const ratelimit_subject_t *s, int requests, int64_t tokens,
                     ratelimit_ticket_t *ticket, int64_t *retry_after_ms, char *why, size_t whylen);
 /* The request ended having used `actual_tokens` (prompt + completion; < 0:
  * unknown, the estimate stands). Idempotent per ticket (it is cleared). */
