@@ -58,7 +58,8 @@ static void test_policy_none_without_policies(void **state)
 static void test_policy_providers_allowed_and_denied(void **state)
 {
     (void)state;
-    table_t *t = load("{\"name\": \"only-eu\", \"scope\": \"org\", \"allowed_providers\": [\"eu\"]}");
+    table_t *t =
+        load("{\"name\": \"only-eu\", \"scope\": \"org\", \"allowed_providers\": [\"eu\"]}");
     assert_null(why_excluded(t, "eu", "m1"));
     assert_string_equal(why_excluded(t, "us", "m1"),
                         "excluded by policy 'only-eu' (provider: not in allowed_providers)");
@@ -151,8 +152,8 @@ static void test_policy_max_prompt_bytes_counts_every_message(void **state)
     arena_t *a = arena_new(0);
     const Llmgw__V1__ChatRequest *out;
     redact_counts_t c = {0};
-    assert_int_equal(policy_apply_chat(pol, a, chat(a, "0123456789", 0), &out, &c, err, sizeof(err)),
-                     POLICY_OK);
+    assert_int_equal(
+        policy_apply_chat(pol, a, chat(a, "0123456789", 0), &out, &c, err, sizeof(err)), POLICY_OK);
     Llmgw__V1__ChatRequest *r = chat(a, "0123456789", 0);
     Llmgw__V1__Message *m2 = arena_alloc(a, sizeof(*m2));
     llmgw__v1__message__init(m2);

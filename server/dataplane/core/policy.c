@@ -49,8 +49,7 @@ static const char *policy_exclude(void *ud, const table_provider_t *p, const tab
         snprintf(why, whylen, "excluded by policy '%s' (provider: not in allowed_providers)",
                  pol->name);
     else if (table_names_has(&pol->denied_providers, p->name))
-        snprintf(why, whylen, "excluded by policy '%s' (provider: in denied_providers)",
-                 pol->name);
+        snprintf(why, whylen, "excluded by policy '%s' (provider: in denied_providers)", pol->name);
     else if (pol->allowed_models.n && !policy_model_listed(&pol->allowed_models, p, m))
         snprintf(why, whylen, "excluded by policy '%s' (model: not in allowed_models)", pol->name);
     else if (policy_model_listed(&pol->denied_models, p, m))
@@ -96,8 +95,7 @@ static const char *policy_redact_str(arena_t *a, const char *s, size_t len, unsi
 }
 
 /* A JSON string's value redacted in place; 1 changed, 0 not, -1 no memory. */
-static int policy_redact_json_string(arena_t *a, json_t *v, unsigned kinds,
-                                     redact_counts_t *counts)
+static int policy_redact_json_string(arena_t *a, json_t *v, unsigned kinds, redact_counts_t *counts)
 {
     const char *s = json_string_value(v);
     if (!s)
@@ -389,8 +387,9 @@ void policy_log_prompt(const table_policy_t *pol, const char *key,
         buf_t b = BUF_INIT(4 * POLICY_LOG_TEXT_MAX + 16);
         policy_log_quote(&b, policy_has_parts(m) ? m->content_parts_json
                                                  : (m->content ? m->content : ""));
-        log_debug("prompt (policy allows logging)", "policy=%s key=%s message=%zu role=%s text=\"%s\"",
-                  pol->name, key ? key : "", i, m->role ? m->role : "", buf_cstr(&b));
+        log_debug("prompt (policy allows logging)",
+                  "policy=%s key=%s message=%zu role=%s text=\"%s\"", pol->name, key ? key : "", i,
+                  m->role ? m->role : "", buf_cstr(&b));
         buf_free(&b);
     }
 }
