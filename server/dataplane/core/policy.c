@@ -31,14 +31,20 @@ const table_policy_t *policy_for(const table_t *t, const table_key_t *key)
 
 /* --- the route filter ----------------------------------------------------- */
 
+/* `m->name` or "provider/model" in the list; compared in place, no copy
+ * (this runs for every deployment of every request). */
 static bool policy_model_listed(const table_names_t *l, const table_provider_t *p,
                                 const table_model_t *m)
 {
-    if (table_names_has(l, m->name))
-        return true;
-    char pm[512];
-    int n = snprintf(pm, sizeof(pm), "%s/%s", p->name, m->name);
-    return n > 0 && (size_t)n < sizeof(pm) && table_names_has(l, pm);
+    size_t plen = strlen(p->name);
+    for (size_t i = 0; i < l->n; i++) {
+        const char *e = l->v[i];
+        if (strcmp(e, m->name) == 0)
+            return true;
+        if (strncmp(e, p->name, plen) == 0 && e[plen] == '/' && strcmp(e + plen + 1, m->name) == 0)
+            return true;
+    }
+    return false;
 }
 
 static const char *policy_exclude(void *ud, const table_provider_t *p, const table_model_t *m,
