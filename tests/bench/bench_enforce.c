@@ -63,8 +63,8 @@ typedef struct {
 } times_t;
 
 /* One request's enforcement `iters` times; ns per request per part. */
-static times_t run(table_t *t, const char *authz, ratelimit_t *rl, const Llmgw__V1__ChatRequest *req,
-                   long iters)
+static times_t run(table_t *t, const char *authz, ratelimit_t *rl,
+                   const Llmgw__V1__ChatRequest *req, long iters)
 {
     times_t out = {0};
     planner_t pl = {0};
