@@ -182,11 +182,8 @@ static int audit_check(audit_opts_t *o, bool any_filter)
         cmd_usage_error(AUDIT_CMD, "unknown action '%s' (expected list, verify, export)", o->verb);
         return -1;
     }
-    if (o->filter.since_unix_ms > 0 && o->filter.until_unix_ms > 0 &&
-        o->filter.until_unix_ms <= o->filter.since_unix_ms) {
-        cmd_usage_error(AUDIT_CMD, "--until: must be after --since");
-        return -1;
-    }
+    /* An inverted --since/--until is the control plane's to refuse
+     * (INVALID_ARGUMENT naming filter.until_unix_ms), as for any client. */
     if (verify && (any_filter || o->limit || o->format || o->output || o->ctl.json)) {
         cmd_usage_error(AUDIT_CMD, "verify: takes no filters, --limit, --format, --output or --json");
         return -1;
