@@ -51,8 +51,8 @@ static const char audit_usage[] =
     "  --format csv|jsonl   export: the file format (required)\n"
     "  --output FILE        export: write FILE (replaced only when complete), not stdout;\n"
     "                       list: table|json\n"
-    "  --control-plane HOST:PORT  control plane (env LLMGW_CONTROL_TARGET, default " CTL_DEFAULT_TARGET
-    ")\n"
+    "  --control-plane HOST:PORT  control plane (env LLMGW_CONTROL_TARGET, "
+    "default " CTL_DEFAULT_TARGET ")\n"
     "  --token T            admin token (env LLMGW_ADMIN_TOKEN)\n"
     "  --timeout-ms N       deadline of each call, 1..86400000 (default 60000)\n"
     "  --database-url URL   verify: read PostgreSQL directly (env LLMGW_DATABASE_URL,\n"
@@ -185,7 +185,8 @@ static int audit_check(audit_opts_t *o, bool any_filter)
     /* An inverted --since/--until is the control plane's to refuse
      * (INVALID_ARGUMENT naming filter.until_unix_ms), as for any client. */
     if (verify && (any_filter || o->limit || o->format || o->output || o->ctl.json)) {
-        cmd_usage_error(AUDIT_CMD, "verify: takes no filters, --limit, --format, --output or --json");
+        cmd_usage_error(AUDIT_CMD,
+                        "verify: takes no filters, --limit, --format, --output or --json");
         return -1;
     }
     if (!verify && o->database_url) {
@@ -193,7 +194,8 @@ static int audit_check(audit_opts_t *o, bool any_filter)
         return -1;
     }
     if (o->database_url && o->via_rpc) {
-        cmd_usage_error(AUDIT_CMD, "--database-url: cannot be combined with --token or --control-plane");
+        cmd_usage_error(AUDIT_CMD,
+                        "--database-url: cannot be combined with --token or --control-plane");
         return -1;
     }
     if (list && o->format) {
@@ -262,7 +264,8 @@ static int audit_parse(int argc, char **argv, audit_opts_t *o)
                      cmd_args_is(&a, "--target") || cmd_args_is(&a, "--object");
         if ((r = audit_flag(&a, o)) < 0)
             return -1;
-        if (r == 0 && !cmd_args_is(&a, "--target") && (r = ctl_common_flag(AUDIT_CMD, &a, &o->ctl)) < 0)
+        if (r == 0 && !cmd_args_is(&a, "--target") &&
+            (r = ctl_common_flag(AUDIT_CMD, &a, &o->ctl)) < 0)
             return -1;
         if (r == 0) {
             cmd_usage_error(AUDIT_CMD, "unknown flag '%.*s'", (int)strcspn(a.name, "="), a.name);
@@ -337,7 +340,8 @@ static int audit_list_row(ctl_table_t *t, json_t *rows, const Llmgw__V1__AuditRo
     char id[24], at[32];
     snprintf(id, sizeof(id), "%lld", (long long)r->id);
     timefmt_rfc3339(r->at_unix_ms, at, sizeof(at));
-    const char *cells[] = {id, at, r->actor, r->actor_role, r->peer, r->action, r->object, r->detail};
+    const char *cells[] = {id,      at,        r->actor,  r->actor_role,
+                           r->peer, r->action, r->object, r->detail};
     return ctl_table_row(t, cells);
 }
 

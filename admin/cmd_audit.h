@@ -15,7 +15,7 @@ typedef struct {
     const char *database_url; /* verify straight from PostgreSQL */
     bool via_rpc;             /* --token / --control-plane given */
     Llmgw__V1__AuditFilter filter;
-    long long limit; /* rows at most; 0: list 100, export all */
+    long long limit;    /* rows at most; 0: list 100, export all */
     const char *format; /* export: "csv" or "jsonl" */
     const char *output; /* export: file, NULL for stdout */
 } audit_opts_t;

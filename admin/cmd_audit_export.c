@@ -44,9 +44,9 @@ static int export_row(FILE *f, bool csv, const Llmgw__V1__AuditRow *r)
     if (csv) {
         snprintf(id, sizeof(id), "%lld", (long long)r->id);
         snprintf(ms, sizeof(ms), "%lld", (long long)r->at_unix_ms);
-        const char *cells[] = {id,        at,        ms,           r->actor,
-                               r->actor_role, r->peer, r->action,   r->object,
-                               r->detail, r->prev_hash, r->row_hash};
+        const char *cells[] = {id,         at,        ms,        r->actor,  r->actor_role,
+                               r->peer,    r->action, r->object, r->detail, r->prev_hash,
+                               r->row_hash};
         size_t n = sizeof(cells) / sizeof(cells[0]);
         for (size_t i = 0; i < n; i++)
             export_csv_field(f, cells[i], i + 1 == n);

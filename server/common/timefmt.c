@@ -72,8 +72,8 @@ int timefmt_parse(const char *text, int64_t *unix_ms, char *err, size_t errlen)
         all_digits = all_digits && *q >= '0' && *q <= '9';
     if (all_digits)
         return timefmt_millis(text, unix_ms, err, errlen);
-    if (!timefmt_digits(&p, 4, &y) || *p++ != '-' || !timefmt_digits(&p, 2, &mo) ||
-        *p++ != '-' || !timefmt_digits(&p, 2, &d))
+    if (!timefmt_digits(&p, 4, &y) || *p++ != '-' || !timefmt_digits(&p, 2, &mo) || *p++ != '-' ||
+        !timefmt_digits(&p, 2, &d))
         return timefmt_bad(text, err, errlen, "");
     if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > timefmt_month_days(y, mo))
         return timefmt_bad(text, err, errlen, "no such date");

@@ -25,7 +25,8 @@ static int cp_audit_check_text(const char *field, const char *s, char *err, size
         size_t len = utf8_seq_len(p, end);
         if (len == 0 || (len == 1 && (*p < 0x20 || *p == 0x7f))) {
             snprintf(err, errlen, "%s: %s at byte %zu", field,
-                     len == 0 ? "not valid UTF-8" : "control character", (size_t)(p - (const unsigned char *)s));
+                     len == 0 ? "not valid UTF-8" : "control character",
+                     (size_t)(p - (const unsigned char *)s));
             return -1;
         }
         p += len;

@@ -10,7 +10,8 @@
 # naming the row a superuser rewrote with the triggers disabled; audit_log
 # append-only in the database (UPDATE / DELETE / TRUNCATE refused by trigger
 # as the superuser, by grant as the llmgw_app role, and a control plane
-# running as that role still works); the compliance views; and no secret
+# running as that role still works); the compliance views; the RPC's own
+# checks and paging from grpc-js (audit_rpc.js); and no secret
 # (admin token, provider API key, master key) anywhere in the log or export.
 set -euo pipefail
 
@@ -198,6 +199,14 @@ check "verify straight from PostgreSQL" audit verify --database-url "$PG_URL"
 check "verify via LLMGW_DATABASE_URL" env LLMGW_DATABASE_URL="$PG_URL" LLMGW_ADMIN_TOKEN= "$BIN/llmgw" audit verify
 check_fails "--database-url with --token" 2 "--database-url: cannot be combined" \
   audit verify --database-url "$PG_URL" --token "$AUD"
+
+# --- the RPC itself, from grpc-js: fields the CLI never sends, paging ------------------
+command -v node >/dev/null || fail "node: not installed (tests/support/node_deps.sh installs it)"
+NODE_PATH="$SRC/tests/interop/node_modules" node "$SRC/tests/integration/audit_rpc.js" \
+  "127.0.0.1:$cp_PORT" "$AUD" "$SRC/proto" "$N" >"$T/rpc.txt" 2>&1 || true
+cat "$T/rpc.txt"
+[ "$(grep -c '^ok - ' "$T/rpc.txt")" = 12 ] && ! grep -q '^not ok' "$T/rpc.txt" &&
+  pass "AuditService over grpc-js: 12 checks" || fail "AuditService over grpc-js"
 
 # --- append-only in the database ---------------------------------------------------
 refused "UPDATE as the superuser: the trigger" "audit_log is append-only" psql_q \

@@ -69,8 +69,13 @@ static void test_timefmt_refuses_malformed_and_out_of_range(void **state)
 
 static void test_timefmt_rfc3339_round_trips(void **state)
 {
-    static const int64_t samples[] = {0, 1, 999, 1764547200123LL, 1709208000000LL,
-                                      951782400000LL /* 2000-02-29 */, TIMEFMT_MAX_UNIX_MS};
+    static const int64_t samples[] = {0,
+                                      1,
+                                      999,
+                                      1764547200123LL,
+                                      1709208000000LL,
+                                      951782400000LL /* 2000-02-29 */,
+                                      TIMEFMT_MAX_UNIX_MS};
     char out[32];
     timefmt_rfc3339(1764547200123LL, out, sizeof(out));
     assert_string_equal(out, "2025-12-01T00:00:00.123Z");
