@@ -45,6 +45,39 @@ void audit_chain_hash(const char *prev_hex, const audit_actor_t *who, const char
     buf_free(&b);
 }
 
+/* The value of key (len klen) in a "k=v k=v" text, its length in *vlen; NULL when absent. */
+static const char *audit_detail_value(const char *text, const char *key, size_t klen, size_t *vlen)
+{
+    for (const char *p = text; *p;) {
+        size_t tlen = strcspn(p, " ");
+        if (tlen > klen && p[klen] == '=' && strncmp(p, key, klen) == 0) {
+            *vlen = tlen - klen - 1;
+            return p + klen + 1;
+        }
+        p += tlen;
+        p += strspn(p, " ");
+    }
+    return NULL;
+}
+
+void audit_detail_before(const char *after, const char *before, char *out, size_t n)
+{
+    size_t o = (size_t)snprintf(out, n, "%s", after);
+    const char *sep = " before:";
+    for (const char *p = before; *p && o < n;) {
+        size_t tlen = strcspn(p, " "), klen = strcspn(p, "= "), vlen = 0;
+        if (klen < tlen) {
+            const char *v = audit_detail_value(after, p, klen, &vlen);
+            if (!v || vlen != tlen - klen - 1 || strncmp(v, p + klen + 1, vlen) != 0) {
+                o += (size_t)snprintf(out + o, n - o, "%s %.*s", sep, (int)tlen, p);
+                sep = "";
+            }
+        }
+        p += tlen;
+        p += strspn(p, " ");
+    }
+}
+
 int audit_append(PGconn *c, const audit_actor_t *who, const char *action, const char *object,
                  const char *detail, store_err_t *e)
 {

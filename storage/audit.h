@@ -30,6 +30,11 @@ typedef struct {
  * first five fields only. */
 void audit_chain_hash(const char *prev_hex, const audit_actor_t *who, const char *action,
                       const char *object, const char *detail, char out[65]);
+/* An update's detail: `after` ("k=v k=v ...", values without spaces), then
+ * " before: k=v ..." with the earlier value of every key of `before` whose
+ * value differs in (or is missing from) `after`; `after` alone when nothing
+ * differs. Truncated to fit out (n > 0). */
+void audit_detail_before(const char *after, const char *before, char *out, size_t n);
 /* Appends one row. 0 or -1 with e filled. */
 int audit_append(PGconn *c, const audit_actor_t *who, const char *action, const char *object,
                  const char *detail, store_err_t *e);

@@ -2,6 +2,7 @@
 # test_audit: the audit log for compliance, against a real, private
 # PostgreSQL (tests/support/pg_cluster.sh) and a real control plane.
 #
+# Update rows name the earlier value of each changed setting;
 # `llmgw audit list` (filters by time, actor, action family and prefix,
 # object; limits and paging; --json) and its bad inputs, an inverted range
 # refused by the control plane naming the field; `audit export` as csv and
@@ -54,7 +55,18 @@ export LLMGW_CONTROL_TARGET=127.0.0.1:$cp_PORT
 # --- some history -------------------------------------------------------------
 check "provider add (with an API key)" "$BIN/llmgw" provider add sim \
   --base-url http://127.0.0.1:9/v1 --api-key "$PROVIDER_KEY"
-check "provider edit (new API key)" "$BIN/llmgw" provider edit sim --api-key "$PROVIDER_KEY2"
+check "provider edit (new API key, timeout)" "$BIN/llmgw" provider edit sim --api-key "$PROVIDER_KEY2" \
+  --upstream-timeout-ms 1234
+[ "$(psql_q "SELECT detail FROM audit_log WHERE action = 'provider.update'")" = \
+  "preset=custom base_url=http://127.0.0.1:9/v1 auth_style=bearer wire_format= api_version= timeout_ms=1234 region= enabled=true headers=0 api_key=replaced before: timeout_ms=60000 api_key=set" ] &&
+  pass "an update's detail names the changed settings' earlier values, the key only as set" ||
+  { fail "update detail before -> after"; psql_q "SELECT detail FROM audit_log WHERE action = 'provider.update'" >&2; }
+check "model add" "$BIN/llmgw" model add sim/m1 --quality 0.5
+check "model edit" "$BIN/llmgw" model edit sim/m1 --quality 0.9
+[ "$(psql_q "SELECT detail FROM audit_log WHERE action = 'model.update'")" = \
+  "input_cost_per_mtok=0 output_cost_per_mtok=0 context_window=0 quality=0.9 before: quality=0.5" ] &&
+  pass "a model update names the earlier quality" ||
+  { fail "model update detail"; psql_q "SELECT detail FROM audit_log WHERE action = 'model.update'" >&2; }
 check "provider add other" "$BIN/llmgw" provider add other_1 --base-url http://127.0.0.1:9/v1
 check "token create ci" "$BIN/llmgw" token create ci
 CI=$(cat "$T/out")
