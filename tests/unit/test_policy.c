@@ -8,10 +8,13 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/sha.h>
 
+#include "log.h"
 #include "policy.h"
 
 #define PROVIDERS                                                                                  \
@@ -276,6 +279,53 @@ static void test_policy_most_specific_applies(void **state)
     table_unref(t);
 }
 
+/* Everything policy_log_* writes to stderr at debug level, with `pol`. */
+static void logged(const table_policy_t *pol, Llmgw__V1__ChatRequest *req, char *out, size_t cap)
+{
+    char path[] = "/tmp/test_policy_log.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    log_set_level(LOG_DEBUG);
+    policy_log_prompt(pol, "k", req);
+    policy_log_response(pol, "k", "the answer 4111");
+    log_set_level(LOG_INFO);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    ssize_t n = pread(fd, out, cap - 1, 0);
+    out[n > 0 ? n : 0] = '\0';
+    close(fd);
+    unlink(path);
+}
+
+static void test_policy_prompts_and_responses_logged_only_when_allowed(void **state)
+{
+    (void)state;
+    arena_t *a = arena_new(0);
+    Llmgw__V1__ChatRequest *req = chat(a, "secret \"prompt\" text", 0);
+    char out[8192];
+    logged(NULL, req, out, sizeof(out));
+    assert_string_equal(out, "");
+    table_t *t = load("{\"name\": \"quiet\", \"scope\": \"org\"}");
+    logged(policy_for(t, NULL), req, out, sizeof(out));
+    assert_string_equal(out, "");
+    table_unref(t);
+    t = load("{\"name\": \"loud\", \"scope\": \"org\", \"log_prompts\": true}");
+    logged(policy_for(t, NULL), req, out, sizeof(out));
+    assert_non_null(strstr(out, "policy=loud key=k message=0 role=user text=\"secret \\\"prompt\\\" text\""));
+    assert_null(strstr(out, "the answer"));
+    table_unref(t);
+    t = load("{\"name\": \"answers\", \"scope\": \"org\", \"log_responses\": true}");
+    logged(policy_for(t, NULL), req, out, sizeof(out));
+    assert_null(strstr(out, "secret"));
+    assert_non_null(strstr(out, "text=\"the answer 4111\""));
+    table_unref(t);
+    arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +338,7 @@ int main(void)
         cmocka_unit_test(test_policy_redacts_contents_and_parts_copy_on_write),
         cmocka_unit_test(test_policy_raw_bodies),
         cmocka_unit_test(test_policy_most_specific_applies),
+        cmocka_unit_test(test_policy_prompts_and_responses_logged_only_when_allowed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

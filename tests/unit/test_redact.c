@@ -230,6 +230,46 @@ static void test_redact_huge_inputs_are_linear(void **state)
     free(s);
 }
 
+static size_t occurrences(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+/* Random texts over the patterns' alphabet (digits, separators, '@', '+',
+ * letters, UTF-8 bytes): never a crash, and every replacement counted shows
+ * as exactly one marker. */
+static void test_redact_random_inputs_count_every_marker(void **state)
+{
+    (void)state;
+    const char alphabet[] = "0123456789    --..()+@@aZDEGB_x\xc3\xa9\xff\n";
+    uint64_t seed = 0x9E3779B97F4A7C15ull;
+    char text[512];
+    for (int round = 0; round < 20000; round++) {
+        size_t len = (size_t)(seed % sizeof(text));
+        for (size_t i = 0; i < len; i++) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            text[i] = alphabet[seed % (sizeof(alphabet) - 1)];
+        }
+        text[len] = '\0';
+        buf_t b = BUF_INIT(1 << 16);
+        redact_counts_t c = {0};
+        int n = redact_text(text, len, REDACT_ALL, &b, &c);
+        assert_true(n >= 0);
+        assert_int_equal((uint32_t)n, redact_counts_total(&c));
+        if (n > 0) {
+            assert_int_equal(occurrences(b.data, "[REDACTED_"), (size_t)n);
+            assert_int_equal(occurrences(b.data, "[REDACTED_EMAIL]"), c.emails);
+            assert_int_equal(occurrences(b.data, "[REDACTED_CARD]"), c.cards);
+        }
+        buf_free(&b);
+    }
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -252,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_redact_nothing_to_do_leaves_out_untouched),
         cmocka_unit_test(test_redact_full_buffer_fails_and_keeps_counts),
         cmocka_unit_test(test_redact_huge_inputs_are_linear),
+        cmocka_unit_test(test_redact_random_inputs_count_every_marker),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }
