@@ -315,7 +315,8 @@ static void test_policy_prompts_and_responses_logged_only_when_allowed(void **st
     table_unref(t);
     t = load("{\"name\": \"loud\", \"scope\": \"org\", \"log_prompts\": true}");
     logged(policy_for(t, NULL), req, out, sizeof(out));
-    assert_non_null(strstr(out, "policy=loud key=k message=0 role=user text=\"secret \\\"prompt\\\" text\""));
+    assert_non_null(
+        strstr(out, "policy=loud key=k message=0 role=user text=\"secret \\\"prompt\\\" text\""));
     assert_null(strstr(out, "the answer"));
     table_unref(t);
     t = load("{\"name\": \"answers\", \"scope\": \"org\", \"log_responses\": true}");
