@@ -1,9 +1,11 @@
 /* pipeline: one chat request's way through the data plane, whatever front
- * door it came through: auth → validation → policy (caps, then the route
- * filter) → route plan → rate limits (ratelimit.h) → redaction → attempt
- * loop over the candidates (upstream engine + provider wire format) → the
- * answer, with the route decision, usage and cost; the tokens-per-minute
- * charge is settled on the real usage when the request ends.
+ * door it came through: auth and scope (unless the front door did it) →
+ * validation → the caller's policy (caps refused, contents redacted:
+ * policy.h) → route plan with the policy's filter → rate limits
+ * (ratelimit.h) → attempt loop over the candidates (upstream engine +
+ * provider wire format) → the answer, with the route decision, usage and
+ * cost; the tokens-per-minute charge is settled on the real usage when the
+ * request ends, and its redaction counts go into its usage event.
  *
  * Thread model: pipeline_start runs on the caller's thread (a gRPC CQ thread)
  * and only submits the first attempt. Everything after runs on the upstream
