@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,14 +55,14 @@ static void key_entry(buf_t *b, const char *name, const char *secret, const char
                extra[0] ? ", " : "", extra);
 }
 
-static const char *table_json(int port)
+static const char *table_json(int port, int version)
 {
     static buf_t t = BUF_INIT(1 << 20);
     char prev_ok[65], prev_late[65], extra[512];
     int64_t now = now_unix_ms();
     buf_reset(&t);
     buf_printf(&t,
-               "{\"version\": 1, \"providers\": ["
+               "{\"version\": %2$d, \"providers\": ["
                "{\"name\": \"eu\", \"region\": \"eu-west-1\", \"base_url\": "
                "\"http://127.0.0.1:%1$d/v1\", \"health\": {\"interval_ms\": 0}, "
                "\"models\": [{\"name\": \"m1\"}, {\"name\": \"m2\"}]},"
@@ -73,7 +74,7 @@ static const char *table_json(int port)
                "{\"provider\": \"eu\", \"model\": \"m1\", \"priority\": 1}]}],"
                "\"teams\": [{\"name\": \"small-team\", \"rpm\": 2}],"
                "\"keys\": [",
-               port);
+               port, version);
     buf_t keys = BUF_INIT(1 << 16);
     buf_append_str(&keys, "0123456789"); /* so key_entry puts commas after the first */
     key_entry(&keys, "valid", "sk-valid", "");
@@ -129,7 +130,7 @@ static int group_setup(void **state)
     (void)state;
     if (harness_start_sim(&sim, "sim-a", NULL) < 0)
         return -1;
-    const char *table = harness_write("table.json", "%s", table_json(sim.port));
+    const char *table = harness_write("table.json", "%s", table_json(sim.port, 1));
     if (!table)
         return -1;
     char table_path[512], http_file[512];
@@ -522,6 +523,30 @@ static void test_team_rpm_shared_by_its_keys(void **state)
     rpc_free(&r);
 }
 
+/* A reload swaps the table (new strings, new key structs); the buckets are
+ * kept by name, so the exhausted team stays exhausted. */
+static void test_rate_limit_state_survives_reload(void **state)
+{
+    (void)state;
+    char path[600];
+    snprintf(path, sizeof(path), "%s/table.json", harness_dir());
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(table_json(sim.port, 2), f);
+    fclose(f);
+    kill(dp.pid, SIGHUP);
+    bool reloaded = false;
+    for (int i = 0; i < 200 && !reloaded; i++) {
+        reloaded = harness_log_contains(&dp, "version=2");
+        if (!reloaded)
+            usleep(20000);
+    }
+    assert_true(reloaded);
+    rpc_t r = complete("sk-team-b", "eu/m1", "x");
+    EXPECT_RPC(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "team 'small-team' over 2 requests per minute");
+    rpc_free(&r);
+}
+
 static void test_tpm_settles_on_real_usage(void **state)
 {
     (void)state;
@@ -714,6 +739,7 @@ int main(void)
         cmocka_unit_test(test_rpm_burst_refused_with_retry_after_ms_then_refilled_grpc),
         cmocka_unit_test(test_rpm_burst_refused_with_retry_after_then_refilled_http),
         cmocka_unit_test(test_team_rpm_shared_by_its_keys),
+        cmocka_unit_test(test_rate_limit_state_survives_reload),
         cmocka_unit_test(test_tpm_settles_on_real_usage),
         cmocka_unit_test(test_policy_regions_block_and_allow),
         cmocka_unit_test(test_policy_provider_and_model_lists_block_and_allow),
