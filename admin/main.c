@@ -32,7 +32,7 @@ static const main_cmd_t main_cmds[] = {
     {"nodes", cmd_nodes, "data-plane nodes: acked table version, last seen, last NACK"},
     {"table", cmd_table, "show the latest published routing table (keys redacted)"},
     {"migrate", cmd_migrate, "apply pending database migrations (PostgreSQL)"},
-    {"audit", cmd_audit, "verify the audit log's hash chain (PostgreSQL)"},
+    {"audit", cmd_audit, "the audit log: list, export (csv, jsonl), verify its hash chain"},
     {"token", cmd_token, "manage the control plane's admin tokens (create, list, revoke)"},
     {"team", cmd_team, "manage teams and their rate limits (create, list, show, update, delete)"},
     {"key", cmd_key, "manage API keys (create, list, show, update, revoke, rotate, delete)"},
