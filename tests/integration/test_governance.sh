@@ -12,7 +12,8 @@
 # token may manage keys but not policies. End to end: a key created with the
 # CLI authenticates a chat through the data plane, its rotated-out secret
 # works within the grace and not after (nor after a rotation without grace),
-# an expired key is refused, and a revoked one too.
+# an expired key is refused, and a revoked one too; a missing scope and a
+# key's policy set with the CLI are enforced there (PERMISSION_DENIED).
 set -euo pipefail
 
 BIN=${LLMGW_BIN_DIR:?}/bin
@@ -319,6 +320,23 @@ grep -q "^log prompts:       yes$" "$T/out" && pass "policy show" || fail "polic
 wait_acked "$(version)" && table_py "len(d['policies'])==3" && pass "three policies in an ACKed table" ||
   fail "three policies in an ACKed table"
 
+# What the CLI set is what the data plane enforces: a scope, a key's policy.
+check "key create (models only)" L key create lister --scopes models
+LISTER=$(cat "$T/out")
+check "key create (blocked)" L key create blocked
+BLOCKED=$(cat "$T/out")
+check "policy set (key, deny the only provider)" L policy set no-sim --key blocked --deny-providers sim
+wait_acked "$(version)"
+check_fails "a key without the chat scope is refused" 1 \
+  "PERMISSION_DENIED: authorization: key 'lister' lacks scope 'chat'" chat_as "$LISTER"
+check_fails "a key whose policy denies the provider is refused naming the policy" 1 \
+  "policy 'no-sim'" chat_as "$BLOCKED"
+grep -q "PERMISSION_DENIED" "$T/err" && pass "  ... as PERMISSION_DENIED" || { fail "  ... as PERMISSION_DENIED"; cat "$T/err" >&2; }
+check "key delete lister" L key delete lister
+check "key delete blocked (its policy goes with it)" L key delete blocked
+[ "$(psql_q "SELECT count(*) FROM policies WHERE name = 'no-sim'")" = 0 ] &&
+  pass "a deleted key's policy is gone" || fail "a deleted key's policy is gone"
+
 # --- revocation ------------------------------------------------------------------
 check "key revoke" L key revoke opkey
 wait_acked "$(version)" && table_py "not [k for k in d['keys'] if k['name']=='opkey']
@@ -353,12 +371,12 @@ check "with no key left in the table the data plane is open again" chat_as ""
 # --- no secret anywhere ----------------------------------------------------------
 pg_dump "$PG_URL" >"$T/dump.sql"
 grep -qF "$CI_SHA" "$T/dump.sql" && pass "pg_dump holds the key's hash" || fail "pg_dump holds the key's hash"
-if grep -qF -e "$CI" -e "$CI2" -e "$CI3" -e "$OPKEY" -e "$LOOSE" -e "$BRIEF" -e "$OLD2" -e "$NEW2" "$T/dump.sql"; then
+if grep -qF -e "$CI" -e "$CI2" -e "$CI3" -e "$OPKEY" -e "$LOOSE" -e "$BRIEF" -e "$OLD2" -e "$NEW2" -e "$LISTER" -e "$BLOCKED" "$T/dump.sql"; then
   fail "a key secret found in the database (pg_dump)"
 else
   pass "no key secret anywhere in the database (pg_dump)"
 fi
-if grep -qF -e "$CI" -e "$CI2" -e "$CI3" -e "$OPKEY" -e "$LOOSE" -e "$BRIEF" -e "$OLD2" -e "$NEW2" "$T/cp.log" "$T/dp.log"; then
+if grep -qF -e "$CI" -e "$CI2" -e "$CI3" -e "$OPKEY" -e "$LOOSE" -e "$BRIEF" -e "$OLD2" -e "$NEW2" -e "$LISTER" -e "$BLOCKED" "$T/cp.log" "$T/dp.log"; then
   fail "a key secret was logged"
 else
   pass "no key secret in the control-plane or data-plane log"
