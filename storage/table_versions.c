@@ -59,6 +59,9 @@ const store_stmt_t table_versions_stmts[] = {
      " FROM policies p LEFT JOIN api_keys k ON k.name = p.api_key"
      " WHERE p.api_key IS NULL OR k.revoked_at IS NULL",
      0},
+    /* Once any key exists (revoked ones too), nodes refuse callers without
+     * one: revoking the last key must close the gateway, not open it. */
+    {"table_versions_auth_required", "SELECT EXISTS (SELECT 1 FROM api_keys)", 0},
     {"table_versions_insert",
      "INSERT INTO routing_table_versions (version, checksum, document) VALUES ($1::bigint, $2, $3)",
      3},
@@ -203,7 +206,7 @@ static json_t *tv_section(PGconn *c, const char *stmt, store_err_t *e)
     return a;
 }
 
-/* "keys", "teams" and "policies" into doc. 0 or -1. */
+/* "keys", "teams", "policies" and "auth_required" into doc. 0 or -1. */
 static int tv_governance(PGconn *c, json_t *doc, store_err_t *e)
 {
     static const struct {
@@ -218,6 +221,13 @@ static int tv_governance(PGconn *c, json_t *doc, store_err_t *e)
         if (json_object_set_new(doc, sections[i].member, a) < 0)
             return store_fail(e, STORE_HARD, "routing table: out of memory");
     }
+    PGresult *r = store_exec_one(c, "table_versions_auth_required", 0, NULL, "auth required", e);
+    if (!r)
+        return -1;
+    bool required = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (required && json_object_set_new(doc, "auth_required", json_true()) < 0)
+        return store_fail(e, STORE_HARD, "routing table: out of memory");
     return 0;
 }
 

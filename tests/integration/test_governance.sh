@@ -358,6 +358,12 @@ check "key revoke ci" L key revoke ci
 wait_acked "$(version)"
 check_fails "the revoked key is refused" 1 "UNAUTHENTICATED" chat_as "$CI3"
 check "another key still authenticates" chat_as "$LOOSE"
+check "key revoke loose (the last active key)" L key revoke loose
+wait_acked "$(version)"
+table_py "d['keys']==[] and d.get('auth_required') is True" && pass "a table with every key revoked requires auth" ||
+  fail "a table with every key revoked requires auth"
+check_fails "with every key revoked the data plane stays closed" 1 "UNAUTHENTICATED" chat_as ""
+check_fails "with every key revoked a revoked key is still refused" 1 "UNAUTHENTICATED" chat_as "$LOOSE"
 check "key delete ci" L key delete ci
 check "key delete loose" L key delete loose
 check "policy delete" L policy delete eu
@@ -365,8 +371,9 @@ check_fails "policy delete twice" 1 "NOT_FOUND: policy 'eu': not found" L policy
 check "a team without keys is deleted" L team delete search
 wait_acked "$(version)" && table_py "d['keys']==[] and d['teams']==[]" && pass "the emptied table is ACKed" ||
   fail "the emptied table is ACKed"
-# A table without keys is an open data plane (the loader's rule for keyless tables).
-check "with no key left in the table the data plane is open again" chat_as ""
+# Only deleting every key row (revoked ones too) returns to a keyless, open
+# table: a deliberate act, audited like any other (docs/control-plane.md).
+check "with every key deleted the data plane is open again" chat_as ""
 
 # --- no secret anywhere ----------------------------------------------------------
 pg_dump "$PG_URL" >"$T/dump.sql"
