@@ -42,70 +42,28 @@
 #include <openssl/sha.h>
 
 #include "hex.h"
+#include "loader.h"
 #include "presets.h"
 
 #define TABLE_MAX_BYTES (16u * 1024u * 1024u) /* a table file or pushed text */
-#define TABLE_NAME_MAX 64                     /* providers, routes, keys */
 #define TABLE_MODEL_NAME_MAX 128              /* upstream model ids run longer */
 #define TABLE_TIMEOUT_MS_MAX 600000
 #define TABLE_TIMEOUT_MS_DEFAULT 60000
 #define TABLE_QUALITY_DEFAULT 0.5
 #define TABLE_WEIGHT_MAX 1e6
-#define TABLE_POOL_CHUNK (64u * 1024u)
-#define TABLE_SHOW_MAX 64 /* user text quoted in an error message */
-
-typedef struct pool_chunk {
-    struct pool_chunk *next;
-    size_t used, size;
-    max_align_t data[]; /* max_align_t elements keep every allocation aligned */
-} pool_chunk_t;
-
-struct table {
-    atomic_long refs;
-    json_malloc_t malloc_fn;
-    json_free_t free_fn;
-    pool_chunk_t *chunks;
-
-    int64_t version;
-    table_provider_t *providers;
-    size_t n_providers;
-    table_route_t *routes;
-    size_t n_routes;
-    table_key_t *keys;
-    size_t n_keys;
-    /* Sorted by name for bsearch; point into providers / routes. */
-    const table_provider_t **providers_by_name;
-    const table_route_t **routes_by_name;
-};
 
 struct table_slot {
     pthread_mutex_t mu;
     table_t *cur;
 };
 
-/* A name with its place in the document, for sorting: duplicates become
- * neighbours, and lookups during the load become binary searches. `group` is
- * the provider index for models, 0 otherwise. */
-typedef struct {
-    const char *name;
-    size_t group;
-    size_t index;
-} name_ref_t;
-
-typedef struct {
-    table_t *t;
-    char *err;
-    size_t errlen;
-    name_ref_t *models_sorted; /* every model of every provider, by (provider, name) */
-    size_t n_models_sorted;
-} loader_t;
-
-static const char *const top_fields[] = {"version", "providers", "routes", "keys", NULL};
+static const char *const top_fields[] = {"version", "providers", "routes",  "keys",
+                                         "teams",   "policies",  "budgets", NULL};
 static const char *const provider_fields[] = {
     "name",   "base_url",   "api_key",     "timeout_ms",  "headers",
     "models", "discover",   "health",      "breaker",     "retry_after_max_ms",
     "preset", "auth_style", "wire_format", "api_version", "quirks",
-    NULL};
+    "region", NULL};
 static const char *const quirks_fields[] = {
     "stream_options",     "tools",     "json_mode",   "vision",
     "max_tokens_default", "chat_path", "drop_fields", NULL};
@@ -121,50 +79,6 @@ static const char *const breaker_fields[] = {
     "half_open_probes",     NULL};
 static const char *const weights_fields[] = {"cost", "latency", "quality", "success", NULL};
 static const char *const deployment_fields[] = {"provider", "model", "weight", "priority", NULL};
-static const char *const key_fields[] = {"name", "sha256", "team", NULL};
-
-/* ---- pool: the table's memory, freed at once on the last unref ---------- */
-
-static void *pool_alloc(table_t *t, size_t n)
-{
-    const size_t align = _Alignof(max_align_t);
-    if (n > SIZE_MAX - align)
-        return NULL;
-    size_t need = (n + align - 1) & ~(align - 1);
-    pool_chunk_t *c = t->chunks;
-    if (c == NULL || c->size - c->used < need) {
-        size_t size = need > TABLE_POOL_CHUNK ? need : TABLE_POOL_CHUNK;
-        if (size > SIZE_MAX - sizeof(*c))
-            return NULL;
-        c = t->malloc_fn(sizeof(*c) + size);
-        if (c == NULL)
-            return NULL;
-        c->next = t->chunks;
-        c->used = 0;
-        c->size = size;
-        t->chunks = c;
-    }
-    void *p = (unsigned char *)c->data + c->used;
-    c->used += need;
-    memset(p, 0, need);
-    return p;
-}
-
-static void *pool_array(table_t *t, size_t count, size_t size)
-{
-    if (size != 0 && count > SIZE_MAX / size)
-        return NULL;
-    return pool_alloc(t, count * size);
-}
-
-static char *pool_strdup(table_t *t, const char *s)
-{
-    size_t n = strlen(s);
-    char *p = pool_alloc(t, n + 1);
-    if (p != NULL)
-        memcpy(p, s, n + 1);
-    return p;
-}
 
 static table_t *table_new(void)
 {
@@ -194,227 +108,9 @@ static void table_destroy(table_t *t)
 
 /* ---- error messages -------------------------------------------------------- */
 
-static int load_fail(loader_t *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int load_fail(loader_t *ld, const char *fmt, ...)
-{
-    if (ld->errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(ld->err, ld->errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
-/* User text quoted in a message: at most TABLE_SHOW_MAX characters, control
- * and non-ASCII bytes as '?', so an error line stays one short line. */
-static const char *show(char out[TABLE_SHOW_MAX + 4], const char *s)
-{
-    size_t i = 0;
-    for (; i < TABLE_SHOW_MAX && s[i] != '\0'; i++) {
-        unsigned char c = (unsigned char)s[i];
-        out[i] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
-    }
-    if (s[i] != '\0') {
-        memcpy(out + i, "...", 3);
-        i += 3;
-    }
-    out[i] = '\0';
-    return out;
-}
-
 /* ---- field readers: 0, or -1 with err naming `path.field` ------------------ */
 
-/* A field that is missing or JSON null counts as absent. */
-static json_t *field(json_t *obj, const char *name)
-{
-    json_t *v = json_object_get(obj, name);
-    return json_is_null(v) ? NULL : v;
-}
-
-static void join_path(char *out, size_t outlen, const char *path, const char *name)
-{
-    snprintf(out, outlen, "%s%s%s", path, path[0] != '\0' ? "." : "", name);
-}
-
-static int check_fields(loader_t *ld, json_t *obj, const char *path, const char *const *allowed)
-{
-    const char *k;
-    json_t *v;
-    json_object_foreach(obj, k, v)
-    {
-        size_t i = 0;
-        while (allowed[i] != NULL && strcmp(allowed[i], k) != 0)
-            i++;
-        if (allowed[i] == NULL) {
-            char s[TABLE_SHOW_MAX + 4];
-            return load_fail(ld, "%s%s%s: unknown field", path, path[0] != '\0' ? "." : "",
-                             show(s, k));
-        }
-    }
-    return 0;
-}
-
-static bool has_crlf(const char *s)
-{
-    return strpbrk(s, "\r\n") != NULL;
-}
-
-static bool has_control(const char *s)
-{
-    for (; *s != '\0'; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return true;
-    return false;
-}
-
-static bool name_char(char c, const char *extra)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '-' || (c != '\0' && strchr(extra, c) != NULL);
-}
-
-/* A required name: non-empty, at most `max` characters from [A-Za-z0-9._-]
- * plus `extra`. Returns a copy in the table's pool, or NULL with err set. */
-static const char *read_name(loader_t *ld, json_t *obj, const char *path, const char *fname,
-                             size_t max, const char *extra)
-{
-    json_t *v = field(obj, fname);
-    if (v == NULL) {
-        load_fail(ld, "%s.%s: required", path, fname);
-        return NULL;
-    }
-    if (!json_is_string(v)) {
-        load_fail(ld, "%s.%s: expected a string", path, fname);
-        return NULL;
-    }
-    const char *s = json_string_value(v);
-    size_t n = strlen(s);
-    if (n == 0) {
-        load_fail(ld, "%s.%s: must not be empty", path, fname);
-        return NULL;
-    }
-    if (n > max) {
-        load_fail(ld, "%s.%s: longer than %zu characters", path, fname, max);
-        return NULL;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!name_char(s[i], extra)) {
-            unsigned char c = (unsigned char)s[i];
-            char shown[8];
-            if (c > 0x20 && c < 0x7f)
-                snprintf(shown, sizeof(shown), "'%c'", c);
-            else
-                snprintf(shown, sizeof(shown), "0x%02x", c);
-            load_fail(ld, "%s.%s: invalid character %s (allowed: A-Z a-z 0-9 . _ -%s%s)", path,
-                      fname, shown, extra[0] != '\0' ? " " : "", extra);
-            return NULL;
-        }
-    }
-    char *copy = pool_strdup(ld->t, s);
-    if (copy == NULL)
-        load_fail(ld, "table: out of memory");
-    return copy;
-}
-
-/* An optional string; *out is NULL when absent. */
-static int read_opt_string(loader_t *ld, json_t *obj, const char *path, const char *fname,
-                           const char **out)
-{
-    json_t *v = field(obj, fname);
-    *out = NULL;
-    if (v == NULL)
-        return 0;
-    if (!json_is_string(v))
-        return load_fail(ld, "%s.%s: expected a string", path, fname);
-    *out = json_string_value(v);
-    return 0;
-}
-
-/* An optional number in [lo, hi] (hi < 0: no upper bound). */
-static int read_opt_number(loader_t *ld, json_t *obj, const char *path, const char *fname,
-                           double lo, double hi, double dflt, const char *expect, double *out)
-{
-    json_t *v = field(obj, fname);
-    *out = dflt;
-    if (v == NULL)
-        return 0;
-    if (!json_is_number(v))
-        return load_fail(ld, "%s.%s: expected %s", path, fname, expect);
-    double d = json_number_value(v);
-    if (d < lo || (hi >= 0 && d > hi))
-        return load_fail(ld, "%s.%s: expected %s", path, fname, expect);
-    *out = d;
-    return 0;
-}
-
-static int read_opt_int(loader_t *ld, json_t *obj, const char *path, const char *fname,
-                        json_int_t lo, json_int_t hi, json_int_t dflt, const char *expect,
-                        json_int_t *out)
-{
-    json_t *v = field(obj, fname);
-    *out = dflt;
-    if (v == NULL)
-        return 0;
-    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
-        return load_fail(ld, "%s.%s: expected %s", path, fname, expect);
-    *out = json_integer_value(v);
-    return 0;
-}
-
-/* An optional array; *out is NULL when absent. `non_empty`: required and non-empty. */
-static int read_array(loader_t *ld, json_t *obj, const char *path, const char *fname,
-                      bool non_empty, json_t **out)
-{
-    char p[128];
-    join_path(p, sizeof(p), path, fname);
-    json_t *v = field(obj, fname);
-    *out = v;
-    if (v == NULL && !non_empty)
-        return 0;
-    if (!json_is_array(v) || (non_empty && json_array_size(v) == 0))
-        return load_fail(ld, "%s: expected a%s array", p, non_empty ? " non-empty" : "n");
-    return 0;
-}
-
 /* ---- duplicate detection and lookup by sorting names ----------------------- */
-
-static int name_ref_cmp(const void *a, const void *b)
-{
-    const name_ref_t *x = a, *y = b;
-    if (x->group != y->group)
-        return x->group < y->group ? -1 : 1;
-    int c = strcmp(x->name, y->name);
-    if (c != 0)
-        return c;
-    return x->index < y->index ? -1 : (x->index > y->index);
-}
-
-/* Same order without the index: finds an entry by (group, name). */
-static int name_ref_key_cmp(const void *a, const void *b)
-{
-    const name_ref_t *x = a, *y = b;
-    if (x->group != y->group)
-        return x->group < y->group ? -1 : 1;
-    return strcmp(x->name, y->name);
-}
-
-/* Sorts refs and returns the one that repeats an earlier name with the
- * smallest (group, index) — the first duplicate in document order — or NULL. */
-static const name_ref_t *sort_find_duplicate(name_ref_t *refs, size_t n)
-{
-    const name_ref_t *dup = NULL;
-    qsort(refs, n, sizeof(*refs), name_ref_cmp);
-    for (size_t i = 1; i < n; i++) {
-        if (name_ref_key_cmp(&refs[i - 1], &refs[i]) != 0)
-            continue;
-        if (dup == NULL || refs[i].group < dup->group ||
-            (refs[i].group == dup->group && refs[i].index < dup->index))
-            dup = &refs[i];
-    }
-    return dup;
-}
 
 static int provider_name_cmp(const void *key, const void *elem)
 {
@@ -460,17 +156,17 @@ static bool http_token_char(char c)
 
 static int load_headers(loader_t *ld, json_t *jp, const char *path, table_provider_t *p)
 {
-    json_t *h = field(jp, "headers");
+    json_t *h = loader_field(jp, "headers");
     if (h == NULL)
         return 0;
     if (!json_is_object(h))
-        return load_fail(ld, "%s.headers: expected an object", path);
+        return loader_fail(ld, "%s.headers: expected an object", path);
     size_t n = json_object_size(h);
     if (n == 0)
         return 0;
-    const char **lines = pool_array(ld->t, n, sizeof(*lines));
+    const char **lines = loader_array(ld->t, n, sizeof(*lines));
     if (lines == NULL)
-        return load_fail(ld, "table: out of memory");
+        return loader_fail(ld, "table: out of memory");
     size_t i = 0;
     const char *name;
     json_t *v;
@@ -481,17 +177,18 @@ static int load_headers(loader_t *ld, json_t *jp, const char *path, table_provid
             ok = ok && http_token_char(*c);
         if (!ok) {
             char s[TABLE_SHOW_MAX + 4];
-            return load_fail(ld, "%s.headers: invalid header name '%s'", path, show(s, name));
+            return loader_fail(ld, "%s.headers: invalid header name '%s'", path,
+                               loader_show(s, name));
         }
         if (!json_is_string(v))
-            return load_fail(ld, "%s.headers.%s: expected a string", path, name);
+            return loader_fail(ld, "%s.headers.%s: expected a string", path, name);
         const char *value = json_string_value(v);
-        if (has_crlf(value))
-            return load_fail(ld, "%s.headers.%s: must not contain CR or LF", path, name);
+        if (loader_has_crlf(value))
+            return loader_fail(ld, "%s.headers.%s: must not contain CR or LF", path, name);
         size_t nl = strlen(name), vl = strlen(value);
-        char *line = pool_alloc(ld->t, nl + 2 + vl + 1);
+        char *line = loader_alloc(ld->t, nl + 2 + vl + 1);
         if (line == NULL)
-            return load_fail(ld, "table: out of memory");
+            return loader_fail(ld, "table: out of memory");
         memcpy(line, name, nl);
         memcpy(line + nl, ": ", 2);
         memcpy(line + nl + 2, value, vl + 1);
@@ -504,54 +201,28 @@ static int load_headers(loader_t *ld, json_t *jp, const char *path, table_provid
 
 /* ---- routing settings: capabilities, health, breaker, strategy weights ---- */
 
-static int read_opt_bool(loader_t *ld, json_t *obj, const char *path, const char *fname, bool dflt,
-                         bool *out)
-{
-    json_t *v = field(obj, fname);
-    *out = dflt;
-    if (v == NULL)
-        return 0;
-    if (!json_is_boolean(v))
-        return load_fail(ld, "%s.%s: expected true or false", path, fname);
-    *out = json_is_true(v);
-    return 0;
-}
-
-/* An optional object; *out is NULL when absent. */
-static int read_opt_object(loader_t *ld, json_t *obj, const char *path, const char *fname,
-                           const char *const *allowed, char *sub, size_t sublen, json_t **out)
-{
-    join_path(sub, sublen, path, fname);
-    *out = field(obj, fname);
-    if (*out == NULL)
-        return 0;
-    if (!json_is_object(*out))
-        return load_fail(ld, "%s: expected an object", sub);
-    return check_fields(ld, *out, sub, allowed);
-}
-
 static int load_health(loader_t *ld, json_t *jp, const char *path, table_provider_t *p)
 {
     char sub[160];
     json_t *h;
     json_int_t interval = 15000, timeout = 2000, downs = 2;
     p->health_path = "/models";
-    if (read_opt_object(ld, jp, path, "health", health_fields, sub, sizeof(sub), &h) != 0)
+    if (loader_read_opt_object(ld, jp, path, "health", health_fields, sub, sizeof(sub), &h) != 0)
         return -1;
     if (h != NULL) {
         const char *hp;
-        if (read_opt_string(ld, h, sub, "path", &hp) != 0)
+        if (loader_read_opt_string(ld, h, sub, "path", &hp) != 0)
             return -1;
-        if (hp != NULL && (hp[0] != '/' || has_control(hp) || strchr(hp, ' ') != NULL))
-            return load_fail(ld, "%s.path: expected a path starting with '/'", sub);
-        if (hp != NULL && (p->health_path = pool_strdup(ld->t, hp)) == NULL)
-            return load_fail(ld, "table: out of memory");
-        if (read_opt_int(ld, h, sub, "interval_ms", 0, 3600000, 15000, "an integer 0..3600000",
-                         &interval) != 0 ||
-            read_opt_int(ld, h, sub, "timeout_ms", 1, 600000, 2000, "an integer 1..600000",
-                         &timeout) != 0 ||
-            read_opt_int(ld, h, sub, "failures_to_down", 1, 1000, 2, "an integer 1..1000",
-                         &downs) != 0)
+        if (hp != NULL && (hp[0] != '/' || loader_has_control(hp) || strchr(hp, ' ') != NULL))
+            return loader_fail(ld, "%s.path: expected a path starting with '/'", sub);
+        if (hp != NULL && (p->health_path = loader_strdup(ld->t, hp)) == NULL)
+            return loader_fail(ld, "table: out of memory");
+        if (loader_read_opt_int(ld, h, sub, "interval_ms", 0, 3600000, 15000,
+                                "an integer 0..3600000", &interval) != 0 ||
+            loader_read_opt_int(ld, h, sub, "timeout_ms", 1, 600000, 2000, "an integer 1..600000",
+                                &timeout) != 0 ||
+            loader_read_opt_int(ld, h, sub, "failures_to_down", 1, 1000, 2, "an integer 1..1000",
+                                &downs) != 0)
             return -1;
     }
     p->health_interval_ms = (int)interval;
@@ -565,27 +236,27 @@ static int load_breaker(loader_t *ld, json_t *jp, const char *path, table_provid
     char sub[160];
     json_t *b;
     p->breaker = (breaker_config_t)BREAKER_CONFIG_DEFAULT;
-    if (read_opt_object(ld, jp, path, "breaker", breaker_fields, sub, sizeof(sub), &b) != 0)
+    if (loader_read_opt_object(ld, jp, path, "breaker", breaker_fields, sub, sizeof(sub), &b) != 0)
         return -1;
     if (b == NULL)
         return 0;
     breaker_config_t *c = &p->breaker;
     json_int_t cf, mr, win, cool, probes;
-    if (read_opt_int(ld, b, sub, "consecutive_failures", 1, 1000000, c->consecutive_failures,
-                     "an integer 1..1000000", &cf) != 0 ||
-        read_opt_number(ld, b, sub, "error_rate", 0, 1, c->error_rate, "a number > 0 and <= 1",
-                        &c->error_rate) != 0 ||
-        read_opt_int(ld, b, sub, "min_requests", 1, 1000000, c->min_requests,
-                     "an integer 1..1000000", &mr) != 0 ||
-        read_opt_int(ld, b, sub, "window_ms", 1, 3600000, c->window_ms, "an integer 1..3600000",
-                     &win) != 0 ||
-        read_opt_int(ld, b, sub, "cooldown_ms", 0, 3600000, c->cooldown_ms, "an integer 0..3600000",
-                     &cool) != 0 ||
-        read_opt_int(ld, b, sub, "half_open_probes", 1, 1000, c->half_open_probes,
-                     "an integer 1..1000", &probes) != 0)
+    if (loader_read_opt_int(ld, b, sub, "consecutive_failures", 1, 1000000, c->consecutive_failures,
+                            "an integer 1..1000000", &cf) != 0 ||
+        loader_read_opt_number(ld, b, sub, "error_rate", 0, 1, c->error_rate,
+                               "a number > 0 and <= 1", &c->error_rate) != 0 ||
+        loader_read_opt_int(ld, b, sub, "min_requests", 1, 1000000, c->min_requests,
+                            "an integer 1..1000000", &mr) != 0 ||
+        loader_read_opt_int(ld, b, sub, "window_ms", 1, 3600000, c->window_ms,
+                            "an integer 1..3600000", &win) != 0 ||
+        loader_read_opt_int(ld, b, sub, "cooldown_ms", 0, 3600000, c->cooldown_ms,
+                            "an integer 0..3600000", &cool) != 0 ||
+        loader_read_opt_int(ld, b, sub, "half_open_probes", 1, 1000, c->half_open_probes,
+                            "an integer 1..1000", &probes) != 0)
         return -1;
     if (c->error_rate <= 0)
-        return load_fail(ld, "%s.error_rate: expected a number > 0 and <= 1", sub);
+        return loader_fail(ld, "%s.error_rate: expected a number > 0 and <= 1", sub);
     c->consecutive_failures = (int)cf;
     c->min_requests = (int)mr;
     c->window_ms = (int)win;
@@ -597,8 +268,8 @@ static int load_breaker(loader_t *ld, json_t *jp, const char *path, table_provid
 static int load_retry_after(loader_t *ld, json_t *jp, const char *path, table_provider_t *p)
 {
     json_int_t v;
-    if (read_opt_int(ld, jp, path, "retry_after_max_ms", 0, 3600000, 60000, "an integer 0..3600000",
-                     &v) != 0)
+    if (loader_read_opt_int(ld, jp, path, "retry_after_max_ms", 0, 3600000, 60000,
+                            "an integer 0..3600000", &v) != 0)
         return -1;
     p->retry_after_max_ms = (int)v;
     return 0;
@@ -609,75 +280,58 @@ static int load_weights(loader_t *ld, json_t *jr, const char *path, table_route_
     char sub[160];
     json_t *w;
     r->weights = (table_weights_t){.cost = 0.3, .latency = 0.3, .quality = 0.2, .success = 0.2};
-    if (read_opt_object(ld, jr, path, "weights", weights_fields, sub, sizeof(sub), &w) != 0)
+    if (loader_read_opt_object(ld, jr, path, "weights", weights_fields, sub, sizeof(sub), &w) != 0)
         return -1;
     if (w == NULL) {
         if (strcmp(r->strategy, "custom") == 0)
-            return load_fail(ld, "%s.weights: required by strategy custom", path);
+            return loader_fail(ld, "%s.weights: required by strategy custom", path);
         return 0;
     }
     table_weights_t *x = &r->weights;
     /* Given weights replace the defaults as a whole: an absent one is 0. */
-    if (read_opt_number(ld, w, sub, "cost", 0, 1e6, 0, "a number 0..1000000", &x->cost) != 0 ||
-        read_opt_number(ld, w, sub, "latency", 0, 1e6, 0, "a number 0..1000000", &x->latency) !=
+    if (loader_read_opt_number(ld, w, sub, "cost", 0, 1e6, 0, "a number 0..1000000", &x->cost) !=
             0 ||
-        read_opt_number(ld, w, sub, "quality", 0, 1e6, 0, "a number 0..1000000", &x->quality) !=
-            0 ||
-        read_opt_number(ld, w, sub, "success", 0, 1e6, 0, "a number 0..1000000", &x->success) != 0)
+        loader_read_opt_number(ld, w, sub, "latency", 0, 1e6, 0, "a number 0..1000000",
+                               &x->latency) != 0 ||
+        loader_read_opt_number(ld, w, sub, "quality", 0, 1e6, 0, "a number 0..1000000",
+                               &x->quality) != 0 ||
+        loader_read_opt_number(ld, w, sub, "success", 0, 1e6, 0, "a number 0..1000000",
+                               &x->success) != 0)
         return -1;
     if (x->cost + x->latency + x->quality + x->success <= 0)
-        return load_fail(ld, "%s: expected at least one weight > 0", sub);
+        return loader_fail(ld, "%s: expected at least one weight > 0", sub);
     return 0;
 }
 
 static int load_model(loader_t *ld, json_t *jm, const char *path, table_model_t *m)
 {
     if (!json_is_object(jm))
-        return load_fail(ld, "%s: expected an object", path);
-    if (check_fields(ld, jm, path, model_fields) != 0)
+        return loader_fail(ld, "%s: expected an object", path);
+    if (loader_check_fields(ld, jm, path, model_fields) != 0)
         return -1;
     /* Upstream model ids carry more than our own names do
      * ("meta-llama/Llama-3.1-8B", "llama3:8b", "claude-3-5@20240620"). */
-    if ((m->name = read_name(ld, jm, path, "name", TABLE_MODEL_NAME_MAX, ":/@+")) == NULL)
+    if ((m->name = loader_read_name(ld, jm, path, "name", TABLE_MODEL_NAME_MAX, ":/@+")) == NULL)
         return -1;
-    if (read_opt_number(ld, jm, path, "input_cost_per_mtok", 0, -1, 0, "a number >= 0",
-                        &m->input_cost_per_mtok) != 0 ||
-        read_opt_number(ld, jm, path, "output_cost_per_mtok", 0, -1, 0, "a number >= 0",
-                        &m->output_cost_per_mtok) != 0 ||
-        read_opt_number(ld, jm, path, "quality", 0, 1, TABLE_QUALITY_DEFAULT, "a number 0..1",
-                        &m->quality) != 0)
+    if (loader_read_opt_number(ld, jm, path, "input_cost_per_mtok", 0, -1, 0, "a number >= 0",
+                               &m->input_cost_per_mtok) != 0 ||
+        loader_read_opt_number(ld, jm, path, "output_cost_per_mtok", 0, -1, 0, "a number >= 0",
+                               &m->output_cost_per_mtok) != 0 ||
+        loader_read_opt_number(ld, jm, path, "quality", 0, 1, TABLE_QUALITY_DEFAULT,
+                               "a number 0..1", &m->quality) != 0)
         return -1;
     json_int_t ctx, typical;
-    if (read_opt_bool(ld, jm, path, "tools", true, &m->tools) != 0 ||
-        read_opt_bool(ld, jm, path, "vision", false, &m->vision) != 0 ||
-        read_opt_bool(ld, jm, path, "json_mode", true, &m->json_mode) != 0 ||
-        read_opt_int(ld, jm, path, "context_window", 0, INT64_C(1) << 40, 0,
-                     "an integer >= 0 (tokens)", &ctx) != 0 ||
-        read_opt_int(ld, jm, path, "typical_completion_tokens", 1, INT64_C(1) << 40, 256,
-                     "an integer >= 1 (tokens)", &typical) != 0)
+    if (loader_read_opt_bool(ld, jm, path, "tools", true, &m->tools) != 0 ||
+        loader_read_opt_bool(ld, jm, path, "vision", false, &m->vision) != 0 ||
+        loader_read_opt_bool(ld, jm, path, "json_mode", true, &m->json_mode) != 0 ||
+        loader_read_opt_int(ld, jm, path, "context_window", 0, INT64_C(1) << 40, 0,
+                            "an integer >= 0 (tokens)", &ctx) != 0 ||
+        loader_read_opt_int(ld, jm, path, "typical_completion_tokens", 1, INT64_C(1) << 40, 256,
+                            "an integer >= 1 (tokens)", &typical) != 0)
         return -1;
     m->context_window = (int64_t)ctx;
     m->typical_completion_tokens = (int64_t)typical;
     return 0;
-}
-
-/* One of `allowed` (a static string), or `dflt` when absent. */
-static int read_opt_enum(loader_t *ld, json_t *obj, const char *path, const char *fname,
-                         const char *const *allowed, const char *expect, const char **out)
-{
-    const char *s;
-    if (read_opt_string(ld, obj, path, fname, &s) != 0)
-        return -1;
-    *out = allowed[0];
-    if (s == NULL)
-        return 0;
-    for (size_t i = 0; allowed[i] != NULL; i++)
-        if (strcmp(allowed[i], s) == 0) {
-            *out = allowed[i];
-            return 0;
-        }
-    char shown[TABLE_SHOW_MAX + 4];
-    return load_fail(ld, "%s.%s: '%s' is not one of %s", path, fname, show(shown, s), expect);
 }
 
 /* The wire format, auth style and quirks (docs/providers.md); the preset has
@@ -687,57 +341,57 @@ static int load_wire(loader_t *ld, json_t *jp, const char *path, table_provider_
     static const char *const auth_styles[] = {"bearer", "x-api-key", "api-key", "none", NULL};
     static const char *const wire_formats[] = {"openai", "anthropic", NULL};
     const char *s;
-    if (read_opt_string(ld, jp, path, "preset", &s) != 0)
+    if (loader_read_opt_string(ld, jp, path, "preset", &s) != 0)
         return -1;
-    if (s != NULL && (p->preset = pool_strdup(ld->t, s)) == NULL)
-        return load_fail(ld, "table: out of memory");
-    if (read_opt_enum(ld, jp, path, "auth_style", auth_styles, "bearer, x-api-key, api-key, none",
-                      &p->auth_style) != 0 ||
-        read_opt_enum(ld, jp, path, "wire_format", wire_formats, "openai, anthropic",
-                      &p->wire_format) != 0 ||
-        read_opt_string(ld, jp, path, "api_version", &s) != 0)
+    if (s != NULL && (p->preset = loader_strdup(ld->t, s)) == NULL)
+        return loader_fail(ld, "table: out of memory");
+    if (loader_read_opt_enum(ld, jp, path, "auth_style", auth_styles,
+                             "bearer, x-api-key, api-key, none", &p->auth_style) != 0 ||
+        loader_read_opt_enum(ld, jp, path, "wire_format", wire_formats, "openai, anthropic",
+                             &p->wire_format) != 0 ||
+        loader_read_opt_string(ld, jp, path, "api_version", &s) != 0)
         return -1;
-    if (s != NULL && (has_control(s) || strpbrk(s, " &#?") != NULL))
-        return load_fail(ld,
-                         "%s.api_version: must not contain spaces, control characters, "
-                         "'&', '#' or '?'",
-                         path);
-    if (s != NULL && (p->api_version = pool_strdup(ld->t, s)) == NULL)
-        return load_fail(ld, "table: out of memory");
+    if (s != NULL && (loader_has_control(s) || strpbrk(s, " &#?") != NULL))
+        return loader_fail(ld,
+                           "%s.api_version: must not contain spaces, control characters, "
+                           "'&', '#' or '?'",
+                           path);
+    if (s != NULL && (p->api_version = loader_strdup(ld->t, s)) == NULL)
+        return loader_fail(ld, "table: out of memory");
 
     char sub[160];
     json_t *q;
     table_quirks_t *qk = &p->quirks;
     json_int_t max_tokens;
-    if (read_opt_object(ld, jp, path, "quirks", quirks_fields, sub, sizeof(sub), &q) != 0 ||
-        read_opt_bool(ld, q, sub, "stream_options", true, &qk->stream_options) != 0 ||
-        read_opt_bool(ld, q, sub, "tools", true, &qk->tools) != 0 ||
-        read_opt_bool(ld, q, sub, "json_mode", true, &qk->json_mode) != 0 ||
-        read_opt_bool(ld, q, sub, "vision", true, &qk->vision) != 0 ||
-        read_opt_int(ld, q, sub, "max_tokens_default", 0, 1000000, 0, "an integer 0..1000000",
-                     &max_tokens) != 0 ||
-        read_opt_string(ld, q, sub, "chat_path", &s) != 0)
+    if (loader_read_opt_object(ld, jp, path, "quirks", quirks_fields, sub, sizeof(sub), &q) != 0 ||
+        loader_read_opt_bool(ld, q, sub, "stream_options", true, &qk->stream_options) != 0 ||
+        loader_read_opt_bool(ld, q, sub, "tools", true, &qk->tools) != 0 ||
+        loader_read_opt_bool(ld, q, sub, "json_mode", true, &qk->json_mode) != 0 ||
+        loader_read_opt_bool(ld, q, sub, "vision", true, &qk->vision) != 0 ||
+        loader_read_opt_int(ld, q, sub, "max_tokens_default", 0, 1000000, 0,
+                            "an integer 0..1000000", &max_tokens) != 0 ||
+        loader_read_opt_string(ld, q, sub, "chat_path", &s) != 0)
         return -1;
     qk->max_tokens_default = (int)max_tokens;
-    if (s != NULL && (s[0] != '/' || has_control(s) || strchr(s, ' ') != NULL))
-        return load_fail(ld, "%s.chat_path: expected a path starting with '/'", sub);
-    if (s != NULL && (qk->chat_path = pool_strdup(ld->t, s)) == NULL)
-        return load_fail(ld, "table: out of memory");
+    if (s != NULL && (s[0] != '/' || loader_has_control(s) || strchr(s, ' ') != NULL))
+        return loader_fail(ld, "%s.chat_path: expected a path starting with '/'", sub);
+    if (s != NULL && (qk->chat_path = loader_strdup(ld->t, s)) == NULL)
+        return loader_fail(ld, "table: out of memory");
     json_t *drop;
-    if (read_array(ld, q, sub, "drop_fields", false, &drop) != 0)
+    if (loader_read_array(ld, q, sub, "drop_fields", false, &drop) != 0)
         return -1;
     size_t n = json_array_size(drop);
-    const char **fields = n ? pool_array(ld->t, n, sizeof(*fields)) : NULL;
+    const char **fields = n ? loader_array(ld->t, n, sizeof(*fields)) : NULL;
     if (n && fields == NULL)
-        return load_fail(ld, "table: out of memory");
+        return loader_fail(ld, "table: out of memory");
     for (size_t i = 0; i < n; i++) {
         const char *f = json_string_value(json_array_get(drop, i));
         if (f == NULL || f[0] == '\0')
-            return load_fail(ld, "%s.drop_fields[%zu]: expected a non-empty string", sub, i);
+            return loader_fail(ld, "%s.drop_fields[%zu]: expected a non-empty string", sub, i);
         if (strcmp(f, "model") == 0 || strcmp(f, "messages") == 0 || strcmp(f, "stream") == 0)
-            return load_fail(ld, "%s.drop_fields[%zu]: '%s' cannot be dropped", sub, i, f);
-        if ((fields[i] = pool_strdup(ld->t, f)) == NULL)
-            return load_fail(ld, "table: out of memory");
+            return loader_fail(ld, "%s.drop_fields[%zu]: '%s' cannot be dropped", sub, i, f);
+        if ((fields[i] = loader_strdup(ld->t, f)) == NULL)
+            return loader_fail(ld, "table: out of memory");
     }
     qk->drop_fields = fields;
     qk->n_drop_fields = n;
@@ -747,53 +401,62 @@ static int load_wire(loader_t *ld, json_t *jp, const char *path, table_provider_
 static int load_provider(loader_t *ld, json_t *jp, const char *path, table_provider_t *p)
 {
     if (!json_is_object(jp))
-        return load_fail(ld, "%s: expected an object", path);
-    if (check_fields(ld, jp, path, provider_fields) != 0)
+        return loader_fail(ld, "%s: expected an object", path);
+    if (loader_check_fields(ld, jp, path, provider_fields) != 0)
         return -1;
 
-    if ((p->name = read_name(ld, jp, path, "name", TABLE_NAME_MAX, "")) == NULL)
+    if ((p->name = loader_read_name(ld, jp, path, "name", TABLE_NAME_MAX, "")) == NULL)
         return -1;
 
-    json_t *url = field(jp, "base_url");
+    json_t *url = loader_field(jp, "base_url");
     if (url == NULL)
-        return load_fail(ld, "%s.base_url: required", path);
+        return loader_fail(ld, "%s.base_url: required", path);
     size_t url_len = json_is_string(url) ? url_length(json_string_value(url)) : 0;
     if (url_len == 0)
-        return load_fail(ld, "%s.base_url: expected an http:// or https:// URL", path);
-    char *base = pool_alloc(ld->t, url_len + 1);
+        return loader_fail(ld, "%s.base_url: expected an http:// or https:// URL", path);
+    char *base = loader_alloc(ld->t, url_len + 1);
     if (base == NULL)
-        return load_fail(ld, "table: out of memory");
+        return loader_fail(ld, "table: out of memory");
     memcpy(base, json_string_value(url), url_len);
     p->base_url = base;
 
     const char *key;
-    if (read_opt_string(ld, jp, path, "api_key", &key) != 0)
+    if (loader_read_opt_string(ld, jp, path, "api_key", &key) != 0)
         return -1;
-    if (key != NULL && has_crlf(key))
-        return load_fail(ld, "%s.api_key: must not contain CR or LF", path);
-    if (key != NULL && key[0] != '\0' && (p->api_key = pool_strdup(ld->t, key)) == NULL)
-        return load_fail(ld, "table: out of memory");
+    if (key != NULL && loader_has_crlf(key))
+        return loader_fail(ld, "%s.api_key: must not contain CR or LF", path);
+    if (key != NULL && key[0] != '\0' && (p->api_key = loader_strdup(ld->t, key)) == NULL)
+        return loader_fail(ld, "table: out of memory");
 
     json_int_t timeout_ms;
-    if (read_opt_int(ld, jp, path, "timeout_ms", 1, TABLE_TIMEOUT_MS_MAX, TABLE_TIMEOUT_MS_DEFAULT,
-                     "an integer 1..600000", &timeout_ms) != 0)
+    if (loader_read_opt_int(ld, jp, path, "timeout_ms", 1, TABLE_TIMEOUT_MS_MAX,
+                            TABLE_TIMEOUT_MS_DEFAULT, "an integer 1..600000", &timeout_ms) != 0)
         return -1;
     p->timeout_ms = (int)timeout_ms;
 
     if (load_headers(ld, jp, path, p) != 0)
         return -1;
-    if (read_opt_bool(ld, jp, path, "discover", false, &p->discover) != 0 ||
+    if (loader_read_opt_bool(ld, jp, path, "discover", false, &p->discover) != 0 ||
         load_health(ld, jp, path, p) != 0 || load_breaker(ld, jp, path, p) != 0 ||
         load_retry_after(ld, jp, path, p) != 0 || load_wire(ld, jp, path, p) != 0)
         return -1;
 
+    const char *region;
+    if (loader_read_opt_string(ld, jp, path, "region", &region) != 0)
+        return -1;
+    if (region != NULL && !table_region_valid(region))
+        return loader_fail(ld, "%s.region: expected at most 64 characters, no control characters",
+                           path);
+    if ((p->region = loader_strdup(ld->t, region != NULL ? region : "")) == NULL)
+        return loader_fail(ld, "table: out of memory");
+
     json_t *models;
-    if (read_array(ld, jp, path, "models", true, &models) != 0)
+    if (loader_read_array(ld, jp, path, "models", true, &models) != 0)
         return -1;
     size_t n = json_array_size(models);
-    table_model_t *ms = pool_array(ld->t, n, sizeof(*ms));
+    table_model_t *ms = loader_array(ld->t, n, sizeof(*ms));
     if (ms == NULL)
-        return load_fail(ld, "table: out of memory");
+        return loader_fail(ld, "table: out of memory");
     for (size_t i = 0; i < n; i++) {
         char mpath[128];
         snprintf(mpath, sizeof(mpath), "%s.models[%zu]", path, i);
@@ -809,12 +472,12 @@ static int load_providers(loader_t *ld, json_t *root)
 {
     table_t *t = ld->t;
     json_t *arr;
-    if (read_array(ld, root, "", "providers", true, &arr) != 0)
+    if (loader_read_array(ld, root, "", "providers", true, &arr) != 0)
         return -1;
     size_t n = json_array_size(arr);
-    t->providers = pool_array(t, n, sizeof(*t->providers));
+    t->providers = loader_array(t, n, sizeof(*t->providers));
     if (t->providers == NULL)
-        return load_fail(ld, "table: out of memory");
+        return loader_fail(ld, "table: out of memory");
     size_t n_models = 0;
     for (size_t i = 0; i < n; i++) {
         char path[64];
@@ -830,18 +493,18 @@ static int load_providers(loader_t *ld, json_t *root)
         n_models += t->providers[i].n_models;
     }
 
-    name_ref_t *refs = pool_array(t, n, sizeof(*refs));
-    t->providers_by_name = pool_array(t, n, sizeof(*t->providers_by_name));
-    ld->models_sorted = pool_array(t, n_models, sizeof(*ld->models_sorted));
+    loader_ref_t *refs = loader_array(t, n, sizeof(*refs));
+    t->providers_by_name = loader_array(t, n, sizeof(*t->providers_by_name));
+    ld->models_sorted = loader_array(t, n_models, sizeof(*ld->models_sorted));
     if (refs == NULL || t->providers_by_name == NULL || ld->models_sorted == NULL)
-        return load_fail(ld, "table: out of memory");
+        return loader_fail(ld, "table: out of memory");
     for (size_t i = 0; i < n; i++)
-        refs[i] = (name_ref_t){t->providers[i].name, 0, i};
-    const name_ref_t *dup = sort_find_duplicate(refs, n);
+        refs[i] = (loader_ref_t){t->providers[i].name, 0, i};
+    const loader_ref_t *dup = loader_sort_find_duplicate(refs, n);
     if (dup != NULL) {
         char s[TABLE_SHOW_MAX + 4];
-        return load_fail(ld, "providers[%zu].name: duplicate name '%s'", dup->index,
-                         show(s, dup->name));
+        return loader_fail(ld, "providers[%zu].name: duplicate name '%s'", dup->index,
+                           loader_show(s, dup->name));
     }
     for (size_t i = 0; i < n; i++)
         t->providers_by_name[i] = &t->providers[refs[i].index];
@@ -849,13 +512,13 @@ static int load_providers(loader_t *ld, json_t *root)
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < t->providers[i].n_models; j++)
-            ld->models_sorted[k++] = (name_ref_t){t->providers[i].models[j].name, i, j};
+            ld->models_sorted[k++] = (loader_ref_t){t->providers[i].models[j].name, i, j};
     ld->n_models_sorted = k;
-    dup = sort_find_duplicate(ld->models_sorted, k);
+    dup = loader_sort_find_duplicate(ld->models_sorted, k);
     if (dup != NULL) {
         char s[TABLE_SHOW_MAX + 4];
-        return load_fail(ld, "providers[%zu].models[%zu].name: duplicate name '%s'", dup->group,
-                         dup->index, show(s, dup->name));
+        return loader_fail(ld, "providers[%zu].models[%zu].name: duplicate name '%s'", dup->group,
+                           dup->index, loader_show(s, dup->name));
     }
     return 0;
 }
@@ -866,47 +529,48 @@ static int load_deployment(loader_t *ld, json_t *jd, const char *path, table_dep
 {
     table_t *t = ld->t;
     if (!json_is_object(jd))
-        return load_fail(ld, "%s: expected an object", path);
-    if (check_fields(ld, jd, path, deployment_fields) != 0)
+        return loader_fail(ld, "%s: expected an object", path);
+    if (loader_check_fields(ld, jd, path, deployment_fields) != 0)
         return -1;
 
     char s1[TABLE_SHOW_MAX + 4];
-    json_t *jprov = field(jd, "provider");
+    json_t *jprov = loader_field(jd, "provider");
     if (jprov == NULL)
-        return load_fail(ld, "%s.provider: required", path);
+        return loader_fail(ld, "%s.provider: required", path);
     if (!json_is_string(jprov))
-        return load_fail(ld, "%s.provider: expected a string", path);
+        return loader_fail(ld, "%s.provider: expected a string", path);
     const char *pname = json_string_value(jprov);
     const table_provider_t *const *pp =
         bsearch(pname, t->providers_by_name, t->n_providers, sizeof(*pp), provider_name_cmp);
     if (pp == NULL)
-        return load_fail(ld, "%s.provider: unknown provider '%s'", path, show(s1, pname));
+        return loader_fail(ld, "%s.provider: unknown provider '%s'", path, loader_show(s1, pname));
     d->provider = *pp;
 
-    json_t *jmodel = field(jd, "model");
+    json_t *jmodel = loader_field(jd, "model");
     if (jmodel == NULL)
-        return load_fail(ld, "%s.model: required", path);
+        return loader_fail(ld, "%s.model: required", path);
     if (!json_is_string(jmodel))
-        return load_fail(ld, "%s.model: expected a string", path);
+        return loader_fail(ld, "%s.model: expected a string", path);
     const char *mname = json_string_value(jmodel);
-    name_ref_t key = {mname, (size_t)(*pp - t->providers), 0};
-    const name_ref_t *m = bsearch(&key, ld->models_sorted, ld->n_models_sorted,
-                                  sizeof(*ld->models_sorted), name_ref_key_cmp);
+    loader_ref_t key = {mname, (size_t)(*pp - t->providers), 0};
+    const loader_ref_t *m = bsearch(&key, ld->models_sorted, ld->n_models_sorted,
+                                    sizeof(*ld->models_sorted), loader_ref_key_cmp);
     if (m == NULL) {
         char s2[TABLE_SHOW_MAX + 4];
-        return load_fail(ld, "%s.model: provider '%s' has no model '%s'", path,
-                         show(s1, (*pp)->name), show(s2, mname));
+        return loader_fail(ld, "%s.model: provider '%s' has no model '%s'", path,
+                           loader_show(s1, (*pp)->name), loader_show(s2, mname));
     }
     d->model = &(*pp)->models[m->index];
 
     /* The cap keeps a route's total weight finite for the weighted draw. */
-    if (read_opt_number(ld, jd, path, "weight", 0, TABLE_WEIGHT_MAX, 1,
-                        "a number > 0 and <= 1000000", &d->weight) != 0)
+    if (loader_read_opt_number(ld, jd, path, "weight", 0, TABLE_WEIGHT_MAX, 1,
+                               "a number > 0 and <= 1000000", &d->weight) != 0)
         return -1;
     if (d->weight <= 0)
-        return load_fail(ld, "%s.weight: expected a number > 0 and <= 1000000", path);
+        return loader_fail(ld, "%s.weight: expected a number > 0 and <= 1000000", path);
     json_int_t prio;
-    if (read_opt_int(ld, jd, path, "priority", INT_MIN, INT_MAX, 0, "a 32-bit integer", &prio) != 0)
+    if (loader_read_opt_int(ld, jd, path, "priority", INT_MIN, INT_MAX, 0, "a 32-bit integer",
+                            &prio) != 0)
         return -1;
     d->priority = (int)prio;
     return 0;
@@ -916,23 +580,23 @@ static int load_route(loader_t *ld, json_t *jr, const char *path, table_route_t 
 {
     table_t *t = ld->t;
     if (!json_is_object(jr))
-        return load_fail(ld, "%s: expected an object", path);
-    if (check_fields(ld, jr, path, route_fields) != 0)
+        return loader_fail(ld, "%s: expected an object", path);
+    if (loader_check_fields(ld, jr, path, route_fields) != 0)
         return -1;
 
     /* A '/' would make the name read as provider/model. */
-    json_t *jname = field(jr, "name");
+    json_t *jname = loader_field(jr, "name");
     if (json_is_string(jname) && strchr(json_string_value(jname), '/') != NULL)
-        return load_fail(ld, "%s.name: must not contain '/' (reserved for provider/model)", path);
-    const char *name = read_name(ld, jr, path, "name", TABLE_NAME_MAX, "");
+        return loader_fail(ld, "%s.name: must not contain '/' (reserved for provider/model)", path);
+    const char *name = loader_read_name(ld, jr, path, "name", TABLE_NAME_MAX, "");
     if (name == NULL)
         return -1;
     if (bsearch(name, t->providers_by_name, t->n_providers, sizeof(*t->providers_by_name),
                 provider_name_cmp) != NULL)
-        return load_fail(ld, "%s.name: '%s' is already a provider name", path, name);
+        return loader_fail(ld, "%s.name: '%s' is already a provider name", path, name);
     r->name = name;
 
-    json_t *js = field(jr, "strategy");
+    json_t *js = loader_field(jr, "strategy");
     const char *strategy = json_is_string(js) ? json_string_value(js) : "";
     static const char *const strategies[] = {"priority", "weighted", "cost",   "latency",
                                              "quality",  "balanced", "custom", NULL};
@@ -941,29 +605,29 @@ static int load_route(loader_t *ld, json_t *jr, const char *path, table_route_t 
         if (strcmp(strategy, strategies[i]) == 0)
             r->strategy = strategies[i];
     if (r->strategy == NULL)
-        return load_fail(ld,
-                         "%s.strategy: expected one of priority, weighted, cost, latency, "
-                         "quality, balanced, custom",
-                         path);
+        return loader_fail(ld,
+                           "%s.strategy: expected one of priority, weighted, cost, latency, "
+                           "quality, balanced, custom",
+                           path);
     json_int_t max_attempts;
     if (load_weights(ld, jr, path, r) != 0 ||
-        read_opt_number(ld, jr, path, "tolerance", 0, 1, 0.05, "a number 0..1", &r->tolerance) !=
-            0 ||
-        read_opt_int(ld, jr, path, "max_attempts", 0, TABLE_MAX_DEPLOYMENTS, 0, "an integer 0..128",
-                     &max_attempts) != 0)
+        loader_read_opt_number(ld, jr, path, "tolerance", 0, 1, 0.05, "a number 0..1",
+                               &r->tolerance) != 0 ||
+        loader_read_opt_int(ld, jr, path, "max_attempts", 0, TABLE_MAX_DEPLOYMENTS, 0,
+                            "an integer 0..128", &max_attempts) != 0)
         return -1;
     r->max_attempts = (int)max_attempts;
 
     json_t *arr;
-    if (read_array(ld, jr, path, "deployments", true, &arr) != 0)
+    if (loader_read_array(ld, jr, path, "deployments", true, &arr) != 0)
         return -1;
     size_t n = json_array_size(arr);
     if (n > TABLE_MAX_DEPLOYMENTS)
-        return load_fail(ld, "%s.deployments: more than %d deployments", path,
-                         TABLE_MAX_DEPLOYMENTS);
-    table_deployment_t *ds = pool_array(t, n, sizeof(*ds));
+        return loader_fail(ld, "%s.deployments: more than %d deployments", path,
+                           TABLE_MAX_DEPLOYMENTS);
+    table_deployment_t *ds = loader_array(t, n, sizeof(*ds));
     if (ds == NULL)
-        return load_fail(ld, "table: out of memory");
+        return loader_fail(ld, "table: out of memory");
     for (size_t i = 0; i < n; i++) {
         char dpath[128];
         snprintf(dpath, sizeof(dpath), "%s.deployments[%zu]", path, i);
@@ -972,7 +636,7 @@ static int load_route(loader_t *ld, json_t *jr, const char *path, table_route_t 
         /* Listing one deployment twice is a typo; n <= 64 keeps this cheap. */
         for (size_t j = 0; j < i; j++)
             if (ds[j].provider == ds[i].provider && ds[j].model == ds[i].model)
-                return load_fail(ld, "%s: duplicate of deployments[%zu]", dpath, j);
+                return loader_fail(ld, "%s: duplicate of deployments[%zu]", dpath, j);
     }
     r->deployments = ds;
     r->n_deployments = n;
@@ -983,119 +647,32 @@ static int load_routes(loader_t *ld, json_t *root)
 {
     table_t *t = ld->t;
     json_t *arr;
-    if (read_array(ld, root, "", "routes", false, &arr) != 0)
+    if (loader_read_array(ld, root, "", "routes", false, &arr) != 0)
         return -1;
     size_t n = json_array_size(arr); /* 0 when absent */
     if (n == 0)
         return 0;
-    t->routes = pool_array(t, n, sizeof(*t->routes));
-    name_ref_t *refs = pool_array(t, n, sizeof(*refs));
-    t->routes_by_name = pool_array(t, n, sizeof(*t->routes_by_name));
+    t->routes = loader_array(t, n, sizeof(*t->routes));
+    loader_ref_t *refs = loader_array(t, n, sizeof(*refs));
+    t->routes_by_name = loader_array(t, n, sizeof(*t->routes_by_name));
     if (t->routes == NULL || refs == NULL || t->routes_by_name == NULL)
-        return load_fail(ld, "table: out of memory");
+        return loader_fail(ld, "table: out of memory");
     for (size_t i = 0; i < n; i++) {
         char path[64];
         snprintf(path, sizeof(path), "routes[%zu]", i);
         if (load_route(ld, json_array_get(arr, i), path, &t->routes[i]) != 0)
             return -1;
-        refs[i] = (name_ref_t){t->routes[i].name, 0, i};
+        refs[i] = (loader_ref_t){t->routes[i].name, 0, i};
     }
     t->n_routes = n;
-    const name_ref_t *dup = sort_find_duplicate(refs, n);
+    const loader_ref_t *dup = loader_sort_find_duplicate(refs, n);
     if (dup != NULL) {
         char s[TABLE_SHOW_MAX + 4];
-        return load_fail(ld, "routes[%zu].name: duplicate name '%s'", dup->index,
-                         show(s, dup->name));
+        return loader_fail(ld, "routes[%zu].name: duplicate name '%s'", dup->index,
+                           loader_show(s, dup->name));
     }
     for (size_t i = 0; i < n; i++)
         t->routes_by_name[i] = &t->routes[refs[i].index];
-    return 0;
-}
-
-/* ---- keys ------------------------------------------------------------------- */
-
-static int load_key(loader_t *ld, json_t *jk, const char *path, table_key_t *k)
-{
-    if (!json_is_object(jk))
-        return load_fail(ld, "%s: expected an object", path);
-    if (check_fields(ld, jk, path, key_fields) != 0)
-        return -1;
-    if ((k->name = read_name(ld, jk, path, "name", TABLE_NAME_MAX, "")) == NULL)
-        return -1;
-
-    json_t *jh = field(jk, "sha256");
-    const char *hex = json_is_string(jh) ? json_string_value(jh) : "";
-    if (strlen(hex) != 64)
-        return load_fail(ld, "%s.sha256: expected 64 hex characters", path);
-    for (size_t i = 0; i < 32; i++) {
-        int hi = hex_digit_value((unsigned char)hex[2 * i]),
-            lo = hex_digit_value((unsigned char)hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return load_fail(ld, "%s.sha256: expected 64 hex characters", path);
-        k->sha256[i] = (unsigned char)(hi << 4 | lo);
-    }
-
-    const char *team;
-    if (read_opt_string(ld, jk, path, "team", &team) != 0)
-        return -1;
-    if (team != NULL && has_control(team))
-        return load_fail(ld, "%s.team: must not contain control characters", path);
-    if ((k->team = pool_strdup(ld->t, team != NULL ? team : "")) == NULL)
-        return load_fail(ld, "table: out of memory");
-    return 0;
-}
-
-static int key_hash_cmp(const void *a, const void *b)
-{
-    const table_key_t *const *x = a, *const *y = b;
-    int c = memcmp((*x)->sha256, (*y)->sha256, sizeof((*x)->sha256));
-    if (c != 0)
-        return c;
-    return *x < *y ? -1 : (*x > *y);
-}
-
-static int load_keys(loader_t *ld, json_t *root)
-{
-    table_t *t = ld->t;
-    json_t *arr;
-    if (read_array(ld, root, "", "keys", false, &arr) != 0)
-        return -1;
-    size_t n = json_array_size(arr);
-    if (n == 0)
-        return 0;
-    t->keys = pool_array(t, n, sizeof(*t->keys));
-    name_ref_t *refs = pool_array(t, n, sizeof(*refs));
-    const table_key_t **by_hash = pool_array(t, n, sizeof(*by_hash));
-    if (t->keys == NULL || refs == NULL || by_hash == NULL)
-        return load_fail(ld, "table: out of memory");
-    for (size_t i = 0; i < n; i++) {
-        char path[64];
-        snprintf(path, sizeof(path), "keys[%zu]", i);
-        if (load_key(ld, json_array_get(arr, i), path, &t->keys[i]) != 0)
-            return -1;
-        refs[i] = (name_ref_t){t->keys[i].name, 0, i};
-        by_hash[i] = &t->keys[i];
-    }
-    t->n_keys = n;
-    const name_ref_t *dup = sort_find_duplicate(refs, n);
-    if (dup != NULL) {
-        char s[TABLE_SHOW_MAX + 4];
-        return load_fail(ld, "keys[%zu].name: duplicate name '%s'", dup->index, show(s, dup->name));
-    }
-    /* One secret must map to one key (one team). */
-    qsort(by_hash, n, sizeof(*by_hash), key_hash_cmp);
-    size_t first = SIZE_MAX, other = 0;
-    for (size_t i = 1; i < n; i++) {
-        if (memcmp(by_hash[i - 1]->sha256, by_hash[i]->sha256, 32) != 0)
-            continue;
-        size_t later = (size_t)(by_hash[i] - t->keys);
-        if (later < first) {
-            first = later;
-            other = (size_t)(by_hash[i - 1] - t->keys);
-        }
-    }
-    if (first != SIZE_MAX)
-        return load_fail(ld, "keys[%zu].sha256: same hash as keys[%zu]", first, other);
     return 0;
 }
 
@@ -1104,14 +681,15 @@ static int load_keys(loader_t *ld, json_t *root)
 static int load_root(loader_t *ld, json_t *root)
 {
     if (!json_is_object(root))
-        return load_fail(ld, "table: expected a JSON object");
-    if (check_fields(ld, root, "", top_fields) != 0)
+        return loader_fail(ld, "table: expected a JSON object");
+    if (loader_check_fields(ld, root, "", top_fields) != 0)
         return -1;
-    json_t *v = field(root, "version");
+    json_t *v = loader_field(root, "version");
     if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 0))
-        return load_fail(ld, "version: expected an integer >= 0");
+        return loader_fail(ld, "version: expected an integer >= 0");
     ld->t->version = v != NULL ? (int64_t)json_integer_value(v) : 0;
-    if (load_providers(ld, root) != 0 || load_routes(ld, root) != 0 || load_keys(ld, root) != 0)
+    if (load_providers(ld, root) != 0 || load_routes(ld, root) != 0 ||
+        table_access_load(ld, root) != 0)
         return -1;
     return 0;
 }
@@ -1124,21 +702,21 @@ table_t *table_load_json(const char *text, size_t len, char *err, size_t errlen)
     if (errlen > 0)
         err[0] = '\0';
     if (text == NULL) {
-        load_fail(&ld, "table: no text");
+        loader_fail(&ld, "table: no text");
         goto fail;
     }
     if (len > TABLE_MAX_BYTES) {
-        load_fail(&ld, "table: larger than %u MiB", TABLE_MAX_BYTES / (1024u * 1024u));
+        loader_fail(&ld, "table: larger than %u MiB", TABLE_MAX_BYTES / (1024u * 1024u));
         goto fail;
     }
     json_error_t jerr;
     root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
-        load_fail(&ld, "json: line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+        loader_fail(&ld, "json: line %d column %d: %s", jerr.line, jerr.column, jerr.text);
         goto fail;
     }
     if ((t = table_new()) == NULL) {
-        load_fail(&ld, "table: out of memory");
+        loader_fail(&ld, "table: out of memory");
         goto fail;
     }
     ld.t = t;
@@ -1311,28 +889,6 @@ const table_route_t *table_find_route(const table_t *t, const char *name)
     const table_route_t *const *r =
         bsearch(name, t->routes_by_name, t->n_routes, sizeof(*r), route_name_cmp);
     return r != NULL ? *r : NULL;
-}
-
-bool table_auth_enabled(const table_t *t)
-{
-    return t->n_keys > 0;
-}
-
-const table_key_t *table_find_key(const table_t *t, const char *secret)
-{
-    if (secret == NULL || t->n_keys == 0)
-        return NULL;
-    unsigned char digest[SHA256_DIGEST_LENGTH];
-    if (SHA256((const unsigned char *)secret, strlen(secret), digest) == NULL)
-        return NULL;
-    /* Every key is compared, in constant time, so timing says nothing about
-     * which key (or how much of one) matched. */
-    const table_key_t *found = NULL;
-    for (size_t i = 0; i < t->n_keys; i++)
-        if (CRYPTO_memcmp(t->keys[i].sha256, digest, sizeof(digest)) == 0 && found == NULL)
-            found = &t->keys[i];
-    OPENSSL_cleanse(digest, sizeof(digest));
-    return found;
 }
 
 /* ---- slot ------------------------------------------------------------------- */

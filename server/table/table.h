@@ -23,7 +23,16 @@
  *                "balanced"|"custom", "weights"?: {"cost"?, "latency"?, "quality"?,
  *                "success"?}, "tolerance"?, "max_attempts"?,
  *                "deployments": [{"provider", "model", "weight"?, "priority"?}]}],
- *    "keys": [{"name", "sha256": "<64 hex>", "team"?}]}
+ *    "keys": [{"name", "sha256": "<64 hex>", "team"?, "scopes"?, "rpm"?, "tpm"?,
+ *              "expires_unix_ms"?, "previous_sha256"?, "previous_expires_unix_ms"?}],
+ *    "teams": [{"name", "rpm"?, "tpm"?}],
+ *    "policies": [{"name", "scope", "team"? | "key"?, "allowed_providers"?,
+ *                  "denied_providers"?, "allowed_models"?, "denied_models"?, "regions"?,
+ *                  "max_tokens"?, "max_prompt_bytes"?, "redact"?, "log_prompts"?,
+ *                  "log_responses"?}],
+ *    "budgets": [{"name", "scope", "team"? | "key"? | "provider"?, "period", "limit_usd",
+ *                 "enforcement"?}]}
+ * Providers may also state "region".
  */
 #ifndef LLMGW_TABLE_H
 #define LLMGW_TABLE_H
@@ -86,6 +95,7 @@ typedef struct {
     const char *wire_format; /* "openai" (default) or "anthropic" */
     const char *api_version; /* Azure's api-version query, Anthropic's anthropic-version */
     table_quirks_t quirks;
+    const char *region; /* "eu-west-1"; "" when unknown (policies with regions exclude it) */
 } table_provider_t;
 
 typedef struct {
@@ -111,11 +121,71 @@ typedef struct {
     int max_attempts;        /* retry budget per request; 0: every candidate */
 } table_route_t;
 
+/* ---- who may call, and under which rules (table_access.c) ---------------- */
+
+/* What a key may call (a bit set). */
+enum {
+    TABLE_SCOPE_CHAT = 1u << 0,      /* Complete, Stream, /v1/chat/completions, /v1/completions */
+    TABLE_SCOPE_MODELS = 1u << 1,    /* ListModels, /v1/models */
+    TABLE_SCOPE_ENSEMBLES = 1u << 2, /* Ensemble */
+    TABLE_SCOPE_ROUTING = 1u << 3,   /* RoutingService */
+};
+#define TABLE_SCOPE_ALL 0xfu
+
+/* PII kinds a policy redacts before a prompt leaves (a bit set). */
+enum {
+    TABLE_REDACT_EMAIL = 1u << 0,
+    TABLE_REDACT_PHONE = 1u << 1,
+    TABLE_REDACT_CARD = 1u << 2, /* 13-19 digits passing the Luhn check */
+    TABLE_REDACT_IBAN = 1u << 3, /* passing the mod-97 check */
+};
+
+typedef struct {
+    const char *const *v;
+    size_t n;
+} table_names_t;
+
+typedef struct {
+    const char *name;
+    const char *scope;  /* "org", "team", "key" (static) */
+    const char *target; /* team or key name; "" for org */
+    /* Empty lists restrict nothing. Models are "provider/model" or a bare
+     * model name (any provider). */
+    table_names_t allowed_providers, denied_providers, allowed_models, denied_models, regions;
+    int64_t max_tokens;       /* 0: no cap */
+    int64_t max_prompt_bytes; /* 0: no cap */
+    unsigned redact;          /* TABLE_REDACT_* */
+    bool log_prompts, log_responses;
+} table_policy_t;
+
+typedef struct {
+    const char *name;
+    int64_t rpm, tpm; /* per node; 0 unlimited */
+} table_team_t;
+
 typedef struct {
     const char *name;
     const char *team; /* "" when none */
     unsigned char sha256[32];
+    unsigned scopes;         /* TABLE_SCOPE_*; all when the entry states none */
+    int64_t rpm, tpm;        /* per node; 0 unlimited */
+    int64_t expires_unix_ms; /* 0 never */
+    /* Rotation: the previous secret still works until its grace ends. */
+    bool has_previous;
+    unsigned char previous_sha256[32];
+    int64_t previous_expires_unix_ms;
+    const table_team_t *team_limits; /* NULL when the team is not in "teams" */
+    const table_policy_t *policy;    /* the most specific: key's, team's, org's; NULL none */
 } table_key_t;
+
+typedef struct {
+    const char *name;
+    const char *scope;  /* "org", "team", "key", "provider" (static) */
+    const char *target; /* team, key or provider name; "" for org */
+    const char *period; /* "daily", "weekly", "monthly", "total" (static) */
+    double limit_usd;
+    bool hard; /* refuse when spent; soft budgets only alert */
+} table_budget_t;
 
 /* NULL with err filled ("path: cannot open: No such file…" or a field error). */
 table_t *table_load_file(const char *path, char *err, size_t errlen);
@@ -132,8 +202,25 @@ size_t table_n_routes(const table_t *t);
 const table_route_t *table_route_at(const table_t *t, size_t i);
 const table_route_t *table_find_route(const table_t *t, const char *name);
 bool table_auth_enabled(const table_t *t);
-/* The key whose sha256 matches `secret`, or NULL. */
+/* The key whose current secret (not expired at now_unix_ms) or previous
+ * secret (within its grace) is `secret`; NULL when none, with *expired
+ * (may be NULL) true when the secret matched a key or grace that has ended.
+ * Constant time in which key matched. */
+const table_key_t *table_match_key(const table_t *t, const char *secret, int64_t now_unix_ms,
+                                   bool *expired);
+/* table_match_key at the current wall-clock time, NULL when expired. */
 const table_key_t *table_find_key(const table_t *t, const char *secret);
+/* The org-wide policy (scope "org"), the one callers without a key get; NULL none. */
+const table_policy_t *table_org_policy(const table_t *t);
+size_t table_n_policies(const table_t *t);
+const table_policy_t *table_policy_at(const table_t *t, size_t i);
+size_t table_n_teams(const table_t *t);
+const table_team_t *table_team_at(const table_t *t, size_t i);
+const table_team_t *table_find_team(const table_t *t, const char *name);
+size_t table_n_budgets(const table_t *t);
+const table_budget_t *table_budget_at(const table_t *t, size_t i);
+/* True when `name` is in the list (exact match). */
+bool table_names_has(const table_names_t *l, const char *name);
 
 /* A slot holding the current table; readers and the reloader share it. */
 typedef struct table_slot table_slot_t;
