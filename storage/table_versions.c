@@ -30,6 +30,10 @@ const store_stmt_t table_versions_stmts[] = {
      "INSERT INTO routing_table_versions (version, checksum, document) VALUES ($1::bigint, $2, $3)",
      3},
     {"table_versions_notify", "SELECT pg_notify('" TABLE_VERSIONS_CHANNEL "', $1)", 1},
+    {"table_versions_budgets",
+     "SELECT name, scope, coalesce(team, api_key, provider, '') AS target, period,"
+     " limit_usd::float8 AS limit_usd, enforcement FROM budgets ORDER BY name",
+     0},
     {"table_versions_latest",
      "SELECT version, document FROM routing_table_versions ORDER BY version DESC LIMIT 1", 0},
     {NULL, NULL, 0},
@@ -142,10 +146,40 @@ fail:
     return NULL;
 }
 
+/* The "budgets" section (docs/routing-table.md): the target under the key its
+ * scope names ("team", "key", "provider"; none for org). */
+static json_t *tv_budgets(PGconn *c, store_err_t *e)
+{
+    PGresult *r = store_exec(c, "table_versions_budgets", 0, NULL, e);
+    json_t *list = json_array();
+    if (!r || !list)
+        goto fail;
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *scope = store_get(r, i, "scope");
+        json_t *b = json_pack("{s:s, s:s, s:s, s:f, s:s}", "name", store_get(r, i, "name"),
+                              "scope", scope, "period", store_get(r, i, "period"), "limit_usd",
+                              strtod(store_get(r, i, "limit_usd"), NULL), "enforcement",
+                              store_get(r, i, "enforcement"));
+        if (!b || json_array_append_new(list, b) != 0)
+            goto fail;
+        if (strcmp(scope, "org") != 0 &&
+            json_object_set_new(b, scope, json_string(store_get(r, i, "target"))) != 0)
+            goto fail;
+    }
+    PQclear(r);
+    return list;
+fail:
+    if (e->code == STORE_OK)
+        store_fail(e, STORE_HARD, "routing table: out of memory");
+    PQclear(r);
+    json_decref(list);
+    return NULL;
+}
+
 int table_versions_publish(PGconn *c, int64_t *version, store_err_t *e)
 {
     int rc = -1;
-    json_t *doc = NULL, *providers = NULL, *routes = NULL;
+    json_t *doc = NULL, *providers = NULL, *routes = NULL, *budgets = NULL;
     char *text = NULL;
     PGresult *r = store_exec(c, "table_versions_lock", 0, NULL, e);
     if (!r)
@@ -155,7 +189,8 @@ int table_versions_publish(PGconn *c, int64_t *version, store_err_t *e)
         return -1;
     int64_t v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     PQclear(r);
-    if (!(providers = tv_providers(c, e)) || !(routes = tv_routes(c, e)))
+    if (!(providers = tv_providers(c, e)) || !(routes = tv_routes(c, e)) ||
+        !(budgets = tv_budgets(c, e)))
         goto out;
     if (json_array_size(providers) == 0) {
         /* A table without a servable provider is one no node accepts: the
@@ -166,7 +201,8 @@ int table_versions_publish(PGconn *c, int64_t *version, store_err_t *e)
     }
     doc = json_pack("{s:I, s:O, s:O, s:[]}", "version", (json_int_t)v, "providers", providers,
                     "routes", routes, "keys");
-    if (!doc || !(text = json_dumps(doc, JSON_COMPACT))) {
+    if (!doc || (json_array_size(budgets) > 0 && json_object_set(doc, "budgets", budgets) != 0) ||
+        !(text = json_dumps(doc, JSON_COMPACT))) {
         store_fail(e, STORE_HARD, "routing table: out of memory");
         goto out;
     }
@@ -185,6 +221,7 @@ int table_versions_publish(PGconn *c, int64_t *version, store_err_t *e)
 out:
     json_decref(providers);
     json_decref(routes);
+    json_decref(budgets);
     json_decref(doc);
     free(text);
     return rc;

@@ -182,6 +182,18 @@ static void usage_month_add(int64_t month)
     pthread_mutex_unlock(&usage_months_mu);
 }
 
+bool usage_partitions_cached(const Llmgw__V1__ReportUsageRequest *r)
+{
+    int64_t last = -1;
+    for (size_t i = 0; i < r->n_records; i++) {
+        int64_t month = usage_month_of(r->records[i]->unix_ms);
+        if (month != last && !usage_month_known(month))
+            return false;
+        last = month;
+    }
+    return true;
+}
+
 int usage_ensure_partitions(PGconn *c, const Llmgw__V1__ReportUsageRequest *r, store_err_t *e)
 {
     int64_t done[8];

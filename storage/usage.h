@@ -45,6 +45,8 @@ int usage_check_batch(const Llmgw__V1__ReportUsageRequest *r, int64_t now_unix_m
 /* Makes sure the month partitions for the records' times exist (autocommit,
  * outside the ingest transaction). Remembers months already made in this
  * process. Thread-safe. */
+/* True when every record's month partition is known to exist (no SQL). */
+bool usage_partitions_cached(const Llmgw__V1__ReportUsageRequest *r);
 int usage_ensure_partitions(PGconn *c, const Llmgw__V1__ReportUsageRequest *r, store_err_t *e);
 /* Inside the caller's transaction: decides by node_usage_seq and stores the
  * records when the batch is the next one. 0 with *res filled, or -1 with e. */
