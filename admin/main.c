@@ -34,6 +34,8 @@ static const main_cmd_t main_cmds[] = {
     {"migrate", cmd_migrate, "apply pending database migrations (PostgreSQL)"},
     {"audit", cmd_audit, "verify the audit log's hash chain (PostgreSQL)"},
     {"token", cmd_token, "manage the control plane's admin tokens (create, list, revoke)"},
+    {"budget", cmd_budget, "spending limits with their spend (set, list, show, delete)"},
+    {"usage", cmd_usage, "usage totals by team, key, provider or model (report)"},
 };
 
 #define MAIN_N_CMDS (sizeof(main_cmds) / sizeof(main_cmds[0]))

@@ -23,12 +23,14 @@
 #include <grpc/status.h>
 
 #include "arena.h"
+#include "budget_lease.h"
 #include "consistency.h"
 #include "discovery.h"
 #include "llmgw/v1/chat.pb-c.h"
 #include "metrics.h"
 #include "table.h"
 #include "upstream.h"
+#include "usage_log.h"
 #include "usage_stats.h"
 
 typedef struct pipeline pipeline_t;
@@ -91,6 +93,11 @@ void pipeline_set_routing(pipeline_t *p, metrics_t *metrics, discovery_t *discov
 /* Ranks on the ensemble consistency scores of `c` too (the effective quality
  * of route.h). Borrowed, may be NULL; call before the first request. */
 void pipeline_set_consistency(pipeline_t *p, consistency_t *c);
+
+/* Records every finished request into `log` and enforces the table's
+ * budgets with `leases` (admission after planning; the cost charged at the
+ * end). Both borrowed, may be NULL; call before the first request. */
+void pipeline_set_meter(pipeline_t *p, usage_log_t *log, budget_lease_t *leases);
 
 /* What the upstream call is. RAW forwards a JSON body to another
  * OpenAI-compatible path (completions, embeddings) through the same route
