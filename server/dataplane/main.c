@@ -347,6 +347,8 @@ int main(int argc, char **argv)
         .tables = slot,
         .stats = stats,
         .metrics = metrics,
+        .leases = leases,
+        .usage_log = usage,
         .engines = http_engines,
         .n_engines = (size_t)o.http_threads,
         .max_body_bytes = (size_t)o.http_max_body_bytes,
