@@ -165,7 +165,7 @@ static void prom_budget_one(void *ud, const budget_lease_info_t *i)
                                         "llmgw_budget_refusals_total", "llmgw_budget_lease_usd",
                                         "llmgw_budget_lease_spent_usd"};
     prom_check(c, buf_printf(c->out, "%s{", names[c->family]));
-    prom_label(c, "budget", i->name, false);
+    prom_label(c, "budget", i->name, true);
     if (c->family == 0 || c->family == 1)
         prom_check(c, buf_printf(c->out, "} %llu\n",
                                  (unsigned long long)(c->family == 0 ? i->soft_crossings
