@@ -117,7 +117,10 @@ int budget_leases_acquire(PGconn *c, const audit_actor_t *who, const budget_leas
     if (usage_spend(c, scope, target, out->period_start_unix_ms, &used, e) < 0)
         return -1;
     out->spent_usd = used > closed ? used : closed;
-    double committed = used > closed + open ? used : closed + open;
+    /* Stored usage includes what closed leases spent once their nodes'
+     * batches arrived (and spend no lease covered); open grants are
+     * reserved in full. */
+    double committed = (used > closed ? used : closed) + open;
     double grant = budget_leases_size(out->limit_usd, out->limit_usd - committed, holders + 1);
     if (!out->hard && grant <= 0)
         grant = out->limit_usd * BUDGET_LEASES_MAX_FRACTION; /* soft: never refused */

@@ -3,7 +3,7 @@
  *
  * Invariants (docs/usage.md): a grant never exceeds what is left, where what
  * is left = limit - max(stored usage in the period, closed leases' reported
- * spend + open leases' grants), so grants in one period sum to at most the
+ * spend) - open leases' grants, so grants in one period sum to at most the
  * limit and the spend of N nodes exceeds it by at most what requests in
  * flight overshoot their node's lease. A lease is open until the node returns
  * it (its reported spend) or it expires (then counted as fully spent). Grants
