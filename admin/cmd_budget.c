@@ -86,7 +86,7 @@ static int budget_parse(int argc, char **argv, budget_opts_t *o)
                 return -1;
         } else if (cmd_args_is(&a, "--team") || cmd_args_is(&a, "--key") ||
                    cmd_args_is(&a, "--provider")) {
-            const char *scope = cmd_args_is(&a, "--team") ? "team"
+            const char *scope = cmd_args_is(&a, "--team")  ? "team"
                                 : cmd_args_is(&a, "--key") ? "key"
                                                            : "provider";
             if (!(v = cmd_args_value(&a)) || budget_scope_flag(o, scope, v) < 0)
@@ -176,9 +176,8 @@ static void budget_time(int64_t unix_ms, char out[32])
 
 static int budget_print(const Llmgw__V1__BudgetStatus *const *bs, size_t n)
 {
-    static const char *const titles[] = {"NAME",  "SCOPE",     "TARGET",  "PERIOD",
-                                         "LIMIT", "SPENT",     "REMAINING", "PERCENT",
-                                         "ENDS",  "ENFORCEMENT"};
+    static const char *const titles[] = {"NAME",  "SCOPE",     "TARGET",  "PERIOD", "LIMIT",
+                                         "SPENT", "REMAINING", "PERCENT", "ENDS",   "ENFORCEMENT"};
     ctl_table_t *t = ctl_table_new(10, titles);
     int rc = t ? CMD_EXIT_OK : CMD_EXIT_RPC;
     for (size_t i = 0; i < n && rc == CMD_EXIT_OK; i++) {
@@ -192,10 +191,9 @@ static int budget_print(const Llmgw__V1__BudgetStatus *const *bs, size_t n)
         snprintf(left, sizeof(left), "$%.4f", s->remaining_usd);
         snprintf(pct, sizeof(pct), "%.1f%%", s->percent);
         budget_time(s->period_end_unix_ms, ends);
-        const char *cells[] = {b->name,  b->scope,
-                               b->target[0] ? b->target : "-",
-                               b->period, limit, spent, left, pct, ends,
-                               b->hard ? "hard" : "soft"};
+        const char *cells[] = {
+            b->name, b->scope, b->target[0] ? b->target : "-", b->period, limit, spent, left,
+            pct,     ends,     b->hard ? "hard" : "soft"};
         if (ctl_table_row(t, cells) < 0)
             rc = CMD_EXIT_RPC;
     }
@@ -262,9 +260,9 @@ int cmd_budget(int argc, char **argv)
         if (rc != CMD_EXIT_OK)
             return rc;
         const Llmgw__V1__ListBudgetsResponse *l = (void *)resp;
-        rc = o.ctl.json ? ctl_print_json(resp)
-                        : budget_print((const Llmgw__V1__BudgetStatus *const *)l->budgets,
-                                       l->n_budgets);
+        rc = o.ctl.json
+                 ? ctl_print_json(resp)
+                 : budget_print((const Llmgw__V1__BudgetStatus *const *)l->budgets, l->n_budgets);
     }
     protobuf_c_message_free_unpacked(resp, NULL);
     return rc;

@@ -6,7 +6,7 @@
  * a span back from now ("90m", "24h", "7d").
  */
 #define _XOPEN_SOURCE 700 /* strptime */
-#define _DEFAULT_SOURCE    /* timegm */
+#define _DEFAULT_SOURCE   /* timegm */
 #include "cmd_ctl.h"
 
 #include <stdio.h>
@@ -45,8 +45,9 @@ static int64_t usage_parse_time(const char *flag, const char *text)
     if (n > 1 && strchr("mhd", text[n - 1]) && text[0] >= '0' && text[0] <= '9') {
         long long v = strtoll(text, &end, 10);
         if (end == text + n - 1 && v >= 0 && v <= 100LL * 365 * 24 * 60) {
-            long long unit = text[n - 1] == 'm' ? 60000LL : text[n - 1] == 'h' ? 3600000LL
-                                                                                : 86400000LL;
+            long long unit = text[n - 1] == 'm'   ? 60000LL
+                             : text[n - 1] == 'h' ? 3600000LL
+                                                  : 86400000LL;
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - v * unit;
@@ -136,8 +137,9 @@ static int usage_parse(int argc, char **argv, usage_opts_t *o)
         }
     }
     if (!verb || strcmp(verb, "report") != 0) {
-        cmd_usage_error(USAGE_CMD, verb ? "unknown action '%s' (expected report)"
-                                        : "expected an action: report%s",
+        cmd_usage_error(USAGE_CMD,
+                        verb ? "unknown action '%s' (expected report)"
+                             : "expected an action: report%s",
                         verb ? verb : "");
         return -1;
     }
@@ -191,8 +193,8 @@ static int usage_print(const usage_opts_t *o, const Llmgw__V1__UsageReportRespon
     snprintf(title, sizeof(title), "%s", o->by);
     for (char *p = title; *p; p++)
         *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-    const char *titles[] = {title, "REQUESTS", "ERRORS", "PROMPT TOKENS", "COMPLETION TOKENS",
-                            "COST"};
+    const char *titles[] = {title,           "REQUESTS",          "ERRORS",
+                            "PROMPT TOKENS", "COMPLETION TOKENS", "COST"};
     ctl_table_t *t = ctl_table_new(6, titles);
     int rc = t ? CMD_EXIT_OK : CMD_EXIT_RPC;
     for (size_t i = 0; i < r->n_rows && rc == CMD_EXIT_OK; i++) {

@@ -18,8 +18,8 @@ const store_stmt_t budget_leases_stmts[] = {
      " limit_usd::float8 AS limit_usd, enforcement FROM budgets WHERE name = $1 FOR UPDATE",
      1},
     {"budget_leases_close",
-     "UPDATE budget_leases SET spent_usd = $3::numeric, closed_at = " BL_TS(4)
-     " WHERE id = $1::bigint AND node_id = $2 AND closed_at IS NULL",
+     "UPDATE budget_leases SET spent_usd = $3::numeric, closed_at = " BL_TS(
+         4) " WHERE id = $1::bigint AND node_id = $2 AND closed_at IS NULL",
      4},
     {"budget_leases_expire",
      "UPDATE budget_leases SET spent_usd = granted_usd, closed_at = expires_at"
@@ -36,13 +36,13 @@ const store_stmt_t budget_leases_stmts[] = {
      " VALUES ($1, $2, " BL_TS(3) ", $4::numeric, " BL_TS(5) ") RETURNING id",
      5},
     {"budget_leases_alert",
-     "INSERT INTO budget_alerts (budget, period_start, spent_usd) VALUES ($1, " BL_TS(2)
-     ", $3::float8) ON CONFLICT DO NOTHING RETURNING budget",
+     "INSERT INTO budget_alerts (budget, period_start, spent_usd) VALUES ($1, " BL_TS(
+         2) ", $3::float8) ON CONFLICT DO NOTHING RETURNING budget",
      3},
     {"budget_leases_open",
      "SELECT coalesce(sum(granted_usd), 0)::float8 AS open FROM budget_leases"
-     " WHERE budget = $1 AND period_start = " BL_TS(2)
-     " AND closed_at IS NULL AND expires_at > " BL_TS(3),
+     " WHERE budget = $1 AND period_start = " BL_TS(
+         2) " AND closed_at IS NULL AND expires_at > " BL_TS(3),
      3},
     {NULL, NULL, 0},
 };

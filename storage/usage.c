@@ -17,18 +17,18 @@
 #include "utf8.h"
 
 #define USAGE_COPY                                                                                 \
-    "COPY usage_events (ts, node_id, request_id, api_key, team, route, provider, model,"          \
+    "COPY usage_events (ts, node_id, request_id, api_key, team, route, provider, model,"           \
     " prompt_tokens, completion_tokens, cost_usd, latency_ms, status, redacted_emails,"            \
     " redacted_phones, redacted_cards, redacted_ibans) FROM STDIN"
 #define USAGE_DAY_MS 86400000LL
 #define USAGE_MONTHS_CACHED 256
 
 #define USAGE_REPORT_SQL(col)                                                                      \
-    "SELECT " col " AS grp, count(*) AS requests, count(*) FILTER (WHERE status <> 0) AS errors," \
+    "SELECT " col " AS grp, count(*) AS requests, count(*) FILTER (WHERE status <> 0) AS errors,"  \
     " coalesce(sum(prompt_tokens), 0) AS prompt_tokens,"                                           \
     " coalesce(sum(completion_tokens), 0) AS completion_tokens,"                                   \
     " coalesce(sum(cost_usd), 0) AS cost_usd FROM usage_events"                                    \
-    " WHERE ts >= to_timestamp($1::bigint / 1000.0) AND ts < to_timestamp($2::bigint / 1000.0)"   \
+    " WHERE ts >= to_timestamp($1::bigint / 1000.0) AND ts < to_timestamp($2::bigint / 1000.0)"    \
     " GROUP BY " col " ORDER BY cost_usd DESC, grp"
 #define USAGE_SPEND_SQL(cond)                                                                      \
     "SELECT coalesce(sum(cost_usd), 0) AS spent FROM usage_events"                                 \
@@ -226,9 +226,11 @@ int usage_ensure_partitions(PGconn *c, const Llmgw__V1__ReportUsageRequest *r, s
 static int usage_copy_text(buf_t *b, const char *s)
 {
     for (const char *p = s; *p; p++) {
-        const char *esc = *p == '\\' ? "\\\\" : *p == '\t' ? "\\t" : *p == '\n' ? "\\n"
-                                            : *p == '\r'   ? "\\r"
-                                                           : NULL;
+        const char *esc = *p == '\\'   ? "\\\\"
+                          : *p == '\t' ? "\\t"
+                          : *p == '\n' ? "\\n"
+                          : *p == '\r' ? "\\r"
+                                       : NULL;
         if (esc ? buf_append_str(b, esc) < 0 : buf_append(b, p, 1) < 0)
             return -1;
     }
@@ -243,16 +245,16 @@ static int usage_copy_row(buf_t *b, const char *node_id, const Llmgw__V1__UsageR
     gmtime_r(&s, &tm);
     size_t n = strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
     snprintf(ts + n, sizeof(ts) - n, ".%03d+00", (int)(u->unix_ms % 1000));
-    const char *texts[] = {node_id, u->request_id, u->key, u->team, u->route, u->provider, u->model};
+    const char *texts[] = {node_id,  u->request_id, u->key,  u->team,
+                           u->route, u->provider,   u->model};
     if (buf_append_str(b, ts) < 0)
         return -1;
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
         if (buf_append(b, "\t", 1) < 0 || usage_copy_text(b, texts[i] ? texts[i] : "") < 0)
             return -1;
     return buf_printf(b, "\t%" PRId64 "\t%" PRId64 "\t%.17g\t%" PRId64 "\t%d\t%d\t%d\t%d\t%d\n",
-                      u->prompt_tokens, u->completion_tokens, u->cost_usd, u->latency_ms,
-                      u->status, u->redacted_emails, u->redacted_phones, u->redacted_cards,
-                      u->redacted_ibans);
+                      u->prompt_tokens, u->completion_tokens, u->cost_usd, u->latency_ms, u->status,
+                      u->redacted_emails, u->redacted_phones, u->redacted_cards, u->redacted_ibans);
 }
 
 static int usage_copy(PGconn *c, const Llmgw__V1__ReportUsageRequest *r, store_err_t *e)
@@ -330,8 +332,8 @@ int usage_ingest(PGconn *c, const Llmgw__V1__ReportUsageRequest *r, usage_ingest
     if (r->seq != last + 1) {
         res->outcome = USAGE_GAP;
         snprintf(res->msg, sizeof(res->msg),
-                 "seq: expected %" PRId64 " (the last stored batch of epoch %" PRId64
-                 " is %" PRId64 "), got %" PRId64,
+                 "seq: expected %" PRId64 " (the last stored batch of epoch %" PRId64 " is %" PRId64
+                 "), got %" PRId64,
                  last + 1, r->epoch, last, r->seq);
         return 0;
     }
@@ -398,7 +400,8 @@ int usage_spend(PGconn *c, const char *scope, const char *target, int64_t since_
                        : strcmp(scope, "provider") == 0 ? "usage_spend_provider"
                                                         : NULL;
     if (!stmt)
-        return store_fail(e, STORE_INVALID, "budget.scope: expected one of org, team, key, provider");
+        return store_fail(e, STORE_INVALID,
+                          "budget.scope: expected one of org, team, key, provider");
     char since[24];
     snprintf(since, sizeof(since), "%" PRId64, since_unix_ms);
     const char *params[] = {since, target};

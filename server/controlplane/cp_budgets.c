@@ -114,9 +114,8 @@ static int tx_delete(PGconn *c, void *ctx, store_err_t *e)
     return table_versions_publish(c, &d->version, e);
 }
 
-static grpc_status_code rpc_delete_budget(cp_t *cp, const audit_actor_t *who,
-                                          ProtobufCMessage *req, ProtobufCMessage **resp,
-                                          char *details, size_t dlen)
+static grpc_status_code rpc_delete_budget(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
+                                          ProtobufCMessage **resp, char *details, size_t dlen)
 {
     Llmgw__V1__DeleteBudgetRequest *r = (void *)req;
     if (cp_validate_name("name", r->name, 64, "", details, dlen) < 0)
@@ -251,9 +250,8 @@ static grpc_status_code rpc_get_budget(cp_t *cp, const audit_actor_t *who, Proto
     return cp_budget_read(cp, tx_get, &rd, resp, details, dlen);
 }
 
-static grpc_status_code rpc_list_budgets(cp_t *cp, const audit_actor_t *who,
-                                         ProtobufCMessage *req, ProtobufCMessage **resp,
-                                         char *details, size_t dlen)
+static grpc_status_code rpc_list_budgets(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
+                                         ProtobufCMessage **resp, char *details, size_t dlen)
 {
     cp_budget_read_t rd = {0};
     return cp_budget_read(cp, tx_list, &rd, resp, details, dlen);

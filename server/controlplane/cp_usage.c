@@ -96,8 +96,9 @@ static grpc_status_code rpc_report_usage(cp_t *cp, const audit_actor_t *who, Pro
     if (store_run_transaction(cp->pool, false, tx_ingest, &in, &e) < 0) {
         snprintf(details, dlen, "%s", e.msg);
         if (in.res.outcome == USAGE_GAP || in.res.outcome == USAGE_UNKNOWN_NODE) {
-            log_warn("usage batch refused", "node=%s epoch=%" PRId64 " seq=%" PRId64 " cause=\"%s\"",
-                     r->node_id, r->epoch, r->seq, in.res.msg);
+            log_warn("usage batch refused",
+                     "node=%s epoch=%" PRId64 " seq=%" PRId64 " cause=\"%s\"", r->node_id, r->epoch,
+                     r->seq, in.res.msg);
             return GRPC_STATUS_FAILED_PRECONDITION;
         }
         return cp_status_from_store(e.code);

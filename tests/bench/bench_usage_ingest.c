@@ -47,7 +47,7 @@ static int bench_pack(bench_node_t *n, int64_t epoch)
     snprintf(node, sizeof(node), "bench-%d", n->index + 1);
     Llmgw__V1__UsageRecord *recs = calloc((size_t)n->batch_size, sizeof(*recs));
     Llmgw__V1__UsageRecord **ptrs = calloc((size_t)n->batch_size, sizeof(*ptrs));
-    char (*ids)[32] = calloc((size_t)n->batch_size, 32);
+    char(*ids)[32] = calloc((size_t)n->batch_size, 32);
     n->packed = calloc((size_t)n->batches, sizeof(*n->packed));
     n->lens = calloc((size_t)n->batches, sizeof(*n->lens));
     if (!recs || !ptrs || !ids || !n->packed || !n->lens)

@@ -126,8 +126,8 @@ static grpc_status_code report(batch_t *b, buf_t *details, bool *duplicate)
     grpc_status_code st =
         call(TOKEN, "/llmgw.v1.UsageService/ReportUsage", &b->req.base, &resp, details);
     if (st == GRPC_STATUS_OK && duplicate) {
-        Llmgw__V1__ReportUsageResponse *r = llmgw__v1__report_usage_response__unpack(
-            NULL, resp.len, (const uint8_t *)resp.data);
+        Llmgw__V1__ReportUsageResponse *r =
+            llmgw__v1__report_usage_response__unpack(NULL, resp.len, (const uint8_t *)resp.data);
         assert_non_null(r);
         *duplicate = r->duplicate;
         assert_int_equal(r->acked_seq, b->req.seq);
@@ -163,8 +163,8 @@ static grpc_status_code acquire(const char *node, const char *budget, int64_t pr
     r.previous_lease_id = prev;
     r.previous_spent_usd = spent;
     buf_t resp = BUF_INIT(1 << 16);
-    grpc_status_code st = call(TOKEN, "/llmgw.v1.UsageService/AcquireLease", &r.base, &resp,
-                               details);
+    grpc_status_code st =
+        call(TOKEN, "/llmgw.v1.UsageService/AcquireLease", &r.base, &resp, details);
     *out = st == GRPC_STATUS_OK
                ? llmgw__v1__lease__unpack(NULL, resp.len, (const uint8_t *)resp.data)
                : NULL;
@@ -178,11 +178,11 @@ static void mint_token(const char *name, const char *role, char *out, size_t out
     r.name = (char *)name;
     r.role = (char *)role;
     buf_t resp = BUF_INIT(1 << 16), details = BUF_INIT(1024);
-    assert_int_equal(call(TOKEN, "/llmgw.v1.AdminTokenService/CreateAdminToken", &r.base, &resp,
-                          &details),
-                     GRPC_STATUS_OK);
-    Llmgw__V1__CreateAdminTokenResponse *a = llmgw__v1__create_admin_token_response__unpack(
-        NULL, resp.len, (const uint8_t *)resp.data);
+    assert_int_equal(
+        call(TOKEN, "/llmgw.v1.AdminTokenService/CreateAdminToken", &r.base, &resp, &details),
+        GRPC_STATUS_OK);
+    Llmgw__V1__CreateAdminTokenResponse *a =
+        llmgw__v1__create_admin_token_response__unpack(NULL, resp.len, (const uint8_t *)resp.data);
     assert_non_null(a);
     snprintf(out, outlen, "%s", a->token);
     llmgw__v1__create_admin_token_response__free_unpacked(a, NULL);
@@ -248,8 +248,8 @@ static int ui_setup(void **state)
     h.group = "";
     uint8_t hello[128];
     size_t hl = llmgw__v1__node_hello__pack(&h, hello);
-    gc_stream_t *st =
-        gc_stream_start(g_ch, "/llmgw.v1.DistributionService/WatchRoutingTable", TOKEN, 0, hello, hl);
+    gc_stream_t *st = gc_stream_start(g_ch, "/llmgw.v1.DistributionService/WatchRoutingTable",
+                                      TOKEN, 0, hello, hl);
     if (!st)
         return -1;
     int known = 0;
@@ -370,15 +370,33 @@ static void test_usage_bad_records_are_refused_naming_the_field(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         batch_init(&b, "n1", 400, 1, 2, 0.01, now_ms());
         switch (cases[i].what) {
-        case 0: b.recs[1].cost_usd = -1; break;
-        case 1: b.recs[1].status = 17; break;
-        case 2: b.recs[1].unix_ms = 0; break;
-        case 3: b.recs[1].request_id = "bad\001id"; break;
-        case 4: b.recs[1].prompt_tokens = -5; break;
-        case 5: b.req.epoch = 0; break;
-        case 6: b.req.n_records = 0; break;
-        case 7: b.req.node_id = "no spaces"; break;
-        case 8: b.recs[1].unix_ms = now_ms() + 3 * DAY_MS; break;
+        case 0:
+            b.recs[1].cost_usd = -1;
+            break;
+        case 1:
+            b.recs[1].status = 17;
+            break;
+        case 2:
+            b.recs[1].unix_ms = 0;
+            break;
+        case 3:
+            b.recs[1].request_id = "bad\001id";
+            break;
+        case 4:
+            b.recs[1].prompt_tokens = -5;
+            break;
+        case 5:
+            b.req.epoch = 0;
+            break;
+        case 6:
+            b.req.n_records = 0;
+            break;
+        case 7:
+            b.req.node_id = "no spaces";
+            break;
+        case 8:
+            b.recs[1].unix_ms = now_ms() + 3 * DAY_MS;
+            break;
         }
         assert_int_equal(report(&b, &d, NULL), GRPC_STATUS_INVALID_ARGUMENT);
         if (!strstr(buf_cstr(&d), cases[i].needle))
@@ -501,8 +519,8 @@ static void test_return_lease_closes_it_once(void **state)
     for (int i = 0; i < 2; i++) {
         assert_int_equal(call(TOKEN, "/llmgw.v1.UsageService/ReturnLease", &r.base, &resp, &d),
                          GRPC_STATUS_OK);
-        Llmgw__V1__ReturnLeaseResponse *a = llmgw__v1__return_lease_response__unpack(
-            NULL, resp.len, (const uint8_t *)resp.data);
+        Llmgw__V1__ReturnLeaseResponse *a =
+            llmgw__v1__return_lease_response__unpack(NULL, resp.len, (const uint8_t *)resp.data);
         assert_non_null(a);
         assert_int_equal(a->closed, i == 0);
         llmgw__v1__return_lease_response__free_unpacked(a, NULL);

@@ -79,8 +79,8 @@ static void test_usage_spill_names_sort_in_sending_order(void **state)
     char rej[80];
     snprintf(rej, sizeof(rej), "%s.rejected", a);
     assert_int_equal(usage_spill_parse_name(rej, &e, &s), -1);
-    assert_int_equal(usage_spill_parse_name(".batch-00000000000000000005-00000000000000000009.usage.tmp",
-                                            &e, &s),
+    assert_int_equal(usage_spill_parse_name(
+                         ".batch-00000000000000000005-00000000000000000009.usage.tmp", &e, &s),
                      -1);
 }
 

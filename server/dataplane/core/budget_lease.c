@@ -30,7 +30,7 @@ typedef struct {
     bool in_table;
     bl_state_t state;
     int64_t lease_id;
-    double granted, spent; /* spent: charged since the lease was granted */
+    double granted, spent;                          /* spent: charged since the lease was granted */
     int64_t granted_at_ms, expires_ms, retry_at_ms; /* monotonic */
     int error_backoff_ms;
     double limit_usd, cp_spent_usd;
@@ -44,7 +44,7 @@ struct budget_lease {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    bool stop, poke; /* under mu */
+    bool stop, poke;     /* under mu */
     bl_entry_t *entries; /* under mu */
     size_t n, alloc;
     gc_channel_t *ch; /* thread only */
@@ -115,9 +115,9 @@ int budget_lease_admit(budget_lease_t *bl, const table_t *t, const table_key_t *
         }
         e->refusals++;
         if (e->state == BL_EXHAUSTED || e->state == BL_ACTIVE)
-            snprintf(err, errlen,
-                     "budget '%s' exhausted: %.4f of %.4f USD spent this period", b->name,
-                     e->cp_spent_usd + (e->state == BL_ACTIVE ? e->spent : 0), e->limit_usd);
+            snprintf(err, errlen, "budget '%s' exhausted: %.4f of %.4f USD spent this period",
+                     b->name, e->cp_spent_usd + (e->state == BL_ACTIVE ? e->spent : 0),
+                     e->limit_usd);
         else
             snprintf(err, errlen,
                      "budget '%s': no lease granted yet (the control plane has not answered)",
@@ -174,8 +174,8 @@ void budget_lease_foreach(budget_lease_t *bl, void (*fn)(void *ud, const budget_
 
 /* --- the lease thread --------------------------------------------------------- */
 
-static grpc_status_code bl_call(budget_lease_t *bl, const char *method, const void *req,
-                                size_t len, buf_t *resp, buf_t *details)
+static grpc_status_code bl_call(budget_lease_t *bl, const char *method, const void *req, size_t len,
+                                buf_t *resp, buf_t *details)
 {
     if (!bl->ch && !(bl->ch = gc_channel_new(bl->target)))
         return GRPC_STATUS_UNAVAILABLE;
@@ -209,10 +209,9 @@ static void bl_acquire(budget_lease_t *bl, const bl_snap_t *snap)
     llmgw__v1__acquire_lease_request__pack(&q, req);
     buf_t resp = BUF_INIT(4096), details = BUF_INIT(1024);
     grpc_status_code st = bl_call(bl, BL_ACQUIRE, req, len, &resp, &details);
-    Llmgw__V1__Lease *l =
-        st == GRPC_STATUS_OK
-            ? llmgw__v1__lease__unpack(NULL, resp.len, (const uint8_t *)resp.data)
-            : NULL;
+    Llmgw__V1__Lease *l = st == GRPC_STATUS_OK
+                              ? llmgw__v1__lease__unpack(NULL, resp.len, (const uint8_t *)resp.data)
+                              : NULL;
     int64_t now = clock_now_ms();
     pthread_mutex_lock(&bl->mu);
     bl_entry_t *e = bl_find(bl, snap->name);
@@ -244,9 +243,10 @@ static void bl_acquire(budget_lease_t *bl, const bl_snap_t *snap)
                          e->granted);
         } else {
             if (e->state != BL_EXHAUSTED)
-                log_warn("budget exhausted: requests it covers are refused", "budget=%s "
-                         "spent_usd=%.6f limit_usd=%.4f hard=%d", e->name, l->spent_usd,
-                         l->limit_usd, (int)l->hard);
+                log_warn("budget exhausted: requests it covers are refused",
+                         "budget=%s "
+                         "spent_usd=%.6f limit_usd=%.4f hard=%d",
+                         e->name, l->spent_usd, l->limit_usd, (int)l->hard);
             e->state = e->hard ? BL_EXHAUSTED : BL_NONE;
             e->lease_id = 0;
             e->granted = 0;

@@ -59,10 +59,10 @@ void budget_lease_charge(budget_lease_t *bl, const table_t *t, const table_key_t
 typedef struct {
     const char *name; /* valid during the callback */
     bool hard;
-    bool leased;          /* a lease with something left */
-    double granted_usd;   /* of the current lease */
-    double spent_usd;     /* of it */
-    uint64_t refusals;    /* requests refused on this budget */
+    bool leased;        /* a lease with something left */
+    double granted_usd; /* of the current lease */
+    double spent_usd;   /* of it */
+    uint64_t refusals;  /* requests refused on this budget */
     uint64_t soft_crossings;
 } budget_lease_info_t;
 

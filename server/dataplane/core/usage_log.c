@@ -51,7 +51,8 @@ struct usage_log {
     usage_log_stats_t stats;
     /* sender thread only */
     ul_batch_t *head, *tail;
-    size_t n_mem; /* batches whose bytes are in memory */
+    size_t n_mem;     /* batches whose bytes are in memory */
+    size_t mem_bytes; /* their size */
 };
 
 /* --- the request side ------------------------------------------------------ */
@@ -170,8 +171,10 @@ static void ul_push(usage_log_t *l, ul_batch_t *b)
     else
         l->head = b;
     l->tail = b;
-    if (b->data)
+    if (b->data) {
         l->n_mem++;
+        l->mem_bytes += b->len;
+    }
     ul_stat_add(l, &l->stats.queued, 1);
     if (!b->data)
         ul_stat_add(l, &l->stats.spilled, 1);
@@ -183,10 +186,12 @@ static void ul_pop(usage_log_t *l)
     l->head = b->next;
     if (!l->head)
         l->tail = NULL;
-    if (b->data)
+    if (b->data) {
         l->n_mem--;
-    else
+        l->mem_bytes -= b->len;
+    } else {
         ul_stat_add(l, &l->stats.spilled, -1);
+    }
     ul_stat_add(l, &l->stats.queued, -1);
     free(b->data);
     free(b);
@@ -210,6 +215,7 @@ static int ul_spill(usage_log_t *l, ul_batch_t *b)
     free(b->data);
     b->data = NULL;
     l->n_mem--;
+    l->mem_bytes -= b->len;
     ul_stat_add(l, &l->stats.spilled, 1);
     return 0;
 }
@@ -344,11 +350,28 @@ static void ul_enqueue(usage_log_t *l, bool away)
     ul_push(l, b);
     if (away && l->spill_dir)
         (void)ul_spill(l, b);
-    if (l->n_mem > USAGE_LOG_MEM_BATCHES_MAX && !l->spill_dir) {
-        log_error("usage batch dropped: control plane away and no --state-dir to spill to",
-                  "records=%zu", l->head->n_records);
-        ul_stat_add(l, &l->stats.dropped, (int64_t)l->head->n_records);
-        ul_pop(l);
+    /* Memory is bounded whatever happens to the disk: past the bound the
+     * oldest batch held in memory goes, counted. */
+    while (l->mem_bytes > USAGE_LOG_MEM_BYTES_MAX) {
+        ul_batch_t **pp = &l->head, *prev = NULL;
+        while (*pp && !(*pp)->data) {
+            prev = *pp;
+            pp = &(*pp)->next;
+        }
+        ul_batch_t *old = *pp;
+        if (!old)
+            break;
+        log_error("usage batch dropped: control plane away and nowhere to spill it",
+                  "records=%zu spill_dir=%s", old->n_records, l->spill_dir ? l->spill_dir : "-");
+        ul_stat_add(l, &l->stats.dropped, (int64_t)old->n_records);
+        *pp = old->next;
+        if (l->tail == old)
+            l->tail = prev;
+        l->n_mem--;
+        l->mem_bytes -= old->len;
+        ul_stat_add(l, &l->stats.queued, -1);
+        free(old->data);
+        free(old);
     }
 }
 
@@ -458,8 +481,7 @@ static int ul_load_spilled(usage_log_t *l)
         ul_push(l, b);
     }
     if (n)
-        log_info("usage batches from an earlier run queued", "dir=%s batches=%zu", l->spill_dir,
-                 n);
+        log_info("usage batches from an earlier run queued", "dir=%s batches=%zu", l->spill_dir, n);
     free(epochs);
     free(seqs);
     return 0;
@@ -478,8 +500,8 @@ usage_log_t *usage_log_start(const usage_log_config_t *cfg)
     l->epoch = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
     l->next_seq = 1;
     l->flush_ms = cfg->flush_ms > 0 ? cfg->flush_ms : USAGE_LOG_FLUSH_MS;
-    l->batch_max = cfg->batch_max > 0 && cfg->batch_max <= 10000 ? cfg->batch_max
-                                                                  : USAGE_LOG_BATCH_MAX;
+    l->batch_max =
+        cfg->batch_max > 0 && cfg->batch_max <= 10000 ? cfg->batch_max : USAGE_LOG_BATCH_MAX;
     const char *token = cfg->token ? cfg->token : getenv("LLMGW_CONTROL_PLANE_TOKEN");
     if (token && !*token)
         token = NULL;

@@ -15,7 +15,7 @@
  * <state-dir>/usage/ (usage_spill.h: write, fsync, rename) and only its name
  * stays in memory; at stop the rest is spilled; at start the spilled batches
  * are queued first. Bounds: pending records USAGE_LOG_PENDING_MAX_BYTES,
- * batches kept in memory without a state dir USAGE_LOG_MEM_BATCHES_MAX,
+ * batches kept in memory without a state dir USAGE_LOG_MEM_BYTES_MAX,
  * spilled batches USAGE_LOG_SPILL_MAX; past a bound new records are dropped
  * and counted (usage_log_stats, a log line) — never silently. A batch the
  * control plane refuses as invalid (INVALID_ARGUMENT, or a seq gap) is kept
@@ -29,7 +29,7 @@
 #define USAGE_LOG_BATCH_MAX 1000
 #define USAGE_LOG_FLUSH_MS 1000
 #define USAGE_LOG_PENDING_MAX_BYTES (64u << 20)
-#define USAGE_LOG_MEM_BATCHES_MAX 4096
+#define USAGE_LOG_MEM_BYTES_MAX (256u << 20)
 #define USAGE_LOG_SPILL_MAX 100000
 
 typedef struct usage_log usage_log_t;
@@ -61,12 +61,12 @@ typedef struct {
 } usage_log_config_t;
 
 typedef struct {
-    uint64_t recorded;      /* records taken */
-    uint64_t acked;         /* records acknowledged by the control plane (this run) */
-    uint64_t dropped;       /* records refused past a bound */
-    uint64_t rejected;      /* batches the control plane refused as invalid */
-    uint64_t queued;        /* batches waiting for an ACK */
-    uint64_t spilled;       /* of them, on disk */
+    uint64_t recorded; /* records taken */
+    uint64_t acked;    /* records acknowledged by the control plane (this run) */
+    uint64_t dropped;  /* records refused past a bound */
+    uint64_t rejected; /* batches the control plane refused as invalid */
+    uint64_t queued;   /* batches waiting for an ACK */
+    uint64_t spilled;  /* of them, on disk */
 } usage_log_stats_t;
 
 /* Strings copied. Spilled batches of an earlier run are queued first. NULL

@@ -85,8 +85,8 @@ void usage_spill_name(int64_t epoch, int64_t seq, char *out, size_t outlen)
 int usage_spill_parse_name(const char *name, int64_t *epoch, int64_t *seq)
 {
     /* Exactly the shape usage_spill_name makes: nothing else is ours. */
-    if (strlen(name) != 6 + 20 + 1 + 20 + 6 || strncmp(name, "batch-", 6) != 0 ||
-        name[26] != '-' || strcmp(name + 47, ".usage") != 0)
+    if (strlen(name) != 6 + 20 + 1 + 20 + 6 || strncmp(name, "batch-", 6) != 0 || name[26] != '-' ||
+        strcmp(name + 47, ".usage") != 0)
         return -1;
     int64_t v[2] = {0, 0};
     for (int k = 0; k < 2; k++) {
