@@ -259,7 +259,8 @@ int usage_spill_list(const char *dir, int64_t **epochs, int64_t **seqs, size_t *
     }
     closedir(d);
     d = NULL;
-    qsort(pairs, count, 2 * sizeof(*pairs), us_cmp);
+    if (count > 1)
+        qsort(pairs, count, 2 * sizeof(*pairs), us_cmp);
     *epochs = malloc((count ? count : 1) * sizeof(int64_t));
     *seqs = malloc((count ? count : 1) * sizeof(int64_t));
     if (!*epochs || !*seqs)
