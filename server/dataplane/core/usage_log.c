@@ -227,14 +227,51 @@ static void ul_spill_all(usage_log_t *l)
             break;
 }
 
-/* Takes the pending records as the next batch (NULL when none). */
+/* The byte length of the first `want` encoded records of p (each: tag,
+ * varint length, bytes — as usage_log_record wrote them). */
+static size_t ul_prefix(const uint8_t *p, size_t len, size_t want)
+{
+    size_t off = 0;
+    for (size_t i = 0; i < want && off < len; i++) {
+        uint64_t n = 0;
+        int shift = 0;
+        off++; /* the tag */
+        while (off < len && shift < 64) {
+            uint8_t b = p[off++];
+            n |= (uint64_t)(b & 0x7f) << shift;
+            shift += 7;
+            if (!(b & 0x80))
+                break;
+        }
+        off += (size_t)n;
+    }
+    return off < len ? off : len;
+}
+
+/* Takes up to batch_max pending records as the next batch (NULL when none);
+ * the rest stay pending. */
 static ul_batch_t *ul_take_batch(usage_log_t *l)
 {
+    buf_t recs = BUF_INIT(USAGE_LOG_PENDING_MAX_BYTES);
     pthread_mutex_lock(&l->mu);
-    buf_t recs = l->pending;
     size_t n = l->n_pending;
-    buf_init(&l->pending, USAGE_LOG_PENDING_MAX_BYTES);
-    l->n_pending = 0;
+    if (n > (size_t)l->batch_max) {
+        size_t cut =
+            ul_prefix((const uint8_t *)l->pending.data, l->pending.len, (size_t)l->batch_max);
+        if (buf_append(&recs, l->pending.data, cut) == 0) {
+            memmove(l->pending.data, l->pending.data + cut, l->pending.len - cut);
+            l->pending.len -= cut;
+            l->pending.data[l->pending.len] = '\0';
+            l->n_pending -= (size_t)l->batch_max;
+            n = (size_t)l->batch_max;
+        } else {
+            n = 0; /* out of memory: try again next round */
+        }
+    } else {
+        recs = l->pending;
+        buf_init(&l->pending, USAGE_LOG_PENDING_MAX_BYTES);
+        l->n_pending = 0;
+    }
     pthread_mutex_unlock(&l->mu);
     if (n == 0) {
         buf_free(&recs);
@@ -344,12 +381,12 @@ static void ul_deadline(struct timespec *ts, int ms)
  * plane is away (older batches wait) or memory holds too many. */
 static void ul_enqueue(usage_log_t *l, bool away)
 {
-    ul_batch_t *b = ul_take_batch(l);
-    if (!b)
-        return;
-    ul_push(l, b);
-    if (away && l->spill_dir)
-        (void)ul_spill(l, b);
+    ul_batch_t *b;
+    while ((b = ul_take_batch(l)) != NULL) {
+        ul_push(l, b);
+        if (away && l->spill_dir)
+            (void)ul_spill(l, b);
+    }
     /* Memory is bounded whatever happens to the disk: past the bound the
      * oldest batch held in memory goes, counted. */
     while (l->mem_bytes > USAGE_LOG_MEM_BYTES_MAX) {
