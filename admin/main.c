@@ -32,7 +32,7 @@ static const main_cmd_t main_cmds[] = {
     {"nodes", cmd_nodes, "data-plane nodes: acked table version, last seen, last NACK"},
     {"table", cmd_table, "show the latest published routing table (keys redacted)"},
     {"migrate", cmd_migrate, "apply pending database migrations (PostgreSQL)"},
-    {"audit", cmd_audit, "verify the audit log's hash chain (PostgreSQL)"},
+    {"audit", cmd_audit, "the audit log: list, export (csv, jsonl), verify its hash chain"},
     {"token", cmd_token, "manage the control plane's admin tokens (create, list, revoke)"},
     {"budget", cmd_budget, "spending limits with their spend (set, list, show, delete)"},
     {"usage", cmd_usage, "usage totals by team, key, provider or model (report)"},

@@ -8,6 +8,9 @@
 #include "buf.h"
 #include "secret.h"
 
+#define AUDIT_VERIFY_PAGE 5000
+#define AUDIT_VERIFY_PAGE_S "5000"
+
 const store_stmt_t audit_stmts[] = {
     {"audit_lock", "SELECT pg_advisory_xact_lock(1819045224)", 0},
     {"audit_last", "SELECT row_hash FROM audit_log ORDER BY id DESC LIMIT 1", 0},
@@ -15,10 +18,11 @@ const store_stmt_t audit_stmts[] = {
      "INSERT INTO audit_log (actor, action, object, detail, prev_hash, row_hash, actor_role, peer)"
      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
      8},
-    {"audit_all",
+    /* Pages keep a long log from landing in one result. */
+    {"audit_page",
      "SELECT id, actor, actor_role, peer, action, object, detail, prev_hash, row_hash"
-     " FROM audit_log ORDER BY id",
-     0},
+     " FROM audit_log WHERE id > $1 ORDER BY id LIMIT " AUDIT_VERIFY_PAGE_S,
+     1},
     {NULL, NULL, 0},
 };
 
@@ -39,6 +43,39 @@ void audit_chain_hash(const char *prev_hex, const audit_actor_t *who, const char
         secret_sha256_hex(b.data, b.len, out);
     out[64] = '\0';
     buf_free(&b);
+}
+
+/* The value of key (len klen) in a "k=v k=v" text, its length in *vlen; NULL when absent. */
+static const char *audit_detail_value(const char *text, const char *key, size_t klen, size_t *vlen)
+{
+    for (const char *p = text; *p;) {
+        size_t tlen = strcspn(p, " ");
+        if (tlen > klen && p[klen] == '=' && strncmp(p, key, klen) == 0) {
+            *vlen = tlen - klen - 1;
+            return p + klen + 1;
+        }
+        p += tlen;
+        p += strspn(p, " ");
+    }
+    return NULL;
+}
+
+void audit_detail_before(const char *after, const char *before, char *out, size_t n)
+{
+    size_t o = (size_t)snprintf(out, n, "%s", after);
+    const char *sep = " before:";
+    for (const char *p = before; *p && o < n;) {
+        size_t tlen = strcspn(p, " "), klen = strcspn(p, "= "), vlen = 0;
+        if (klen < tlen) {
+            const char *v = audit_detail_value(after, p, klen, &vlen);
+            if (!v || vlen != tlen - klen - 1 || strncmp(v, p + klen + 1, vlen) != 0) {
+                o += (size_t)snprintf(out + o, n - o, "%s %.*s", sep, (int)tlen, p);
+                sep = "";
+            }
+        }
+        p += tlen;
+        p += strspn(p, " ");
+    }
 }
 
 int audit_append(PGconn *c, const audit_actor_t *who, const char *action, const char *object,
@@ -63,25 +100,44 @@ int audit_append(PGconn *c, const audit_actor_t *who, const char *action, const 
     return 0;
 }
 
+int audit_verify_report(PGconn *c, audit_verify_t *out, store_err_t *e)
+{
+    char prev[65] = AUDIT_GENESIS, after[24] = "0";
+    out->rows_checked = 0;
+    out->first_bad_id = 0;
+    for (;;) {
+        const char *params[] = {after};
+        PGresult *r = store_exec(c, "audit_page", 1, params, e);
+        if (!r)
+            return -1;
+        int n = PQntuples(r);
+        for (int i = 0; i < n && out->first_bad_id == 0; i++) {
+            char hash[65];
+            audit_actor_t who = {store_get(r, i, "actor"), store_get(r, i, "actor_role"),
+                                 store_get(r, i, "peer")};
+            audit_chain_hash(prev, &who, store_get(r, i, "action"), store_get(r, i, "object"),
+                             store_get(r, i, "detail"), hash);
+            out->rows_checked++;
+            if (strcmp(store_get(r, i, "prev_hash"), prev) != 0 ||
+                strcmp(store_get(r, i, "row_hash"), hash) != 0)
+                out->first_bad_id = strtoll(store_get(r, i, "id"), NULL, 10);
+            snprintf(prev, sizeof(prev), "%s", store_get(r, i, "row_hash"));
+        }
+        if (n > 0)
+            snprintf(after, sizeof(after), "%s", store_get(r, n - 1, "id"));
+        PQclear(r);
+        if (out->first_bad_id != 0 || n < AUDIT_VERIFY_PAGE)
+            return 0;
+    }
+}
+
 int audit_verify(PGconn *c, store_err_t *e)
 {
-    PGresult *r = store_exec(c, "audit_all", 0, NULL, e);
-    if (!r)
+    audit_verify_t v;
+    if (audit_verify_report(c, &v, e) < 0)
         return -1;
-    char prev[65] = AUDIT_GENESIS;
-    int rc = 0;
-    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
-        char hash[65];
-        audit_actor_t who = {store_get(r, i, "actor"), store_get(r, i, "actor_role"),
-                             store_get(r, i, "peer")};
-        audit_chain_hash(prev, &who, store_get(r, i, "action"), store_get(r, i, "object"),
-                         store_get(r, i, "detail"), hash);
-        if (strcmp(store_get(r, i, "prev_hash"), prev) != 0 ||
-            strcmp(store_get(r, i, "row_hash"), hash) != 0)
-            rc = store_fail(e, STORE_INVALID, "audit_log: chain broken at id %s",
-                            store_get(r, i, "id"));
-        snprintf(prev, sizeof(prev), "%s", store_get(r, i, "row_hash"));
-    }
-    PQclear(r);
-    return rc;
+    if (v.first_bad_id != 0)
+        return store_fail(e, STORE_INVALID, "audit_log: chain broken at id %lld",
+                          (long long)v.first_bad_id);
+    return 0;
 }

@@ -30,9 +30,25 @@ typedef struct {
  * first five fields only. */
 void audit_chain_hash(const char *prev_hex, const audit_actor_t *who, const char *action,
                       const char *object, const char *detail, char out[65]);
+/* An update's detail: `after` ("k=v k=v ...", values without spaces), then
+ * " before: k=v ..." with the earlier value of every key of `before` whose
+ * value differs in (or is missing from) `after`; `after` alone when nothing
+ * differs. Truncated to fit out (n > 0). */
+void audit_detail_before(const char *after, const char *before, char *out, size_t n);
 /* Appends one row. 0 or -1 with e filled. */
 int audit_append(PGconn *c, const audit_actor_t *who, const char *action, const char *object,
                  const char *detail, store_err_t *e);
+/* The outcome of a chain check: rows looked at (up to and including the
+ * first bad one) and the first bad row's id (0: the chain is intact). */
+typedef struct {
+    long long rows_checked;
+    long long first_bad_id;
+} audit_verify_t;
+
+/* Recomputes the chain over every row, in pages of ids; 0 with *out filled
+ * (a broken chain is a result, not an error), -1 with e filled when the log
+ * cannot be read. */
+int audit_verify_report(PGconn *c, audit_verify_t *out, store_err_t *e);
 /* Recomputes the chain over every row: 0 when intact, -1 with e naming the
  * first bad row id. */
 int audit_verify(PGconn *c, store_err_t *e);

@@ -233,10 +233,13 @@ int migrate_run(const char *conninfo, const char *dir, int *applied, char *err, 
                      errlen) < 0)
         goto out;
     locked = true;
+    /* Created only when missing: a role without CREATE on the schema (the
+     * application role of docs/compliance.md) finds it and applies nothing. */
     if (migrate_exec(c,
-                     "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                     "DO $$ BEGIN IF to_regclass('schema_migrations') IS NULL THEN"
+                     " CREATE TABLE schema_migrations ("
                      " id integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
-                     " applied_at timestamptz NOT NULL DEFAULT now())",
+                     " applied_at timestamptz NOT NULL DEFAULT now()); END IF; END $$",
                      "schema_migrations", err, errlen) < 0)
         goto out;
     /* Every recorded file is verified before anything new is applied. */

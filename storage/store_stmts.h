@@ -9,6 +9,7 @@ extern const store_stmt_t providers_stmts[];
 extern const store_stmt_t models_stmts[];
 extern const store_stmt_t routes_stmts[];
 extern const store_stmt_t audit_stmts[];
+extern const store_stmt_t audit_query_stmts[];
 extern const store_stmt_t table_versions_stmts[];
 extern const store_stmt_t nodes_stmts[];
 extern const store_stmt_t admin_tokens_stmts[];

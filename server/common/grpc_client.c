@@ -142,6 +142,13 @@ static void client_cq_free(grpc_completion_queue *cq)
 grpc_status_code gc_unary(gc_channel_t *ch, const char *method, const char *bearer, int timeout_ms,
                           const void *req, size_t req_len, buf_t *resp, buf_t *details)
 {
+    return gc_unary_trailers(ch, method, bearer, timeout_ms, req, req_len, resp, details, NULL);
+}
+
+grpc_status_code gc_unary_trailers(gc_channel_t *ch, const char *method, const char *bearer,
+                                   int timeout_ms, const void *req, size_t req_len, buf_t *resp,
+                                   buf_t *details, buf_t *trailers)
+{
     grpc_status_code status = GRPC_STATUS_INTERNAL;
     grpc_slice status_details = grpc_empty_slice();
     grpc_metadata auth;
@@ -190,6 +197,13 @@ grpc_status_code gc_unary(gc_channel_t *ch, const char *method, const char *bear
             buf_append_str(details, "response: exceeds the buffer cap");
     } else {
         client_details(details, status_details);
+    }
+    for (size_t i = 0; trailers != NULL && i < trailing_md.count; i++) {
+        const grpc_metadata *m = &trailing_md.metadata[i];
+        buf_append(trailers, GRPC_SLICE_START_PTR(m->key), GRPC_SLICE_LENGTH(m->key));
+        buf_append_str(trailers, ": ");
+        buf_append(trailers, GRPC_SLICE_START_PTR(m->value), GRPC_SLICE_LENGTH(m->value));
+        buf_append_char(trailers, '\n');
     }
     goto out;
 

@@ -26,6 +26,12 @@ void gc_channel_free(gc_channel_t *ch);
 grpc_status_code gc_unary(gc_channel_t *ch, const char *method, const char *bearer, int timeout_ms,
                           const void *req, size_t req_len, buf_t *resp, buf_t *details);
 
+/* gc_unary that also appends the trailing metadata to `trailers` (may be
+ * NULL), one "key: value\n" line each. */
+grpc_status_code gc_unary_trailers(gc_channel_t *ch, const char *method, const char *bearer,
+                                   int timeout_ms, const void *req, size_t req_len, buf_t *resp,
+                                   buf_t *details, buf_t *trailers);
+
 /* A server-streaming call. NULL when it cannot start. */
 gc_stream_t *gc_stream_start(gc_channel_t *ch, const char *method, const char *bearer,
                              int timeout_ms, const void *req, size_t req_len);

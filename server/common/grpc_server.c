@@ -116,6 +116,8 @@ struct gs_call {
     grpc_status_code status;
     grpc_slice status_details;
     bool has_details;
+    grpc_metadata trailers[GS_MAX_TRAILERS]; /* sent with the status; slices owned */
+    size_t n_trailers;
     void *user;
     void (*on_cancel)(void *user);
     void (*on_free)(void *user);
@@ -178,6 +180,10 @@ static void call_destroy(gs_call_t *c)
     grpc_slice_buffer_destroy(&c->queue);
     grpc_slice_unref(c->request);
     grpc_slice_unref(c->status_details);
+    for (size_t i = 0; i < c->n_trailers; i++) {
+        grpc_slice_unref(c->trailers[i].key);
+        grpc_slice_unref(c->trailers[i].value);
+    }
     grpc_metadata_array_destroy(&c->md);
     grpc_call_details_destroy(&c->details);
     if (c->call != NULL)
@@ -264,6 +270,9 @@ static void call_pump_locked(gs_call_t *c)
         ops[n].data.send_status_from_server.status = c->status;
         ops[n].data.send_status_from_server.status_details =
             c->has_details ? &c->status_details : NULL;
+        ops[n].data.send_status_from_server.trailing_metadata_count = c->n_trailers;
+        ops[n].data.send_status_from_server.trailing_metadata =
+            c->n_trailers ? c->trailers : NULL;
         n++;
         with_status = true;
     }
@@ -374,6 +383,21 @@ int gs_call_send(gs_call_t *call, const uint8_t *msg, size_t len)
     call_pump_locked(call);
     rc = 0;
 out:
+    pthread_mutex_unlock(&call->mu);
+    return rc;
+}
+
+int gs_call_set_trailer(gs_call_t *call, const char *key, const char *value)
+{
+    int rc = -1;
+    pthread_mutex_lock(&call->mu);
+    if (call->state == GS_CALL_ACTIVE && call->n_trailers < GS_MAX_TRAILERS) {
+        grpc_metadata *m = &call->trailers[call->n_trailers++];
+        memset(m, 0, sizeof(*m));
+        m->key = grpc_slice_from_copied_string(key);
+        m->value = grpc_slice_from_copied_string(value);
+        rc = 0;
+    }
     pthread_mutex_unlock(&call->mu);
     return rc;
 }

@@ -100,6 +100,11 @@ bool gs_call_cancelled(const gs_call_t *call);
  * queue cap (4 MiB) is waiting — the handler should then stop producing and
  * finish with RESOURCE_EXHAUSTED. */
 int gs_call_send(gs_call_t *call, const uint8_t *msg, size_t len);
+/* Trailing metadata sent with the status ("retry-after-ms": "1500"); `key`
+ * lower-case, both copied. Before gs_call_finish; at most GS_MAX_TRAILERS
+ * per call. 0, or -1 (finished already, too many). */
+#define GS_MAX_TRAILERS 4
+int gs_call_set_trailer(gs_call_t *call, const char *key, const char *value);
 /* Ends the call. Unary: msg (copied) is the response when status is
  * GRPC_STATUS_OK (msg may be NULL otherwise). Streaming: msg must be NULL;
  * queued messages are sent first, then the status. `details` is copied

@@ -2,7 +2,8 @@
  *
  * A change runs as cp_change_t through one transaction: validate (before
  * the transaction), apply, audit, publish. The audit detail never holds an
- * API key — only whether one was set.
+ * API key — only whether one was set. An update's detail also names what
+ * each changed setting was before (read in the same transaction).
  */
 #include "cp_registry.h"
 
@@ -29,6 +30,8 @@ struct cp_change {
     const audit_actor_t *who;
     void *req;
     int (*apply)(PGconn *c, cp_change_t *ch, store_err_t *e);
+    /* Updates: the stored settings as "k=v ..." into out, before apply. */
+    int (*before)(PGconn *c, cp_change_t *ch, char *out, size_t n, store_err_t *e);
     const char *action;
     char object[256];
     char detail[512];
@@ -62,14 +65,23 @@ grpc_status_code cp_status_from_store(int code)
 static int cp_change_tx(PGconn *c, void *ctx, store_err_t *e)
 {
     cp_change_t *ch = ctx;
+    char before[512] = "", detail[1024];
     ch->unchanged = false;
+    /* A missing row is left for apply to report in its own words. */
+    if (ch->before && ch->before(c, ch, before, sizeof(before), e) < 0) {
+        if (e->code != STORE_NOT_FOUND)
+            return -1;
+        before[0] = '\0';
+        *e = (store_err_t){0};
+    }
     if (ch->apply(c, ch, e) < 0)
         return -1;
     if (ch->unchanged) {
         ch->version = 0;
         return 0;
     }
-    if (audit_append(c, ch->who, ch->action, ch->object, ch->detail, e) < 0)
+    audit_detail_before(ch->detail, before, detail, sizeof(detail));
+    if (audit_append(c, ch->who, ch->action, ch->object, detail, e) < 0)
         return -1;
     return table_versions_publish(c, &ch->version, e);
 }
@@ -109,14 +121,31 @@ static int apply_provider_update(PGconn *c, cp_change_t *ch, store_err_t *e)
     return providers_update(c, &ch->cp->key, r->provider, r->clear_api_key, e);
 }
 
-static void provider_detail(cp_change_t *ch, const Llmgw__V1__Provider *p, const char *key_note)
+static void provider_fields(char *out, size_t n, const Llmgw__V1__Provider *p,
+                            const char *key_note)
 {
-    snprintf(ch->object, sizeof(ch->object), "provider/%s", p->name);
-    snprintf(ch->detail, sizeof(ch->detail),
+    snprintf(out, n,
              "preset=%s base_url=%s auth_style=%s wire_format=%s api_version=%s timeout_ms=%d"
              " region=%s enabled=%s headers=%zu api_key=%s",
              p->preset, p->base_url, p->auth_style, p->wire_format, p->api_version, p->timeout_ms,
              p->region, p->enabled ? "true" : "false", p->n_headers, key_note);
+}
+
+static void provider_detail(cp_change_t *ch, const Llmgw__V1__Provider *p, const char *key_note)
+{
+    snprintf(ch->object, sizeof(ch->object), "provider/%s", p->name);
+    provider_fields(ch->detail, sizeof(ch->detail), p, key_note);
+}
+
+static int before_provider(PGconn *c, cp_change_t *ch, char *out, size_t n, store_err_t *e)
+{
+    const Llmgw__V1__UpdateProviderRequest *r = ch->req;
+    Llmgw__V1__Provider *p = providers_get(c, r->provider->name, e);
+    if (!p)
+        return -1;
+    provider_fields(out, n, p, p->has_api_key ? "set" : "none");
+    protobuf_c_message_free_unpacked(&p->base, NULL);
+    return 0;
 }
 
 static grpc_status_code rpc_create_provider(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
@@ -144,6 +173,7 @@ static grpc_status_code rpc_update_provider(cp_t *cp, const audit_actor_t *who, 
                       .who = who,
                       .req = r,
                       .apply = apply_provider_update,
+                      .before = before_provider,
                       .action = "provider.update"};
     provider_detail(&ch, r->provider,
                     r->clear_api_key          ? "cleared"
@@ -244,6 +274,23 @@ static int apply_model_create(PGconn *c, cp_change_t *ch, store_err_t *e)
     return models_insert(c, ch->req, e);
 }
 
+static void model_fields(char *out, size_t n, const Llmgw__V1__Model *m)
+{
+    snprintf(out, n, "input_cost_per_mtok=%g output_cost_per_mtok=%g context_window=%d quality=%g",
+             m->input_cost_per_mtok, m->output_cost_per_mtok, m->context_window, m->quality);
+}
+
+static int before_model(PGconn *c, cp_change_t *ch, char *out, size_t n, store_err_t *e)
+{
+    const Llmgw__V1__Model *want = ch->req;
+    Llmgw__V1__Model *m = models_get(c, want->provider, want->name, e);
+    if (!m)
+        return -1;
+    model_fields(out, n, m);
+    protobuf_c_message_free_unpacked(&m->base, NULL);
+    return 0;
+}
+
 /* Create and update share validation and the audit text; only the store
  * call and the action differ. */
 static grpc_status_code model_change(cp_t *cp, const audit_actor_t *who, Llmgw__V1__Model *m,
@@ -254,10 +301,10 @@ static grpc_status_code model_change(cp_t *cp, const audit_actor_t *who, Llmgw__
     if (cp_validate_model(m, details, dlen) < 0)
         return GRPC_STATUS_INVALID_ARGUMENT;
     cp_change_t ch = {.cp = cp, .who = who, .req = m, .apply = apply, .action = action};
+    if (apply != apply_model_create)
+        ch.before = before_model;
     snprintf(ch.object, sizeof(ch.object), "model/%s/%s", m->provider, m->name);
-    snprintf(ch.detail, sizeof(ch.detail),
-             "input_cost_per_mtok=%g output_cost_per_mtok=%g context_window=%d quality=%g",
-             m->input_cost_per_mtok, m->output_cost_per_mtok, m->context_window, m->quality);
+    model_fields(ch.detail, sizeof(ch.detail), m);
     return cp_change_run(&ch, resp, details, dlen);
 }
 
@@ -348,6 +395,17 @@ static int apply_route_create(PGconn *c, cp_change_t *ch, store_err_t *e)
     return routes_insert(c, ch->req, e);
 }
 
+static int before_route(PGconn *c, cp_change_t *ch, char *out, size_t n, store_err_t *e)
+{
+    const Llmgw__V1__Route *want = ch->req;
+    Llmgw__V1__Route *rt = routes_get(c, want->name, e);
+    if (!rt)
+        return -1;
+    snprintf(out, n, "strategy=%s deployments=%zu", rt->strategy, rt->n_deployments);
+    protobuf_c_message_free_unpacked(&rt->base, NULL);
+    return 0;
+}
+
 /* Create and update share validation and the audit text. */
 static grpc_status_code route_change(cp_t *cp, const audit_actor_t *who, Llmgw__V1__Route *rt,
                                      int (*apply)(PGconn *, cp_change_t *, store_err_t *),
@@ -357,6 +415,8 @@ static grpc_status_code route_change(cp_t *cp, const audit_actor_t *who, Llmgw__
     if (cp_validate_route(rt, details, dlen) < 0)
         return GRPC_STATUS_INVALID_ARGUMENT;
     cp_change_t ch = {.cp = cp, .who = who, .req = rt, .apply = apply, .action = action};
+    if (apply != apply_route_create)
+        ch.before = before_route;
     snprintf(ch.object, sizeof(ch.object), "route/%s", rt->name);
     snprintf(ch.detail, sizeof(ch.detail), "strategy=%s deployments=%zu", rt->strategy,
              rt->n_deployments);

@@ -306,7 +306,7 @@ expect_error 413 invalid_request_error request_too_large "huge chunked body"
 # Half a body, then silence: the idle timeout closes the connection.
 t0=$(date +%s%N)
 exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT"
-printf 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{"model":' >&3
+printf 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer %s\r\nContent-Length: 200\r\n\r\n{"model":' "$API_KEY" >&3
 timeout $((IDLE_TIMEOUT_S + 5)) cat <&3 >/dev/null || fail "a stalled half body was not closed within $((IDLE_TIMEOUT_S + 5))s"
 exec 3<&-
 elapsed_ms=$((($(date +%s%N) - t0) / 1000000))

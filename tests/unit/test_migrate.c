@@ -137,8 +137,9 @@ static void test_migrate_repository_migrations_scan_cleanly(void **state)
     char err[256];
     assert_int_equal(migrate_scan(dir, &files, &n, err, sizeof(err)), 0);
     assert_true(n >= 1);
-    /* 0001 first, then increasing. Parallel work streams own their numbers
-     * (docs/design.md), so a branch may lack a lower one until they merge. */
+    /* From 0001, ascending (migrate_scan refuses duplicates). Work streams
+     * reserve their numbers up front, so a branch may lack one that another
+     * stream is writing (0006 while 0007 exists); main has them all. */
     assert_int_equal(files[0].id, 1);
     for (size_t i = 1; i < n; i++)
         assert_true(files[i].id > files[i - 1].id);

@@ -4,19 +4,23 @@
  * table_find_key and never logged (the one copy, made when trailing
  * whitespace must be cut off, is wiped after use). A table without keys
  * turns auth off: every caller is anonymous (*key = NULL) whatever it sends.
- * Two messages only, so a caller learns nothing beyond "no usable token"
- * versus "token not known".
+ * Three messages only, so a caller learns nothing beyond "no usable token",
+ * "token not known" and "token expired" (the last only to its holder: the
+ * secret matched). A scope refusal names the key and the scope: the caller
+ * proved who it is.
  */
 #include "auth.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
 #define AUTH_MISSING "authorization: missing bearer token"
 #define AUTH_UNKNOWN "authorization: unknown API key"
+#define AUTH_EXPIRED "authorization: API key expired"
 
 static int auth_fail(char *err, size_t errlen, const char *msg)
 {
@@ -30,8 +34,21 @@ static int is_space(char c)
     return c == ' ' || c == '\t';
 }
 
+int64_t auth_now_unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int auth_check(const table_t *t, const char *authorization, const table_key_t **key, char *err,
                size_t errlen)
+{
+    return auth_check_at(t, authorization, auth_now_unix_ms(), key, err, errlen);
+}
+
+int auth_check_at(const table_t *t, const char *authorization, int64_t now_unix_ms,
+                  const table_key_t **key, char *err, size_t errlen)
 {
     *key = NULL;
     if (errlen > 0)
@@ -75,11 +92,43 @@ int auth_check(const table_t *t, const char *authorization, const table_key_t **
         stackbuf[len] = '\0';
         secret = stackbuf;
     }
-    const table_key_t *k = table_find_key(t, secret);
+    bool expired = false;
+    const table_key_t *k = table_match_key(t, secret, now_unix_ms, &expired);
     if (secret == stackbuf)
         OPENSSL_cleanse(stackbuf, len);
     if (k == NULL)
-        return auth_fail(err, errlen, AUTH_UNKNOWN);
+        return auth_fail(err, errlen, expired ? AUTH_EXPIRED : AUTH_UNKNOWN);
     *key = k;
     return 0;
+}
+
+const char *auth_scope_name(unsigned scope)
+{
+    switch (scope) {
+    case TABLE_SCOPE_CHAT:
+        return "chat";
+    case TABLE_SCOPE_MODELS:
+        return "models";
+    case TABLE_SCOPE_ENSEMBLES:
+        return "ensembles";
+    case TABLE_SCOPE_ROUTING:
+        return "routing";
+    default:
+        return "unknown";
+    }
+}
+
+grpc_status_code auth_authorize(const table_t *t, const char *authorization, unsigned scope,
+                                const table_key_t **key, char *err, size_t errlen)
+{
+    if (auth_check(t, authorization, key, err, errlen) < 0)
+        return GRPC_STATUS_UNAUTHENTICATED;
+    if (*key && !((*key)->scopes & scope)) {
+        if (errlen > 0)
+            snprintf(err, errlen, "authorization: key '%s' lacks scope '%s'", (*key)->name,
+                     auth_scope_name(scope));
+        *key = NULL;
+        return GRPC_STATUS_PERMISSION_DENIED;
+    }
+    return GRPC_STATUS_OK;
 }

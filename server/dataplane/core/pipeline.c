@@ -30,6 +30,7 @@
 #include "clock.h"
 #include "log.h"
 #include "planner.h"
+#include "policy.h"
 #include "route.h"
 #include "sse.h"
 #include "uerror.h"
@@ -46,6 +47,7 @@ struct pipeline {
     atomic_uint_fast64_t seq; /* seeds each thread's route rng */
     usage_stats_t *stats;     /* NULL: not counted */
     planner_t planner;        /* live routing inputs; NULL members: none */
+    ratelimit_t *rl;          /* per key / team buckets, for the process's life */
     usage_log_t *usage_log;   /* NULL: no usage records */
     budget_lease_t *leases;   /* NULL: budgets not enforced */
 };
@@ -61,14 +63,17 @@ struct pl_request {
     pipeline_t *pl;
     upstream_t *engine; /* the attempts' engine: the front door's, or the pipeline's */
     table_t *table;
-    const Llmgw__V1__ChatRequest *req;
+    const Llmgw__V1__ChatRequest *req; /* the policy's copy when it changed it */
+    const table_key_t *key;            /* NULL: anonymous (auth off) */
+    const table_policy_t *policy;      /* the caller's; NULL none */
+    ratelimit_ticket_t rl_ticket;      /* settled when the request ends */
+    redact_counts_t redactions;
     arena_t *arena;
     pl_callbacks_t cb;
     void *ud;
     bool stream;
     pl_kind_t kind;
     const char *raw_path, *raw_json;
-    const table_key_t *key;      /* the caller's key (in `table`); NULL none */
     bool stats_begun;            /* usage_stats_request_begin counted it */
     int64_t last_retry_after_ms; /* of the last failed attempt; -1 none */
     int64_t deadline_ms;
@@ -115,12 +120,61 @@ pipeline_t *pipeline_new(upstream_t *engine, table_slot_t *tables)
     p->engine = engine;
     p->tables = tables;
     atomic_init(&p->seq, 0);
+    if (!(p->rl = ratelimit_new(NULL, NULL))) {
+        free(p);
+        return NULL;
+    }
     return p;
 }
 
 void pipeline_free(pipeline_t *p)
 {
+    if (p)
+        ratelimit_free(p->rl);
     free(p);
+}
+
+ratelimit_t *pipeline_ratelimit(pipeline_t *p)
+{
+    return p->rl;
+}
+
+static void pl_subject(const table_key_t *key, ratelimit_subject_t *s)
+{
+    *s = (ratelimit_subject_t){.key = key->name, .key_rpm = key->rpm, .key_tpm = key->tpm};
+    if (key->team_limits) {
+        s->team = key->team_limits->name;
+        s->team_rpm = key->team_limits->rpm;
+        s->team_tpm = key->team_limits->tpm;
+    }
+}
+
+grpc_status_code pipeline_admit_call(pipeline_t *p, const table_key_t *key,
+                                     int64_t *retry_after_ms, char *err, size_t errlen)
+{
+    *retry_after_ms = 0;
+    if (!key)
+        return GRPC_STATUS_OK;
+    ratelimit_subject_t s;
+    ratelimit_ticket_t t;
+    pl_subject(key, &s);
+    if (ratelimit_admit(p->rl, &s, 1, 0, &t, retry_after_ms, err, errlen) != 0)
+        return GRPC_STATUS_RESOURCE_EXHAUSTED;
+    return GRPC_STATUS_OK;
+}
+
+/* The tokens-per-minute charge settled: on the usage when the provider
+ * reported it, refunded when no attempt was made, the estimate otherwise. */
+static void pl_settle(pl_request_t *r, const Llmgw__V1__Usage *u)
+{
+    if (!r->rl_ticket.active)
+        return;
+    int64_t actual = -1;
+    if (u && u->prompt_tokens + u->completion_tokens > 0)
+        actual = (int64_t)u->prompt_tokens + u->completion_tokens;
+    else if (r->n_attempts == 0)
+        actual = 0;
+    ratelimit_settle(r->pl->rl, &r->rl_ticket, actual);
 }
 
 void pipeline_set_stats(pipeline_t *p, usage_stats_t *s)
@@ -162,6 +216,8 @@ static void pl_meter(pl_request_t *r, grpc_status_code status, const Llmgw__V1__
         .cost_usd = cost_usd,
         .latency_ms = (clock_now_us() - r->start_us) / 1000,
         .status = (int)status,
+        .redacted = {r->redactions.emails, r->redactions.phones, r->redactions.cards,
+                     r->redactions.ibans},
     };
     usage_log_record(r->pl->usage_log, &rec);
     if (r->table)
@@ -172,6 +228,7 @@ static void pl_meter(pl_request_t *r, grpc_status_code status, const Llmgw__V1__
 static void pl_observe(pl_request_t *r, grpc_status_code status, const Llmgw__V1__Usage *u,
                        double cost_usd)
 {
+    pl_settle(r, u);
     pl_meter(r, status, u, cost_usd);
     if (!r->pl->stats)
         return;
@@ -186,6 +243,7 @@ static void pl_observe(pl_request_t *r, grpc_status_code status, const Llmgw__V1
         .completion_tokens = u ? u->completion_tokens : 0,
         .cost_usd = cost_usd,
         .attempts = (unsigned)r->n_attempts,
+        .redactions = r->redactions,
     };
     usage_stats_request_end(r->pl->stats, &e, r->stats_begun);
     r->stats_begun = false;
@@ -336,6 +394,9 @@ static void pl_finish_unary(pl_request_t *r, Llmgw__V1__ChatResponse *resp)
         return;
     }
     pl_result_t res = {.status = GRPC_STATUS_OK, .message = "", .response = resp};
+    if (r->policy && r->policy->log_responses && resp->n_choices > 0 && resp->choices[0]->message)
+        policy_log_response(r->policy, r->key ? r->key->name : "",
+                            resp->choices[0]->message->content);
     pl_observe(r, GRPC_STATUS_OK, resp->usage, resp->cost_usd);
     r->cb.on_done(r->ud, &res);
 }
@@ -941,6 +1002,55 @@ out:
 
 /* --- start ------------------------------------------------------------- */
 
+/* The caller's policy on the request: caps refused, contents redacted (r->req
+ * or r->raw_json then point at the arena's copy). 0, or -1 with *status. */
+static int pl_apply_policy(pl_request_t *r, grpc_status_code *status, char *err, size_t errlen)
+{
+    r->policy = policy_for(r->table, r->key);
+    if (!r->policy)
+        return 0;
+    policy_status_t ps;
+    if (r->kind == PL_KIND_RAW)
+        ps = policy_apply_raw(r->policy, r->arena, r->raw_json, &r->raw_json, &r->redactions, err,
+                              errlen);
+    else
+        ps = policy_apply_chat(r->policy, r->arena, r->req, &r->req, &r->redactions, err, errlen);
+    if (ps != POLICY_OK) {
+        *status = ps == POLICY_DENIED ? GRPC_STATUS_PERMISSION_DENIED
+                                      : GRPC_STATUS_RESOURCE_EXHAUSTED;
+        return -1;
+    }
+    if (r->kind == PL_KIND_CHAT)
+        policy_log_prompt(r->policy, r->key ? r->key->name : "", r->req);
+    return 0;
+}
+
+/* Every deployment excluded by the policy: "policy 'p': model 'm' not
+ * allowed (routing: … a/m: excluded by policy 'p' (region: …))". */
+static void pl_policy_denied(pl_request_t *r, char *err, size_t errlen)
+{
+    char detail[1024];
+    snprintf(detail, sizeof(detail), "%s", err);
+    snprintf(err, errlen, "policy '%s': model '%.128s' not allowed (%s)",
+             r->policy ? r->policy->name : "", r->req->model ? r->req->model : "", detail);
+}
+
+/* Admission against the key's and its team's buckets: the prompt estimate
+ * up front (settled in pl_observe). 0, or 1 with *wait_ms and err. */
+static int pl_rate_limit(pl_request_t *r, bool member, int64_t *wait_ms, char *err, size_t errlen)
+{
+    const table_key_t *k = r->key;
+    if (k->rpm <= 0 && k->tpm <= 0 &&
+        (!k->team_limits || (k->team_limits->rpm <= 0 && k->team_limits->tpm <= 0)))
+        return 0;
+    int64_t tokens = r->kind == PL_KIND_RAW ? (int64_t)(strlen(r->raw_json) + 3) / 4
+                                            : planner_estimate_prompt_tokens(r->req);
+    ratelimit_subject_t s;
+    pl_subject(k, &s);
+    return ratelimit_admit(r->pl->rl, &s, member ? 0 : 1, tokens, &r->rl_ticket, wait_ms, err,
+                           errlen);
+}
+
 pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_callbacks_t *cb,
                              void *ud, grpc_status_code *status, char *err, size_t errlen)
 {
@@ -971,14 +1081,16 @@ pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_
     r->start_us = clock_now_us();
     buf_init(&r->body, PL_BODY_CAP);
     buf_init(&r->message, PL_MESSAGE_CAP);
-    r->table = table_slot_get(p->tables);
-
-    const table_key_t *key = NULL;
-    if (auth_check(r->table, params->authorization, &key, err, errlen) < 0) {
-        *status = GRPC_STATUS_UNAUTHENTICATED;
-        goto fail;
+    if (params->table) {
+        r->table = table_ref(params->table);
+        r->key = params->key;
+    } else {
+        r->table = table_slot_get(p->tables);
+        *status = auth_authorize(r->table, params->authorization, TABLE_SCOPE_CHAT, &r->key, err,
+                                 errlen);
+        if (*status != GRPC_STATUS_OK)
+            goto fail;
     }
-    r->key = key;
     if (r->kind == PL_KIND_RAW ? (!r->raw_path || !r->raw_json || r->raw_json[0] != '{')
                                : chatreq_validate(r->req, err, errlen) < 0) {
         if (r->kind == PL_KIND_RAW)
@@ -986,7 +1098,11 @@ pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_
         *status = GRPC_STATUS_INVALID_ARGUMENT;
         goto fail;
     }
-    switch (planner_plan(&p->planner, r->table, r->req, pl_rng(p), &r->plan, err, errlen)) {
+    if (pl_apply_policy(r, status, err, errlen) < 0)
+        goto fail;
+    route_filter_t filter = policy_route_filter(r->policy);
+    switch (planner_plan_filtered(&p->planner, r->table, r->req, &filter, pl_rng(p), &r->plan, err,
+                                  errlen)) {
     case ROUTE_OK:
         break;
     case ROUTE_ERR_NOT_FOUND:
@@ -994,6 +1110,10 @@ pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_
         goto fail;
     case ROUTE_ERR_NO_CANDIDATE:
         *status = GRPC_STATUS_FAILED_PRECONDITION;
+        goto fail;
+    case ROUTE_ERR_DENIED:
+        pl_policy_denied(r, err, errlen);
+        *status = GRPC_STATUS_PERMISSION_DENIED;
         goto fail;
     case ROUTE_ERR_UNAVAILABLE: {
         /* Every deployment waits out a Retry-After: answered through
@@ -1012,7 +1132,7 @@ pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_
         goto fail;
     }
     /* Hard budgets: the first choice's provider stands for the request. */
-    if (budget_lease_admit(p->leases, r->table, key,
+    if (budget_lease_admit(p->leases, r->table, r->key,
                            r->plan.n > 0 ? r->plan.items[0].provider->name : "", err,
                            errlen) < 0) {
         *status = GRPC_STATUS_RESOURCE_EXHAUSTED;
@@ -1022,6 +1142,16 @@ pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_
         *status = GRPC_STATUS_DEADLINE_EXCEEDED;
         snprintf(err, errlen, "deadline exceeded before the first attempt");
         goto fail;
+    }
+    if (r->key) {
+        /* Over a limit: answered through on_done like a provider's
+         * Retry-After, so the front doors can say when to come back. */
+        int64_t wait_ms = 0;
+        if (pl_rate_limit(r, params->member, &wait_ms, err, errlen) != 0) {
+            buf_append_str(&r->message, err);
+            pl_finish_waiting(r, wait_ms);
+            return r;
+        }
     }
     if (r->stream) {
         r->scratch = arena_new(0);

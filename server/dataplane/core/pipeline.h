@@ -1,7 +1,11 @@
 /* pipeline: one chat request's way through the data plane, whatever front
- * door it came through: auth → validation → route plan → attempt loop over
- * the candidates (upstream engine + provider wire format) → the answer, with
- * the route decision, usage and cost.
+ * door it came through: auth and scope (unless the front door did it) →
+ * validation → the caller's policy (caps refused, contents redacted:
+ * policy.h) → route plan with the policy's filter → rate limits
+ * (ratelimit.h) → attempt loop over the candidates (upstream engine +
+ * provider wire format) → the answer, with the route decision, usage and
+ * cost; the tokens-per-minute charge is settled on the real usage when the
+ * request ends, and its redaction counts go into its usage event.
  *
  * Thread model: pipeline_start runs on the caller's thread (a gRPC CQ thread)
  * and only submits the first attempt. Everything after runs on the upstream
@@ -28,6 +32,8 @@
 #include "discovery.h"
 #include "llmgw/v1/chat.pb-c.h"
 #include "metrics.h"
+#include "ratelimit.h"
+#include "redact.h"
 #include "table.h"
 #include "upstream.h"
 #include "usage_log.h"
@@ -120,6 +126,17 @@ typedef struct {
      * front door running on an engine's thread passes that engine, so the
      * request never leaves its thread. */
     upstream_t *engine;
+    /* Set when the front door authenticated the call before decoding it
+     * (auth_authorize with the call's scope) against `table` (borrowed; the
+     * pipeline takes its own reference): `key` (NULL: auth off) is used as
+     * is and `authorization` is not read. NULL: the pipeline authenticates
+     * `authorization` with scope chat against the current table. */
+    table_t *table;
+    const table_key_t *key;
+    /* An ensemble member: the ensemble call was admitted against the key's
+     * requests-per-minute limits once (pipeline_admit_call); the member
+     * charges tokens only. */
+    bool member;
 } pl_params_t;
 
 /* Checks the key, validates the request, plans the route and submits the
@@ -130,6 +147,15 @@ typedef struct {
  * deployment waiting out a Retry-After: RESOURCE_EXHAUSTED, rate_limited). */
 pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_callbacks_t *cb,
                              void *ud, grpc_status_code *status, char *err, size_t errlen);
+/* Admits one call that is not itself a pipeline request (an ensemble)
+ * against key's (and its team's) requests-per-minute limits. GRPC_STATUS_OK,
+ * or RESOURCE_EXHAUSTED with *retry_after_ms and err ("rate limit: key 'k'
+ * over 60 requests per minute; retry in 1.000 s"). key NULL: admitted. */
+grpc_status_code pipeline_admit_call(pipeline_t *p, const table_key_t *key,
+                                     int64_t *retry_after_ms, char *err, size_t errlen);
+/* The rate limiter (owned by p; for tests and benchmarks). */
+ratelimit_t *pipeline_ratelimit(pipeline_t *p);
+
 /* Any thread; idempotent. on_done follows with CANCELLED unless it ran. */
 void pipeline_cancel(pl_request_t *r);
 void pipeline_release(pl_request_t *r);

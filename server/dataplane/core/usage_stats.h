@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "redact.h"
+
 #define USAGE_STATS_MAX_SERIES 2048
 #define USAGE_STATS_WINDOW_MAX_S 3600
 #define USAGE_STATS_N_BUCKETS 14 /* latency histogram upper bounds, +Inf last */
@@ -34,6 +36,7 @@ typedef struct {
     int64_t completion_tokens;
     double cost_usd;
     unsigned attempts; /* upstream attempts made (fallbacks = attempts - 1) */
+    redact_counts_t redactions; /* PII replaced in the prompt (its policy's "redact") */
 } usage_event_t;
 
 typedef struct {

@@ -91,6 +91,7 @@ struct ensemble {
     pthread_mutex_t mu;
     ensemble_service_t *svc;
     table_t *table;
+    const table_key_t *key; /* authenticated, in `table`; NULL: anonymous */
     const Llmgw__V1__ChatRequest *chat;
     const Llmgw__V1__EnsembleConfig *cfg;
     char *authorization;
@@ -156,6 +157,11 @@ ensemble_service_t *ensemble_service_new(pipeline_t *pl, table_slot_t *tables,
     s->consistency = consistency;
     atomic_init(&s->seq, 0);
     return s;
+}
+
+table_slot_t *ensemble_service_tables(ensemble_service_t *s)
+{
+    return s->tables;
 }
 
 void ensemble_service_free(ensemble_service_t *s)
@@ -392,6 +398,9 @@ static void ens_start_member(ensemble_t *e, ens_member_t *m)
         .authorization = e->authorization,
         .deadline_ms = ens_member_deadline(e),
         .arena = m->arena,
+        .table = e->table,
+        .key = e->key,
+        .member = true,
     };
     pl_request_t *pl =
         pipeline_start(e->svc->pl, &params, &ens_member_cb, m, &st, err, sizeof(err));
@@ -758,6 +767,9 @@ static int ens_start_judge(ensemble_t *e, ens_judge_mode_t mode)
         .authorization = e->authorization,
         .deadline_ms = e->deadline_ms,
         .arena = e->judge_arena,
+        .table = e->table,
+        .key = e->key,
+        .member = true,
     };
     pthread_mutex_lock(&e->mu);
     bool cancelled = e->cancelled;
@@ -1039,17 +1051,31 @@ ensemble_t *ensemble_start(ensemble_service_t *s, const ensemble_params_t *param
     e->judge_score = -1;
     e->last_ok_stage_member = SIZE_MAX;
     e->start_us = clock_now_us();
-    e->table = table_slot_get(s->tables);
+    if (params->table) {
+        e->table = table_ref(params->table);
+        key = params->key;
+    } else {
+        e->table = table_slot_get(s->tables);
+        *status = auth_authorize(e->table, params->authorization, TABLE_SCOPE_ENSEMBLES, &key, err,
+                                 errlen);
+        if (*status != GRPC_STATUS_OK)
+            goto fail;
+    }
+    e->key = key;
     if (params->authorization && !(e->authorization = strdup(params->authorization)))
         goto oom;
-
-    if (auth_check(e->table, params->authorization, &key, err, errlen) < 0) {
-        *status = GRPC_STATUS_UNAUTHENTICATED;
-        goto fail;
-    }
     *status = ens_validate(e, req, err, errlen);
     if (*status != GRPC_STATUS_OK)
         goto fail;
+    /* One call against the requests-per-minute limits; members and the
+     * judge then charge their tokens only. */
+    int64_t retry_ms = 0;
+    *status = pipeline_admit_call(s->pl, key, &retry_ms, err, errlen);
+    if (*status != GRPC_STATUS_OK) {
+        if (params->retry_after_ms)
+            *params->retry_after_ms = retry_ms;
+        goto fail;
+    }
     e->chat = req->request;
     e->cfg = req->config;
     e->n = e->cfg->n_members;

@@ -49,16 +49,28 @@ typedef void (*ensemble_done_fn)(void *ud, const ensemble_result_t *res);
 ensemble_service_t *ensemble_service_new(pipeline_t *pl, table_slot_t *tables,
                                          consistency_t *consistency);
 void ensemble_service_free(ensemble_service_t *s);
+/* The table slot it was made with (borrowed), for a front door that
+ * authenticates calls before handing them over. */
+table_slot_t *ensemble_service_tables(ensemble_service_t *s);
 
 typedef struct {
     const Llmgw__V1__EnsembleRequest *req;
     const char *authorization; /* raw header value or NULL */
     int64_t deadline_ms;       /* absolute monotonic; INT64_MAX when none */
     arena_t *arena;            /* the answer is built here, by the finishing thread */
+    /* Set when the front door authenticated the call (scope ensembles)
+     * against `table` (borrowed): `key` is used, `authorization` is not
+     * checked again. NULL: ensemble_start authenticates. */
+    table_t *table;
+    const table_key_t *key;
+    /* Out, may be NULL: on a RESOURCE_EXHAUSTED refusal by the key's or
+     * team's rate limit, when to retry (ms). */
+    int64_t *retry_after_ms;
 } ensemble_params_t;
 
-/* Validates the configuration (INVALID_ARGUMENT / NOT_FOUND naming the
- * field), checks the key and starts the members. NULL when the call ends
+/* Checks the key (unless the front door did), validates the configuration
+ * (INVALID_ARGUMENT / NOT_FOUND naming the field), admits the call against
+ * the key's requests-per-minute limits and starts the members. NULL when the call ends
  * before any member started: *status and err say why and on_done never
  * runs. Otherwise on_done runs exactly once, possibly before this returns. */
 ensemble_t *ensemble_start(ensemble_service_t *s, const ensemble_params_t *params,

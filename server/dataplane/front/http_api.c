@@ -117,6 +117,8 @@ struct hconn {
     ha_phase_t phase;     /* MHD thread only */
     ha_endpoint_t ep;
     bool too_large;
+    table_t *table;         /* the table the caller was authenticated against; NULL: probe */
+    const table_key_t *key; /* in `table`; NULL: anonymous */
     buf_t body;
     arena_t *arena;
     bool stream, include_usage;
@@ -144,6 +146,8 @@ static void hconn_unref(hconn_t *hc)
     if (atomic_fetch_sub(&hc->refs, 1) != 1)
         return;
     pipeline_release(hc->pl);
+    if (hc->table)
+        table_unref(hc->table);
     arena_free(hc->arena);
     buf_free(&hc->body);
     buf_free(&hc->out);
@@ -626,6 +630,8 @@ static enum MHD_Result ha_start(hconn_t *hc)
     }
     params.arena = hc->arena;
     params.engine = hc->loop->engine;
+    params.table = hc->table;
+    params.key = hc->key;
     buf_free(&hc->body);
 
     grpc_status_code status = GRPC_STATUS_OK;
@@ -672,7 +678,7 @@ static int ha_window_s(struct MHD_Connection *conn)
 static enum MHD_Result ha_read_only(hconn_t *hc, const char *url)
 {
     http_api_t *h = hc->api;
-    table_t *t = table_slot_get(h->cfg.tables);
+    table_t *t = hc->table ? table_ref(hc->table) : table_slot_get(h->cfg.tables);
     http_gw_view_t v = {.table = t,
                         .stats = h->cfg.stats,
                         .metrics = h->cfg.metrics,
@@ -696,11 +702,6 @@ static enum MHD_Result ha_read_only(hconn_t *hc, const char *url)
             goto done;
         }
     } else {
-        const table_key_t *key = NULL;
-        if (auth_check(t, ha_authorization(hc->conn), &key, err, sizeof(err)) < 0) {
-            rc = ha_queue_simple_error(hc, 401, "invalid_request_error", "invalid_api_key", err);
-            goto done;
-        }
         int window_s = 0;
         switch (hc->ep) {
         case EP_MODELS:
@@ -791,6 +792,57 @@ static ha_endpoint_t ha_route(const char *method, const char *url, bool *method_
     return ep;
 }
 
+/* The scope an endpoint needs; 0: none (probes, unknown paths). */
+static unsigned ha_scope(ha_endpoint_t ep)
+{
+    switch (ep) {
+    case EP_CHAT:
+    case EP_COMPLETIONS:
+    case EP_EMBEDDINGS:
+        return TABLE_SCOPE_CHAT;
+    case EP_MODELS:
+    case EP_MODEL:
+    case EP_CAPABILITIES:
+    case EP_EXTENSIONS:
+        return TABLE_SCOPE_MODELS;
+    case EP_PROVIDERS:
+    case EP_ROUTING:
+    case EP_PERFORMANCE:
+    case EP_ANALYTICS:
+        return TABLE_SCOPE_ROUTING;
+    default:
+        return 0;
+    }
+}
+
+/* Authentication before anything else (the body is not read, not even its
+ * size checked): 0 with hc->table / hc->key set, or -1 with the refusal
+ * queued. Probes (/healthz, /readyz, /metrics) are open; an unknown path
+ * needs a valid key too, so an unauthenticated caller learns nothing but 401. */
+static int ha_authenticate(hconn_t *hc, const char *url, const char *method,
+                           enum MHD_Result *rc)
+{
+    bool method_ok = false;
+    ha_endpoint_t ep = ha_route(method, url, &method_ok);
+    if (ep == EP_METRICS || ep == EP_HEALTHZ || ep == EP_READYZ)
+        return 0;
+    char err[256];
+    unsigned scope = ha_scope(ep);
+    hc->table = table_slot_get(hc->api->cfg.tables);
+    const char *authz = ha_authorization(hc->conn);
+    grpc_status_code st =
+        scope ? auth_authorize(hc->table, authz, scope, &hc->key, err, sizeof(err))
+              : (auth_check(hc->table, authz, &hc->key, err, sizeof(err)) < 0
+                     ? GRPC_STATUS_UNAUTHENTICATED
+                     : GRPC_STATUS_OK);
+    if (st == GRPC_STATUS_OK)
+        return 0;
+    http_error_t e;
+    http_error_from_status(st, err, NULL, &e);
+    *rc = ha_queue_error(hc, &e, err);
+    return -1;
+}
+
 static enum MHD_Result ha_dispatch(hconn_t *hc, const char *url, const char *method)
 {
     bool method_ok = false;
@@ -826,6 +878,9 @@ static enum MHD_Result ha_handler(void *cls, struct MHD_Connection *conn, const 
         if (!hc)
             return MHD_NO;
         *con_cls = hc;
+        enum MHD_Result rc;
+        if (ha_authenticate(hc, url, method, &rc) < 0)
+            return rc;
         /* A declared length over the cap is refused before reading the body. */
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);

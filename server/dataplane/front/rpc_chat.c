@@ -80,10 +80,22 @@ static int rpc_on_chunk(void *ud, const Llmgw__V1__ChatChunk *chunk)
     return gs_call_send(rc->call, rc->pack, len);
 }
 
+/* A rate-limited refusal carries when to retry (ms) in trailing metadata. */
+void rpc_chat_retry_trailer(gs_call_t *call, grpc_status_code status, int64_t retry_after_ms)
+{
+    if (status != GRPC_STATUS_RESOURCE_EXHAUSTED || retry_after_ms <= 0)
+        return;
+    char v[32];
+    snprintf(v, sizeof(v), "%lld", (long long)retry_after_ms);
+    gs_call_set_trailer(call, "retry-after-ms", v);
+}
+
 static void rpc_on_done(void *ud, const pl_result_t *res)
 {
     rpc_call_t *rc = ud;
     if (res->status != GRPC_STATUS_OK) {
+        if (res->rate_limited)
+            rpc_chat_retry_trailer(rc->call, res->status, res->retry_after_ms);
         gs_call_finish(rc->call, res->status, res->message, NULL, 0);
         return;
     }
@@ -129,23 +141,35 @@ static void rpc_chat_handle(gs_call_t *call, const uint8_t *msg, size_t len, rpc
     atomic_init(&rc->cancel_requested, false);
     gs_call_set_user(call, rc, rpc_call_on_cancel, rpc_call_on_free);
 
+    /* Authentication before the message is even decoded. */
+    const table_key_t *key = NULL;
+    table_t *t = table_slot_get(svc->tables);
+    grpc_status_code status = auth_authorize(t, gs_call_metadata(call, "authorization"),
+                                             TABLE_SCOPE_CHAT, &key, err, sizeof(err));
+    if (status != GRPC_STATUS_OK) {
+        table_unref(t);
+        gs_call_finish(call, status, err, NULL, 0);
+        return;
+    }
     Llmgw__V1__ChatRequest *req =
         llmgw__v1__chat_request__unpack(arena_pb_allocator(arena), len, msg);
     if (!req) {
+        table_unref(t);
         gs_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT,
                        "request: not a valid llmgw.v1.ChatRequest message", NULL, 0);
         return;
     }
     pl_params_t params = {
         .req = req,
-        .authorization = gs_call_metadata(call, "authorization"),
         .deadline_ms = gs_call_deadline_ms(call),
         .stream = stream,
         .arena = arena,
+        .table = t,
+        .key = key,
     };
-    grpc_status_code status = GRPC_STATUS_OK;
     pl_request_t *pl =
         pipeline_start(svc->pl, &params, &rpc_pl_callbacks, rc, &status, err, sizeof(err));
+    table_unref(t); /* the pipeline holds its own */
     if (!pl) {
         gs_call_finish(call, status, err, NULL, 0);
         return;
@@ -227,16 +251,17 @@ static void rpc_chat_list_models(gs_call_t *call, const uint8_t *msg, size_t len
         details = "gateway: out of memory";
         goto done;
     }
+    status = auth_authorize(t, gs_call_metadata(call, "authorization"), TABLE_SCOPE_MODELS, &key,
+                            err, sizeof(err));
+    if (status != GRPC_STATUS_OK) {
+        details = err;
+        goto done;
+    }
     Llmgw__V1__ListModelsRequest *req =
         llmgw__v1__list_models_request__unpack(arena_pb_allocator(a), len, msg);
     if (!req) {
         status = GRPC_STATUS_INVALID_ARGUMENT;
         details = "request: not a valid llmgw.v1.ListModelsRequest message";
-        goto done;
-    }
-    if (auth_check(t, gs_call_metadata(call, "authorization"), &key, err, sizeof(err)) < 0) {
-        status = GRPC_STATUS_UNAUTHENTICATED;
-        details = err;
         goto done;
     }
     if (req->provider[0] && !table_find_provider(t, req->provider)) {

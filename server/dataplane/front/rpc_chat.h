@@ -20,5 +20,8 @@ void rpc_chat_free(rpc_chat_t *svc);
 /* ListModels then shows provider status and breakers from `metrics` and the
  * discovered models from `discovery` (both borrowed, may be NULL). */
 void rpc_chat_set_routing(rpc_chat_t *svc, metrics_t *metrics, discovery_t *discovery);
+/* Before gs_call_finish: a RESOURCE_EXHAUSTED answer with a retry time
+ * (> 0 ms) gets the trailing metadata "retry-after-ms" (ensemble calls too). */
+void rpc_chat_retry_trailer(gs_call_t *call, grpc_status_code status, int64_t retry_after_ms);
 
 #endif

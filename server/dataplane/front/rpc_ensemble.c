@@ -14,6 +14,8 @@
 #include <stdlib.h>
 
 #include "arena.h"
+#include "auth.h"
+#include "rpc_chat.h"
 
 #define RPC_ENS_ARENA_LIMIT (128u << 20)
 
@@ -80,23 +82,40 @@ static void rpc_ens_handle(gs_call_t *call, const uint8_t *msg, size_t len, void
     atomic_init(&rc->cancel_requested, false);
     gs_call_set_user(call, rc, rpc_ens_on_cancel, rpc_ens_on_free);
 
+    /* Authentication before the message is even decoded. */
+    const char *authz = gs_call_metadata(call, "authorization");
+    const table_key_t *key = NULL;
+    table_t *t = table_slot_get(ensemble_service_tables(svc->svc));
+    grpc_status_code status =
+        auth_authorize(t, authz, TABLE_SCOPE_ENSEMBLES, &key, err, sizeof(err));
+    if (status != GRPC_STATUS_OK) {
+        table_unref(t);
+        gs_call_finish(call, status, err, NULL, 0);
+        return;
+    }
     Llmgw__V1__EnsembleRequest *req =
         llmgw__v1__ensemble_request__unpack(arena_pb_allocator(arena), len, msg);
     if (!req) {
+        table_unref(t);
         gs_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT,
                        "request: not a valid llmgw.v1.EnsembleRequest message", NULL, 0);
         return;
     }
+    int64_t retry_ms = 0;
     ensemble_params_t params = {
         .req = req,
-        .authorization = gs_call_metadata(call, "authorization"),
+        .authorization = authz,
         .deadline_ms = gs_call_deadline_ms(call),
         .arena = arena,
+        .table = t,
+        .key = key,
+        .retry_after_ms = &retry_ms,
     };
-    grpc_status_code status = GRPC_STATUS_OK;
     ensemble_t *e =
         ensemble_start(svc->svc, &params, rpc_ens_on_done, rc, &status, err, sizeof(err));
+    table_unref(t); /* the ensemble holds its own */
     if (!e) {
+        rpc_chat_retry_trailer(call, status, retry_ms);
         gs_call_finish(call, status, err, NULL, 0);
         return;
     }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "policy.h"
 #include "chatreq.h"
 #include "clock.h"
 #include "llmgw/v1/routing.pb-c.h"
@@ -176,6 +177,13 @@ static void rr_providers(gs_call_t *call, const uint8_t *msg, size_t len, void *
     arena_t *a = arena_new(0);
     uint8_t *out = NULL;
     size_t out_len = 0;
+    /* Authentication before the message is even decoded. */
+    status = auth_authorize(t, gs_call_metadata(call, "authorization"), TABLE_SCOPE_ROUTING, &key,
+                            err, sizeof(err));
+    if (status != GRPC_STATUS_OK) {
+        details = err;
+        goto done;
+    }
     Llmgw__V1__ProvidersRequest *req =
         a ? llmgw__v1__providers_request__unpack(arena_pb_allocator(a), len, msg) : NULL;
     if (!a)
@@ -183,11 +191,6 @@ static void rr_providers(gs_call_t *call, const uint8_t *msg, size_t len, void *
     if (!req) {
         status = GRPC_STATUS_INVALID_ARGUMENT;
         details = "request: not a valid llmgw.v1.ProvidersRequest message";
-        goto done;
-    }
-    if (auth_check(t, gs_call_metadata(call, "authorization"), &key, err, sizeof(err)) < 0) {
-        status = GRPC_STATUS_UNAUTHENTICATED;
-        details = err;
         goto done;
     }
     if (req->provider[0] && !table_find_provider(t, req->provider)) {
@@ -243,6 +246,8 @@ static grpc_status_code rr_route_status(route_status_t st)
         return GRPC_STATUS_FAILED_PRECONDITION;
     case ROUTE_ERR_UNAVAILABLE:
         return GRPC_STATUS_UNAVAILABLE;
+    case ROUTE_ERR_DENIED:
+        return GRPC_STATUS_PERMISSION_DENIED;
     case ROUTE_ERR_INVALID:
         break;
     }
@@ -261,6 +266,13 @@ static void rr_explain(gs_call_t *call, const uint8_t *msg, size_t len, void *ct
     route_plan_t *plan = malloc(sizeof(*plan));
     uint8_t *out = NULL;
     size_t out_len = 0;
+    /* Authentication before the message is even decoded. */
+    status = auth_authorize(t, gs_call_metadata(call, "authorization"), TABLE_SCOPE_ROUTING, &key,
+                            err, sizeof(err));
+    if (status != GRPC_STATUS_OK) {
+        details = err;
+        goto done;
+    }
     Llmgw__V1__ChatRequest *req =
         a ? llmgw__v1__chat_request__unpack(arena_pb_allocator(a), len, msg) : NULL;
     if (!a || !plan)
@@ -270,11 +282,6 @@ static void rr_explain(gs_call_t *call, const uint8_t *msg, size_t len, void *ct
         details = "request: not a valid llmgw.v1.ChatRequest message";
         goto done;
     }
-    if (auth_check(t, gs_call_metadata(call, "authorization"), &key, err, sizeof(err)) < 0) {
-        status = GRPC_STATUS_UNAUTHENTICATED;
-        details = err;
-        goto done;
-    }
     if (chatreq_validate(req, err, sizeof(err)) < 0) {
         status = GRPC_STATUS_INVALID_ARGUMENT;
         details = err;
@@ -282,7 +289,10 @@ static void rr_explain(gs_call_t *call, const uint8_t *msg, size_t len, void *ct
     }
     planner_t pl = {
         .metrics = svc->metrics, .discovery = svc->discovery, .consistency = svc->consistency};
-    route_status_t st = planner_plan(&pl, t, req, rr_rng(), plan, err, sizeof(err));
+    /* The caller's policy filters as it would for Complete: the excluded
+     * deployments show with "excluded by policy '…' (…)". */
+    route_filter_t filter = policy_route_filter(policy_for(t, key));
+    route_status_t st = planner_plan_filtered(&pl, t, req, &filter, rr_rng(), plan, err, sizeof(err));
     if (st != ROUTE_OK) {
         status = rr_route_status(st);
         details = err;

@@ -61,6 +61,14 @@ route_status_t planner_plan(const planner_t *pl, const table_t *t,
                             const Llmgw__V1__ChatRequest *req, uint64_t *rng, route_plan_t *out,
                             char *err, size_t errlen)
 {
+    return planner_plan_filtered(pl, t, req, NULL, rng, out, err, errlen);
+}
+
+route_status_t planner_plan_filtered(const planner_t *pl, const table_t *t,
+                                     const Llmgw__V1__ChatRequest *req,
+                                     const route_filter_t *filter, uint64_t *rng,
+                                     route_plan_t *out, char *err, size_t errlen)
+{
     planner_ctx_t ctx = {pl, pl->metrics ? metrics_now_ms(pl->metrics) : 0};
     const char *rf = req->response_format_json ? req->response_format_json : "";
     route_inputs_t in = {
@@ -74,6 +82,8 @@ route_status_t planner_plan(const planner_t *pl, const table_t *t,
         .needs_tools = req->tools_json && req->tools_json[0] != '\0',
         .needs_json = strstr(rf, "json_object") != NULL || strstr(rf, "json_schema") != NULL,
     };
+    if (filter)
+        in.filter = *filter;
     return route_plan_with(t, req->model, req->routing, &in, rng, out, err, errlen);
 }
 

@@ -204,12 +204,13 @@ static route_status_t resolve_direct(const table_t *t, const char *model, const 
  * breaker / Retry-After rather than a constraint. */
 static const char *constrain(const table_deployment_t *d, const Llmgw__V1__RoutingOptions *o,
                              const route_opts_t *ro, const route_inputs_t *in, route_candidate_t *c,
-                             bool *unavailable, char *why, size_t whylen)
+                             bool *unavailable, bool *filtered, char *why, size_t whylen)
 {
     const table_model_t *m = d->model;
     int64_t prompt = in ? in->prompt_tokens : 0;
     int64_t max_tokens = in ? in->max_tokens : 0;
     *unavailable = false;
+    *filtered = false;
     *c = (route_candidate_t){.provider = d->provider, .model = m, .latency_ms = -1, .success = 1};
     c->cost_usd = route_expected_cost_usd(m, prompt, max_tokens);
     route_live_t live = {.latency_ms = -1, .success_rate = 1, .available = true};
@@ -222,8 +223,11 @@ static const char *constrain(const table_deployment_t *d, const Llmgw__V1__Routi
     c->consistency_samples = live.consistency_samples;
     c->quality = route_effective_quality(m->quality, live.consistency, live.consistency_samples);
 
-    if (o && o->n_allow_providers > 0 &&
-        !name_listed(d->provider->name, o->allow_providers, o->n_allow_providers))
+    if (in && in->filter.exclude &&
+        in->filter.exclude(in->filter.ud, d->provider, m, why, whylen) != NULL)
+        *filtered = true;
+    else if (o && o->n_allow_providers > 0 &&
+             !name_listed(d->provider->name, o->allow_providers, o->n_allow_providers))
         snprintf(why, whylen, "provider not in allow_providers");
     else if (o && name_listed(d->provider->name, o->deny_providers, o->n_deny_providers))
         snprintf(why, whylen, "provider in deny_providers");
@@ -549,12 +553,13 @@ route_status_t route_plan_with(const table_t *t, const char *model,
                           r->name);
 
     int prio[TABLE_MAX_DEPLOYMENTS];
-    size_t n = 0, by_allow_deny = 0;
+    size_t n = 0, by_allow_deny = 0, by_filter = 0;
     for (size_t i = 0; i < n_deps; i++) {
         route_candidate_t c;
-        bool unavailable;
+        bool unavailable, filtered;
         char why[160];
-        if (constrain(&deps[i], opts, &ro, in, &c, &unavailable, why, sizeof(why)) == NULL) {
+        if (constrain(&deps[i], opts, &ro, in, &c, &unavailable, &filtered, why, sizeof(why)) ==
+            NULL) {
             prio[n] = deps[i].priority;
             c.score = strcmp(strategy, "weighted") == 0 ? deps[i].weight : -deps[i].priority;
             out->items[n++] = c;
@@ -564,11 +569,18 @@ route_status_t route_plan_with(const table_t *t, const char *model,
         x->provider = deps[i].provider;
         x->model = deps[i].model;
         x->unavailable = unavailable;
+        x->filtered = filtered;
         snprintf(x->reason, sizeof(x->reason), "%s", why);
-        if (strstr(why, "allow_providers") || strstr(why, "deny_providers"))
+        if (filtered)
+            by_filter++;
+        else if (strstr(why, "allow_providers") || strstr(why, "deny_providers"))
             by_allow_deny++;
     }
     if (n == 0) {
+        if (by_filter == n_deps) {
+            (void)fail_excluded(out, what, err, errlen);
+            return ROUTE_ERR_DENIED;
+        }
         if (r == NULL && by_allow_deny == 1)
             return route_fail(err, errlen, ROUTE_ERR_NO_CANDIDATE,
                               "routing: provider '%s' is excluded by allow/deny providers",

@@ -20,7 +20,8 @@
  * strategies, candidates whose score is within the route's tolerance of the best are load-balanced
  * by power-of-two-choices on in-flight attempts. `provider/model` is a direct single candidate.
  *
- * Constraints filter before scoring, in this order: allow/deny providers,
+ * Constraints filter before scoring, in this order: the caller's filter (the
+ * key's policy, route_filter_t), allow/deny providers,
  * required capabilities, context window, max_cost_usd, max_latency_ms, then
  * availability (circuit breaker open or a Retry-After pending) — so an
  * unavailable deployment costs zero attempts.
@@ -51,6 +52,7 @@ typedef struct {
     const table_provider_t *provider;
     const table_model_t *model;
     bool unavailable; /* breaker or Retry-After, not a constraint */
+    bool filtered;    /* by the caller's route_filter_t */
     char reason[160];
 } route_excluded_t;
 
@@ -72,6 +74,7 @@ typedef enum {
     ROUTE_ERR_NO_CANDIDATE = -3, /* every deployment excluded by a constraint */
     ROUTE_ERR_UNAVAILABLE = -4,  /* every remaining deployment's breaker is open or waits
                                     out a Retry-After */
+    ROUTE_ERR_DENIED = -5,       /* every deployment excluded by the caller's filter */
 } route_status_t;
 
 /* Live figures of one deployment, as the caller's metrics see them. */
@@ -97,6 +100,15 @@ typedef struct {
  * (1 - ROUTE_CONSISTENCY_BLEND) * table_quality + ROUTE_CONSISTENCY_BLEND * consistency. */
 double route_effective_quality(double table_quality, double consistency, uint64_t samples);
 
+/* A constraint of the caller's own, checked before any other (the data
+ * plane's policies): NULL when p/m may serve, else why not, written into
+ * `why` ("excluded by policy 'eu-only' (region)"). */
+typedef struct {
+    const char *(*exclude)(void *ud, const table_provider_t *p, const table_model_t *m, char *why,
+                           size_t whylen);
+    void *ud;
+} route_filter_t;
+
 typedef struct {
     /* Fills the figures of p/m; NULL: every deployment is unmeasured and available. */
     void (*live)(void *ud, const table_provider_t *p, const table_model_t *m, route_live_t *out);
@@ -107,6 +119,7 @@ typedef struct {
     int64_t prompt_tokens;        /* estimated prompt size */
     int64_t max_tokens;           /* the request's; 0: the model's typical completion length */
     bool needs_tools, needs_json; /* implied by the request (tools_json, response_format) */
+    route_filter_t filter;        /* exclude NULL: none */
 } route_inputs_t;
 
 /* `opts` may be NULL. `rng` is the caller's xorshift64 state (non-zero). On
