@@ -195,8 +195,14 @@ for f in glob.glob('$T/chat.*'):
     if e and 'org-daily' in e['message']:
         sys.exit(0 if e['type']=='insufficient_quota' and e['code']=='insufficient_quota' else 1)
 sys.exit(1)" && pass "the 429 is an OpenAI error body naming the budget" || fail "the 429 is an OpenAI error body naming the budget"
+wait_file "$T/n1.port"
+check_fails "over gRPC the spent budget is RESOURCE_EXHAUSTED naming it" 1 \
+  "RESOURCE_EXHAUSTED: budget 'org-daily' exhausted" \
+  "$BIN/llmgw" chat --target "127.0.0.1:$(cat "$T/n1.port")" --model chat hello
+refused=$((refused + 1))
 for n in n1 n2 n3; do eval "kill -TERM \$${n}_PID; wait \$${n}_PID 2>/dev/null || true"; done
-wait_rows 240 && pass "every request of the three nodes is one row" || fail "every request of the three nodes is one row ($(rows))"
+wait_rows 241 && pass "every request of the three nodes is one row (240 HTTP, 1 gRPC)" ||
+  fail "every request of the three nodes is one row ($(rows))"
 LEASE=$(python3 -c "print($LIMIT * 0.05)")
 python3 - "$SPENT0" "$(psql_q "SELECT sum(cost_usd) FROM usage_events")" "$LIMIT" "$LEASE" <<'PY' && pass "spend <= limit + 3 x lease" || fail "spend <= limit + 3 x lease"
 import sys
