@@ -30,9 +30,13 @@ const store_stmt_t table_versions_stmts[] = {
      "INSERT INTO routing_table_versions (version, checksum, document) VALUES ($1::bigint, $2, $3)",
      3},
     {"table_versions_notify", "SELECT pg_notify('" TABLE_VERSIONS_CHANNEL "', $1)", 1},
+    /* The "budgets" section as PostgreSQL builds it: the target under the
+     * member its scope names ("team", "key", "provider"; none for org). */
     {"table_versions_budgets",
-     "SELECT name, scope, coalesce(team, api_key, provider, '') AS target, period,"
-     " limit_usd::float8 AS limit_usd, enforcement FROM budgets ORDER BY name",
+     "SELECT coalesce(json_agg(json_strip_nulls(json_build_object('name', name,"
+     " 'scope', scope, 'team', team, 'key', api_key, 'provider', provider, 'period', period,"
+     " 'limit_usd', limit_usd::float8, 'enforcement', enforcement)) ORDER BY name),"
+     " '[]')::text FROM budgets",
      0},
     {"table_versions_latest",
      "SELECT version, document FROM routing_table_versions ORDER BY version DESC LIMIT 1", 0},
@@ -146,34 +150,20 @@ fail:
     return NULL;
 }
 
-/* The "budgets" section (docs/routing-table.md): the target under the key its
- * scope names ("team", "key", "provider"; none for org). */
+/* The "budgets" section (docs/routing-table.md): a JSON array PostgreSQL built. */
 static json_t *tv_budgets(PGconn *c, store_err_t *e)
 {
-    PGresult *r = store_exec(c, "table_versions_budgets", 0, NULL, e);
-    json_t *list = json_array();
-    if (!r || !list)
-        goto fail;
-    for (int i = 0; i < PQntuples(r); i++) {
-        const char *scope = store_get(r, i, "scope");
-        json_t *b = json_pack("{s:s, s:s, s:s, s:f, s:s}", "name", store_get(r, i, "name"),
-                              "scope", scope, "period", store_get(r, i, "period"), "limit_usd",
-                              strtod(store_get(r, i, "limit_usd"), NULL), "enforcement",
-                              store_get(r, i, "enforcement"));
-        if (!b || json_array_append_new(list, b) != 0)
-            goto fail;
-        if (strcmp(scope, "org") != 0 &&
-            json_object_set_new(b, scope, json_string(store_get(r, i, "target"))) != 0)
-            goto fail;
+    PGresult *r = store_exec_one(c, "table_versions_budgets", 0, NULL, "budgets", e);
+    if (!r)
+        return NULL;
+    json_t *a = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+    PQclear(r);
+    if (!json_is_array(a)) {
+        json_decref(a);
+        store_fail(e, STORE_HARD, "table_versions_budgets: not a JSON array");
+        return NULL;
     }
-    PQclear(r);
-    return list;
-fail:
-    if (e->code == STORE_OK)
-        store_fail(e, STORE_HARD, "routing table: out of memory");
-    PQclear(r);
-    json_decref(list);
-    return NULL;
+    return a;
 }
 
 int table_versions_publish(PGconn *c, int64_t *version, store_err_t *e)

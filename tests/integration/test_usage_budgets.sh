@@ -249,6 +249,12 @@ start_cp cp
 # --- soft budgets: alert, never refuse ------------------------------------------------
 check "budget delete" "$BIN/llmgw" budget delete org-daily
 check "budget set (soft, provider)" "$BIN/llmgw" budget set sim-soft --provider sim --period monthly --limit-usd 0.5 --soft
+"$BIN/llmgw" table show >"$T/table.json" 2>/dev/null
+python3 -c "
+import json,sys
+b=json.load(open('$T/table.json'))['budgets']
+sys.exit(0 if b==[{'name':'sim-soft','scope':'provider','provider':'sim','period':'monthly','limit_usd':0.5,'enforcement':'soft'}] else 1)" &&
+  pass "the published table carries the budget with its target" || { fail "the published table carries the budget"; cat "$T/table.json" >&2; }
 launch_dp n1
 sleep 1
 ok=0
