@@ -60,9 +60,15 @@ static void *bench_run(void *p)
         if (budget_lease_admit(a->bl, a->t, a->key, prov, err, sizeof(err)) < 0)
             a->refused++;
         budget_lease_charge(a->bl, a->t, a->key, prov, 0.0001);
-        usage_record_t r = {.key = "k1", .team = "t1", .route = "chat", .provider = prov,
-                            .model = "m", .prompt_tokens = 20, .completion_tokens = 40,
-                            .cost_usd = 0.0001, .latency_ms = 3};
+        usage_record_t r = {.key = "k1",
+                            .team = "t1",
+                            .route = "chat",
+                            .provider = prov,
+                            .model = "m",
+                            .prompt_tokens = 20,
+                            .completion_tokens = 40,
+                            .cost_usd = 0.0001,
+                            .latency_ms = 3};
         usage_log_record(a->ul, &r);
     }
     a->ns = (bench_now_ns() - t0) / a->n;
@@ -86,8 +92,11 @@ int main(int argc, char **argv)
     }
     table_slot_t *slot = table_slot_new(table_ref(t));
     budget_lease_config_t bc = {.target = "127.0.0.1:9", .node_id = "bench", .token = "x"};
-    usage_log_config_t uc = {.target = "127.0.0.1:9", .node_id = "bench", .token = "x",
-                             .flush_ms = 3600000, .batch_max = 10000};
+    usage_log_config_t uc = {.target = "127.0.0.1:9",
+                             .node_id = "bench",
+                             .token = "x",
+                             .flush_ms = 3600000,
+                             .batch_max = 10000};
     budget_lease_t *bl = budget_lease_start(&bc, slot);
     usage_log_t *ul = usage_log_start(&uc);
     if (!slot || !bl || !ul)
