@@ -1,11 +1,13 @@
 /* pipeline: one chat request's way through the data plane, whatever front
  * door it came through: auth and scope (unless the front door did it) →
  * validation → the caller's policy (caps refused, contents redacted:
- * policy.h) → route plan with the policy's filter → rate limits
+ * policy.h) → route plan with the policy's filter → hard budgets
+ * (budget_lease.h: a lease with something left) → rate limits
  * (ratelimit.h) → attempt loop over the candidates (upstream engine +
  * provider wire format) → the answer, with the route decision, usage and
  * cost; the tokens-per-minute charge is settled on the real usage when the
- * request ends, and its redaction counts go into its usage event.
+ * request ends, its cost is charged to the budgets' leases and the request
+ * becomes one usage record (usage_log.h) with its redaction counts.
  *
  * Thread model: pipeline_start runs on the caller's thread (a gRPC CQ thread)
  * and only submits the first attempt. Everything after runs on the upstream
