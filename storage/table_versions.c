@@ -66,6 +66,14 @@ const store_stmt_t table_versions_stmts[] = {
      "INSERT INTO routing_table_versions (version, checksum, document) VALUES ($1::bigint, $2, $3)",
      3},
     {"table_versions_notify", "SELECT pg_notify('" TABLE_VERSIONS_CHANNEL "', $1)", 1},
+    /* The "budgets" section as PostgreSQL builds it: the target under the
+     * member its scope names ("team", "key", "provider"; none for org). */
+    {"table_versions_budgets",
+     "SELECT coalesce(json_agg(json_strip_nulls(json_build_object('name', name,"
+     " 'scope', scope, 'team', team, 'key', api_key, 'provider', provider, 'period', period,"
+     " 'limit_usd', limit_usd::float8, 'enforcement', enforcement)) ORDER BY name),"
+     " '[]')::text FROM budgets",
+     0},
     {"table_versions_latest",
      "SELECT version, document FROM routing_table_versions ORDER BY version DESC LIMIT 1", 0},
     {NULL, NULL, 0},
@@ -206,14 +214,15 @@ static json_t *tv_section(PGconn *c, const char *stmt, store_err_t *e)
     return a;
 }
 
-/* "keys", "teams", "policies" and "auth_required" into doc. 0 or -1. */
+/* "keys", "teams", "policies", "budgets" and "auth_required" into doc. 0 or -1. */
 static int tv_governance(PGconn *c, json_t *doc, store_err_t *e)
 {
     static const struct {
         const char *member, *stmt;
     } sections[] = {{"keys", "table_versions_keys"},
                     {"teams", "table_versions_teams"},
-                    {"policies", "table_versions_policies"}};
+                    {"policies", "table_versions_policies"},
+                    {"budgets", "table_versions_budgets"}};
     for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
         json_t *a = tv_section(c, sections[i].stmt, e);
         if (!a)

@@ -39,6 +39,10 @@ CALLS=(
   "policies|/llmgw.v1.GovernanceService/SetPolicy|policy set pol-{r} --key key-{r}"
   "nodes|/llmgw.v1.DistributionService/ListNodes|nodes"
   "nodes|/llmgw.v1.DistributionService/GetRoutingTable|table show"
+  "budgets.write|/llmgw.v1.BudgetService/SetBudget|budget set b-{r} --org --period daily --limit-usd 5"
+  "budgets.read|/llmgw.v1.BudgetService/ListBudgets|budget list"
+  "budgets.read|/llmgw.v1.BudgetService/GetBudget|budget show b-admin"
+  "usage.read|/llmgw.v1.UsageService/GetUsageReport|usage report --by team --since 1d"
 )
 declare -A ALLOWED=(
   [registry]="admin operator" [keys]="admin operator"
