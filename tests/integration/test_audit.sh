@@ -213,7 +213,15 @@ check_fails "--database-url with --token" 2 "--database-url: cannot be combined"
   audit verify --database-url "$PG_URL" --token "$AUD"
 
 # --- the RPC itself, from grpc-js: fields the CLI never sends, paging ------------------
-command -v node >/dev/null || fail "node: not installed (tests/support/node_deps.sh installs it)"
+# The interop packages, installed here too: on a fresh machine this test may run
+# before (or beside) the interop tests; node_deps.sh serializes the installs.
+if ! (TEST_NAME=test_audit
+  fail() { echo "FAIL - $1" >&2; exit 1; }
+  # shellcheck source=../support/node_deps.sh
+  . "$SRC/tests/support/node_deps.sh"
+  node_deps_ensure "$SRC/tests/interop" "@grpc/grpc-js and @grpc/proto-loader"); then
+  fail "node and the interop packages are installed"
+fi
 NODE_PATH="$SRC/tests/interop/node_modules" node "$SRC/tests/integration/audit_rpc.js" \
   "127.0.0.1:$cp_PORT" "$AUD" "$SRC/proto" "$N" >"$T/rpc.txt" 2>&1 || true
 cat "$T/rpc.txt"
