@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Interop: gRPC server reflection. grpc-js-reflection-client with @grpc/grpc-js
+# (clients nobody here wrote) discovers a data plane's services over
+# grpc.reflection.v1alpha and v1, fetches the descriptors and calls
+# ChatService/Complete with no .proto file given (reflection_client.js).
+# Starts llmgw-sim and llmgw-dataplane on free loopback ports and requires the
+# data plane to stop cleanly (exit 0) on SIGTERM.
+#
+# Needs Node.js >= 18 and, once, the npm registry (npm install of the pinned
+# packages into tests/interop/node_modules). Anything missing fails the test
+# with a message: it never skips.
+#
+# Env: LLMGW_BIN_DIR (build dir; binaries in $LLMGW_BIN_DIR/bin),
+#      LLMGW_SRC_DIR (repo root). Both default from this script's location.
+set -euo pipefail
+
+SRC_DIR=${LLMGW_SRC_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+BIN_DIR=${LLMGW_BIN_DIR:-$SRC_DIR/build}/bin
+HERE=$SRC_DIR/tests/interop
+SIM_NAME=sim-r
+API_KEY=sk-reflect-$$-$RANDOM
+START_TIMEOUT_S=20
+TEST_NAME=test_reflection
+WAIT_PORT_WHOLE_LINE=1
+
+fail() {
+    echo "test_reflection: $*" >&2
+    exit 1
+}
+
+# --- Node.js and the two npm packages ----------------------------------------
+# shellcheck source=../support/node_deps.sh
+. "$SRC_DIR/tests/support/node_deps.sh"
+node_deps_ensure "$HERE" "@grpc/grpc-js and grpc-js-reflection-client"
+
+# --- the servers -------------------------------------------------------------
+for b in llmgw-sim llmgw-dataplane; do
+    [ -x "$BIN_DIR/$b" ] || fail "$BIN_DIR/$b: missing (build first)"
+done
+
+WORK=$(mktemp -d /tmp/llmgw-interop.XXXXXX)
+SIM_PID=
+DP_PID=
+STATUS=1
+# shellcheck source=../support/procs.sh
+. "$SRC_DIR/tests/support/procs.sh"
+trap procs_cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_sim "$SIM_NAME"
+KEY_SHA=$(printf '%s' "$API_KEY" | sha256sum | cut -d' ' -f1)
+
+cat >"$WORK/table.json" <<EOF
+{"providers": [
+   {"name": "$SIM_NAME", "base_url": "http://127.0.0.1:$SIM_PORT/v1", "api_key": "sk-sim",
+    "timeout_ms": 30000, "models": [{"name": "gpt-4o-mini"}]}],
+ "routes": [{"name": "chat-default", "strategy": "priority",
+   "deployments": [{"provider": "$SIM_NAME", "model": "gpt-4o-mini", "priority": 0}]}],
+ "keys": [{"name": "reflect", "sha256": "$KEY_SHA", "team": "reflect"}]}
+EOF
+
+"$BIN_DIR/llmgw-dataplane" --table "$WORK/table.json" --listen 127.0.0.1:0 \
+    --http-listen 127.0.0.1:0 --port-file "$WORK/dataplane.port" >"$WORK/dataplane.log" 2>&1 &
+DP_PID=$!
+DP_PORT=$(wait_port "$DP_PID" "$WORK/dataplane.port" llmgw-dataplane)
+
+# --- the client ----------------------------------------------------------------
+node "$HERE/reflection_client.js" --target "127.0.0.1:$DP_PORT" --key "$API_KEY" \
+    --sim-name "$SIM_NAME" --route chat-default || fail "reflection_client.js reported failures (above)"
+STATUS=0
