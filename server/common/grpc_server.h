@@ -45,8 +45,11 @@ typedef enum { GS_UNARY, GS_SERVER_STREAMING, GS_BIDI_STREAMING } gs_kind_t;
  * once per message the client sends, in order, never concurrently for one
  * call, on a CQ thread; at most one read is outstanding and the next is
  * posted when fn returns, so a slow handler slows the client down. Then
- * called exactly once more with msg == NULL: the client half-closed, or the
- * call was cancelled (gs_call_cancelled tells which). The handler holds the
+ * called exactly once more with msg == NULL: no more messages will come —
+ * the client half-closed, or the call was cancelled (deadline, client,
+ * shutdown). A cancellation may reach the server after the end of input:
+ * gs_call_cancelled is then still false, and on_cancel runs later only if
+ * the handler has not finished by then. The handler holds the
  * call from its first fn and MUST finish it exactly once: inside any fn, or
  * from any thread after the msg == NULL fn began. Once it finished, no
  * further fn runs, not even the NULL one. */
