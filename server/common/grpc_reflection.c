@@ -207,7 +207,8 @@ static int rf_answer(const rf_state_t *st, const rf_request_t *req, rf_response_
         }
         grpc__reflection__v1__extension_number_response__init(&p->ext);
         p->ext.base_type_name = (char *)name;
-        resp->message_response_case = GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ALL_EXTENSION_NUMBERS_RESPONSE;
+        resp->message_response_case =
+            GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ALL_EXTENSION_NUMBERS_RESPONSE;
         resp->all_extension_numbers_response = &p->ext;
         return 0;
     default:
@@ -253,10 +254,9 @@ static void rf_handle(gs_call_t *call, const uint8_t *msg, size_t len, const rf_
         goto oom;
     grpc__reflection__v1__server_reflection_response__pack(&resp, out);
     if (gs_call_send(call, out, n) != 0)
-        gs_call_finish(call,
-                       gs_call_cancelled(call) ? GRPC_STATUS_CANCELLED
-                                               : GRPC_STATUS_RESOURCE_EXHAUSTED,
-                       "reflection: answers are not being read", NULL, 0);
+        gs_call_finish(
+            call, gs_call_cancelled(call) ? GRPC_STATUS_CANCELLED : GRPC_STATUS_RESOURCE_EXHAUSTED,
+            "reflection: answers are not being read", NULL, 0);
     goto out;
 oom:
     log_error("reflection answer failed", "reason=\"out of memory\"%s", "");
@@ -271,8 +271,8 @@ static void rf_info(gs_call_t *call, const uint8_t *msg, size_t len, void *ctx)
 {
     if (msg == NULL) {
         /* The client half-closed (or went away): every request was answered. */
-        gs_call_finish(call, gs_call_cancelled(call) ? GRPC_STATUS_CANCELLED : GRPC_STATUS_OK,
-                       NULL, NULL, 0);
+        gs_call_finish(call, gs_call_cancelled(call) ? GRPC_STATUS_CANCELLED : GRPC_STATUS_OK, NULL,
+                       NULL, 0);
         return;
     }
     rf_handle(call, msg, len, ctx);

@@ -23,8 +23,7 @@
 #include "grpc_server.h"
 
 #define GS_REFLECTION_V1_PATH "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
-#define GS_REFLECTION_V1ALPHA_PATH                                                             \
-    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+#define GS_REFLECTION_V1ALPHA_PATH "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
 
 /* Before gs_server_start; freed by gs_server_free. 0, or -1 (logged) when the
  * embedded descriptor set cannot be indexed or memory runs out. */

@@ -129,7 +129,8 @@ static int ri_name_of(const uint8_t *data, size_t len, const char **name, size_t
 
 /* Adds scope + "." + name (just name when scope is empty). */
 static int ri_add_sym(ri_index_t *ix, const char *scope, size_t scope_len, const char *name,
-                      size_t name_len, size_t file, ri_sym_kind_t kind, char **full, size_t *full_len)
+                      size_t name_len, size_t file, ri_sym_kind_t kind, char **full,
+                      size_t *full_len)
 {
     if (ix->n_syms == ix->cap_syms) {
         size_t cap = ix->cap_syms ? ix->cap_syms * 2 : 256;

@@ -52,8 +52,8 @@ bidi_client_t *bidi_start(int port, const char *method, int timeout_ms)
     b->ch = grpc_channel_create(target, creds, NULL);
     grpc_channel_credentials_release(creds);
     b->cq = grpc_completion_queue_create_for_pluck(NULL);
-    b->deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                               gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+    b->deadline =
+        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
     grpc_slice m = grpc_slice_from_copied_string(method);
     b->call = grpc_channel_create_call(b->ch, NULL, GRPC_PROPAGATE_DEFAULTS, b->cq, m, NULL,
                                        b->deadline, NULL);

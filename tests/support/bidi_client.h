@@ -26,8 +26,8 @@ int bidi_half_close(bidi_client_t *b);
 int bidi_recv(bidi_client_t *b, uint8_t **msg, size_t *len);
 /* Cancels the call. */
 void bidi_cancel(bidi_client_t *b);
-/* Reads (and drops) messages not read yet, waits for the status, copies its details into details (may be NULL),
- * frees everything. */
+/* Reads (and drops) messages not read yet, waits for the status, copies its details into details
+ * (may be NULL), frees everything. */
 grpc_status_code bidi_finish(bidi_client_t *b, char *details, size_t cap);
 
 #endif

@@ -37,12 +37,10 @@ static int group_setup(void **state)
 {
     srv = gs_server_new();
     assert_non_null(srv);
-    assert_int_equal(gs_server_add_method(srv, "/llmgw.v1.ChatService/Complete", GS_UNARY,
-                                          h_unary, NULL),
-                     0);
-    assert_int_equal(gs_server_add_method(srv, "/llmgw.v1.ChatService/ListModels", GS_UNARY,
-                                          h_unary, NULL),
-                     0);
+    assert_int_equal(
+        gs_server_add_method(srv, "/llmgw.v1.ChatService/Complete", GS_UNARY, h_unary, NULL), 0);
+    assert_int_equal(
+        gs_server_add_method(srv, "/llmgw.v1.ChatService/ListModels", GS_UNARY, h_unary, NULL), 0);
     assert_int_equal(gs_health_register(srv), 0);
     assert_int_equal(gs_reflection_register(srv), 0);
     char err[128];
@@ -118,8 +116,9 @@ static void test_list_services_names_the_registered_services(void **state)
         assert_string_equal(r->valid_host, "localhost");
         assert_non_null(r->original_request);
         assert_int_equal(r->original_request->message_request_case, req.message_request_case);
-        assert_int_equal(r->message_response_case,
-                         GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_LIST_SERVICES_RESPONSE);
+        assert_int_equal(
+            r->message_response_case,
+            GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_LIST_SERVICES_RESPONSE);
         const char *want[] = {"llmgw.v1.ChatService", "grpc.health.v1.Health",
                               "grpc.reflection.v1.ServerReflection",
                               "grpc.reflection.v1alpha.ServerReflection"};
@@ -141,8 +140,9 @@ static void test_file_containing_symbol_brings_transitive_imports(void **state)
             GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_SYMBOL;
         req.file_containing_symbol = "llmgw.v1.RoutingService.Explain";
         resp_t *r = ask(b, &req);
-        assert_int_equal(r->message_response_case,
-                         GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_FILE_DESCRIPTOR_RESPONSE);
+        assert_int_equal(
+            r->message_response_case,
+            GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_FILE_DESCRIPTOR_RESPONSE);
         assert_int_equal(r->file_descriptor_response->n_file_descriptor_proto, 2);
         expect_file(&r->file_descriptor_response->file_descriptor_proto[0],
                     "llmgw/v1/routing.proto");
@@ -163,8 +163,9 @@ static void test_file_containing_symbol_brings_transitive_imports(void **state)
 
 static void expect_error(resp_t *r, int code, const char *text)
 {
-    assert_int_equal(r->message_response_case,
-                     GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE);
+    assert_int_equal(
+        r->message_response_case,
+        GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE);
     assert_int_equal(r->error_response->error_code, code);
     if (strstr(r->error_response->error_message, text) == NULL)
         fail_msg("error_message '%s' lacks '%s'", r->error_response->error_message, text);
@@ -182,7 +183,8 @@ static void test_unknown_names_are_not_found_and_the_stream_stays_open(void **st
     expect_error(ask(b, &req), GRPC_STATUS_NOT_FOUND, "symbol not found: llmgw.v1.NoSuchService");
     req.file_containing_symbol = "";
     expect_error(ask(b, &req), GRPC_STATUS_NOT_FOUND, "symbol not found: ");
-    req.file_containing_symbol = "bad\x01\x7f" "name";
+    req.file_containing_symbol = "bad\x01\x7f"
+                                 "name";
     expect_error(ask(b, &req), GRPC_STATUS_NOT_FOUND, "symbol not found: bad??name");
     req.message_request_case =
         GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_BY_FILENAME;
@@ -198,13 +200,15 @@ static void test_unknown_names_are_not_found_and_the_stream_stays_open(void **st
     expect_error(ask(b, &req), GRPC_STATUS_NOT_FOUND,
                  "extension 100 of not found: llmgw.v1.ChatRequest");
 
-    req.message_request_case = GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_ALL_EXTENSION_NUMBERS_OF_TYPE;
+    req.message_request_case =
+        GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_ALL_EXTENSION_NUMBERS_OF_TYPE;
     req.all_extension_numbers_of_type = "llmgw.v1.ChatService"; /* a service, not a message */
     expect_error(ask(b, &req), GRPC_STATUS_NOT_FOUND, "message type not found");
     req.all_extension_numbers_of_type = "llmgw.v1.ChatRequest";
     resp_t *r = ask(b, &req);
-    assert_int_equal(r->message_response_case,
-                     GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ALL_EXTENSION_NUMBERS_RESPONSE);
+    assert_int_equal(
+        r->message_response_case,
+        GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ALL_EXTENSION_NUMBERS_RESPONSE);
     assert_string_equal(r->all_extension_numbers_response->base_type_name, "llmgw.v1.ChatRequest");
     assert_int_equal(r->all_extension_numbers_response->n_extension_number, 0);
     grpc__reflection__v1__server_reflection_response__free_unpacked(r, NULL);
@@ -292,10 +296,11 @@ static void test_1000_requests_on_one_stream(void **state)
             resp_t *r = recv_resp(b);
             const char *sym = syms[(batch * 10 + i) % 4];
             assert_string_equal(r->original_request->file_containing_symbol, sym);
-            assert_int_equal(r->message_response_case,
-                             (batch * 10 + i) % 4 == 3
-                                 ? GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE
-                                 : GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_FILE_DESCRIPTOR_RESPONSE);
+            assert_int_equal(
+                r->message_response_case,
+                (batch * 10 + i) % 4 == 3
+                    ? GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE
+                    : GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_FILE_DESCRIPTOR_RESPONSE);
             grpc__reflection__v1__server_reflection_response__free_unpacked(r, NULL);
         }
     }

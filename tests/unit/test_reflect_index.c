@@ -53,8 +53,8 @@ static const char *sym_file(const ri_index_t *ix, const char *sym, ri_sym_kind_t
 static ri_index_t *embedded(void)
 {
     char err[256] = "";
-    ri_index_t *ix =
-        ri_index_new(gs_reflection_descriptor_set, gs_reflection_descriptor_set_len, err, sizeof(err));
+    ri_index_t *ix = ri_index_new(gs_reflection_descriptor_set, gs_reflection_descriptor_set_len,
+                                  err, sizeof(err));
     if (ix == NULL)
         fail_msg("embedded set: %s", err);
     return ix;
@@ -63,9 +63,12 @@ static ri_index_t *embedded(void)
 static void test_embedded_set_has_every_proto(void **state)
 {
     ri_index_t *ix = embedded();
-    const char *want[] = {"llmgw/v1/chat.proto", "llmgw/v1/routing.proto",
-                          "llmgw/v1/control.proto", "llmgw/v1/audit.proto",
-                          "grpc/health/v1/health.proto", "grpc/reflection/v1/reflection.proto",
+    const char *want[] = {"llmgw/v1/chat.proto",
+                          "llmgw/v1/routing.proto",
+                          "llmgw/v1/control.proto",
+                          "llmgw/v1/audit.proto",
+                          "grpc/health/v1/health.proto",
+                          "grpc/reflection/v1/reflection.proto",
                           "grpc/reflection/v1alpha/reflection.proto"};
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
         assert_true(ri_find_file(ix, want[i], strlen(want[i])) >= 0);
