@@ -152,7 +152,11 @@ static int ri_add_sym(ri_index_t *ix, const char *scope, size_t scope_len, const
     }
     memcpy(s + at, name, name_len);
     s[len] = '\0';
-    ix->syms[ix->n_syms++] = (ri_sym_t){s, len, file, kind};
+    ri_sym_t *sym = &ix->syms[ix->n_syms++];
+    sym->name = s;
+    sym->len = len;
+    sym->file = file;
+    sym->kind = kind;
     if (full != NULL) {
         *full = s;
         *full_len = len;

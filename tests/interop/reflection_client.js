@@ -7,6 +7,9 @@
 //
 // Usage: node reflection_client.js --target HOST:PORT --key API_KEY
 //                                  --sim-name NAME --route NAME
+//        node reflection_client.js --target HOST:PORT --control-plane
+// The second form checks a control plane: its services are listed and
+// described, and the data plane's ChatService is not.
 'use strict';
 
 const grpc = require('@grpc/grpc-js');
@@ -16,12 +19,17 @@ function parseArgs(argv) {
   const names = { '--target': 'target', '--key': 'key', '--sim-name': 'sim', '--route': 'route' };
   const opts = {};
   for (let i = 2; i < argv.length; i++) {
+    if (argv[i] === '--control-plane') {
+      opts.controlPlane = true;
+      continue;
+    }
     const field = names[argv[i]];
     if (!field) throw new Error(`unknown argument '${argv[i]}'`);
     if (i + 1 >= argv.length) throw new Error(`${argv[i]}: missing value`);
     opts[field] = argv[++i];
   }
-  for (const f of Object.keys(names)) if (!opts[names[f]]) throw new Error(`${f}: required`);
+  const required = opts.controlPlane ? ['--target'] : Object.keys(names);
+  for (const f of required) if (!opts[names[f]]) throw new Error(`${f}: required`);
   return opts;
 }
 
@@ -61,6 +69,25 @@ async function main() {
       console.log(`not ok - ${name}: ${e && e.message ? e.message : e}`);
     }
   };
+
+  if (opts.controlPlane) {
+    for (const version of ['v1alpha', 'v1']) {
+      const refl = new GrpcReflection(opts.target, creds, {}, version);
+      await run(`${version}: a control plane lists and describes its own services`, async () => {
+        const services = await refl.listServices('*', deadline());
+        for (const want of ['llmgw.v1.RegistryService', 'llmgw.v1.DistributionService',
+          'grpc.health.v1.Health', `grpc.reflection.${version}.ServerReflection`]) {
+          expect(services.includes(want), `services: no ${want} in ${JSON.stringify(services)}`);
+        }
+        expect(!services.includes('llmgw.v1.ChatService'),
+          `services: ChatService listed on a control plane: ${JSON.stringify(services)}`);
+        const methods = (await refl.listMethods('llmgw.v1.RegistryService', deadline())).map((m) => m.name);
+        expect(methods.includes('CreateProvider'), `RegistryService methods: ${JSON.stringify(methods)}`);
+      });
+    }
+    console.log(`# ${passed} passed, ${failed} failed`);
+    process.exit(failed === 0 ? 0 : 1);
+  }
 
   for (const version of ['v1alpha', 'v1']) {
     const refl = new GrpcReflection(opts.target, creds, {}, version);

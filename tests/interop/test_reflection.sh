@@ -4,7 +4,9 @@
 # grpc.reflection.v1alpha and v1, fetches the descriptors and calls
 # ChatService/Complete with no .proto file given (reflection_client.js).
 # Starts llmgw-sim and llmgw-dataplane on free loopback ports and requires the
-# data plane to stop cleanly (exit 0) on SIGTERM.
+# data plane to stop cleanly (exit 0) on SIGTERM. Then a control plane on a
+# private PostgreSQL (tests/support/pg_cluster.sh) must list and describe its
+# own services the same way.
 #
 # Needs Node.js >= 18 and, once, the npm registry (npm install of the pinned
 # packages into tests/interop/node_modules). Anything missing fails the test
@@ -67,4 +69,32 @@ DP_PORT=$(wait_port "$DP_PID" "$WORK/dataplane.port" llmgw-dataplane)
 # --- the client ----------------------------------------------------------------
 node "$HERE/reflection_client.js" --target "127.0.0.1:$DP_PORT" --key "$API_KEY" \
     --sim-name "$SIM_NAME" --route chat-default || fail "reflection_client.js reported failures (above)"
+
+# --- the control plane ---------------------------------------------------------
+[ -x "$BIN_DIR/llmgw-controlplane" ] || fail "$BIN_DIR/llmgw-controlplane: missing (build first)"
+# shellcheck source=../support/pg_cluster.sh
+. "$SRC_DIR/tests/support/pg_cluster.sh"
+CP_PID=
+cp_cleanup() {
+    stop "$CP_PID"
+    pg_cluster_stop >/dev/null 2>&1 || true
+    [ -z "${PG_TOP:-}" ] || rm -rf "$PG_TOP"
+}
+trap 'cp_cleanup; procs_cleanup' EXIT
+# The cluster's owner (postgres, when run as root) must reach its directory:
+# WORK is private (mktemp -d), so the cluster lives in a directory of its own.
+PG_TOP=$(mktemp -d /tmp/llmgw-reflect-pg.XXXXXX)
+chmod 755 "$PG_TOP"
+pg_cluster_start "$PG_TOP/pg" >"$WORK/pg.log" 2>&1 || { cat "$WORK/pg.log" >&2; fail "cannot start PostgreSQL"; }
+LLMGW_ADMIN_TOKEN=reflect-admin-$RANDOM LLMGW_MASTER_KEY=$(openssl rand -hex 32) \
+    "$BIN_DIR/llmgw-controlplane" --database-url "$PG_URL" --migrations-dir "$SRC_DIR/migrations" \
+    --listen 127.0.0.1:0 --port-file "$WORK/cp.port" --workers 1 --grace-ms 500 \
+    >"$WORK/controlplane.log" 2>&1 &
+CP_PID=$!
+CP_PORT=$(wait_port "$CP_PID" "$WORK/cp.port" llmgw-controlplane)
+node "$HERE/reflection_client.js" --target "127.0.0.1:$CP_PORT" --control-plane ||
+    fail "reflection_client.js reported failures against the control plane (above)"
+stop "$CP_PID"
+CP_PID=
+[ "$STOP_RC" = 0 ] || fail "llmgw-controlplane exited with status $STOP_RC on SIGTERM"
 STATUS=0
