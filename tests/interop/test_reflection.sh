@@ -9,7 +9,10 @@
 # own services the same way.
 #
 # Needs Node.js >= 18 and, once, the npm registry (npm install of the pinned
-# packages into tests/interop/node_modules). Anything missing fails the test
+# packages into tests/interop/node_modules). grpc-js-reflection-client is
+# pinned at 1.3.0, the newest whose peer range accepts the pinned
+# @grpc/grpc-js 1.12.6; it requires google-protobuf without declaring it, so
+# package.json pins that too. Anything missing fails the test
 # with a message: it never skips.
 #
 # Env: LLMGW_BIN_DIR (build dir; binaries in $LLMGW_BIN_DIR/bin),
