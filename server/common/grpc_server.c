@@ -21,6 +21,14 @@
  * freed, and on_free runs, when the last one goes; an on_cancel in progress
  * always holds the close op's reference, so on_free never overlaps it.
  *
+ * Bidi streaming calls arrive without a message (GRPC_SRM_PAYLOAD_NONE);
+ * RECV_CLOSE_ON_SERVER is posted at once, then one RECV_MESSAGE at a time:
+ * its completion runs the handler and, if the call is still the handler's,
+ * posts the next. The outstanding read holds a reference; the read that
+ * sees the end of input (half-close, cancellation) runs the handler with
+ * NULL and posts nothing more. recv_bb is touched only by the thread that
+ * handles the read's completion, so it needs no lock.
+ *
  * Fields set at arrival (method, deadline, metadata, request bytes) are
  * immutable afterwards and read without the mutex.
  */
@@ -57,6 +65,7 @@ typedef enum {
     GS_TAG_NEW,      /* a posted request matched a call (or failed at shutdown) */
     GS_TAG_CLOSE,    /* RECV_CLOSE_ON_SERVER completed: the call is over */
     GS_TAG_SEND,     /* a send batch completed */
+    GS_TAG_RECV,     /* a bidi call's RECV_MESSAGE completed */
     GS_TAG_SHUTDOWN, /* grpc_server_shutdown_and_notify completed */
 } gs_tag_kind_t;
 
@@ -89,7 +98,8 @@ struct gs_call {
     gs_server_t *srv;
     const gs_method_t *method; /* NULL: the catch-all request (answered UNIMPLEMENTED) */
     grpc_call *call;
-    gs_tag_t tag_new, tag_close, tag_send;
+    gs_tag_t tag_new, tag_close, tag_send, tag_recv;
+    grpc_byte_buffer *recv_bb; /* bidi: the outstanding read's target */
 
     /* Filled by the core when the request matches. */
     gpr_timespec deadline;
@@ -161,6 +171,7 @@ static gs_call_t *call_new(gs_server_t *s, const gs_method_t *m)
     c->tag_new = (gs_tag_t){GS_TAG_NEW, c};
     c->tag_close = (gs_tag_t){GS_TAG_CLOSE, c};
     c->tag_send = (gs_tag_t){GS_TAG_SEND, c};
+    c->tag_recv = (gs_tag_t){GS_TAG_RECV, c};
     grpc_metadata_array_init(&c->md);
     grpc_call_details_init(&c->details);
     grpc_slice_buffer_init(&c->queue);
@@ -177,6 +188,8 @@ static void call_destroy(gs_call_t *c)
         grpc_byte_buffer_destroy(c->send_bb);
     if (c->payload != NULL)
         grpc_byte_buffer_destroy(c->payload);
+    if (c->recv_bb != NULL)
+        grpc_byte_buffer_destroy(c->recv_bb);
     grpc_slice_buffer_destroy(&c->queue);
     grpc_slice_unref(c->request);
     grpc_slice_unref(c->status_details);
@@ -374,8 +387,7 @@ int gs_call_send(gs_call_t *call, const uint8_t *msg, size_t len)
 {
     int rc = -1;
     pthread_mutex_lock(&call->mu);
-    if (call->method->kind != GS_SERVER_STREAMING || call->state != GS_CALL_ACTIVE ||
-        call->cancelled)
+    if (call->method->kind == GS_UNARY || call->state != GS_CALL_ACTIVE || call->cancelled)
         goto out;
     if (call->queue.length + len > GS_SEND_QUEUE_CAP)
         goto out;
@@ -479,29 +491,36 @@ static void call_copy_metadata(gs_call_t *c)
     grpc_metadata_array_init(&c->md);
 }
 
-/* Moves the request message into c->request: a reference to the received
- * slice when the message arrived in one piece (the usual case: no copy),
- * else one merged copy. False when the client sent no message. */
+/* Consumes bb into *out: a reference to the received slice when the
+ * message arrived in one piece (the usual case: no copy), else one merged,
+ * decompressed copy. False (and *out untouched) when it cannot be read. */
+static bool bb_take_slice(grpc_byte_buffer *bb, grpc_slice *out)
+{
+    bool ok = true;
+    if (bb->type == GRPC_BB_RAW && bb->data.raw.compression == GRPC_COMPRESS_NONE &&
+        bb->data.raw.slice_buffer.count == 1) {
+        *out = grpc_slice_ref(bb->data.raw.slice_buffer.slices[0]);
+    } else {
+        grpc_byte_buffer_reader reader;
+        ok = grpc_byte_buffer_reader_init(&reader, bb) != 0;
+        if (ok) {
+            *out = grpc_byte_buffer_reader_readall(&reader);
+            grpc_byte_buffer_reader_destroy(&reader);
+        }
+    }
+    grpc_byte_buffer_destroy(bb);
+    return ok;
+}
+
+/* Moves the request message into c->request. False when the client sent no
+ * message. */
 static bool call_take_request(gs_call_t *c)
 {
     grpc_byte_buffer *bb = c->payload;
     if (bb == NULL)
         return false;
     c->payload = NULL;
-    bool ok = true;
-    if (bb->type == GRPC_BB_RAW && bb->data.raw.compression == GRPC_COMPRESS_NONE &&
-        bb->data.raw.slice_buffer.count == 1) {
-        c->request = grpc_slice_ref(bb->data.raw.slice_buffer.slices[0]);
-    } else {
-        grpc_byte_buffer_reader reader;
-        ok = grpc_byte_buffer_reader_init(&reader, bb) != 0;
-        if (ok) {
-            c->request = grpc_byte_buffer_reader_readall(&reader);
-            grpc_byte_buffer_reader_destroy(&reader);
-        }
-    }
-    grpc_byte_buffer_destroy(bb);
-    return ok;
+    return bb_take_slice(bb, &c->request);
 }
 
 /* Answers a call to an unknown method: one batch, then the call is freed. */
@@ -524,6 +543,100 @@ static void call_answer_unimplemented(gs_call_t *c)
         log_error("grpc unimplemented batch rejected", "err=%d", (int)e);
         call_release(c);
     }
+}
+
+/* Posts RECV_CLOSE_ON_SERVER; the op owns a reference the caller already
+ * counted. */
+static void call_start_close(gs_call_t *c)
+{
+    grpc_op op;
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    op.data.recv_close_on_server.cancelled = &c->close_cancelled;
+    grpc_call_error e = grpc_call_start_batch(c->call, &op, 1, &c->tag_close, NULL);
+    if (e != GRPC_CALL_OK) {
+        log_error("grpc close op rejected", "method=%s err=%d", c->method->path, (int)e);
+        call_unref(c);
+    }
+}
+
+/* Bidi: posts the next RECV_MESSAGE, which takes its own reference. 0, or
+ * -1 when the core refused it (the call is then cancelled). */
+static int call_start_recv(gs_call_t *c)
+{
+    grpc_op op;
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_RECV_MESSAGE;
+    op.data.recv_message.recv_message = &c->recv_bb;
+    pthread_mutex_lock(&c->mu);
+    c->refs++;
+    pthread_mutex_unlock(&c->mu);
+    grpc_call_error e = grpc_call_start_batch(c->call, &op, 1, &c->tag_recv, NULL);
+    if (e == GRPC_CALL_OK)
+        return 0;
+    log_error("grpc recv op rejected", "method=%s err=%d", c->method->path, (int)e);
+    grpc_call_cancel(c->call, NULL);
+    call_unref(c);
+    return -1;
+}
+
+static bool call_is_active(gs_call_t *c)
+{
+    pthread_mutex_lock(&c->mu);
+    bool active = c->state == GS_CALL_ACTIVE;
+    pthread_mutex_unlock(&c->mu);
+    return active;
+}
+
+/* Bidi: the end of input reaches the handler (msg NULL), unless it already
+ * finished. !ok (the read failed) means the call is broken: it is marked
+ * cancelled first, so the handler sees why. */
+static void call_deliver_end(gs_call_t *c, bool ok)
+{
+    gs_cancel_cb_t cb = {NULL, NULL};
+    pthread_mutex_lock(&c->mu);
+    bool active = c->state == GS_CALL_ACTIVE;
+    if (!ok)
+        cb = call_mark_cancelled_locked(c);
+    pthread_mutex_unlock(&c->mu);
+    if (cb.fn != NULL)
+        cb.fn(cb.user);
+    if (active)
+        c->method->fn(c, NULL, 0, c->method->ctx);
+}
+
+static void server_on_recv(gs_call_t *c, bool ok)
+{
+    grpc_byte_buffer *bb = c->recv_bb;
+    c->recv_bb = NULL;
+    if (!call_is_active(c)) {
+        /* The handler finished already: nothing more is delivered. */
+        if (bb != NULL)
+            grpc_byte_buffer_destroy(bb);
+        call_unref(c);
+        return;
+    }
+    if (!ok || bb == NULL) {
+        if (bb != NULL)
+            grpc_byte_buffer_destroy(bb);
+        call_deliver_end(c, ok);
+        call_unref(c);
+        return;
+    }
+    grpc_slice msg;
+    if (!bb_take_slice(bb, &msg)) {
+        log_error("grpc message unreadable", "method=%s", c->method->path);
+        grpc_call_cancel_with_status(c->call, GRPC_STATUS_INTERNAL, "message unreadable", NULL);
+        call_deliver_end(c, false);
+        call_unref(c);
+        return;
+    }
+    c->method->fn(c, GRPC_SLICE_START_PTR(msg), GRPC_SLICE_LENGTH(msg), c->method->ctx);
+    grpc_slice_unref(msg);
+    /* A failed post cancelled the call: the handler still gets its end. */
+    if (call_is_active(c) && call_start_recv(c) != 0)
+        call_deliver_end(c, false);
+    call_unref(c);
 }
 
 static void server_on_new(gs_server_t *s, gs_call_t *c, bool ok)
@@ -550,6 +663,17 @@ static void server_on_new(gs_server_t *s, gs_call_t *c, bool ok)
 
     c->deadline_ms = deadline_to_clock_ms(c->deadline);
     call_copy_metadata(c);
+    if (c->method->kind == GS_BIDI_STREAMING) {
+        /* Nothing of the handler runs before the first read completes, so
+         * the close op can go first: cancellation is noticed at once. */
+        c->state = GS_CALL_ACTIVE;
+        c->refs = 3; /* the handler's, the close op's, and ours until the first read is posted */
+        call_start_close(c);
+        if (call_start_recv(c) != 0)
+            call_deliver_end(c, false);
+        call_unref(c);
+        return;
+    }
     bool have_request = call_take_request(c);
     c->state = GS_CALL_ACTIVE;
     c->refs = 2; /* the handler's, and ours which the close op inherits */
@@ -562,15 +686,7 @@ static void server_on_new(gs_server_t *s, gs_call_t *c, bool ok)
 
     /* Posted after on_request returned, so on_cancel never runs before the
      * handler had the chance to attach it. */
-    grpc_op op;
-    memset(&op, 0, sizeof(op));
-    op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-    op.data.recv_close_on_server.cancelled = &c->close_cancelled;
-    grpc_call_error e = grpc_call_start_batch(c->call, &op, 1, &c->tag_close, NULL);
-    if (e != GRPC_CALL_OK) {
-        log_error("grpc close op rejected", "method=%s err=%d", c->method->path, (int)e);
-        call_unref(c);
-    }
+    call_start_close(c);
 }
 
 static void server_on_close(gs_call_t *c, bool ok)
@@ -632,6 +748,9 @@ static void *server_cq_loop(void *arg)
         case GS_TAG_SEND:
             server_on_send(tag->call, ev.success != 0);
             break;
+        case GS_TAG_RECV:
+            server_on_recv(tag->call, ev.success != 0);
+            break;
         case GS_TAG_SHUTDOWN:
             pthread_mutex_lock(&s->mu);
             s->shutdown_done = true;
@@ -663,8 +782,9 @@ static int server_post_request(gs_server_t *s, const gs_method_t *m)
     }
     grpc_call_error e;
     if (m != NULL)
-        e = grpc_server_request_registered_call(s->server, m->handle, &c->call, &c->deadline,
-                                                &c->md, &c->payload, s->cq, s->cq, &c->tag_new);
+        e = grpc_server_request_registered_call(
+            s->server, m->handle, &c->call, &c->deadline, &c->md,
+            m->kind == GS_BIDI_STREAMING ? NULL : &c->payload, s->cq, s->cq, &c->tag_new);
     else
         e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, s->cq, s->cq,
                                      &c->tag_new);
@@ -735,7 +855,8 @@ fail_init:
 int gs_server_add_method(gs_server_t *s, const char *path, gs_kind_t kind, gs_handler_fn fn,
                          void *ctx)
 {
-    if (s->started || path == NULL || path[0] != '/' || fn == NULL)
+    if (s->started || path == NULL || path[0] != '/' || fn == NULL ||
+        (kind != GS_UNARY && kind != GS_SERVER_STREAMING && kind != GS_BIDI_STREAMING))
         return -1;
     size_t len = strlen(path);
     gs_method_t *m = malloc(sizeof(*m) + len + 1);
@@ -749,8 +870,12 @@ int gs_server_add_method(gs_server_t *s, const char *path, gs_kind_t kind, gs_ha
     if (grown == NULL)
         goto fail;
     s->methods = grown;
+    /* Bidi calls read every message themselves (RECV_MESSAGE). */
     m->handle = grpc_server_register_method(s->server, m->path, NULL,
-                                            GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+                                            kind == GS_BIDI_STREAMING
+                                                ? GRPC_SRM_PAYLOAD_NONE
+                                                : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
+                                            0);
     if (m->handle == NULL) {
         log_error("grpc method not registered", "method=%s", path);
         goto fail;
@@ -831,6 +956,16 @@ bool gs_server_has_service(const gs_server_t *s, const char *service, size_t len
             return true;
     }
     return false;
+}
+
+size_t gs_server_method_count(const gs_server_t *s)
+{
+    return s->n_methods;
+}
+
+const char *gs_server_method_path(const gs_server_t *s, size_t i)
+{
+    return i < s->n_methods ? s->methods[i]->path : NULL;
 }
 
 void gs_server_set_serving(gs_server_t *s, bool serving)

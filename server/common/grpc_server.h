@@ -9,9 +9,10 @@
  * wait in the call's queue).
  *
  * Call lifecycle, the contract every handler keeps:
- *   1. on_request(call, msg, len, ctx) runs once the request message arrived.
- *      The handler now holds the call and MUST eventually call
- *      gs_call_finish exactly once — also after a cancellation.
+ *   1. on_request(call, msg, len, ctx) runs once the request message arrived
+ *      (bidi streaming: once per message, then once with NULL; see
+ *      gs_handler_fn). The handler now holds the call and MUST eventually
+ *      call gs_call_finish exactly once — also after a cancellation.
  *   2. If the client cancels, the deadline passes or the server shuts down,
  *      the call's cancel callback (gs_call_set_user) runs once, on a CQ
  *      thread, possibly concurrently with the handler's own threads.
@@ -36,8 +37,22 @@
 typedef struct gs_server gs_server_t;
 typedef struct gs_call gs_call_t;
 
-typedef enum { GS_UNARY, GS_SERVER_STREAMING } gs_kind_t;
+typedef enum { GS_UNARY, GS_SERVER_STREAMING, GS_BIDI_STREAMING } gs_kind_t;
 
+/* Unary and server-streaming: called once, with the request message.
+ *
+ * Bidi streaming (GS_BIDI_STREAMING, also right for client streaming): called
+ * once per message the client sends, in order, never concurrently for one
+ * call, on a CQ thread; at most one read is outstanding and the next is
+ * posted when fn returns, so a slow handler slows the client down. Then
+ * called exactly once more with msg == NULL: no more messages will come —
+ * the client half-closed, or the call was cancelled (deadline, client,
+ * shutdown). A cancellation may reach the server after the end of input:
+ * gs_call_cancelled is then still false, and on_cancel runs later only if
+ * the handler has not finished by then. The handler holds the
+ * call from its first fn and MUST finish it exactly once: inside any fn, or
+ * from any thread after the msg == NULL fn began. Once it finished, no
+ * further fn runs, not even the NULL one. */
 typedef void (*gs_handler_fn)(gs_call_t *call, const uint8_t *msg, size_t len, void *ctx);
 
 /* NULL on failure (message logged). */
@@ -66,6 +81,11 @@ int gs_server_observe(gs_server_t *s, const gs_observer_t *o);
  * bytes, not NUL-terminated); "" (len 0) is the whole server. Reads the
  * method list, which is fixed once the server starts. */
 bool gs_server_has_service(const gs_server_t *s, const char *service, size_t len);
+/* The registered method paths, in registration order ("/pkg.Service/Method"),
+ * for enumerating services (reflection). Borrowed, valid until
+ * gs_server_free; the list is fixed once the server starts. NULL past the end. */
+size_t gs_server_method_count(const gs_server_t *s);
+const char *gs_server_method_path(const gs_server_t *s, size_t i);
 /* Tells every observer (health reports it for "" and every service). */
 void gs_server_set_serving(gs_server_t *s, bool serving);
 /* Graceful stop: refuses new calls, waits up to grace_ms for in-flight calls
@@ -95,7 +115,7 @@ void gs_call_set_user(gs_call_t *call, void *user, void (*on_cancel)(void *user)
                       void (*on_free)(void *user));
 /* True once the client cancelled, the deadline passed or shutdown cancelled it. */
 bool gs_call_cancelled(const gs_call_t *call);
-/* Server-streaming only: queue one message (copied). Initial metadata goes
+/* Server-streaming and bidi only: queue one message (copied). Initial metadata goes
  * with the first. -1 when the call is cancelled, or when more than the
  * queue cap (4 MiB) is waiting — the handler should then stop producing and
  * finish with RESOURCE_EXHAUSTED. */

@@ -23,6 +23,7 @@
 #include "consistency.h"
 #include "ensemble.h"
 #include "grpc_health.h"
+#include "grpc_reflection.h"
 #include "grpc_server.h"
 #include "health.h"
 #include "http_api.h"
@@ -293,7 +294,8 @@ int main(int argc, char **argv)
     sync_attach(node_sync, slot);
     engine = upstream_new();
     server = gs_server_new();
-    if (!slot || !engine || !server || gs_health_register(server) < 0)
+    if (!slot || !engine || !server || gs_health_register(server) < 0 ||
+        gs_reflection_register(server) < 0)
         goto out;
     http_engines[0] = engine;
     for (int i = 1; i < o.http_threads; i++) {
