@@ -329,6 +329,7 @@ int main(int argc, char **argv)
         .tables = slot,
         .stats = stats,
         .metrics = metrics,
+        .ensembles = ens,
         .engines = http_engines,
         .n_engines = (size_t)o.http_threads,
         .max_body_bytes = (size_t)o.http_max_body_bytes,
