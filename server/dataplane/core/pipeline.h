@@ -27,6 +27,7 @@
 #include <grpc/status.h>
 
 #include "arena.h"
+#include "cache.h"
 #include "consistency.h"
 #include "discovery.h"
 #include "llmgw/v1/chat.pb-c.h"
@@ -94,6 +95,11 @@ void pipeline_set_stats(pipeline_t *p, usage_stats_t *s);
  * attempt's outcome into `metrics`. Both borrowed, may be NULL; call before
  * the first request. */
 void pipeline_set_routing(pipeline_t *p, metrics_t *metrics, discovery_t *discovery);
+/* Serves and stores the answers of routes with a "cache" (cache_replay.h)
+ * through `c` (borrowed, may be NULL: no caching; outlives p). Call before
+ * the first request. A hit answers inside pipeline_start, is charged one
+ * request but no tokens against the key's limits, and costs 0. */
+void pipeline_set_cache(pipeline_t *p, cache_t *c);
 /* Ranks on the ensemble consistency scores of `c` too (the effective quality
  * of route.h). Borrowed, may be NULL; call before the first request. */
 void pipeline_set_consistency(pipeline_t *p, consistency_t *c);
@@ -130,6 +136,10 @@ typedef struct {
      * requests-per-minute limits once (pipeline_admit_call); the member
      * charges tokens only. */
     bool member;
+    /* The caller asked not to be answered from the response cache (HTTP
+     * cache-control: no-cache, gRPC metadata of the same name); the answer
+     * is not stored either. */
+    bool no_cache;
 } pl_params_t;
 
 /* Checks the key, validates the request, plans the route and submits the

@@ -36,6 +36,7 @@
 #include "arena.h"
 #include "auth.h"
 #include "buf.h"
+#include "cache_replay.h"
 #include "clock.h"
 #include "http_chat.h"
 #include "http_ensemble.h"
@@ -140,6 +141,7 @@ struct hconn {
     size_t attempts;
     double cost_usd;
     bool has_route; /* provider/reason/attempts/cost are known */
+    bool cache_hit; /* the answer came from the response cache */
 };
 
 /* --- requests ------------------------------------------------------------ */
@@ -247,7 +249,8 @@ static enum MHD_Result ha_queue(hconn_t *hc, int status, const char *ctype, buf_
         snprintf(cost, sizeof(cost), "%.8f", hc->cost_usd);
         if (ha_header(r, "x-llmgw-provider", hc->provider) < 0 ||
             ha_header(r, "x-llmgw-route-reason", hc->reason) < 0 ||
-            ha_header(r, "x-llmgw-attempts", n) < 0 || ha_header(r, "x-llmgw-cost-usd", cost) < 0)
+            ha_header(r, "x-llmgw-attempts", n) < 0 || ha_header(r, "x-llmgw-cost-usd", cost) < 0 ||
+            (hc->cache_hit && ha_header(r, "x-llmgw-cache", "hit") < 0))
             goto out;
     }
     if (hc->retry_after_s > 0) {
@@ -298,6 +301,7 @@ static void ha_set_route(hconn_t *hc, const Llmgw__V1__RouteDecision *d, const c
     ha_header_safe(hc->reason);
     hc->attempts = d ? d->n_attempts : 0;
     hc->cost_usd = cost_usd;
+    hc->cache_hit = d && d->cache_hit;
     hc->has_route = true;
 }
 
@@ -459,7 +463,8 @@ static void ha_stream_free(void *cls)
     hconn_unref(cls); /* the response's reference */
 }
 
-static enum MHD_Result ha_queue_stream(hconn_t *hc, int status, const char *provider)
+static enum MHD_Result ha_queue_stream(hconn_t *hc, int status, const char *provider,
+                                       bool cache_hit)
 {
     struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HA_READ_BLOCK,
                                                                ha_stream_read, hc, ha_stream_free);
@@ -469,7 +474,8 @@ static enum MHD_Result ha_queue_stream(hconn_t *hc, int status, const char *prov
     enum MHD_Result rc = MHD_NO;
     if (ha_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream") < 0 ||
         ha_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache") < 0 ||
-        (provider[0] && ha_header(r, "x-llmgw-provider", provider) < 0))
+        (provider[0] && ha_header(r, "x-llmgw-provider", provider) < 0) ||
+        (cache_hit && ha_header(r, "x-llmgw-cache", "hit") < 0))
         goto out;
     hc->phase = HC_ANSWERED;
     rc = MHD_queue_response(hc->conn, (unsigned)status, r);
@@ -487,6 +493,9 @@ static enum MHD_Result ha_answer(hconn_t *hc)
     bool stream_ok = hc->stream && status == 200;
     char provider[sizeof(hc->provider)];
     memcpy(provider, hc->provider, sizeof(provider));
+    /* A streamed hit was replayed whole inside pipeline_start: its route is
+     * known before the headers go out. */
+    bool cache_hit = hc->done && hc->cache_hit;
     buf_t body = BUF_INIT(HA_ANSWER_CAP);
     if (ready && !stream_ok) {
         body = hc->out;
@@ -497,7 +506,7 @@ static enum MHD_Result ha_answer(hconn_t *hc)
         return ha_queue_simple_error(hc, 503, "service_unavailable", NULL,
                                      "gateway: shutting down");
     if (stream_ok)
-        return ha_queue_stream(hc, status, provider);
+        return ha_queue_stream(hc, status, provider, cache_hit);
     return ha_queue_json(hc, status, &body);
 }
 
@@ -594,6 +603,15 @@ static int64_t ha_deadline_ms(struct MHD_Connection *conn)
     return clock_now_ms() + ms;
 }
 
+/* Cache-Control: no-cache (or no-store): not answered from the response
+ * cache, nor stored in it. */
+static bool ha_no_cache(struct MHD_Connection *conn)
+{
+    const char *v =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CACHE_CONTROL);
+    return cache_replay_no_cache(v);
+}
+
 static enum MHD_Result ha_start(hconn_t *hc)
 {
     http_api_t *h = hc->api;
@@ -603,6 +621,7 @@ static enum MHD_Result ha_start(hconn_t *hc)
     pl_params_t params = {
         .authorization = ha_authorization(hc->conn),
         .deadline_ms = ha_deadline_ms(hc->conn),
+        .no_cache = ha_no_cache(hc->conn),
     };
     if (params.deadline_ms < 0) {
         http_error_t e = {.http_status = 400, .type = "invalid_request_error"};
