@@ -10,8 +10,10 @@
 # without "cache" and by provider/model; keys are scoped to the API key and
 # ignore JSON member order; entries expire; a streamed hit replays as a
 # stream; a table that misconfigures "cache" is refused naming the field.
+# Over gRPC (cache_rpc.js, grpc-js): the route decision's cache_hit, and the
+# cache-control metadata.
 #
-# Needs curl and jq. Env: LLMGW_BIN_DIR, LLMGW_SRC_DIR (default from here).
+# Needs curl, jq and node (with tests/interop/node_modules). Env: LLMGW_BIN_DIR, LLMGW_SRC_DIR (default from here).
 set -euo pipefail
 
 SRC_DIR=${LLMGW_SRC_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -227,6 +229,12 @@ grep '"choices":\[\]' "$WORK/s2" | grep -q '"prompt_tokens":0,"completion_tokens
 # A unary request is not answered from a stream's entry (nor the reverse).
 chat "{\"model\": \"cached\", $Q, \"temperature\": 0}"
 expect_miss "unary after a stream"
+
+# --- gRPC: the route decision marks a hit; cache-control metadata bypasses ---------
+command -v node >/dev/null || fail "node: not installed (tests/support/node_deps.sh installs it)"
+NODE_PATH="$SRC_DIR/tests/interop/node_modules" node "$SRC_DIR/tests/integration/cache_rpc.js" \
+    "127.0.0.1:$(head -n 1 "$WORK/grpc.port")" "$API_KEY" "$SRC_DIR/proto" cached >"$WORK/rpc.out" 2>&1 ||
+    fail "gRPC checks: $(cat "$WORK/rpc.out")"
 
 stop "$DP_PID"
 DP_PID=
