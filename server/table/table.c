@@ -319,9 +319,9 @@ static int load_route_cache(loader_t *ld, json_t *jr, const char *path, table_ro
     if (loader_field(c, "ttl_ms") == NULL)
         return loader_fail(ld, "%s.ttl_ms: required", sub);
     json_int_t ttl;
-    if (loader_read_opt_int(ld, c, sub, "ttl_ms", 1, 86400000, 0, "an integer 1..86400000",
-                            &ttl) != 0 ||
-        loader_read_opt_number(ld, c, sub, "max_temperature", 0, 2, 0, "a number 0..2",
+    if (loader_read_opt_int(ld, c, sub, "ttl_ms", 1, 86400000, 0, "an integer 1..86400000", &ttl))
+        return -1;
+    if (loader_read_opt_number(ld, c, sub, "max_temperature", 0, 2, 0, "a number 0..2",
                                &r->cache_max_temperature) != 0)
         return -1;
     r->cache_ttl_ms = (int64_t)ttl;

@@ -54,7 +54,8 @@ static void test_http_ensemble_decode_every_config_field(void **state)
     const char *body =
         "{\"request\":{\"model\":\"ignored\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"}],"
         "\"temperature\":0.3,\"logit_bias\":{\"1\":2}},"
-        "\"config\":{\"method\":\"cascade\",\"members\":[\"a/m\",{\"model\":\"b/m\",\"weight\":2.5}],"
+        "\"config\":{\"method\":\"cascade\",\"members\":[\"a/m\",{\"model\":\"b/"
+        "m\",\"weight\":2.5}],"
         "\"min_responses\":1,\"member_timeout_ms\":100,\"timeout_ms\":2000,\"judge_model\":\"j/m\","
         "\"judge_prompt\":\"{question} {answers}\",\"normalization\":\"none\","
         "\"extract_pattern\":\"[0-9]+\",\"judge_threshold\":0.7,\"require_agreement\":true,"
@@ -126,7 +127,8 @@ static void test_http_ensemble_decode_errors_name_the_json_path(void **state)
     expect_error("{\"config\":{}}", "request: required");
     expect_error("{\"request\":[],\"config\":{}}", "request: expected an object");
     expect_error("{" Q "}", "config: required");
-    expect_error("{" Q ",\"config\":{},\"x\":1}", "x: unknown member (expected request and config)");
+    expect_error("{" Q ",\"config\":{},\"x\":1}",
+                 "x: unknown member (expected request and config)");
     expect_error("{" Q ",\"config\":{\"members\":[\"a\"]}}", "config.method: required");
     expect_error("{" Q ",\"config\":{\"method\":3,\"members\":[\"a\"]}}",
                  "config.method: expected one of consensus, voting, weighted, cascade");
@@ -284,8 +286,7 @@ static void test_http_ensemble_encode_chat_completion_with_members_and_analysis(
     assert_string_equal(json_string_value(json_object_get(root, "object")), "chat.completion");
     json_t *choice = json_array_get(json_object_get(root, "choices"), 0);
     assert_string_equal(
-        json_string_value(json_object_get(json_object_get(choice, "message"), "content")),
-        "four");
+        json_string_value(json_object_get(json_object_get(choice, "message"), "content")), "four");
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(root, "usage"), "total_tokens")), 5);
     json_t *members = json_object_get(root, "members");

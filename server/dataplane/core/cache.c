@@ -22,7 +22,7 @@
 
 typedef struct cache_entry cache_entry_t;
 struct cache_entry {
-    cache_entry_t *chain;      /* next in the bucket */
+    cache_entry_t *chain;       /* next in the bucket */
     cache_entry_t *prev, *next; /* LRU list */
     cache_key_t key;
     int64_t stored_ms, expires_ms;
@@ -263,12 +263,11 @@ static json_t *cache_messages(const Llmgw__V1__ChatRequest *req)
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < req->n_messages; i++) {
         const Llmgw__V1__Message *m = req->messages[i];
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "role", m->role ? m->role : "",
-                              "content", m->content ? m->content : "", "name",
-                              m->name ? m->name : "", "tool_call_id",
-                              m->tool_call_id ? m->tool_call_id : "", "tool_calls",
-                              cache_json_text(m->tool_calls_json), "parts",
-                              cache_json_text(m->content_parts_json));
+        json_t *o = json_pack(
+            "{s:s, s:s, s:s, s:s, s:o, s:o}", "role", m->role ? m->role : "", "content",
+            m->content ? m->content : "", "name", m->name ? m->name : "", "tool_call_id",
+            m->tool_call_id ? m->tool_call_id : "", "tool_calls",
+            cache_json_text(m->tool_calls_json), "parts", cache_json_text(m->content_parts_json));
         if (!o || json_array_append_new(arr, o) < 0) {
             json_decref(arr);
             return NULL;
@@ -319,15 +318,14 @@ int cache_key_chat(const Llmgw__V1__ChatRequest *req, const char *scope, const c
             : json_null(),
         "seed",
         req->seed_opt_case == LLMGW__V1__CHAT_REQUEST__SEED_OPT_SEED ? json_integer(req->seed)
-                                                                      : json_null(),
+                                                                     : json_null(),
         "stop", cache_stop(req), "tools", cache_json_text(req->tools_json), "tool_choice",
         cache_json_text(req->tool_choice_json), "response_format",
-        cache_json_text(req->response_format_json), "extra",
-        cache_json_text(req->extra_body_json));
+        cache_json_text(req->response_format_json), "extra", cache_json_text(req->extra_body_json));
     if (!root)
         goto fail;
-    text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY |
-                                JSON_REAL_PRECISION(17));
+    text =
+        json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
     if (!text)
         goto fail;
     if (req->routing) {

@@ -98,9 +98,8 @@ int cache_replay_next_chunk(const char *data, size_t len, size_t *off, arena_t *
     return 1;
 }
 
-Llmgw__V1__RouteDecision *cache_replay_decision(arena_t *a, const char *route,
-                                                const char *provider, const char *model,
-                                                int64_t age_ms)
+Llmgw__V1__RouteDecision *cache_replay_decision(arena_t *a, const char *route, const char *provider,
+                                                const char *model, int64_t age_ms)
 {
     Llmgw__V1__RouteDecision *d = arena_alloc(a, sizeof(*d));
     if (!d)

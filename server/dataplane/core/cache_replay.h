@@ -50,8 +50,7 @@ int cache_replay_next_chunk(const char *data, size_t len, size_t *off, arena_t *
 /* The route decision of a hit (in `a`): route, the provider/model that
  * produced the answer, strategy "cache", cache_hit set, no attempts, and a
  * reason saying how old the entry is. NULL when out of memory. */
-Llmgw__V1__RouteDecision *cache_replay_decision(arena_t *a, const char *route,
-                                                const char *provider, const char *model,
-                                                int64_t age_ms);
+Llmgw__V1__RouteDecision *cache_replay_decision(arena_t *a, const char *route, const char *provider,
+                                                const char *model, int64_t age_ms);
 
 #endif

@@ -38,7 +38,7 @@
 #define PL_BODY_CAP (32u << 20)
 #define PL_SSE_EVENT_CAP (4u << 20)
 #define PL_MESSAGE_CAP 4096
-#define PL_ADAPTER_HEADERS 8 /* at most this many auth/format headers */
+#define PL_ADAPTER_HEADERS 8          /* at most this many auth/format headers */
 #define PL_CACHE_VALUE_CAP (8u << 20) /* a bigger answer is not cached */
 
 struct pipeline {
@@ -499,8 +499,8 @@ static void pl_cache_store(pl_request_t *r, const ProtobufCMessage *resp,
 static void pl_cache_answer(pl_request_t *r, Llmgw__V1__ChatResponse *resp,
                             Llmgw__V1__ChatChunk *last, Llmgw__V1__Usage *zero)
 {
-    pl_result_t res = {.status = GRPC_STATUS_OK, .message = "", .response = resp,
-                       .last_chunk = last};
+    pl_result_t res = {
+        .status = GRPC_STATUS_OK, .message = "", .response = resp, .last_chunk = last};
     if (resp && r->policy && r->policy->log_responses && resp->n_choices > 0 &&
         resp->choices[0]->message)
         policy_log_response(r->policy, r->key ? r->key->name : "",
@@ -549,8 +549,8 @@ static int pl_cache_lookup(pl_request_t *r, bool no_cache, buf_t *v, int64_t *ag
     pipeline_t *p = r->pl;
     if (!p->cache || r->kind != PL_KIND_CHAT || !r->plan.route_name)
         return 0;
-    int64_t ttl = cache_replay_ttl_ms(table_find_route(r->table, r->plan.route_name), r->req,
-                                      no_cache);
+    int64_t ttl =
+        cache_replay_ttl_ms(table_find_route(r->table, r->plan.route_name), r->req, no_cache);
     if (ttl <= 0 || cache_key_chat(r->req, r->key ? r->key->name : "", r->plan.route_name,
                                    r->stream, &r->cache_key) < 0)
         return 0;
@@ -587,8 +587,8 @@ static int pl_cache_replay(pl_request_t *r, const buf_t *v, int64_t age_ms)
         }
     }
     if (rc == 0) {
-        r->cache_ttl_ms = cache_replay_ttl_ms(table_find_route(r->table, r->plan.route_name),
-                                              r->req, false);
+        r->cache_ttl_ms =
+            cache_replay_ttl_ms(table_find_route(r->table, r->plan.route_name), r->req, false);
         buf_init(&r->cache_value, PL_CACHE_VALUE_CAP);
     }
     return rc;

@@ -749,8 +749,8 @@ static enum MHD_Result ha_start_ensemble(hconn_t *hc)
     if (!hc->arena)
         return ha_queue_simple_error(hc, 503, "service_unavailable", NULL,
                                      "gateway: out of memory");
-    if (http_ensemble_decode(hc->body.data ? hc->body.data : "", hc->body.len, hc->arena, &req,
-                             err, sizeof(err)) < 0) {
+    if (http_ensemble_decode(hc->body.data ? hc->body.data : "", hc->body.len, hc->arena, &req, err,
+                             sizeof(err)) < 0) {
         http_error_t e;
         http_error_from_status(GRPC_STATUS_INVALID_ARGUMENT, err, NULL, &e);
         return ha_queue_error(hc, &e, err);

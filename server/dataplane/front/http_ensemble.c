@@ -196,8 +196,7 @@ static int he_schema(json_t *cfg, arena_t *a, Llmgw__V1__EnsembleConfig *c, char
     if (!v || json_is_null(v))
         return 0;
     if (json_is_string(v))
-        return he_string(cfg, "json_schema", "config.json_schema", a, &c->json_schema, err,
-                         errlen);
+        return he_string(cfg, "json_schema", "config.json_schema", a, &c->json_schema, err, errlen);
     if (!json_is_object(v)) {
         snprintf(err, errlen, "config.json_schema: expected an object");
         return -1;
@@ -214,8 +213,8 @@ static int he_config(json_t *cfg, arena_t *a, Llmgw__V1__EnsembleConfig *c, char
                      size_t errlen)
 {
     static const char *const known[] = {
-        "method",      "members",      "min_responses",   "member_timeout_ms",
-        "timeout_ms",  "judge_model",  "judge_prompt",    "normalization",
+        "method",          "members",         "min_responses",     "member_timeout_ms",
+        "timeout_ms",      "judge_model",     "judge_prompt",      "normalization",
         "extract_pattern", "judge_threshold", "require_agreement", "json_schema",
     };
     const char *key;
@@ -288,8 +287,8 @@ static int he_request(json_t *req, arena_t *a, Llmgw__V1__ChatRequest **out, cha
     return 0;
 }
 
-int http_ensemble_decode(const char *body, size_t len, arena_t *a,
-                         Llmgw__V1__EnsembleRequest **out, char *err, size_t errlen)
+int http_ensemble_decode(const char *body, size_t len, arena_t *a, Llmgw__V1__EnsembleRequest **out,
+                         char *err, size_t errlen)
 {
     json_error_t je;
     int rc = -1;
@@ -382,8 +381,7 @@ static json_t *he_member(const Llmgw__V1__MemberResult *m)
                      he_str_or_null(m->error), "status_code", (int)m->status_code, "latency_ms",
                      (json_int_t)m->latency_ms, "usage", he_usage(m->usage), "cost_usd",
                      he_real(m->cost_usd), "weight", he_real(m->weight), "similarity",
-                     he_real(m->similarity), "agrees", (int)m->agrees, "route",
-                     he_route(m->route));
+                     he_real(m->similarity), "agrees", (int)m->agrees, "route", he_route(m->route));
 }
 
 static json_t *he_analysis(const Llmgw__V1__EnsembleAnalysis *an)
@@ -396,18 +394,17 @@ static json_t *he_analysis(const Llmgw__V1__EnsembleAnalysis *an)
             json_decref(outliers);
             return NULL;
         }
-    json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:i, s:o, s:i, s:o, s:i, s:b, "
-                          "s:b, s:o}",
-                          "agreement", he_real(an->agreement), "diversity", he_real(an->diversity),
-                          "confidence", he_real(an->confidence), "outliers", outliers,
-                          "total_cost_usd", he_real(an->total_cost_usd), "wall_latency_ms",
-                          (json_int_t)an->wall_latency_ms, "parallel_efficiency",
-                          he_real(an->parallel_efficiency), "cascade_stage",
-                          (int)an->cascade_stage, "savings_usd", he_real(an->savings_usd),
-                          "chosen_member", (int)an->chosen_member, "judge_output",
-                          he_str_or_null(an->judge_output), "responses", (int)an->responses,
-                          "stopped_early", (int)an->stopped_early, "accepted", (int)an->accepted,
-                          "judge_score", he_real(an->judge_score));
+    json_t *o =
+        json_pack("{s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:i, s:o, s:i, s:o, s:i, s:b, "
+                  "s:b, s:o}",
+                  "agreement", he_real(an->agreement), "diversity", he_real(an->diversity),
+                  "confidence", he_real(an->confidence), "outliers", outliers, "total_cost_usd",
+                  he_real(an->total_cost_usd), "wall_latency_ms", (json_int_t)an->wall_latency_ms,
+                  "parallel_efficiency", he_real(an->parallel_efficiency), "cascade_stage",
+                  (int)an->cascade_stage, "savings_usd", he_real(an->savings_usd), "chosen_member",
+                  (int)an->chosen_member, "judge_output", he_str_or_null(an->judge_output),
+                  "responses", (int)an->responses, "stopped_early", (int)an->stopped_early,
+                  "accepted", (int)an->accepted, "judge_score", he_real(an->judge_score));
     return o;
 }
 

@@ -28,8 +28,8 @@
 #include "llmgw/v1/chat.pb-c.h"
 
 /* 0 with *out (arena-owned) filled, or -1 with err naming the JSON path. */
-int http_ensemble_decode(const char *body, size_t len, arena_t *a,
-                         Llmgw__V1__EnsembleRequest **out, char *err, size_t errlen);
+int http_ensemble_decode(const char *body, size_t len, arena_t *a, Llmgw__V1__EnsembleRequest **out,
+                         char *err, size_t errlen);
 
 /* The answer body. 0, or -1 when out is full, out of memory, or the
  * response has no chosen answer. */
