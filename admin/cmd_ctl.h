@@ -33,6 +33,11 @@ int cmd_table(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_token(int argc, char **argv);
+int cmd_team(int argc, char **argv); /* governance: cmd_team.c, cmd_key.c, cmd_policy.c */
+int cmd_key(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
+int cmd_budget(int argc, char **argv); /* cmd_budget.c */
+int cmd_usage(int argc, char **argv);  /* cmd_usage.c */
 
 typedef struct {
     const char *target;

@@ -34,6 +34,11 @@ static const main_cmd_t main_cmds[] = {
     {"migrate", cmd_migrate, "apply pending database migrations (PostgreSQL)"},
     {"audit", cmd_audit, "the audit log: list, export (csv, jsonl), verify its hash chain"},
     {"token", cmd_token, "manage the control plane's admin tokens (create, list, revoke)"},
+    {"team", cmd_team, "manage teams and their rate limits (create, list, show, update, delete)"},
+    {"key", cmd_key, "manage API keys (create, list, show, update, revoke, rotate, delete)"},
+    {"policy", cmd_policy, "manage request policies (set, list, show, delete)"},
+    {"budget", cmd_budget, "spending limits with their spend (set, list, show, delete)"},
+    {"usage", cmd_usage, "usage totals by team, key, provider or model (report)"},
 };
 
 #define MAIN_N_CMDS (sizeof(main_cmds) / sizeof(main_cmds[0]))

@@ -17,5 +17,7 @@ extern const store_stmt_t teams_stmts[];
 extern const store_stmt_t api_keys_stmts[];
 extern const store_stmt_t budgets_stmts[];
 extern const store_stmt_t policies_stmts[];
+extern const store_stmt_t usage_stmts[];
+extern const store_stmt_t budget_leases_stmts[];
 
 #endif

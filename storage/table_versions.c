@@ -14,7 +14,7 @@ const store_stmt_t table_versions_stmts[] = {
     {"table_versions_next", "SELECT coalesce(max(version), 0) + 1 FROM routing_table_versions", 0},
     {"table_versions_providers",
      "SELECT name, preset, base_url, auth_style, wire_format, api_version, api_key_sealed,"
-     " headers::text AS headers, timeout_ms FROM providers WHERE enabled ORDER BY name",
+     " headers::text AS headers, timeout_ms, region FROM providers WHERE enabled ORDER BY name",
      0},
     {"table_versions_models",
      "SELECT m.provider, m.name, m.input_cost_per_mtok, m.output_cost_per_mtok, m.quality"
@@ -26,10 +26,54 @@ const store_stmt_t table_versions_stmts[] = {
      " JOIN route_deployments d ON d.route = r.name JOIN providers p ON p.name = d.provider"
      " WHERE p.enabled ORDER BY r.name, d.position",
      0},
+    /* Governance sections, built as JSON by PostgreSQL: absent members are
+     * NULL and stripped, so a default never reaches the table. Keys are
+     * hashes only; a revoked key and the policies of revoked keys are left
+     * out, a previous secret only while its grace lasts. */
+    {"table_versions_keys",
+     "SELECT coalesce(json_agg(json_strip_nulls(json_build_object('name', name,"
+     " 'sha256', encode(sha256, 'hex'), 'team', team, 'scopes', scopes,"
+     " 'rpm', nullif(requests_per_min, 0), 'tpm', nullif(tokens_per_min, 0),"
+     " 'expires_unix_ms', (extract(epoch FROM expires_at) * 1000)::bigint,"
+     " 'previous_sha256', CASE WHEN previous_expires_at > now()"
+     " THEN encode(previous_sha256, 'hex') END,"
+     " 'previous_expires_unix_ms', CASE WHEN previous_expires_at > now()"
+     " THEN (extract(epoch FROM previous_expires_at) * 1000)::bigint END)) ORDER BY name),"
+     " '[]')::text FROM api_keys WHERE revoked_at IS NULL",
+     0},
+    {"table_versions_teams",
+     "SELECT coalesce(json_agg(json_strip_nulls(json_build_object('name', name,"
+     " 'rpm', nullif(requests_per_min, 0), 'tpm', nullif(tokens_per_min, 0))) ORDER BY name),"
+     " '[]')::text FROM teams",
+     0},
+    {"table_versions_policies",
+     "SELECT coalesce(json_agg(json_strip_nulls(json_build_object('name', p.name,"
+     " 'scope', p.scope, 'team', p.team, 'key', p.api_key,"
+     " 'allowed_providers', nullif(p.allowed_providers, '{}'),"
+     " 'denied_providers', nullif(p.denied_providers, '{}'),"
+     " 'allowed_models', nullif(p.allowed_models, '{}'),"
+     " 'denied_models', nullif(p.denied_models, '{}'), 'regions', nullif(p.regions, '{}'),"
+     " 'max_tokens', nullif(p.max_tokens, 0), 'max_prompt_bytes', nullif(p.max_prompt_bytes, 0),"
+     " 'redact', nullif(p.redact, '{}'), 'log_prompts', p.log_prompts,"
+     " 'log_responses', p.log_responses)) ORDER BY p.name), '[]')::text"
+     " FROM policies p LEFT JOIN api_keys k ON k.name = p.api_key"
+     " WHERE p.api_key IS NULL OR k.revoked_at IS NULL",
+     0},
+    /* Once any key exists (revoked ones too), nodes refuse callers without
+     * one: revoking the last key must close the gateway, not open it. */
+    {"table_versions_auth_required", "SELECT EXISTS (SELECT 1 FROM api_keys)", 0},
     {"table_versions_insert",
      "INSERT INTO routing_table_versions (version, checksum, document) VALUES ($1::bigint, $2, $3)",
      3},
     {"table_versions_notify", "SELECT pg_notify('" TABLE_VERSIONS_CHANNEL "', $1)", 1},
+    /* The "budgets" section as PostgreSQL builds it: the target under the
+     * member its scope names ("team", "key", "provider"; none for org). */
+    {"table_versions_budgets",
+     "SELECT coalesce(json_agg(json_strip_nulls(json_build_object('name', name,"
+     " 'scope', scope, 'team', team, 'key', api_key, 'provider', provider, 'period', period,"
+     " 'limit_usd', limit_usd::float8, 'enforcement', enforcement)) ORDER BY name),"
+     " '[]')::text FROM budgets",
+     0},
     {"table_versions_latest",
      "SELECT version, document FROM routing_table_versions ORDER BY version DESC LIMIT 1", 0},
     {NULL, NULL, 0},
@@ -50,6 +94,17 @@ static int tv_preset_fields(const PGresult *pr, int i, json_t *p)
             return -1;
     }
     return 0;
+}
+
+/* The provider's region when it is one a node accepts ([a-z0-9-]{1,32};
+ * the registry checks it on write, older rows may hold anything). */
+static int tv_region(const PGresult *pr, int i, json_t *p)
+{
+    const char *region = store_get(pr, i, "region");
+    size_t n = strlen(region);
+    if (n == 0 || n > 32 || strspn(region, "abcdefghijklmnopqrstuvwxyz0123456789-") != n)
+        return 0;
+    return json_object_set_new(p, "region", json_string(region));
 }
 
 static json_t *tv_providers(PGconn *c, store_err_t *e)
@@ -89,7 +144,7 @@ static json_t *tv_providers(PGconn *c, store_err_t *e)
                       atoi(store_get(pr, i, "timeout_ms")), "headers", headers, "models", models);
         if (!p || json_array_append_new(list, p) != 0)
             goto fail;
-        if (tv_preset_fields(pr, i, p) < 0)
+        if (tv_preset_fields(pr, i, p) < 0 || tv_region(pr, i, p) < 0)
             goto fail;
         if (!store_is_null(pr, i, "api_key_sealed"))
             json_object_set_new(p, "api_key_sealed",
@@ -142,6 +197,49 @@ fail:
     return NULL;
 }
 
+/* One governance section: a JSON array PostgreSQL built. */
+static json_t *tv_section(PGconn *c, const char *stmt, store_err_t *e)
+{
+    PGresult *r = store_exec_one(c, stmt, 0, NULL, stmt, e);
+    if (!r)
+        return NULL;
+    json_error_t je;
+    json_t *a = json_loads(PQgetvalue(r, 0, 0), 0, &je);
+    PQclear(r);
+    if (!json_is_array(a)) {
+        json_decref(a);
+        store_fail(e, STORE_HARD, "%s: not a JSON array", stmt);
+        return NULL;
+    }
+    return a;
+}
+
+/* "keys", "teams", "policies", "budgets" and "auth_required" into doc. 0 or -1. */
+static int tv_governance(PGconn *c, json_t *doc, store_err_t *e)
+{
+    static const struct {
+        const char *member, *stmt;
+    } sections[] = {{"keys", "table_versions_keys"},
+                    {"teams", "table_versions_teams"},
+                    {"policies", "table_versions_policies"},
+                    {"budgets", "table_versions_budgets"}};
+    for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
+        json_t *a = tv_section(c, sections[i].stmt, e);
+        if (!a)
+            return -1;
+        if (json_object_set_new(doc, sections[i].member, a) < 0)
+            return store_fail(e, STORE_HARD, "routing table: out of memory");
+    }
+    PGresult *r = store_exec_one(c, "table_versions_auth_required", 0, NULL, "auth required", e);
+    if (!r)
+        return -1;
+    bool required = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (required && json_object_set_new(doc, "auth_required", json_true()) < 0)
+        return store_fail(e, STORE_HARD, "routing table: out of memory");
+    return 0;
+}
+
 int table_versions_publish(PGconn *c, int64_t *version, store_err_t *e)
 {
     int rc = -1;
@@ -164,8 +262,10 @@ int table_versions_publish(PGconn *c, int64_t *version, store_err_t *e)
         rc = 0;
         goto out;
     }
-    doc = json_pack("{s:I, s:O, s:O, s:[]}", "version", (json_int_t)v, "providers", providers,
-                    "routes", routes, "keys");
+    doc = json_pack("{s:I, s:O, s:O}", "version", (json_int_t)v, "providers", providers, "routes",
+                    routes);
+    if (doc && tv_governance(c, doc, e) < 0)
+        goto out;
     if (!doc || !(text = json_dumps(doc, JSON_COMPACT))) {
         store_fail(e, STORE_HARD, "routing table: out of memory");
         goto out;

@@ -11,7 +11,10 @@
  * opens into "api_key" for the nodes. A provider made from a preset carries
  * "preset" and only the settings it states over it (base_url, auth_style,
  * wire_format, api_version), so a node resolves it exactly as it resolves a
- * standalone table file.
+ * standalone table file. Governance rides along (docs/routing-table.md):
+ * "keys" (active keys by SHA-256 only, with team, scopes, limits, expiry and
+ * a previous hash during a rotation's grace), "teams" (limits) and
+ * "policies"; a provider carries its "region" when it has one.
  */
 #ifndef LLMGW_TABLE_VERSIONS_H
 #define LLMGW_TABLE_VERSIONS_H

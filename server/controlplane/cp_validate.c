@@ -93,8 +93,11 @@ int cp_validate_provider(Llmgw__V1__Provider *p, char *err, size_t errlen)
         snprintf(err, errlen, "provider.timeout_ms: expected 1 to 600000");
         return -1;
     }
-    if (strlen(p->region) > CP_NAME_MAX) {
-        snprintf(err, errlen, "provider.region: longer than %d characters", CP_NAME_MAX);
+    /* The routing table's region grammar; policies name regions by it. */
+    size_t rn = strlen(p->region);
+    if (rn > 32 || strspn(p->region, "abcdefghijklmnopqrstuvwxyz0123456789-") != rn) {
+        snprintf(err, errlen,
+                 "provider.region: expected 1 to 32 characters from a-z 0-9 - (or empty)");
         return -1;
     }
     if (strlen(p->api_key) > 4096 || strpbrk(p->api_key, "\r\n")) {

@@ -23,8 +23,10 @@
 #include "cp.h"
 #include "cp_audit.h"
 #include "cp_dist.h"
+#include "cp_governance.h"
 #include "cp_registry.h"
 #include "cp_tokens.h"
+#include "cp_usage.h"
 #include "grpc_health.h"
 #include "log.h"
 #include "migrate.h"
@@ -216,8 +218,8 @@ int main(int argc, char **argv)
     }
     log_info("admin tokens loaded", "active=%zu", cp_auth_count(cp.auth));
     if (!(cp.server = gs_server_new()) || gs_health_register(cp.server) < 0 ||
-        cp_registry_register(&cp) < 0 ||
-        cp_audit_register(&cp) < 0 ||
+        cp_registry_register(&cp) < 0 || cp_governance_register(&cp) < 0 ||
+        cp_audit_register(&cp) < 0 || cp_usage_register(&cp) < 0 ||
         cp_tokens_register(&cp) < 0 || !(cp.dist = cp_dist_start(&cp))) {
         fprintf(stderr, "llmgw-controlplane: cannot start (out of memory or threads)\n");
         goto out;

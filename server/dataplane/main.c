@@ -26,6 +26,7 @@
 #include "grpc_server.h"
 #include "health.h"
 #include "http_api.h"
+#include "budget_lease.h"
 #include "local_discovery.h"
 #include "log.h"
 #include "pipeline.h"
@@ -35,6 +36,7 @@
 #include "sync.h"
 #include "table.h"
 #include "upstream.h"
+#include "usage_log.h"
 #include "usage_stats.h"
 
 typedef struct {
@@ -265,6 +267,8 @@ int main(int argc, char **argv)
     usage_stats_t *stats = NULL;
     http_api_t *http = NULL;
     cache_t *cache = NULL;
+    usage_log_t *usage = NULL;     /* managed mode: usage records to the control plane */
+    budget_lease_t *leases = NULL; /* managed mode: budget leases */
 
     if (dp_parse_args(argc, argv, &o) < 0)
         return 2;
@@ -334,6 +338,20 @@ int main(int argc, char **argv)
             goto out;
         pipeline_set_cache(pl, cache);
     }
+    if (o.managed.target) {
+        usage_log_config_t ucfg = {.target = o.managed.target,
+                                   .node_id = o.managed.node_id,
+                                   .state_dir = o.managed.state_dir,
+                                   .token = o.managed.token};
+        budget_lease_config_t bcfg = {
+            .target = o.managed.target, .node_id = o.managed.node_id, .token = o.managed.token};
+        if (!(usage = usage_log_start(&ucfg)) || !(leases = budget_lease_start(&bcfg, slot)))
+            goto out;
+        pipeline_set_meter(pl, usage, leases);
+    } else if (table_n_budgets(t) > 0) {
+        log_warn("budgets in a standalone table are not enforced (leases need a control plane)",
+                 "budgets=%zu", table_n_budgets(t));
+    }
     int port = gs_server_start(server, o.listen, o.threads, err, sizeof(err));
     if (port < 0) {
         fprintf(stderr, "llmgw-dataplane: %s\n", err);
@@ -346,6 +364,8 @@ int main(int argc, char **argv)
         .stats = stats,
         .metrics = metrics,
         .ensembles = ens,
+        .leases = leases,
+        .usage_log = usage,
         .engines = http_engines,
         .n_engines = (size_t)o.http_threads,
         .max_body_bytes = (size_t)o.http_max_body_bytes,
@@ -405,6 +425,9 @@ out:
     if (server)
         gs_server_free(server);
     rpc_chat_free(chat);
+    /* No request can end any more: the last records and leases go out. */
+    budget_lease_stop(leases);
+    usage_log_stop(usage, 2000);
     rpc_routing_free(routing);
     rpc_ensemble_free(rpc_ens);
     ensemble_service_free(ens);

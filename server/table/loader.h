@@ -47,6 +47,7 @@ struct table {
     const table_provider_t **providers_by_name;
     const table_route_t **routes_by_name;
     /* table_access.c */
+    bool auth_required; /* callers need a key even when "keys" is empty */
     table_key_t *keys;
     size_t n_keys;
     table_team_t *teams; /* sorted by name */

@@ -58,7 +58,8 @@ struct table_slot {
 };
 
 static const char *const top_fields[] = {"version", "providers", "routes",  "keys",
-                                         "teams",   "policies",  "budgets", NULL};
+                                         "teams",   "policies",  "budgets", "auth_required",
+                                         NULL};
 static const char *const provider_fields[] = {
     "name",   "base_url",   "api_key",     "timeout_ms",  "headers",
     "models", "discover",   "health",      "breaker",     "retry_after_max_ms",

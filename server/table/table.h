@@ -33,7 +33,8 @@
  *                  "log_responses"?}],
  *    "budgets": [{"name", "scope", "team"? | "key"? | "provider"?, "period", "limit_usd",
  *                 "enforcement"?}]}
- * Providers may also state "region".
+ * Providers may also state "region"; "auth_required"?: true refuses callers
+ * without a key even when "keys" is empty.
  */
 #ifndef LLMGW_TABLE_H
 #define LLMGW_TABLE_H
@@ -208,6 +209,9 @@ const table_model_t *table_provider_find_model(const table_provider_t *p, const 
 size_t table_n_routes(const table_t *t);
 const table_route_t *table_route_at(const table_t *t, size_t i);
 const table_route_t *table_find_route(const table_t *t, const char *name);
+/* True when callers need a key: the table has keys, or says "auth_required"
+ * (a managed table once any API key exists, so revoking the last key closes
+ * the gateway instead of opening it). */
 bool table_auth_enabled(const table_t *t);
 /* The key whose current secret (not expired at now_unix_ms) or previous
  * secret (within its grace) is `secret`; NULL when none, with *expired

@@ -560,6 +560,10 @@ static int load_budgets(loader_t *ld, json_t *root)
 
 int table_access_load(loader_t *ld, json_t *root)
 {
+    json_t *ar = loader_field(root, "auth_required");
+    if (ar != NULL && !json_is_boolean(ar))
+        return loader_fail(ld, "auth_required: expected true or false");
+    ld->t->auth_required = json_is_true(ar);
     if (load_keys(ld, root) != 0 || load_teams(ld, root) != 0 || load_policies(ld, root) != 0 ||
         load_budgets(ld, root) != 0)
         return -1;
@@ -571,7 +575,7 @@ int table_access_load(loader_t *ld, json_t *root)
 
 bool table_auth_enabled(const table_t *t)
 {
-    return t->n_keys > 0;
+    return t->n_keys > 0 || t->auth_required;
 }
 
 const table_key_t *table_match_key(const table_t *t, const char *secret, int64_t now_unix_ms,

@@ -31,8 +31,18 @@ CALLS=(
   "audit|/llmgw.v1.AuditService/ListAudit|audit list"
   "audit|/llmgw.v1.AuditService/VerifyAudit|audit verify"
   "audit|/llmgw.v1.AuditService/ExportAudit|audit export --format csv"
+  "keys|/llmgw.v1.GovernanceService/ListTeams|team list"
+  "keys|/llmgw.v1.GovernanceService/CreateTeam|team create team-{r}"
+  "keys|/llmgw.v1.GovernanceService/CreateApiKey|key create key-{r}"
+  "keys|/llmgw.v1.GovernanceService/ListApiKeys|key list"
+  "policies|/llmgw.v1.GovernanceService/ListPolicies|policy list"
+  "policies|/llmgw.v1.GovernanceService/SetPolicy|policy set pol-{r} --key key-{r}"
   "nodes|/llmgw.v1.DistributionService/ListNodes|nodes"
   "nodes|/llmgw.v1.DistributionService/GetRoutingTable|table show"
+  "budgets.write|/llmgw.v1.BudgetService/SetBudget|budget set b-{r} --org --period daily --limit-usd 5"
+  "budgets.read|/llmgw.v1.BudgetService/ListBudgets|budget list"
+  "budgets.read|/llmgw.v1.BudgetService/GetBudget|budget show b-admin"
+  "usage.read|/llmgw.v1.UsageService/GetUsageReport|usage report --by team --since 1d"
 )
 declare -A ALLOWED=(
   [registry]="admin operator" [keys]="admin operator"
@@ -126,7 +136,10 @@ done
 # --- a refused call changed nothing -----------------------------------------------------
 [ "$(psql_q "SELECT string_agg(name, ' ' ORDER BY name) FROM providers")" = "p-admin p-operator sim" ] &&
   [ "$(psql_q "SELECT string_agg(name, ' ' ORDER BY name) FROM admin_tokens")" = "aud bootstrap ops t-admin" ] &&
-  pass "refused writes left no provider and no token behind" || fail "refused writes left rows"
+  [ "$(psql_q "SELECT string_agg(name, ' ' ORDER BY name) FROM teams")" = "team-admin team-operator" ] &&
+  [ "$(psql_q "SELECT string_agg(name, ' ' ORDER BY name) FROM api_keys")" = "key-admin key-operator" ] &&
+  [ "$(psql_q "SELECT string_agg(name, ' ' ORDER BY name) FROM policies")" = "pol-admin" ] &&
+  pass "refused writes left no provider, token, team, key or policy behind" || fail "refused writes left rows"
 
 # --- a data plane subscribing with an auditor token ------------------------------------------
 before=$(psql_q "SELECT coalesce(max(id), 0) FROM audit_log")

@@ -336,6 +336,70 @@ static void test_api_keys_plaintext_never_stored(void **state)
     assert_true(got.k.revoked_unix_ms > 0);
 }
 
+typedef struct {
+    const char *name, *secret;
+    int64_t grace_ms;
+} rotate_arg_t;
+
+static int key_rotate(PGconn *c, void *a, store_err_t *e)
+{
+    rotate_arg_t *ra = a;
+    return api_keys_rotate(c, ACTOR, ra->name, ra->secret, ra->grace_ms, e);
+}
+
+static void test_api_keys_rotation_grace_and_expiry(void **state)
+{
+    (void)state;
+    store_err_t e;
+    char old[API_KEYS_MINT_LEN], fresh[API_KEYS_MINT_LEN], third[API_KEYS_MINT_LEN], hex[65];
+    assert_int_equal(api_keys_mint(old, &e), 0);
+    assert_int_equal(api_keys_mint(fresh, &e), 0);
+    assert_int_equal(api_keys_mint(third, &e), 0);
+    key_arg_t ka = {.k = {.name = "rot", .scopes = API_KEYS_SCOPE_CHAT}, .secret = old};
+    assert_int_equal(gov_run(key_insert, &ka, &e), STORE_OK);
+
+    /* Within the grace both secrets match; the row keeps the old hash. */
+    rotate_arg_t ra = {"rot", fresh, 3600000};
+    assert_int_equal(gov_run(key_rotate, &ra, &e), STORE_OK);
+    secret_sha256_hex(old, strlen(old), hex);
+    gov_expect_query("SELECT encode(previous_sha256, 'hex') FROM api_keys WHERE name = 'rot'", NULL,
+                     hex);
+    gov_expect_query("SELECT previous_expires_at > now() + interval '59 minutes' FROM api_keys"
+                     " WHERE name = 'rot'",
+                     NULL, "t");
+    key_arg_t by_old = {.secret = old}, by_new = {.secret = fresh};
+    assert_int_equal(gov_run(key_lookup, &by_old, &e), STORE_OK);
+    assert_int_equal(gov_run(key_lookup, &by_new, &e), STORE_OK);
+    assert_int_equal(strncmp(by_new.k.previous_sha256_prefix, hex, 8), 0);
+    assert_true(by_new.k.previous_expires_unix_ms > 0);
+
+    /* Grace 0: the old secret stops at once. */
+    rotate_arg_t now = {"rot", third, 0};
+    assert_int_equal(gov_run(key_rotate, &now, &e), STORE_OK);
+    key_arg_t by_fresh = {.secret = fresh}, by_third = {.secret = third};
+    assert_int_equal(gov_run(key_lookup, &by_fresh, &e), STORE_NOT_FOUND);
+    assert_int_equal(gov_run(key_lookup, &by_third, &e), STORE_OK);
+    assert_string_equal(by_third.k.previous_sha256_prefix, "");
+    gov_expect_query("SELECT count(*) FROM audit_log WHERE action = 'api_key.rotate'"
+                     " AND object = 'api_key/rot' AND strpos(detail, $1) = 0",
+                     fresh, "2");
+
+    rotate_arg_t bad = {"rot", old, -1};
+    assert_int_equal(gov_run(key_rotate, &bad, &e), STORE_INVALID);
+    assert_non_null(strstr(e.msg, "grace_ms:"));
+    rotate_arg_t ghost = {"ghost", old, 0};
+    assert_int_equal(gov_run(key_rotate, &ghost, &e), STORE_NOT_FOUND);
+
+    /* An expired key matches nothing; a revoked one cannot be rotated. */
+    free(gov_query("UPDATE api_keys SET expires_at = now() - interval '1 second'"
+                   " WHERE name = 'rot' RETURNING 1",
+                   NULL));
+    assert_int_equal(gov_run(key_lookup, &by_third, &e), STORE_NOT_FOUND);
+    assert_int_equal(gov_run(key_revoke, "rot", &e), STORE_OK);
+    assert_int_equal(gov_run(key_rotate, &ra, &e), STORE_IN_USE);
+    assert_string_equal(e.msg, "api key 'rot': revoked");
+}
+
 static void test_api_keys_update_list_delete_and_bad_input(void **state)
 {
     (void)state;
@@ -362,27 +426,28 @@ static void test_api_keys_update_list_delete_and_bad_input(void **state)
 
     /* A team that owns keys is not deleted. */
     assert_int_equal(gov_run(team_delete, "infra", &e), STORE_IN_USE);
-    assert_string_equal(e.msg, "team: 'infra' still owns API keys (delete them first)");
+    assert_string_equal(e.msg, "team 'infra': still owns 1 API key (delete them or move them to "
+                               "another team first)");
 
     char secret[API_KEYS_MINT_LEN];
     assert_int_equal(api_keys_mint(secret, &e), 0);
     key_arg_t dup = {.k = {.name = "loose", .scopes = API_KEYS_SCOPE_CHAT}, .secret = secret};
     assert_int_equal(gov_run(key_insert, &dup, &e), STORE_CONFLICT);
-    assert_string_equal(e.msg, "api_key.name: 'loose' already exists");
+    assert_string_equal(e.msg, "key.name: 'loose' already exists");
     key_arg_t ghost = {.k = {.name = "g1", .team = "ghost", .scopes = API_KEYS_SCOPE_CHAT},
                        .secret = secret};
     assert_int_equal(gov_run(key_insert, &ghost, &e), STORE_INVALID);
-    assert_string_equal(e.msg, "api_key.team: team 'ghost' does not exist");
+    assert_string_equal(e.msg, "key.team: team 'ghost' does not exist");
     key_arg_t neg = {.k = {.name = "g2", .scopes = API_KEYS_SCOPE_CHAT, .requests_per_min = -1},
                      .secret = secret};
     assert_int_equal(gov_run(key_insert, &neg, &e), STORE_INVALID);
-    assert_string_equal(e.msg, "api_key.requests_per_min: expected an integer >= 0");
+    assert_string_equal(e.msg, "key.requests_per_min: expected an integer >= 0");
     key_arg_t none = {.k = {.name = "g3"}, .secret = secret};
     assert_int_equal(gov_run(key_insert, &none, &e), STORE_INVALID);
-    assert_non_null(strstr(e.msg, "api_key.scopes:"));
+    assert_non_null(strstr(e.msg, "key.scopes:"));
     key_arg_t shortk = {.k = {.name = "g4", .scopes = API_KEYS_SCOPE_CHAT}, .secret = "short"};
     assert_int_equal(gov_run(key_insert, &shortk, &e), STORE_INVALID);
-    assert_non_null(strstr(e.msg, "api_key.secret:"));
+    assert_non_null(strstr(e.msg, "key.secret:"));
     gov_expect_query("SELECT count(*) FROM api_keys WHERE name LIKE 'g_'", NULL, "0");
 
     assert_int_equal(gov_run(key_delete, "deploy-bot", &e), STORE_OK);
@@ -556,6 +621,11 @@ static void test_policies_create_get_list_update_delete(void **state)
     (void)state;
     store_err_t e;
     add_team("legal");
+    free(gov_query("INSERT INTO providers (name, base_url, auth_style, timeout_ms, region) VALUES"
+                   " ('openai', 'https://api.openai.com/v1', 'bearer', 1000, 'eu-west-1'),"
+                   " ('oc', 'https://oc.example/v1', 'bearer', 1000, 'eu-central-1')"
+                   " ON CONFLICT (name) DO UPDATE SET region = EXCLUDED.region RETURNING 1",
+                   NULL));
     char *models[] = {"openai/gpt-4o-mini", "chat"};
     char *providers[] = {"openai"};
     char *regions[] = {"eu-west-1", "eu-central-1"};
@@ -566,7 +636,7 @@ static void test_policies_create_get_list_update_delete(void **state)
                            .allowed_providers = {providers, 1},
                            .regions = {regions, 2},
                            .max_tokens = 4096,
-                           .pii_redaction = true};
+                           .redact = POLICIES_REDACT_ALL};
     assert_int_equal(gov_run(policy_insert, &p, &e), STORE_OK);
     policies_policy_t got = {.name = "legal-eu"};
     assert_int_equal(gov_run(policy_get, &got, &e), STORE_OK);
@@ -577,7 +647,7 @@ static void test_policies_create_get_list_update_delete(void **state)
     assert_int_equal(got.regions.n, 2);
     assert_string_equal(got.regions.items[1], "eu-central-1");
     assert_int_equal(got.max_tokens, 4096);
-    assert_true(got.pii_redaction);
+    assert_int_equal(got.redact, POLICIES_REDACT_ALL);
     assert_false(got.log_prompts);
     policies_free(&got);
 
@@ -616,6 +686,27 @@ static void test_policies_create_get_list_update_delete(void **state)
     assert_int_equal(gov_run(policy_insert, &org, &e), STORE_CONFLICT);
     assert_string_equal(e.msg, "policy.name: 'org-default' already exists");
 
+    /* Contradictions and references the registry does not have. */
+    char *both[] = {"oc", "openai"};
+    policies_policy_t contra = {.name = "c1",
+                                .scope = "org",
+                                .allowed_providers = {providers, 1},
+                                .denied_providers = {both, 2}};
+    assert_int_equal(gov_run(policy_insert, &contra, &e), STORE_INVALID);
+    assert_string_equal(e.msg, "policy.denied_providers[1]: 'openai' is also in allowed_providers");
+    char *mars[] = {"eu-west-1", "mars-1"};
+    policies_policy_t far = {.name = "c2", .scope = "org", .regions = {mars, 2}};
+    assert_int_equal(gov_run(policy_insert, &far, &e), STORE_INVALID);
+    assert_string_equal(e.msg, "policy.regions[1]: no provider is in region 'mars-1'");
+    char *ghostp[] = {"nope"};
+    policies_policy_t unk = {.name = "c3", .scope = "org", .denied_providers = {ghostp, 1}};
+    assert_int_equal(gov_run(policy_insert, &unk, &e), STORE_INVALID);
+    assert_string_equal(e.msg, "policy.denied_providers[0]: provider 'nope' is not registered");
+    policies_policy_t huge = {.name = "c4", .scope = "org", .max_prompt_bytes = 1LL << 40};
+    assert_int_equal(gov_run(policy_insert, &huge, &e), STORE_INVALID);
+    assert_non_null(strstr(e.msg, "policy.max_prompt_bytes:"));
+    gov_expect_query("SELECT count(*) FROM policies WHERE name LIKE 'c_'", NULL, "0");
+
     /* A policy goes with its team. */
     assert_int_equal(gov_run(team_delete, "legal", &e), STORE_OK);
     got = (policies_policy_t){.name = "legal-eu"};
@@ -646,6 +737,7 @@ int main(void)
         cmocka_unit_test(test_teams_create_get_list_update_delete),
         cmocka_unit_test(test_teams_duplicate_and_bad_names_name_the_field),
         cmocka_unit_test(test_api_keys_plaintext_never_stored),
+        cmocka_unit_test(test_api_keys_rotation_grace_and_expiry),
         cmocka_unit_test(test_api_keys_update_list_delete_and_bad_input),
         cmocka_unit_test(test_budgets_every_scope_and_bad_input),
         cmocka_unit_test(test_policies_create_get_list_update_delete),

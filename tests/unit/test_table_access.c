@@ -183,6 +183,23 @@ static void test_each_key_gets_its_effective_policy(void **state)
     table_unref(t);
 }
 
+/* A managed table with every key revoked stays closed: auth_required keeps
+ * auth on with no keys, and no secret matches. */
+static void test_auth_required_without_keys_refuses_everyone(void **state)
+{
+    (void)state;
+    table_t *t = load_ok("{" PROVIDERS ", \"keys\": []}");
+    assert_false(table_auth_enabled(t));
+    table_unref(t);
+    t = load_ok("{" PROVIDERS ", \"keys\": [], \"auth_required\": true}");
+    assert_true(table_auth_enabled(t));
+    assert_null(table_find_key(t, "anything"));
+    table_unref(t);
+    t = load_ok("{" PROVIDERS ", \"auth_required\": false}");
+    assert_false(table_auth_enabled(t));
+    table_unref(t);
+}
+
 static void test_budgets_and_teams_are_read(void **state)
 {
     (void)state;
@@ -300,6 +317,7 @@ static void test_bad_sections_name_the_field(void **state)
              " \"limit_usd\": 1}, {\"name\": \"c\", \"scope\": \"org\", \"period\": \"daily\","
              " \"limit_usd\": 2}]"),
          "budgets[1]: same scope, target and period as budgets[0]"},
+        {DOC("\"auth_required\": \"yes\""), "auth_required: expected true or false"},
         {"{\"providers\":[{\"name\":\"a\",\"base_url\":\"http://x\",\"region\":7,"
          "\"models\":[{\"name\":\"m\"}]}]}",
          "providers[0].region: expected a string"},
@@ -323,6 +341,7 @@ int main(void)
         cmocka_unit_test(test_key_members_are_read),
         cmocka_unit_test(test_policies_resolve_most_specific_first),
         cmocka_unit_test(test_each_key_gets_its_effective_policy),
+        cmocka_unit_test(test_auth_required_without_keys_refuses_everyone),
         cmocka_unit_test(test_budgets_and_teams_are_read),
         cmocka_unit_test(test_bad_sections_name_the_field),
     };

@@ -24,6 +24,7 @@
 
 #include "adapter.h"
 #include "auth.h"
+#include "budget_lease.h"
 #include "buf.h"
 #include "cache_replay.h"
 #include "chatreq.h"
@@ -34,6 +35,7 @@
 #include "route.h"
 #include "sse.h"
 #include "uerror.h"
+#include "usage_log.h"
 
 #define PL_BODY_CAP (32u << 20)
 #define PL_SSE_EVENT_CAP (4u << 20)
@@ -49,6 +51,8 @@ struct pipeline {
     planner_t planner;        /* live routing inputs; NULL members: none */
     ratelimit_t *rl;          /* per key / team buckets, for the process's life */
     cache_t *cache;           /* NULL: no response cache */
+    usage_log_t *usage_log;   /* NULL: no usage records */
+    budget_lease_t *leases;   /* NULL: budgets not enforced */
 };
 
 struct pl_request {
@@ -203,11 +207,43 @@ void pipeline_set_consistency(pipeline_t *p, consistency_t *c)
     p->planner.consistency = c;
 }
 
+void pipeline_set_meter(pipeline_t *p, usage_log_t *log, budget_lease_t *leases)
+{
+    p->usage_log = log;
+    p->leases = leases;
+}
+
+/* One finished request into the usage log and the budget leases. */
+static void pl_meter(pl_request_t *r, grpc_status_code status, const Llmgw__V1__Usage *u,
+                     double cost_usd)
+{
+    const route_candidate_t *c = r->next > 0 ? &r->plan.items[r->next - 1] : NULL;
+    const char *provider = c ? c->provider->name : "";
+    usage_record_t rec = {
+        .key = r->key ? r->key->name : "",
+        .team = r->key ? r->key->team : "",
+        .route = r->plan.route_name ? r->plan.route_name : "",
+        .provider = provider,
+        .model = c ? c->model->name : (r->req && r->req->model ? r->req->model : ""),
+        .prompt_tokens = u ? u->prompt_tokens : 0,
+        .completion_tokens = u ? u->completion_tokens : 0,
+        .cost_usd = cost_usd,
+        .latency_ms = (clock_now_us() - r->start_us) / 1000,
+        .status = (int)status,
+        .redacted = {r->redactions.emails, r->redactions.phones, r->redactions.cards,
+                     r->redactions.ibans},
+    };
+    usage_log_record(r->pl->usage_log, &rec);
+    if (r->table)
+        budget_lease_charge(r->pl->leases, r->table, r->key, provider, cost_usd);
+}
+
 /* One finished request into the usage counters, whatever its outcome. */
 static void pl_observe(pl_request_t *r, grpc_status_code status, const Llmgw__V1__Usage *u,
                        double cost_usd)
 {
     pl_settle(r, u);
+    pl_meter(r, status, u, cost_usd);
     if (!r->pl->stats)
         return;
     const route_candidate_t *c = r->next > 0 ? &r->plan.items[r->next - 1] : NULL;
@@ -1239,14 +1275,24 @@ pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_
         *status = GRPC_STATUS_INVALID_ARGUMENT;
         goto fail;
     }
+    /* A cache hit costs nothing: no budget is asked, no tokens admitted. */
+    buf_t hit = BUF_INIT(PL_CACHE_VALUE_CAP);
+    int64_t hit_age_ms = 0;
+    bool cached = pl_cache_lookup(r, params->no_cache, &hit, &hit_age_ms);
+    /* Hard budgets: the first choice's provider stands for the request. */
+    if (!cached &&
+        budget_lease_admit(p->leases, r->table, r->key,
+                           r->plan.n > 0 ? r->plan.items[0].provider->name : "", err, errlen) < 0) {
+        buf_free(&hit);
+        *status = GRPC_STATUS_RESOURCE_EXHAUSTED;
+        goto fail;
+    }
     if (clock_now_ms() >= r->deadline_ms) {
+        buf_free(&hit);
         *status = GRPC_STATUS_DEADLINE_EXCEEDED;
         snprintf(err, errlen, "deadline exceeded before the first attempt");
         goto fail;
     }
-    buf_t hit = BUF_INIT(PL_CACHE_VALUE_CAP);
-    int64_t hit_age_ms = 0;
-    bool cached = pl_cache_lookup(r, params->no_cache, &hit, &hit_age_ms);
     if (r->key) {
         /* Over a limit: answered through on_done like a provider's
          * Retry-After, so the front doors can say when to come back. */

@@ -1,11 +1,14 @@
 /* pipeline: one chat request's way through the data plane, whatever front
  * door it came through: auth and scope (unless the front door did it) →
  * validation → the caller's policy (caps refused, contents redacted:
- * policy.h) → route plan with the policy's filter → rate limits
+ * policy.h) → route plan with the policy's filter → the response cache
+ * (a route's "cache": a hit is answered here, cache_replay.h) → hard budgets
+ * (budget_lease.h: a lease with something left) → rate limits
  * (ratelimit.h) → attempt loop over the candidates (upstream engine +
  * provider wire format) → the answer, with the route decision, usage and
  * cost; the tokens-per-minute charge is settled on the real usage when the
- * request ends, and its redaction counts go into its usage event.
+ * request ends, its cost is charged to the budgets' leases and the request
+ * becomes one usage record (usage_log.h) with its redaction counts.
  *
  * Thread model: pipeline_start runs on the caller's thread (a gRPC CQ thread)
  * and only submits the first attempt. Everything after runs on the upstream
@@ -27,6 +30,7 @@
 #include <grpc/status.h>
 
 #include "arena.h"
+#include "budget_lease.h"
 #include "cache.h"
 #include "consistency.h"
 #include "discovery.h"
@@ -36,6 +40,7 @@
 #include "redact.h"
 #include "table.h"
 #include "upstream.h"
+#include "usage_log.h"
 #include "usage_stats.h"
 
 typedef struct pipeline pipeline_t;
@@ -97,12 +102,19 @@ void pipeline_set_stats(pipeline_t *p, usage_stats_t *s);
 void pipeline_set_routing(pipeline_t *p, metrics_t *metrics, discovery_t *discovery);
 /* Serves and stores the answers of routes with a "cache" (cache_replay.h)
  * through `c` (borrowed, may be NULL: no caching; outlives p). Call before
- * the first request. A hit answers inside pipeline_start, is charged one
- * request but no tokens against the key's limits, and costs 0. */
+ * the first request. A hit answers inside pipeline_start (no attempt), is
+ * charged one request but no tokens against the key's limits, is not refused
+ * by a spent hard budget, and costs 0 (its usage record and budget charge
+ * are 0). */
 void pipeline_set_cache(pipeline_t *p, cache_t *c);
 /* Ranks on the ensemble consistency scores of `c` too (the effective quality
  * of route.h). Borrowed, may be NULL; call before the first request. */
 void pipeline_set_consistency(pipeline_t *p, consistency_t *c);
+
+/* Records every finished request into `log` and enforces the table's
+ * budgets with `leases` (admission after planning; the cost charged at the
+ * end). Both borrowed, may be NULL; call before the first request. */
+void pipeline_set_meter(pipeline_t *p, usage_log_t *log, budget_lease_t *leases);
 
 /* What the upstream call is. RAW forwards a JSON body to another
  * OpenAI-compatible path (completions, embeddings) through the same route

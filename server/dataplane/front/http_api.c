@@ -817,7 +817,9 @@ static enum MHD_Result ha_read_only(hconn_t *hc, const char *url)
                         .stats = h->cfg.stats,
                         .metrics = h->cfg.metrics,
                         .engines = h->cfg.engines,
-                        .n_engines = h->cfg.n_engines};
+                        .n_engines = h->cfg.n_engines,
+                        .leases = h->cfg.leases,
+                        .usage_log = h->cfg.usage_log};
     buf_t out = BUF_INIT(HA_ANSWER_CAP);
     enum MHD_Result rc;
     int status = 200;

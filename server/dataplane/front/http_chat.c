@@ -1016,6 +1016,14 @@ void http_error_from_status(grpc_status_code status, const char *message, const 
         out->type = hc_any_response(res) ? "upstream_error" : "service_unavailable";
         break;
     case GRPC_STATUS_RESOURCE_EXHAUSTED:
+        /* A hard budget without a lease (budget_lease.h): a quota, 429 as
+         * OpenAI answers an exhausted quota. */
+        if (message && strncmp(message, "budget '", 8) == 0) {
+            out->http_status = 429;
+            out->type = "insufficient_quota";
+            out->code = "insufficient_quota";
+            break;
+        }
         out->http_status = 503;
         out->type = "service_unavailable";
         break;

@@ -11,10 +11,12 @@
 
 #include <stdbool.h>
 
+#include "budget_lease.h"
 #include "buf.h"
 #include "metrics.h"
 #include "table.h"
 #include "upstream.h"
+#include "usage_log.h"
 #include "usage_stats.h"
 
 typedef struct {
@@ -23,6 +25,8 @@ typedef struct {
     metrics_t *metrics;         /* may be NULL */
     upstream_t *const *engines; /* may be NULL: n_engines 0 */
     size_t n_engines;
+    budget_lease_t *leases; /* may be NULL (standalone: no budgets enforced) */
+    usage_log_t *usage_log; /* may be NULL (standalone: no usage records) */
 } http_gw_view_t;
 
 int http_gw_models(const http_gw_view_t *v, buf_t *out);

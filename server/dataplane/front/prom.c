@@ -158,6 +158,62 @@ static void prom_dep_one(void *ud, const metrics_snapshot_t *s)
     }
 }
 
+static void prom_budget_one(void *ud, const budget_lease_info_t *i)
+{
+    prom_ctx_t *c = ud;
+    static const char *const names[] = {"llmgw_budget_soft_crossings_total",
+                                        "llmgw_budget_refusals_total", "llmgw_budget_lease_usd",
+                                        "llmgw_budget_lease_spent_usd"};
+    prom_check(c, buf_printf(c->out, "%s{", names[c->family]));
+    prom_label(c, "budget", i->name, true);
+    if (c->family == 0 || c->family == 1)
+        prom_check(c, buf_printf(c->out, "} %llu\n",
+                                 (unsigned long long)(c->family == 0 ? i->soft_crossings
+                                                                     : i->refusals)));
+    else
+        prom_check(c, buf_printf(c->out, "} %.8f\n",
+                                 c->family == 2 ? i->granted_usd : i->spent_usd));
+}
+
+/* Budgets (budget_lease.h) and usage delivery (usage_log.h), managed mode. */
+static void prom_meter(prom_ctx_t *c, const http_gw_view_t *v)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } fams[] = {
+        {"llmgw_budget_soft_crossings_total", "counter",
+         "Soft budgets found crossed (spend past the limit) this period, by budget."},
+        {"llmgw_budget_refusals_total", "counter",
+         "Requests refused because a hard budget had no lease left, by budget."},
+        {"llmgw_budget_lease_usd", "gauge", "US dollars granted by this node's current lease."},
+        {"llmgw_budget_lease_spent_usd", "gauge", "US dollars spent of the current lease."},
+    };
+    for (int f = 0; f < 4; f++) {
+        prom_head(c, fams[f].name, fams[f].type, fams[f].help);
+        c->family = f;
+        budget_lease_foreach(v->leases, prom_budget_one, c);
+    }
+    usage_log_stats_t st = {0};
+    if (v->usage_log)
+        usage_log_stats(v->usage_log, &st);
+    prom_head(c, "llmgw_usage_records_total", "counter",
+              "Usage records: recorded, acknowledged by the control plane, dropped past a bound.");
+    prom_check(c, buf_printf(c->out,
+                             "llmgw_usage_records_total{state=\"recorded\"} %llu\n"
+                             "llmgw_usage_records_total{state=\"acked\"} %llu\n"
+                             "llmgw_usage_records_total{state=\"dropped\"} %llu\n",
+                             (unsigned long long)st.recorded, (unsigned long long)st.acked,
+                             (unsigned long long)st.dropped));
+    prom_head(c, "llmgw_usage_batches", "gauge",
+              "Usage batches waiting for an ACK (queued), of them on disk (spilled), refused.");
+    prom_check(c, buf_printf(c->out,
+                             "llmgw_usage_batches{state=\"queued\"} %llu\n"
+                             "llmgw_usage_batches{state=\"spilled\"} %llu\n"
+                             "llmgw_usage_batches{state=\"rejected\"} %llu\n",
+                             (unsigned long long)st.queued, (unsigned long long)st.spilled,
+                             (unsigned long long)st.rejected));
+}
+
 int prom_write(const http_gw_view_t *v, buf_t *out)
 {
     prom_ctx_t c = {.out = out};
@@ -221,5 +277,6 @@ int prom_write(const http_gw_view_t *v, buf_t *out)
         prom_label(&c, "health", metrics_health_name(ps.health), false);
         prom_check(&c, buf_printf(out, "} %d\n", ps.health != METRICS_HEALTH_DOWN));
     }
+    prom_meter(&c, v);
     return c.rc;
 }
