@@ -148,6 +148,12 @@ expect_code 200 judge
 expect_jq '.analysis.judge_output | test("score")' "judge: its output"
 expect_jq '.analysis.judge_score == 0.9' "judge: its score"
 
+# --- listed among the gateway's extensions -------------------------------------
+CODE=$(curl -sS -o "$WORK/body" -w '%{http_code}' "${auth[@]}" "$BASE/v1/extensions")
+expect_code 200 extensions
+expect_jq '[.gateway[].name] | index("ensembles") != null and index("response_cache") != null' \
+    "extensions list ensembles and the response cache"
+
 # --- auth first ------------------------------------------------------------------
 ens "{$Q, \"config\": {\"method\": \"voting\", \"members\": [\"four-a/m\"]}}"
 expect_error 401 invalid_request_error "" "" "no key"
