@@ -366,6 +366,7 @@ int main(int argc, char **argv)
         .ensembles = ens,
         .leases = leases,
         .usage_log = usage,
+        .cache = cache,
         .engines = http_engines,
         .n_engines = (size_t)o.http_threads,
         .max_body_bytes = (size_t)o.http_max_body_bytes,

@@ -230,6 +230,19 @@ grep '"choices":\[\]' "$WORK/s2" | grep -q '"prompt_tokens":0,"completion_tokens
 chat "{\"model\": \"cached\", $Q, \"temperature\": 0}"
 expect_miss "unary after a stream"
 
+# --- /metrics: the cache's figures -------------------------------------------------
+curl -sS "$BASE/metrics" >"$WORK/metrics" || fail "/metrics: curl failed"
+hits=$(awk '$1 == "llmgw_cache_lookups_total{result=\"hit\"}" { print $2 }' "$WORK/metrics")
+stores=$(awk '$1 == "llmgw_cache_stores_total" { print $2 }' "$WORK/metrics")
+entries=$(awk '$1 == "llmgw_cache_entries" { print $2 }' "$WORK/metrics")
+[ "${hits:-0}" -ge 10 ] || fail "/metrics: llmgw_cache_lookups_total hit is '$hits'"
+[ "${stores:-0}" -ge 5 ] && [ "${entries:-0}" -ge 4 ] ||
+    fail "/metrics: stores '$stores', entries '$entries'"
+grep -q '^llmgw_cache_removals_total{reason="ttl"} [1-9]' "$WORK/metrics" ||
+    fail "/metrics: the expired entry is not counted"
+grep -q "^llmgw_cache_bytes{kind=\"max\"} $((64 << 20))\$" "$WORK/metrics" ||
+    fail "/metrics: llmgw_cache_bytes max is not the default 64 MiB"
+
 # --- gRPC: the route decision marks a hit; cache-control metadata bypasses ---------
 command -v node >/dev/null || fail "node: not installed (tests/support/node_deps.sh installs it)"
 NODE_PATH="$SRC_DIR/tests/interop/node_modules" node "$SRC_DIR/tests/integration/cache_rpc.js" \

@@ -819,7 +819,8 @@ static enum MHD_Result ha_read_only(hconn_t *hc, const char *url)
                         .engines = h->cfg.engines,
                         .n_engines = h->cfg.n_engines,
                         .leases = h->cfg.leases,
-                        .usage_log = h->cfg.usage_log};
+                        .usage_log = h->cfg.usage_log,
+                        .cache = h->cfg.cache};
     buf_t out = BUF_INIT(HA_ANSWER_CAP);
     enum MHD_Result rc;
     int status = 200;

@@ -41,6 +41,7 @@ typedef struct {
     ensemble_service_t *ensembles; /* borrowed; NULL: POST /v1/ensembles answers 404 */
     budget_lease_t *leases; /* borrowed; may be NULL: budget figures on /metrics */
     usage_log_t *usage_log; /* borrowed; may be NULL: usage delivery figures on /metrics */
+    cache_t *cache;         /* borrowed; may be NULL: response cache figures on /metrics */
     /* Borrowed: one event loop per engine, each engine's thread running one
      * daemon and the upstream calls of its requests (and feeding the
      * in-flight gauge). 1..HTTP_API_MAX_LOOPS. */
