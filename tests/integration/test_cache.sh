@@ -9,7 +9,8 @@
 # cache-control: no-cache, by temperature above the route's max, by a route
 # without "cache" and by provider/model; keys are scoped to the API key and
 # ignore JSON member order; entries expire; a streamed hit replays as a
-# stream; a table that misconfigures "cache" is refused naming the field.
+# stream; /metrics counts hits, stores and expirations; a table that
+# misconfigures "cache" is refused naming the field.
 # Over gRPC (cache_rpc.js, grpc-js): the route decision's cache_hit, and the
 # cache-control metadata.
 #
