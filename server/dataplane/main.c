@@ -52,6 +52,7 @@ typedef struct {
     int http_max_body_bytes;
     int http_idle_timeout_s;
     int http_threads;
+    int cache_max_mib;                /* response cache cap; 0: no cache */
     bool discover_local;              /* --discover-local */
     const char *discover_local_ports; /* its optional preset:port list */
 } dp_options_t;
@@ -81,6 +82,8 @@ static void dp_usage(FILE *f)
         "  --discover-local[=PRESET:PORT,...]  add the LLM servers answering on 127.0.0.1\n"
         "                      (Ollama, LM Studio, LocalAI, vLLM, text-generation-webui) to\n"
         "                      the table at each load (docs/providers.md)\n"
+        "  --cache-max-mib N   response cache size for routes with \"cache\" (default 64;\n"
+        "                      0 turns the cache off; 0..65536)\n"
         "  --log-level LEVEL   debug, info, warn or error (default info)\n"
         "  --help              this text\n");
 }
@@ -103,6 +106,7 @@ static int dp_parse_args(int argc, char **argv, dp_options_t *o)
         {"http-max-body-bytes", required_argument, NULL, 'B'},
         {"http-idle-timeout-s", required_argument, NULL, 'I'},
         {"http-threads", required_argument, NULL, 'T'},
+        {"cache-max-mib", required_argument, NULL, 'M'},
         {"discover-local", optional_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -116,6 +120,7 @@ static int dp_parse_args(int argc, char **argv, dp_options_t *o)
     o->http_listen = "127.0.0.1:8080";
     o->http_max_body_bytes = 8 << 20;
     o->http_idle_timeout_s = 30;
+    o->cache_max_mib = 64;
     /* One HTTP event loop per CPU: each is an upstream engine thread doing a
      * request's whole HTTP work (front door and upstream call) itself. */
     o->http_threads = ncpu >= 1 && ncpu <= 64 ? (int)ncpu : 1;
@@ -167,6 +172,11 @@ static int dp_parse_args(int argc, char **argv, dp_options_t *o)
         case 'T':
             if (cli_parse_int("llmgw-dataplane", "--http-threads", optarg, 1, HTTP_API_MAX_LOOPS,
                               &o->http_threads) < 0)
+                return -1;
+            break;
+        case 'M':
+            if (cli_parse_int("llmgw-dataplane", "--cache-max-mib", optarg, 0, 65536,
+                              &o->cache_max_mib) < 0)
                 return -1;
             break;
         case 'I':
@@ -257,6 +267,7 @@ int main(int argc, char **argv)
     rpc_ensemble_t *rpc_ens = NULL;
     usage_stats_t *stats = NULL;
     http_api_t *http = NULL;
+    cache_t *cache = NULL;
     usage_log_t *usage = NULL;     /* managed mode: usage records to the control plane */
     budget_lease_t *leases = NULL; /* managed mode: budget leases */
 
@@ -324,6 +335,11 @@ int main(int argc, char **argv)
     if (!(stats = usage_stats_new()))
         goto out;
     pipeline_set_stats(pl, stats);
+    if (o.cache_max_mib > 0) {
+        if (!(cache = cache_new((size_t)o.cache_max_mib << 20, NULL, NULL)))
+            goto out;
+        pipeline_set_cache(pl, cache);
+    }
     if (o.managed.target) {
         usage_log_config_t ucfg = {.target = o.managed.target,
                                    .node_id = o.managed.node_id,
@@ -349,8 +365,10 @@ int main(int argc, char **argv)
         .tables = slot,
         .stats = stats,
         .metrics = metrics,
+        .ensembles = ens,
         .leases = leases,
         .usage_log = usage,
+        .cache = cache,
         .engines = http_engines,
         .n_engines = (size_t)o.http_threads,
         .max_body_bytes = (size_t)o.http_max_body_bytes,
@@ -418,6 +436,7 @@ out:
     ensemble_service_free(ens);
     consistency_free(consistency);
     pipeline_free(pl);
+    cache_free(cache);
     usage_stats_free(stats);
     for (int i = 1; i < HTTP_API_MAX_LOOPS; i++)
         upstream_free(http_engines[i]);

@@ -72,7 +72,8 @@ static const char *const model_fields[] = {
     "name",      "input_cost_per_mtok", "output_cost_per_mtok",      "quality", "tools", "vision",
     "json_mode", "context_window",      "typical_completion_tokens", NULL};
 static const char *const route_fields[] = {"name",      "strategy",     "deployments", "weights",
-                                           "tolerance", "max_attempts", NULL};
+                                           "tolerance", "max_attempts", "cache",       NULL};
+static const char *const cache_fields[] = {"ttl_ms", "max_temperature", NULL};
 static const char *const health_fields[] = {"path", "interval_ms", "timeout_ms", "failures_to_down",
                                             NULL};
 static const char *const breaker_fields[] = {
@@ -301,6 +302,30 @@ static int load_weights(loader_t *ld, json_t *jr, const char *path, table_route_
         return -1;
     if (x->cost + x->latency + x->quality + x->success <= 0)
         return loader_fail(ld, "%s: expected at least one weight > 0", sub);
+    return 0;
+}
+
+/* "cache": {"ttl_ms": 1..86400000, "max_temperature"?: 0..2}: the route
+ * caches answers (cache.h); absent, it does not. */
+static int load_route_cache(loader_t *ld, json_t *jr, const char *path, table_route_t *r)
+{
+    char sub[160];
+    json_t *c;
+    r->cache_ttl_ms = 0;
+    r->cache_max_temperature = 0;
+    if (loader_read_opt_object(ld, jr, path, "cache", cache_fields, sub, sizeof(sub), &c) != 0)
+        return -1;
+    if (c == NULL)
+        return 0;
+    if (loader_field(c, "ttl_ms") == NULL)
+        return loader_fail(ld, "%s.ttl_ms: required", sub);
+    json_int_t ttl;
+    if (loader_read_opt_int(ld, c, sub, "ttl_ms", 1, 86400000, 0, "an integer 1..86400000", &ttl))
+        return -1;
+    if (loader_read_opt_number(ld, c, sub, "max_temperature", 0, 2, 0, "a number 0..2",
+                               &r->cache_max_temperature) != 0)
+        return -1;
+    r->cache_ttl_ms = (int64_t)ttl;
     return 0;
 }
 
@@ -611,7 +636,7 @@ static int load_route(loader_t *ld, json_t *jr, const char *path, table_route_t 
                            "quality, balanced, custom",
                            path);
     json_int_t max_attempts;
-    if (load_weights(ld, jr, path, r) != 0 ||
+    if (load_weights(ld, jr, path, r) != 0 || load_route_cache(ld, jr, path, r) != 0 ||
         loader_read_opt_number(ld, jr, path, "tolerance", 0, 1, 0.05, "a number 0..1",
                                &r->tolerance) != 0 ||
         loader_read_opt_int(ld, jr, path, "max_attempts", 0, TABLE_MAX_DEPLOYMENTS, 0,

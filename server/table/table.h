@@ -22,6 +22,7 @@
  *    "routes": [{"name", "strategy": "priority"|"weighted"|"cost"|"latency"|"quality"|
  *                "balanced"|"custom", "weights"?: {"cost"?, "latency"?, "quality"?,
  *                "success"?}, "tolerance"?, "max_attempts"?,
+ *                "cache"?: {"ttl_ms", "max_temperature"?},
  *                "deployments": [{"provider", "model", "weight"?, "priority"?}]}],
  *    "keys": [{"name", "sha256": "<64 hex>", "team"?, "scopes"?, "rpm"?, "tpm"?,
  *              "expires_unix_ms"?, "previous_sha256"?, "previous_expires_unix_ms"?}],
@@ -120,6 +121,12 @@ typedef struct {
     table_weights_t weights; /* default 0.3 cost, 0.3 latency, 0.2 quality, 0.2 success */
     double tolerance;        /* scores within this of the best are load-balanced; default 0.05 */
     int max_attempts;        /* retry budget per request; 0: every candidate */
+    /* Response cache (opt-in, "cache": {"ttl_ms", "max_temperature"?}):
+     * answers are kept for cache_ttl_ms (0: the route does not cache);
+     * requests whose temperature (1 when unset) is above
+     * cache_max_temperature (default 0) bypass it. */
+    int64_t cache_ttl_ms;
+    double cache_max_temperature;
 } table_route_t;
 
 /* ---- who may call, and under which rules (table_access.c) ---------------- */

@@ -358,6 +358,42 @@ static void test_table_rejects_bad_route_fields(void **state)
     expect_errors(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
+/* A route's response cache: opt-in, ttl_ms required, max_temperature 0..2. */
+static void test_table_route_cache_is_opt_in_and_validated(void **state)
+{
+#define C(cache)                                                                                   \
+    "{" PROVIDERS_A ", \"routes\": [{\"name\": \"r\", \"strategy\": \"priority\", "                \
+    "\"deployments\": [{\"provider\": \"a\", \"model\": \"m\"}]" cache "}]}"
+    table_t *t = load_ok(C(""));
+    assert_int_equal(table_find_route(t, "r")->cache_ttl_ms, 0);
+    table_unref(t);
+    t = load_ok(C(", \"cache\": {\"ttl_ms\": 60000}"));
+    assert_int_equal(table_find_route(t, "r")->cache_ttl_ms, 60000);
+    assert_true(table_find_route(t, "r")->cache_max_temperature == 0);
+    table_unref(t);
+    t = load_ok(C(", \"cache\": {\"ttl_ms\": 1, \"max_temperature\": 0.7}"));
+    assert_int_equal(table_find_route(t, "r")->cache_ttl_ms, 1);
+    assert_true(table_find_route(t, "r")->cache_max_temperature == 0.7);
+    table_unref(t);
+    static const bad_case_t cases[] = {
+        {C(", \"cache\": 5"), "routes[0].cache: expected an object"},
+        {C(", \"cache\": {}"), "routes[0].cache.ttl_ms: required"},
+        {C(", \"cache\": {\"ttl_ms\": 0}"),
+         "routes[0].cache.ttl_ms: expected an integer 1..86400000"},
+        {C(", \"cache\": {\"ttl_ms\": 86400001}"),
+         "routes[0].cache.ttl_ms: expected an integer 1..86400000"},
+        {C(", \"cache\": {\"ttl_ms\": 1.5}"),
+         "routes[0].cache.ttl_ms: expected an integer 1..86400000"},
+        {C(", \"cache\": {\"ttl_ms\": 10, \"max_temperature\": -1}"),
+         "routes[0].cache.max_temperature: expected a number 0..2"},
+        {C(", \"cache\": {\"ttl_ms\": 10, \"max_temperature\": \"0\"}"),
+         "routes[0].cache.max_temperature: expected a number 0..2"},
+        {C(", \"cache\": {\"ttl_ms\": 10, \"ttl\": 5}"), "routes[0].cache.ttl: unknown field"},
+    };
+#undef C
+    expect_errors(cases, sizeof(cases) / sizeof(cases[0]));
+}
+
 static void test_table_rejects_more_deployments_than_the_limit(void **state)
 {
     buf_t b = BUF_INIT(1 << 20);
@@ -736,6 +772,7 @@ int main(void)
         cmocka_unit_test(test_table_rejects_bad_provider_fields),
         cmocka_unit_test(test_table_rejects_bad_model_fields),
         cmocka_unit_test(test_table_rejects_bad_route_fields),
+        cmocka_unit_test(test_table_route_cache_is_opt_in_and_validated),
         cmocka_unit_test(test_table_rejects_more_deployments_than_the_limit),
         cmocka_unit_test(test_table_rejects_bad_key_fields),
         cmocka_unit_test(test_table_error_quotes_user_text_bounded_and_printable),

@@ -26,6 +26,7 @@
 #include "auth.h"
 #include "budget_lease.h"
 #include "buf.h"
+#include "cache_replay.h"
 #include "chatreq.h"
 #include "clock.h"
 #include "log.h"
@@ -39,7 +40,8 @@
 #define PL_BODY_CAP (32u << 20)
 #define PL_SSE_EVENT_CAP (4u << 20)
 #define PL_MESSAGE_CAP 4096
-#define PL_ADAPTER_HEADERS 8 /* at most this many auth/format headers */
+#define PL_ADAPTER_HEADERS 8          /* at most this many auth/format headers */
+#define PL_CACHE_VALUE_CAP (8u << 20) /* a bigger answer is not cached */
 
 struct pipeline {
     upstream_t *engine;
@@ -48,6 +50,7 @@ struct pipeline {
     usage_stats_t *stats;     /* NULL: not counted */
     planner_t planner;        /* live routing inputs; NULL members: none */
     ratelimit_t *rl;          /* per key / team buckets, for the process's life */
+    cache_t *cache;           /* NULL: no response cache */
     usage_log_t *usage_log;   /* NULL: no usage records */
     budget_lease_t *leases;   /* NULL: budgets not enforced */
 };
@@ -103,6 +106,12 @@ struct pl_request {
     bool have_usage;
     const char *chunk_id, *chunk_model;
     int64_t chunk_created;
+
+    /* The response cache: > 0 when the answer is to be stored under
+     * cache_key; a stream's chunks gather in cache_value. */
+    int64_t cache_ttl_ms;
+    cache_key_t cache_key;
+    buf_t cache_value;
 
     /* Large (about 32 KiB) and written before it is read, so not zeroed:
      * clearing them was a measurable share of a request's CPU. `plan` is
@@ -188,6 +197,11 @@ void pipeline_set_routing(pipeline_t *p, metrics_t *metrics, discovery_t *discov
     p->planner.discovery = discovery;
 }
 
+void pipeline_set_cache(pipeline_t *p, cache_t *c)
+{
+    p->cache = c;
+}
+
 void pipeline_set_consistency(pipeline_t *p, consistency_t *c)
 {
     p->planner.consistency = c;
@@ -261,6 +275,7 @@ static void pl_unref(pl_request_t *r)
     arena_free(r->scratch);
     buf_free(&r->body);
     buf_free(&r->message);
+    buf_free(&r->cache_value);
     pthread_mutex_destroy(&r->mu);
     free(r);
 }
@@ -382,6 +397,9 @@ static void pl_finish_oom(pl_request_t *r)
     pl_finish_errorf(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "gateway: out of memory");
 }
 
+static void pl_cache_store(pl_request_t *r, const ProtobufCMessage *resp,
+                           const Llmgw__V1__ChatChunk *last);
+
 static void pl_finish_unary(pl_request_t *r, Llmgw__V1__ChatResponse *resp)
 {
     const route_candidate_t *c = pl_candidate(r);
@@ -393,6 +411,7 @@ static void pl_finish_unary(pl_request_t *r, Llmgw__V1__ChatResponse *resp)
         pl_finish_oom(r);
         return;
     }
+    pl_cache_store(r, &resp->base, NULL);
     pl_result_t res = {.status = GRPC_STATUS_OK, .message = "", .response = resp};
     if (r->policy && r->policy->log_responses && resp->n_choices > 0 && resp->choices[0]->message)
         policy_log_response(r->policy, r->key ? r->key->name : "",
@@ -425,6 +444,7 @@ static void pl_finish_stream(pl_request_t *r)
         pl_finish_oom(r);
         return;
     }
+    pl_cache_store(r, NULL, last);
     pl_result_t res = {.status = GRPC_STATUS_OK, .message = "", .last_chunk = last};
     pl_observe(r, GRPC_STATUS_OK, usage, last->cost_usd);
     r->cb.on_done(r->ud, &res);
@@ -489,6 +509,125 @@ static void pl_finish_raw(pl_request_t *r, const char *body, size_t len)
     }
     pl_observe(r, GRPC_STATUS_OK, usage, res.raw_cost_usd);
     r->cb.on_done(r->ud, &res);
+}
+
+/* --- the response cache (cache.h, cache_replay.h) ------------------------ */
+
+/* A successful answer into the cache when the request may be stored: the
+ * unary response, or the stream's chunks closed by `last`. */
+static void pl_cache_store(pl_request_t *r, const ProtobufCMessage *resp,
+                           const Llmgw__V1__ChatChunk *last)
+{
+    if (r->cache_ttl_ms <= 0)
+        return;
+    if (resp) {
+        if (cache_replay_pack_response((const Llmgw__V1__ChatResponse *)resp, &r->cache_value) < 0)
+            return;
+    } else if (cache_replay_add_chunk(&r->cache_value, last) < 0) {
+        return;
+    }
+    (void)cache_put(r->pl->cache, &r->cache_key, r->cache_value.data, r->cache_value.len,
+                    r->cache_ttl_ms);
+}
+
+/* A hit, answered: no attempt, no tokens (the rate-limit charge settles at
+ * 0, usage counters and budgets see 0 tokens and cost 0). */
+static void pl_cache_answer(pl_request_t *r, Llmgw__V1__ChatResponse *resp,
+                            Llmgw__V1__ChatChunk *last, Llmgw__V1__Usage *zero)
+{
+    pl_result_t res = {
+        .status = GRPC_STATUS_OK, .message = "", .response = resp, .last_chunk = last};
+    if (resp && r->policy && r->policy->log_responses && resp->n_choices > 0 &&
+        resp->choices[0]->message)
+        policy_log_response(r->policy, r->key ? r->key->name : "",
+                            resp->choices[0]->message->content);
+    pl_observe(r, GRPC_STATUS_OK, zero, 0);
+    r->cb.on_done(r->ud, &res);
+}
+
+/* Replays a stored stream: every chunk is decoded before the first is sent,
+ * so a value that does not decode is a miss rather than half an answer. */
+static int pl_cache_replay_stream(pl_request_t *r, const buf_t *v, int64_t age_ms,
+                                  Llmgw__V1__Usage *zero)
+{
+    size_t n = 0, off = 0;
+    Llmgw__V1__ChatChunk *ch, **chunks = NULL;
+    int got;
+    while ((got = cache_replay_next_chunk(v->data, v->len, &off, r->arena, &ch)) == 1)
+        n++;
+    if (got < 0 || n == 0 || !(chunks = arena_alloc(r->arena, n * sizeof(*chunks))))
+        return 0;
+    off = 0;
+    for (size_t i = 0; i < n; i++)
+        (void)cache_replay_next_chunk(v->data, v->len, &off, r->arena, &chunks[i]);
+    Llmgw__V1__ChatChunk *last = chunks[n - 1];
+    last->route = cache_replay_decision(r->arena, r->plan.route_name, last->provider,
+                                        last->route ? last->route->model : last->model, age_ms);
+    if (!last->route)
+        return 0;
+    last->usage = zero;
+    last->cost_usd = 0;
+    for (size_t i = 0; i + 1 < n; i++)
+        if (r->cb.on_chunk(r->ud, chunks[i]) < 0) {
+            pl_finish_errorf(r, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                             "stream: the client is not reading fast enough");
+            return 1;
+        }
+    pl_cache_answer(r, NULL, last, zero);
+    return 1;
+}
+
+/* Before admission: the stored answer into *v (1: a hit, whose admission
+ * charges no tokens), or 0 when the request goes upstream — then, when the
+ * route caches, its answer is to be stored. */
+static int pl_cache_lookup(pl_request_t *r, bool no_cache, buf_t *v, int64_t *age_ms)
+{
+    pipeline_t *p = r->pl;
+    if (!p->cache || r->kind != PL_KIND_CHAT || !r->plan.route_name)
+        return 0;
+    int64_t ttl =
+        cache_replay_ttl_ms(table_find_route(r->table, r->plan.route_name), r->req, no_cache);
+    if (ttl <= 0 || cache_key_chat(r->req, r->key ? r->key->name : "", r->plan.route_name,
+                                   r->stream, &r->cache_key) < 0)
+        return 0;
+    if (cache_get(p->cache, &r->cache_key, v, age_ms) == 1)
+        return 1;
+    r->cache_ttl_ms = ttl;
+    buf_init(&r->cache_value, PL_CACHE_VALUE_CAP);
+    return 0;
+}
+
+/* Answers from the value of a hit: 1, or 0 when it does not replay (the
+ * request goes upstream and its answer replaces the entry). */
+static int pl_cache_replay(pl_request_t *r, const buf_t *v, int64_t age_ms)
+{
+    Llmgw__V1__Usage *zero = arena_alloc(r->arena, sizeof(*zero));
+    int rc = 0;
+    if (zero) {
+        llmgw__v1__usage__init(zero);
+        if (r->stream) {
+            rc = pl_cache_replay_stream(r, v, age_ms, zero);
+        } else {
+            Llmgw__V1__ChatResponse *resp = cache_replay_response(v->data, v->len, r->arena);
+            if (resp)
+                resp->route =
+                    cache_replay_decision(r->arena, r->plan.route_name, resp->provider,
+                                          resp->route ? resp->route->model : resp->model, age_ms);
+            if (resp && resp->route) {
+                resp->usage = zero;
+                resp->cost_usd = 0;
+                resp->latency_ms = (clock_now_us() - r->start_us) / 1000;
+                pl_cache_answer(r, resp, NULL, zero);
+                rc = 1;
+            }
+        }
+    }
+    if (rc == 0) {
+        r->cache_ttl_ms =
+            cache_replay_ttl_ms(table_find_route(r->table, r->plan.route_name), r->req, false);
+        buf_init(&r->cache_value, PL_CACHE_VALUE_CAP);
+    }
+    return rc;
 }
 
 /* --- attempts ---------------------------------------------------------- */
@@ -654,6 +793,8 @@ static int pl_on_event(void *ud, const char *event, const char *data, size_t len
     r->held_role = false; /* the role goes on the first chunk only, as OpenAI sends it */
     ch->provider = (char *)pl_candidate(r)->provider->name;
     r->started = true;
+    if (r->cache_ttl_ms > 0 && cache_replay_add_chunk(&r->cache_value, ch) < 0)
+        r->cache_ttl_ms = 0; /* too long a stream to keep */
     if (r->cb.on_chunk(r->ud, ch) < 0) {
         r->consumer_full = true;
         return 1;
@@ -1036,15 +1177,18 @@ static void pl_policy_denied(pl_request_t *r, char *err, size_t errlen)
 }
 
 /* Admission against the key's and its team's buckets: the prompt estimate
- * up front (settled in pl_observe). 0, or 1 with *wait_ms and err. */
-static int pl_rate_limit(pl_request_t *r, bool member, int64_t *wait_ms, char *err, size_t errlen)
+ * up front (settled in pl_observe; none for a cache hit). 0, or 1 with *wait_ms and err. */
+static int pl_rate_limit(pl_request_t *r, bool member, bool cache_hit, int64_t *wait_ms, char *err,
+                         size_t errlen)
 {
     const table_key_t *k = r->key;
     if (k->rpm <= 0 && k->tpm <= 0 &&
         (!k->team_limits || (k->team_limits->rpm <= 0 && k->team_limits->tpm <= 0)))
         return 0;
-    int64_t tokens = r->kind == PL_KIND_RAW ? (int64_t)(strlen(r->raw_json) + 3) / 4
-                                            : planner_estimate_prompt_tokens(r->req);
+    /* A cache hit is a request but uses no tokens. */
+    int64_t tokens = cache_hit                ? 0
+                     : r->kind == PL_KIND_RAW ? (int64_t)(strlen(r->raw_json) + 3) / 4
+                                              : planner_estimate_prompt_tokens(r->req);
     ratelimit_subject_t s;
     pl_subject(k, &s);
     return ratelimit_admit(r->pl->rl, &s, member ? 0 : 1, tokens, &r->rl_ticket, wait_ms, err,
@@ -1131,14 +1275,20 @@ pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_
         *status = GRPC_STATUS_INVALID_ARGUMENT;
         goto fail;
     }
+    /* A cache hit costs nothing: no budget is asked, no tokens admitted. */
+    buf_t hit = BUF_INIT(PL_CACHE_VALUE_CAP);
+    int64_t hit_age_ms = 0;
+    bool cached = pl_cache_lookup(r, params->no_cache, &hit, &hit_age_ms);
     /* Hard budgets: the first choice's provider stands for the request. */
-    if (budget_lease_admit(p->leases, r->table, r->key,
-                           r->plan.n > 0 ? r->plan.items[0].provider->name : "", err,
-                           errlen) < 0) {
+    if (!cached &&
+        budget_lease_admit(p->leases, r->table, r->key,
+                           r->plan.n > 0 ? r->plan.items[0].provider->name : "", err, errlen) < 0) {
+        buf_free(&hit);
         *status = GRPC_STATUS_RESOURCE_EXHAUSTED;
         goto fail;
     }
     if (clock_now_ms() >= r->deadline_ms) {
+        buf_free(&hit);
         *status = GRPC_STATUS_DEADLINE_EXCEEDED;
         snprintf(err, errlen, "deadline exceeded before the first attempt");
         goto fail;
@@ -1147,12 +1297,18 @@ pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_
         /* Over a limit: answered through on_done like a provider's
          * Retry-After, so the front doors can say when to come back. */
         int64_t wait_ms = 0;
-        if (pl_rate_limit(r, params->member, &wait_ms, err, errlen) != 0) {
+        if (pl_rate_limit(r, params->member, cached, &wait_ms, err, errlen) != 0) {
+            buf_free(&hit);
             buf_append_str(&r->message, err);
             pl_finish_waiting(r, wait_ms);
             return r;
         }
     }
+    if (cached && pl_cache_replay(r, &hit, hit_age_ms)) {
+        buf_free(&hit);
+        return r; /* answered from the cache */
+    }
+    buf_free(&hit);
     if (r->stream) {
         r->scratch = arena_new(0);
         if (!r->scratch) {

@@ -1,7 +1,8 @@
 /* pipeline: one chat request's way through the data plane, whatever front
  * door it came through: auth and scope (unless the front door did it) →
  * validation → the caller's policy (caps refused, contents redacted:
- * policy.h) → route plan with the policy's filter → hard budgets
+ * policy.h) → route plan with the policy's filter → the response cache
+ * (a route's "cache": a hit is answered here, cache_replay.h) → hard budgets
  * (budget_lease.h: a lease with something left) → rate limits
  * (ratelimit.h) → attempt loop over the candidates (upstream engine +
  * provider wire format) → the answer, with the route decision, usage and
@@ -30,6 +31,7 @@
 
 #include "arena.h"
 #include "budget_lease.h"
+#include "cache.h"
 #include "consistency.h"
 #include "discovery.h"
 #include "llmgw/v1/chat.pb-c.h"
@@ -98,6 +100,13 @@ void pipeline_set_stats(pipeline_t *p, usage_stats_t *s);
  * attempt's outcome into `metrics`. Both borrowed, may be NULL; call before
  * the first request. */
 void pipeline_set_routing(pipeline_t *p, metrics_t *metrics, discovery_t *discovery);
+/* Serves and stores the answers of routes with a "cache" (cache_replay.h)
+ * through `c` (borrowed, may be NULL: no caching; outlives p). Call before
+ * the first request. A hit answers inside pipeline_start (no attempt), is
+ * charged one request but no tokens against the key's limits, is not refused
+ * by a spent hard budget, and costs 0 (its usage record and budget charge
+ * are 0). */
+void pipeline_set_cache(pipeline_t *p, cache_t *c);
 /* Ranks on the ensemble consistency scores of `c` too (the effective quality
  * of route.h). Borrowed, may be NULL; call before the first request. */
 void pipeline_set_consistency(pipeline_t *p, consistency_t *c);
@@ -139,6 +148,10 @@ typedef struct {
      * requests-per-minute limits once (pipeline_admit_call); the member
      * charges tokens only. */
     bool member;
+    /* The caller asked not to be answered from the response cache (HTTP
+     * cache-control: no-cache, gRPC metadata of the same name); the answer
+     * is not stored either. */
+    bool no_cache;
 } pl_params_t;
 
 /* Checks the key, validates the request, plans the route and submits the

@@ -36,8 +36,10 @@
 #include "arena.h"
 #include "auth.h"
 #include "buf.h"
+#include "cache_replay.h"
 #include "clock.h"
 #include "http_chat.h"
+#include "http_ensemble.h"
 #include "http_gw.h"
 #include "http_watch.h"
 #include "log.h"
@@ -55,6 +57,7 @@ typedef enum {
     EP_CHAT,
     EP_COMPLETIONS,
     EP_EMBEDDINGS,
+    EP_ENSEMBLES,
     EP_MODELS,
     EP_MODEL,
     EP_PROVIDERS,
@@ -125,6 +128,7 @@ struct hconn {
 
     pthread_mutex_t mu; /* guards everything below */
     pl_request_t *pl;
+    ensemble_t *ens; /* EP_ENSEMBLES instead of pl */
     bool suspended;
     bool ready; /* an answer (or a stream's first event) is there to queue */
     bool done;  /* the pipeline's on_done ran */
@@ -137,6 +141,7 @@ struct hconn {
     size_t attempts;
     double cost_usd;
     bool has_route; /* provider/reason/attempts/cost are known */
+    bool cache_hit; /* the answer came from the response cache */
 };
 
 /* --- requests ------------------------------------------------------------ */
@@ -146,6 +151,7 @@ static void hconn_unref(hconn_t *hc)
     if (atomic_fetch_sub(&hc->refs, 1) != 1)
         return;
     pipeline_release(hc->pl);
+    ensemble_release(hc->ens);
     if (hc->table)
         table_unref(hc->table);
     arena_free(hc->arena);
@@ -243,7 +249,8 @@ static enum MHD_Result ha_queue(hconn_t *hc, int status, const char *ctype, buf_
         snprintf(cost, sizeof(cost), "%.8f", hc->cost_usd);
         if (ha_header(r, "x-llmgw-provider", hc->provider) < 0 ||
             ha_header(r, "x-llmgw-route-reason", hc->reason) < 0 ||
-            ha_header(r, "x-llmgw-attempts", n) < 0 || ha_header(r, "x-llmgw-cost-usd", cost) < 0)
+            ha_header(r, "x-llmgw-attempts", n) < 0 || ha_header(r, "x-llmgw-cost-usd", cost) < 0 ||
+            (hc->cache_hit && ha_header(r, "x-llmgw-cache", "hit") < 0))
             goto out;
     }
     if (hc->retry_after_s > 0) {
@@ -294,6 +301,7 @@ static void ha_set_route(hconn_t *hc, const Llmgw__V1__RouteDecision *d, const c
     ha_header_safe(hc->reason);
     hc->attempts = d ? d->n_attempts : 0;
     hc->cost_usd = cost_usd;
+    hc->cache_hit = d && d->cache_hit;
     hc->has_route = true;
 }
 
@@ -455,7 +463,8 @@ static void ha_stream_free(void *cls)
     hconn_unref(cls); /* the response's reference */
 }
 
-static enum MHD_Result ha_queue_stream(hconn_t *hc, int status, const char *provider)
+static enum MHD_Result ha_queue_stream(hconn_t *hc, int status, const char *provider,
+                                       bool cache_hit)
 {
     struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HA_READ_BLOCK,
                                                                ha_stream_read, hc, ha_stream_free);
@@ -465,7 +474,8 @@ static enum MHD_Result ha_queue_stream(hconn_t *hc, int status, const char *prov
     enum MHD_Result rc = MHD_NO;
     if (ha_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream") < 0 ||
         ha_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache") < 0 ||
-        (provider[0] && ha_header(r, "x-llmgw-provider", provider) < 0))
+        (provider[0] && ha_header(r, "x-llmgw-provider", provider) < 0) ||
+        (cache_hit && ha_header(r, "x-llmgw-cache", "hit") < 0))
         goto out;
     hc->phase = HC_ANSWERED;
     rc = MHD_queue_response(hc->conn, (unsigned)status, r);
@@ -483,6 +493,9 @@ static enum MHD_Result ha_answer(hconn_t *hc)
     bool stream_ok = hc->stream && status == 200;
     char provider[sizeof(hc->provider)];
     memcpy(provider, hc->provider, sizeof(provider));
+    /* A streamed hit was replayed whole inside pipeline_start: its route is
+     * known before the headers go out. */
+    bool cache_hit = hc->done && hc->cache_hit;
     buf_t body = BUF_INIT(HA_ANSWER_CAP);
     if (ready && !stream_ok) {
         body = hc->out;
@@ -493,7 +506,7 @@ static enum MHD_Result ha_answer(hconn_t *hc)
         return ha_queue_simple_error(hc, 503, "service_unavailable", NULL,
                                      "gateway: shutting down");
     if (stream_ok)
-        return ha_queue_stream(hc, status, provider);
+        return ha_queue_stream(hc, status, provider, cache_hit);
     return ha_queue_json(hc, status, &body);
 }
 
@@ -555,10 +568,14 @@ static void ha_on_hangup(void *ud, uint32_t id, int fd)
     if (hc) {
         pthread_mutex_lock(&hc->mu);
         pl = hc->done ? NULL : hc->pl;
+        ensemble_t *ens = hc->done ? NULL : hc->ens;
         pthread_mutex_unlock(&hc->mu);
-        if (pl) {
+        if (pl || ens) {
             log_info("http client hung up while waiting; cancelling", "request=%u", id);
-            pipeline_cancel(pl);
+            if (pl)
+                pipeline_cancel(pl);
+            if (ens)
+                ensemble_cancel(ens);
         }
     }
     pthread_mutex_unlock(&h->mu);
@@ -586,6 +603,15 @@ static int64_t ha_deadline_ms(struct MHD_Connection *conn)
     return clock_now_ms() + ms;
 }
 
+/* Cache-Control: no-cache (or no-store): not answered from the response
+ * cache, nor stored in it. */
+static bool ha_no_cache(struct MHD_Connection *conn)
+{
+    const char *v =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CACHE_CONTROL);
+    return cache_replay_no_cache(v);
+}
+
 static enum MHD_Result ha_start(hconn_t *hc)
 {
     http_api_t *h = hc->api;
@@ -595,6 +621,7 @@ static enum MHD_Result ha_start(hconn_t *hc)
     pl_params_t params = {
         .authorization = ha_authorization(hc->conn),
         .deadline_ms = ha_deadline_ms(hc->conn),
+        .no_cache = ha_no_cache(hc->conn),
     };
     if (params.deadline_ms < 0) {
         http_error_t e = {.http_status = 400, .type = "invalid_request_error"};
@@ -663,6 +690,113 @@ bad_request : {
 }
 }
 
+/* --- ensembles ------------------------------------------------------------ */
+
+/* The ensemble's on_done: on any thread (an engine's, or the MHD thread
+ * inside ensemble_start). The answer is encoded here, while the response
+ * (which may point into the ensemble) is valid. */
+static void ha_ens_on_done(void *ud, const ensemble_result_t *res)
+{
+    hconn_t *hc = ud;
+    pthread_mutex_lock(&hc->mu);
+    if (hc->dead)
+        goto out;
+    buf_reset(&hc->out);
+    hc->status = 200;
+    if (res->status != GRPC_STATUS_OK) {
+        http_error_t e;
+        http_error_from_status(res->status, res->message, NULL, &e);
+        hc->status = e.http_status;
+        if (http_chat_encode_error(&e, res->message, &hc->out) < 0)
+            hc->status = 500;
+    } else {
+        const Llmgw__V1__ChatResponse *c = res->response->chosen;
+        if (c)
+            ha_set_route(hc, c->route, c->provider,
+                         res->response->analysis ? res->response->analysis->total_cost_usd : 0);
+        if (http_ensemble_encode(res->response, &hc->out) < 0) {
+            buf_reset(&hc->out);
+            hc->status = 500;
+            http_error_t e = {.http_status = 500, .type = "server_error"};
+            if (http_chat_encode_error(&e, "gateway: the answer could not be encoded", &hc->out) <
+                0)
+                buf_reset(&hc->out);
+        }
+    }
+    hc->ready = true;
+out:
+    hc->done = true;
+    hconn_wake(hc);
+    pthread_mutex_unlock(&hc->mu);
+    hconn_unref(hc); /* the ensemble's reference */
+}
+
+static enum MHD_Result ha_start_ensemble(hconn_t *hc)
+{
+    http_api_t *h = hc->api;
+    char err[512];
+    Llmgw__V1__EnsembleRequest *req = NULL;
+    if (!h->cfg.ensembles)
+        return ha_queue_simple_error(hc, 404, "invalid_request_error", "unknown_url",
+                                     "path: ensembles are not served here");
+    int64_t deadline_ms = ha_deadline_ms(hc->conn);
+    if (deadline_ms < 0) {
+        http_error_t e = {.http_status = 400, .type = "invalid_request_error"};
+        snprintf(e.param, sizeof(e.param), "x-llmgw-timeout-ms");
+        return ha_queue_error(hc, &e, "x-llmgw-timeout-ms: expected an integer from 1 to 3600000");
+    }
+    hc->arena = arena_new(HA_ARENA_LIMIT);
+    if (!hc->arena)
+        return ha_queue_simple_error(hc, 503, "service_unavailable", NULL,
+                                     "gateway: out of memory");
+    if (http_ensemble_decode(hc->body.data ? hc->body.data : "", hc->body.len, hc->arena, &req, err,
+                             sizeof(err)) < 0) {
+        http_error_t e;
+        http_error_from_status(GRPC_STATUS_INVALID_ARGUMENT, err, NULL, &e);
+        return ha_queue_error(hc, &e, err);
+    }
+    buf_free(&hc->body);
+    int64_t retry_ms = 0;
+    ensemble_params_t params = {
+        .req = req,
+        .authorization = ha_authorization(hc->conn),
+        .deadline_ms = deadline_ms,
+        .arena = hc->arena,
+        .table = hc->table,
+        .key = hc->key,
+        .retry_after_ms = &retry_ms,
+    };
+    grpc_status_code status = GRPC_STATUS_OK;
+    atomic_fetch_add(&hc->refs, 1); /* the ensemble's reference */
+    hc->phase = HC_WAIT;
+    ensemble_t *e =
+        ensemble_start(h->cfg.ensembles, &params, ha_ens_on_done, hc, &status, err, sizeof(err));
+    if (!e) {
+        hconn_unref(hc);
+        http_error_t he;
+        http_error_from_status(status, err, NULL, &he);
+        if (status == GRPC_STATUS_RESOURCE_EXHAUSTED && retry_ms > 0) {
+            /* The key's or team's requests-per-minute limit: back off. */
+            he.http_status = 429;
+            he.type = "rate_limit_error";
+            he.code = "rate_limit_exceeded";
+            he.retry_after_s = (int)((retry_ms + 999) / 1000);
+        }
+        return ha_queue_error(hc, &he, err);
+    }
+    pthread_mutex_lock(&hc->mu);
+    hc->ens = e;
+    if (hc->ready) {
+        pthread_mutex_unlock(&hc->mu);
+        return ha_answer(hc);
+    }
+    ha_watch(hc);
+    hc->suspended = true;
+    MHD_suspend_connection(hc->conn);
+    pthread_mutex_unlock(&hc->mu);
+    return MHD_YES;
+}
+
 /* --- read-only endpoints -------------------------------------------------- */
 
 static int ha_window_s(struct MHD_Connection *conn)
@@ -685,7 +819,8 @@ static enum MHD_Result ha_read_only(hconn_t *hc, const char *url)
                         .engines = h->cfg.engines,
                         .n_engines = h->cfg.n_engines,
                         .leases = h->cfg.leases,
-                        .usage_log = h->cfg.usage_log};
+                        .usage_log = h->cfg.usage_log,
+                        .cache = h->cfg.cache};
     buf_t out = BUF_INIT(HA_ANSWER_CAP);
     enum MHD_Result rc;
     int status = 200;
@@ -762,6 +897,7 @@ static ha_endpoint_t ha_route(const char *method, const char *url, bool *method_
         {"/v1/chat/completions", true, EP_CHAT},
         {"/v1/completions", true, EP_COMPLETIONS},
         {"/v1/embeddings", true, EP_EMBEDDINGS},
+        {"/v1/ensembles", true, EP_ENSEMBLES},
         {"/v1/models", false, EP_MODELS},
         {"/v1/providers", false, EP_PROVIDERS},
         {"/v1/routing", false, EP_ROUTING},
@@ -800,6 +936,8 @@ static unsigned ha_scope(ha_endpoint_t ep)
     case EP_COMPLETIONS:
     case EP_EMBEDDINGS:
         return TABLE_SCOPE_CHAT;
+    case EP_ENSEMBLES:
+        return TABLE_SCOPE_ENSEMBLES;
     case EP_MODELS:
     case EP_MODEL:
     case EP_CAPABILITIES:
@@ -863,6 +1001,8 @@ static enum MHD_Result ha_dispatch(hconn_t *hc, const char *url, const char *met
     }
     if (hc->ep == EP_CHAT || hc->ep == EP_COMPLETIONS || hc->ep == EP_EMBEDDINGS)
         return ha_start(hc);
+    if (hc->ep == EP_ENSEMBLES)
+        return ha_start_ensemble(hc);
     return ha_read_only(hc, url);
 }
 
@@ -917,12 +1057,16 @@ static void ha_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
     pthread_mutex_lock(&hc->mu);
     pl_request_t *pl = hc->done ? NULL : hc->pl;
+    ensemble_t *ens = hc->done ? NULL : hc->ens;
     pthread_mutex_unlock(&hc->mu);
     /* Cancel before marking the request dead: a chunk refused because the
      * request is dead then ends it as cancelled, not as a slow reader. */
-    if (pl) {
+    if (pl || ens) {
         log_info("http client went away; cancelling", "termination=%d", (int)toe);
-        pipeline_cancel(pl);
+        if (pl)
+            pipeline_cancel(pl);
+        if (ens)
+            ensemble_cancel(ens);
     }
     pthread_mutex_lock(&hc->mu);
     hc->dead = true;
@@ -1201,10 +1345,13 @@ void http_api_stop(http_api_t *h, int grace_ms)
     for (hconn_t *hc = h->head; hc; hc = hc->next) {
         pthread_mutex_lock(&hc->mu);
         pl_request_t *pl = hc->done ? NULL : hc->pl;
+        ensemble_t *ens = hc->done ? NULL : hc->ens;
         hconn_wake(hc);
         pthread_mutex_unlock(&hc->mu);
         if (pl)
             pipeline_cancel(pl);
+        if (ens)
+            ensemble_cancel(ens);
     }
     pthread_mutex_unlock(&h->mu);
     ha_wait_idle(h, 2000);

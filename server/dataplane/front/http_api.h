@@ -1,7 +1,8 @@
 /* http_api: the OpenAI-compatible HTTP front door (libmicrohttpd).
  *
  * Feeds the same pipeline as the gRPC front door: chat completions (JSON and
- * SSE), completions and embeddings (PL_KIND_RAW), plus the read-only gateway
+ * SSE), completions and embeddings (PL_KIND_RAW), ensembles (ensemble.h),
+ * plus the read-only gateway
  * endpoints, /metrics, /healthz and /readyz. See docs/http-api.md.
  *
  * Thread model: each upstream engine's thread runs one daemon (MHD without
@@ -21,6 +22,7 @@
 
 #include <stddef.h>
 
+#include "ensemble.h"
 #include "metrics.h"
 #include "pipeline.h"
 #include "table.h"
@@ -36,8 +38,10 @@ typedef struct {
     table_slot_t *tables; /* borrowed */
     usage_stats_t *stats; /* borrowed; may be NULL (no analytics / request metrics) */
     metrics_t *metrics;   /* borrowed; may be NULL (no live per-deployment figures) */
+    ensemble_service_t *ensembles; /* borrowed; NULL: POST /v1/ensembles answers 404 */
     budget_lease_t *leases; /* borrowed; may be NULL: budget figures on /metrics */
     usage_log_t *usage_log; /* borrowed; may be NULL: usage delivery figures on /metrics */
+    cache_t *cache;         /* borrowed; may be NULL: response cache figures on /metrics */
     /* Borrowed: one event loop per engine, each engine's thread running one
      * daemon and the upstream calls of its requests (and feeding the
      * in-flight gauge). 1..HTTP_API_MAX_LOOPS. */

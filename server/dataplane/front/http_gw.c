@@ -338,10 +338,18 @@ int http_gw_extensions(const http_gw_view_t *v, buf_t *out)
 {
     const table_t *t = v->table;
     json_t *gateway = json_pack(
-        "[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}, {s:s, s:s}]", "name", "extra_body_passthrough",
-        "description", "unknown top-level request fields are forwarded to the provider unchanged",
-        "name", "route_headers", "description",
-        "x-llmgw-provider, x-llmgw-route-reason, x-llmgw-attempts, x-llmgw-cost-usd on answers",
+        "[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}, {s:s, s:s}, {s:s, s:s}, {s:s, s:s}]", "name",
+        "extra_body_passthrough", "description",
+        "unknown top-level request fields are forwarded to the provider unchanged", "name",
+        "route_headers", "description",
+        "x-llmgw-provider, x-llmgw-route-reason, x-llmgw-attempts, x-llmgw-cost-usd, "
+        "x-llmgw-cache on answers",
+        "name", "ensembles", "description",
+        "POST /v1/ensembles: one request to several members, answers combined (consensus, "
+        "voting, weighted, cascade, judge)",
+        "name", "response_cache", "description",
+        "routes with \"cache\" answer exact repeats from memory at no cost; cache-control: "
+        "no-cache bypasses it",
         "name", "routes_as_models", "description",
         "a route name or provider/model is accepted wherever OpenAI expects a model", "name",
         "stream_usage", "description",

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 
 #include "budget_lease.h"
+#include "cache.h"
 #include "buf.h"
 #include "metrics.h"
 #include "table.h"
@@ -27,6 +28,7 @@ typedef struct {
     size_t n_engines;
     budget_lease_t *leases; /* may be NULL (standalone: no budgets enforced) */
     usage_log_t *usage_log; /* may be NULL (standalone: no usage records) */
+    cache_t *cache;         /* may be NULL (no response cache) */
 } http_gw_view_t;
 
 int http_gw_models(const http_gw_view_t *v, buf_t *out);

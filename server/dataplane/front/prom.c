@@ -214,6 +214,37 @@ static void prom_meter(prom_ctx_t *c, const http_gw_view_t *v)
                              (unsigned long long)st.rejected));
 }
 
+/* The response cache (cache.h): zeros when there is none. */
+static void prom_cache(prom_ctx_t *c, const http_gw_view_t *v)
+{
+    cache_stats_t st = {0};
+    if (v->cache)
+        cache_stats(v->cache, &st);
+    prom_head(c, "llmgw_cache_lookups_total", "counter",
+              "Response cache lookups of requests on caching routes, by result.");
+    prom_check(c, buf_printf(c->out,
+                             "llmgw_cache_lookups_total{result=\"hit\"} %llu\n"
+                             "llmgw_cache_lookups_total{result=\"miss\"} %llu\n",
+                             (unsigned long long)st.hits, (unsigned long long)st.misses));
+    prom_head(c, "llmgw_cache_removals_total", "counter",
+              "Response cache entries removed: evicted for room (lru) or expired (ttl).");
+    prom_check(c, buf_printf(c->out,
+                             "llmgw_cache_removals_total{reason=\"lru\"} %llu\n"
+                             "llmgw_cache_removals_total{reason=\"ttl\"} %llu\n",
+                             (unsigned long long)st.evictions, (unsigned long long)st.expirations));
+    prom_head(c, "llmgw_cache_stores_total", "counter", "Answers stored in the response cache.");
+    prom_check(
+        c, buf_printf(c->out, "llmgw_cache_stores_total %llu\n", (unsigned long long)st.stores));
+    prom_head(c, "llmgw_cache_entries", "gauge", "Answers held by the response cache.");
+    prom_check(c, buf_printf(c->out, "llmgw_cache_entries %zu\n", st.entries));
+    prom_head(c, "llmgw_cache_bytes", "gauge",
+              "Bytes the response cache holds (entries with overhead) and its cap.");
+    prom_check(c, buf_printf(c->out,
+                             "llmgw_cache_bytes{kind=\"used\"} %zu\n"
+                             "llmgw_cache_bytes{kind=\"max\"} %zu\n",
+                             st.bytes, st.max_bytes));
+}
+
 int prom_write(const http_gw_view_t *v, buf_t *out)
 {
     prom_ctx_t c = {.out = out};
@@ -278,5 +309,6 @@ int prom_write(const http_gw_view_t *v, buf_t *out)
         prom_check(&c, buf_printf(out, "} %d\n", ps.health != METRICS_HEALTH_DOWN));
     }
     prom_meter(&c, v);
+    prom_cache(&c, v);
     return c.rc;
 }

@@ -15,6 +15,7 @@
 
 #include "arena.h"
 #include "auth.h"
+#include "cache_replay.h"
 #include "log.h"
 #include "provider_quirks.h"
 #include "rpc_routing.h"
@@ -123,6 +124,12 @@ static const pl_callbacks_t rpc_pl_callbacks = {
     .on_done = rpc_on_done,
 };
 
+/* Metadata cache-control: no-cache (or no-store), as the HTTP header. */
+static bool rpc_chat_no_cache(gs_call_t *call)
+{
+    return cache_replay_no_cache(gs_call_metadata(call, "cache-control"));
+}
+
 static void rpc_chat_handle(gs_call_t *call, const uint8_t *msg, size_t len, rpc_chat_t *svc,
                             bool stream)
 {
@@ -166,6 +173,7 @@ static void rpc_chat_handle(gs_call_t *call, const uint8_t *msg, size_t len, rpc
         .arena = arena,
         .table = t,
         .key = key,
+        .no_cache = rpc_chat_no_cache(call),
     };
     pl_request_t *pl =
         pipeline_start(svc->pl, &params, &rpc_pl_callbacks, rc, &status, err, sizeof(err));
