@@ -18,7 +18,8 @@
 #define TOKEN_CMD "llmgw token"
 
 static const char token_usage[] =
-    "usage: llmgw token create NAME [--role admin|operator|auditor] [flags]  (prints the token once)\n"
+    "usage: llmgw token create NAME [--role admin|operator|auditor] [flags]  (prints the token "
+    "once)\n"
     "       llmgw token list [flags]\n"
     "       llmgw token revoke NAME [flags]\n"
     "\n"
@@ -28,8 +29,8 @@ static const char token_usage[] =
     "cannot be revoked.\n"
     "\n"
     "flags:\n"
-    "  --role R             create: the token's role: admin (default), operator, auditor\n" CTL_COMMON_FLAGS
-    "  -h, --help           show this help\n"
+    "  --role R             create: the token's role: admin (default), operator, "
+    "auditor\n" CTL_COMMON_FLAGS "  -h, --help           show this help\n"
     "\n"
     "exit status: 0 done, 1 the call failed, 2 bad arguments\n";
 

@@ -234,8 +234,7 @@ static int api_keys_write(PGconn *c, const audit_actor_t *who, const api_keys_ke
         goto out;
     }
     snprintf(object, sizeof(object), "api_key/%s", k->name);
-    rc =
-        audit_append(c, who, secret_hex ? "api_key.create" : "api_key.update", object, detail, e);
+    rc = audit_append(c, who, secret_hex ? "api_key.create" : "api_key.update", object, detail, e);
 out:
     PQclear(r);
     free(scopes);
@@ -243,8 +242,8 @@ out:
     return rc;
 }
 
-int api_keys_insert(PGconn *c, const audit_actor_t *who, const api_keys_key_t *k, const char *secret,
-                    store_err_t *e)
+int api_keys_insert(PGconn *c, const audit_actor_t *who, const api_keys_key_t *k,
+                    const char *secret, store_err_t *e)
 {
     if (!secret)
         return store_fail(e, STORE_INVALID, "key.secret: required");

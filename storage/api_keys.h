@@ -65,8 +65,8 @@ int api_keys_validate(const api_keys_key_t *k, const char *secret, store_err_t *
 /* Stores k with the hash of `secret`. STORE_CONFLICT for a taken name or a
  * secret already registered; STORE_INVALID "key.team: team 'x' does not
  * exist". Messages name fields "key.<field>". */
-int api_keys_insert(PGconn *c, const audit_actor_t *who, const api_keys_key_t *k, const char *secret,
-                    store_err_t *e);
+int api_keys_insert(PGconn *c, const audit_actor_t *who, const api_keys_key_t *k,
+                    const char *secret, store_err_t *e);
 /* Replaces team, scopes, limits and expiry of key k->name (never the
  * secret). STORE_NOT_FOUND when absent, STORE_IN_USE when revoked. */
 int api_keys_update(PGconn *c, const audit_actor_t *who, const api_keys_key_t *k, store_err_t *e);

@@ -92,8 +92,14 @@ int audit_append(PGconn *c, const audit_actor_t *who, const char *action, const 
     PQclear(r);
     char hash[65];
     audit_chain_hash(prev, who, action, object, detail, hash);
-    const char *params[] = {who->name, action, object, detail, prev, hash,
-                            who->role ? who->role : "", who->peer ? who->peer : ""};
+    const char *params[] = {who->name,
+                            action,
+                            object,
+                            detail,
+                            prev,
+                            hash,
+                            who->role ? who->role : "",
+                            who->peer ? who->peer : ""};
     if (!(r = store_exec(c, "audit_insert", 8, params, e)))
         return -1;
     PQclear(r);

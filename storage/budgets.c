@@ -100,8 +100,8 @@ int budgets_validate(const budgets_budget_t *b, store_err_t *e)
     return 0;
 }
 
-static int budgets_write(PGconn *c, const audit_actor_t *who, const budgets_budget_t *b, bool update,
-                         store_err_t *e)
+static int budgets_write(PGconn *c, const audit_actor_t *who, const budgets_budget_t *b,
+                         bool update, store_err_t *e)
 {
     if (budgets_validate(b, e) < 0)
         return -1;

@@ -70,9 +70,11 @@ int policies_validate(const policies_policy_t *p, store_err_t *e);
 /* STORE_CONFLICT for a taken name or a second policy of one target;
  * STORE_INVALID "policy.target: team 'x' does not exist", an unregistered
  * provider or a region no provider is in. */
-int policies_insert(PGconn *c, const audit_actor_t *who, const policies_policy_t *p, store_err_t *e);
+int policies_insert(PGconn *c, const audit_actor_t *who, const policies_policy_t *p,
+                    store_err_t *e);
 /* Replaces every setting of policy p->name. STORE_NOT_FOUND when absent. */
-int policies_update(PGconn *c, const audit_actor_t *who, const policies_policy_t *p, store_err_t *e);
+int policies_update(PGconn *c, const audit_actor_t *who, const policies_policy_t *p,
+                    store_err_t *e);
 /* Inserts p, or replaces the policy of that name; *created says which. */
 int policies_set(PGconn *c, const audit_actor_t *who, const policies_policy_t *p, bool *created,
                  store_err_t *e);

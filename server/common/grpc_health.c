@@ -2,11 +2,10 @@
  * grpc_health.h.
  *
  * Thread model: Check and Watch run on CQ threads; health_set_serving and
- * health_shutdown (the server's observer callbacks) run on any thread. One mutex guards the serving flag
- * and the list of open Watch streams; it is taken before a call's mutex
- * (gs_call_send under it), never after. A Watch stream is finished exactly
- * once, by whoever takes it off the list (its cancel callback or shutdown);
- * `done` records that under the mutex.
+ * health_shutdown (the server's observer callbacks) run on any thread. One mutex guards the serving
+ * flag and the list of open Watch streams; it is taken before a call's mutex (gs_call_send under
+ * it), never after. A Watch stream is finished exactly once, by whoever takes it off the list (its
+ * cancel callback or shutdown); `done` records that under the mutex.
  */
 #include "grpc_health.h"
 
@@ -30,7 +29,7 @@ typedef struct gs_watch {
 
 struct gs_health {
     const gs_server_t *server; /* asked which services exist */
-    pthread_mutex_t mu; /* guards the fields below */
+    pthread_mutex_t mu;        /* guards the fields below */
     bool serving;
     bool shut;
     gs_watch_t *watches;
@@ -217,10 +216,8 @@ int gs_health_register(gs_server_t *s)
     }
     h->server = s;
     h->serving = true;
-    gs_observer_t o = {.serving = health_set_serving,
-                       .shutdown = health_shutdown,
-                       .free = health_free,
-                       .ctx = h};
+    gs_observer_t o = {
+        .serving = health_set_serving, .shutdown = health_shutdown, .free = health_free, .ctx = h};
     if (gs_server_observe(s, &o) != 0) {
         health_free(h);
         return -1;

@@ -284,8 +284,7 @@ static void call_pump_locked(gs_call_t *c)
         ops[n].data.send_status_from_server.status_details =
             c->has_details ? &c->status_details : NULL;
         ops[n].data.send_status_from_server.trailing_metadata_count = c->n_trailers;
-        ops[n].data.send_status_from_server.trailing_metadata =
-            c->n_trailers ? c->trailers : NULL;
+        ops[n].data.send_status_from_server.trailing_metadata = c->n_trailers ? c->trailers : NULL;
         n++;
         with_status = true;
     }

@@ -224,8 +224,7 @@ cp_auth_result_t cp_auth_check(cp_auth_t *a, gs_call_t *call, cp_caller_t *who,
     return cp_auth_lookup(a, ticket->sha256, who) ? CP_AUTH_OK : CP_AUTH_PENDING;
 }
 
-int cp_auth_recheck(cp_auth_t *a, gs_call_t *call, const cp_auth_ticket_t *ticket,
-                    cp_caller_t *who)
+int cp_auth_recheck(cp_auth_t *a, gs_call_t *call, const cp_auth_ticket_t *ticket, cp_caller_t *who)
 {
     store_err_t e = {0};
     int rc = 0;

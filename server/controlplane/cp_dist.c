@@ -557,8 +557,8 @@ static grpc_status_code rpc_get_table(cp_t *cp, const audit_actor_t *who, Protob
 
 #define DIST(name, req, fn)                                                                        \
     {                                                                                              \
-        "/llmgw.v1.DistributionService/" name, &llmgw__v1__##req##__descriptor, fn,         \
-            CP_ACCESS_NODES, NULL           \
+        "/llmgw.v1.DistributionService/" name, &llmgw__v1__##req##__descriptor, fn,                \
+            CP_ACCESS_NODES, NULL                                                                  \
     }
 
 static cp_rpc_method_t cp_dist_methods[] = {

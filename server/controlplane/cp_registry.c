@@ -121,8 +121,7 @@ static int apply_provider_update(PGconn *c, cp_change_t *ch, store_err_t *e)
     return providers_update(c, &ch->cp->key, r->provider, r->clear_api_key, e);
 }
 
-static void provider_fields(char *out, size_t n, const Llmgw__V1__Provider *p,
-                            const char *key_note)
+static void provider_fields(char *out, size_t n, const Llmgw__V1__Provider *p, const char *key_note)
 {
     snprintf(out, n,
              "preset=%s base_url=%s auth_style=%s wire_format=%s api_version=%s timeout_ms=%d"
@@ -148,8 +147,9 @@ static int before_provider(PGconn *c, cp_change_t *ch, char *out, size_t n, stor
     return 0;
 }
 
-static grpc_status_code rpc_create_provider(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
-                                            ProtobufCMessage **resp, char *details, size_t dlen)
+static grpc_status_code rpc_create_provider(cp_t *cp, const audit_actor_t *who,
+                                            ProtobufCMessage *req, ProtobufCMessage **resp,
+                                            char *details, size_t dlen)
 {
     Llmgw__V1__CreateProviderRequest *r = (void *)req;
     if (cp_validate_provider(r->provider, details, dlen) < 0)
@@ -163,8 +163,9 @@ static grpc_status_code rpc_create_provider(cp_t *cp, const audit_actor_t *who, 
     return cp_change_run(&ch, resp, details, dlen);
 }
 
-static grpc_status_code rpc_update_provider(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
-                                            ProtobufCMessage **resp, char *details, size_t dlen)
+static grpc_status_code rpc_update_provider(cp_t *cp, const audit_actor_t *who,
+                                            ProtobufCMessage *req, ProtobufCMessage **resp,
+                                            char *details, size_t dlen)
 {
     Llmgw__V1__UpdateProviderRequest *r = (void *)req;
     if (cp_validate_provider(r->provider, details, dlen) < 0)
@@ -187,8 +188,9 @@ static int apply_provider_delete(PGconn *c, cp_change_t *ch, store_err_t *e)
     return providers_delete(c, ch->req, e);
 }
 
-static grpc_status_code rpc_delete_provider(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
-                                            ProtobufCMessage **resp, char *details, size_t dlen)
+static grpc_status_code rpc_delete_provider(cp_t *cp, const audit_actor_t *who,
+                                            ProtobufCMessage *req, ProtobufCMessage **resp,
+                                            char *details, size_t dlen)
 {
     Llmgw__V1__DeleteProviderRequest *r = (void *)req;
     if (cp_validate_name("name", r->name, 64, "", details, dlen) < 0)
@@ -260,8 +262,9 @@ static int tx_list_providers(PGconn *c, void *ctx, store_err_t *e)
     return providers_list(c, out, e);
 }
 
-static grpc_status_code rpc_list_providers(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
-                                           ProtobufCMessage **resp, char *details, size_t dlen)
+static grpc_status_code rpc_list_providers(cp_t *cp, const audit_actor_t *who,
+                                           ProtobufCMessage *req, ProtobufCMessage **resp,
+                                           char *details, size_t dlen)
 {
     cp_read_t rd = {0};
     return cp_read(cp, tx_list_providers, &rd, resp, details, dlen);
@@ -312,8 +315,7 @@ static grpc_status_code rpc_create_model(cp_t *cp, const audit_actor_t *who, Pro
                                          ProtobufCMessage **resp, char *details, size_t dlen)
 {
     Llmgw__V1__CreateModelRequest *r = (void *)req;
-    return model_change(cp, who, r->model, apply_model_create, "model.create", resp, details,
-                        dlen);
+    return model_change(cp, who, r->model, apply_model_create, "model.create", resp, details, dlen);
 }
 
 static int apply_model_update(PGconn *c, cp_change_t *ch, store_err_t *e)
@@ -325,8 +327,7 @@ static grpc_status_code rpc_update_model(cp_t *cp, const audit_actor_t *who, Pro
                                          ProtobufCMessage **resp, char *details, size_t dlen)
 {
     Llmgw__V1__UpdateModelRequest *r = (void *)req;
-    return model_change(cp, who, r->model, apply_model_update, "model.update", resp, details,
-                        dlen);
+    return model_change(cp, who, r->model, apply_model_update, "model.update", resp, details, dlen);
 }
 
 static int tx_get_model(PGconn *c, void *ctx, store_err_t *e)
@@ -427,8 +428,7 @@ static grpc_status_code rpc_create_route(cp_t *cp, const audit_actor_t *who, Pro
                                          ProtobufCMessage **resp, char *details, size_t dlen)
 {
     Llmgw__V1__CreateRouteRequest *r = (void *)req;
-    return route_change(cp, who, r->route, apply_route_create, "route.create", resp, details,
-                        dlen);
+    return route_change(cp, who, r->route, apply_route_create, "route.create", resp, details, dlen);
 }
 
 static int apply_route_update(PGconn *c, cp_change_t *ch, store_err_t *e)
@@ -440,8 +440,7 @@ static grpc_status_code rpc_update_route(cp_t *cp, const audit_actor_t *who, Pro
                                          ProtobufCMessage **resp, char *details, size_t dlen)
 {
     Llmgw__V1__UpdateRouteRequest *r = (void *)req;
-    return route_change(cp, who, r->route, apply_route_update, "route.update", resp, details,
-                        dlen);
+    return route_change(cp, who, r->route, apply_route_update, "route.update", resp, details, dlen);
 }
 
 static int apply_route_delete(PGconn *c, cp_change_t *ch, store_err_t *e)
@@ -539,8 +538,9 @@ static grpc_status_code cp_probe_provider(cp_t *cp, const char *name, cp_probe_t
     return GRPC_STATUS_OK;
 }
 
-static grpc_status_code rpc_test_connection(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
-                                            ProtobufCMessage **resp, char *details, size_t dlen)
+static grpc_status_code rpc_test_connection(cp_t *cp, const audit_actor_t *who,
+                                            ProtobufCMessage *req, ProtobufCMessage **resp,
+                                            char *details, size_t dlen)
 {
     Llmgw__V1__TestConnectionRequest *r = (void *)req;
     cp_probe_t probe;
@@ -602,8 +602,9 @@ static int apply_discover(PGconn *c, cp_change_t *ch, store_err_t *e)
     return 0;
 }
 
-static grpc_status_code rpc_discover_models(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,
-                                            ProtobufCMessage **resp, char *details, size_t dlen)
+static grpc_status_code rpc_discover_models(cp_t *cp, const audit_actor_t *who,
+                                            ProtobufCMessage *req, ProtobufCMessage **resp,
+                                            char *details, size_t dlen)
 {
     Llmgw__V1__DiscoverModelsRequest *r = (void *)req;
     cp_probe_t probe;
@@ -655,8 +656,8 @@ oom:
 
 #define REG(name, req, fn)                                                                         \
     {                                                                                              \
-        "/llmgw.v1.RegistryService/" name, &llmgw__v1__##req##__descriptor, fn,             \
-            CP_ACCESS_REGISTRY, NULL               \
+        "/llmgw.v1.RegistryService/" name, &llmgw__v1__##req##__descriptor, fn,                    \
+            CP_ACCESS_REGISTRY, NULL                                                               \
     }
 
 static cp_rpc_method_t cp_registry_methods[] = {

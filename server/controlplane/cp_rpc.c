@@ -42,8 +42,8 @@ void cp_rpc_deny(cp_t *cp, const audit_actor_t *who, const char *path, cp_access
     store_err_t e = {0};
     if (store_run_transaction(cp->pool, false, cp_denied_tx, &d, &e) < 0)
         log_warn("cannot audit a denied call", "method=%s error=\"%s\"", path, e.msg);
-    log_warn("admin call denied", "method=%s token=%s role=%s peer=%s", path, who->name,
-             who->role, who->peer);
+    log_warn("admin call denied", "method=%s token=%s role=%s peer=%s", path, who->name, who->role,
+             who->peer);
     snprintf(details, dlen, "permission: role '%s' may not call %s (%s)", who->role,
              path[0] == '/' ? path + 1 : path, cp_access_name(cls));
 }

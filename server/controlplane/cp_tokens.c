@@ -299,8 +299,8 @@ static grpc_status_code rpc_revoke(cp_t *cp, const audit_actor_t *who, ProtobufC
 
 #define TOK(name, req, fn)                                                                         \
     {                                                                                              \
-        "/llmgw.v1.AdminTokenService/" name, &llmgw__v1__##req##__descriptor, fn,           \
-            CP_ACCESS_TOKENS, NULL             \
+        "/llmgw.v1.AdminTokenService/" name, &llmgw__v1__##req##__descriptor, fn,                  \
+            CP_ACCESS_TOKENS, NULL                                                                 \
     }
 
 static cp_rpc_method_t cp_tokens_methods[] = {

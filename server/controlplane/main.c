@@ -219,10 +219,10 @@ int main(int argc, char **argv)
     }
     log_info("admin tokens loaded", "active=%zu", cp_auth_count(cp.auth));
     if (!(cp.server = gs_server_new()) || gs_health_register(cp.server) < 0 ||
-        gs_reflection_register(cp.server) < 0 ||
-        cp_registry_register(&cp) < 0 || cp_governance_register(&cp) < 0 ||
-        cp_audit_register(&cp) < 0 || cp_usage_register(&cp) < 0 ||
-        cp_tokens_register(&cp) < 0 || !(cp.dist = cp_dist_start(&cp))) {
+        gs_reflection_register(cp.server) < 0 || cp_registry_register(&cp) < 0 ||
+        cp_governance_register(&cp) < 0 || cp_audit_register(&cp) < 0 ||
+        cp_usage_register(&cp) < 0 || cp_tokens_register(&cp) < 0 ||
+        !(cp.dist = cp_dist_start(&cp))) {
         fprintf(stderr, "llmgw-controlplane: cannot start (out of memory or threads)\n");
         goto out;
     }

@@ -18,6 +18,7 @@
 
 #include <curl/curl.h>
 
+#include "budget_lease.h"
 #include "cli.h"
 #include "clock.h"
 #include "consistency.h"
@@ -27,7 +28,6 @@
 #include "grpc_server.h"
 #include "health.h"
 #include "http_api.h"
-#include "budget_lease.h"
 #include "local_discovery.h"
 #include "log.h"
 #include "pipeline.h"

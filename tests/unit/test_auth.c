@@ -200,8 +200,9 @@ static void test_auth_authorize_checks_scopes(void **state)
     (void)state;
     table_t *t = table_with_lifecycle();
     const table_key_t *key;
-    assert_int_equal(auth_authorize(t, "Bearer sk-scoped", TABLE_SCOPE_CHAT, &key, err, sizeof(err)),
-                     GRPC_STATUS_OK);
+    assert_int_equal(
+        auth_authorize(t, "Bearer sk-scoped", TABLE_SCOPE_CHAT, &key, err, sizeof(err)),
+        GRPC_STATUS_OK);
     assert_string_equal(key->name, "scoped");
     assert_int_equal(
         auth_authorize(t, "Bearer sk-scoped", TABLE_SCOPE_ROUTING, &key, err, sizeof(err)),

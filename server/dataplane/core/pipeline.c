@@ -158,8 +158,8 @@ static void pl_subject(const table_key_t *key, ratelimit_subject_t *s)
     }
 }
 
-grpc_status_code pipeline_admit_call(pipeline_t *p, const table_key_t *key,
-                                     int64_t *retry_after_ms, char *err, size_t errlen)
+grpc_status_code pipeline_admit_call(pipeline_t *p, const table_key_t *key, int64_t *retry_after_ms,
+                                     char *err, size_t errlen)
 {
     *retry_after_ms = 0;
     if (!key)
@@ -1157,8 +1157,8 @@ static int pl_apply_policy(pl_request_t *r, grpc_status_code *status, char *err,
     else
         ps = policy_apply_chat(r->policy, r->arena, r->req, &r->req, &r->redactions, err, errlen);
     if (ps != POLICY_OK) {
-        *status = ps == POLICY_DENIED ? GRPC_STATUS_PERMISSION_DENIED
-                                      : GRPC_STATUS_RESOURCE_EXHAUSTED;
+        *status =
+            ps == POLICY_DENIED ? GRPC_STATUS_PERMISSION_DENIED : GRPC_STATUS_RESOURCE_EXHAUSTED;
         return -1;
     }
     if (r->kind == PL_KIND_CHAT)
@@ -1230,8 +1230,8 @@ pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_
         r->key = params->key;
     } else {
         r->table = table_slot_get(p->tables);
-        *status = auth_authorize(r->table, params->authorization, TABLE_SCOPE_CHAT, &r->key, err,
-                                 errlen);
+        *status =
+            auth_authorize(r->table, params->authorization, TABLE_SCOPE_CHAT, &r->key, err, errlen);
         if (*status != GRPC_STATUS_OK)
             goto fail;
     }

@@ -166,8 +166,8 @@ pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_
  * against key's (and its team's) requests-per-minute limits. GRPC_STATUS_OK,
  * or RESOURCE_EXHAUSTED with *retry_after_ms and err ("rate limit: key 'k'
  * over 60 requests per minute; retry in 1.000 s"). key NULL: admitted. */
-grpc_status_code pipeline_admit_call(pipeline_t *p, const table_key_t *key,
-                                     int64_t *retry_after_ms, char *err, size_t errlen);
+grpc_status_code pipeline_admit_call(pipeline_t *p, const table_key_t *key, int64_t *retry_after_ms,
+                                     char *err, size_t errlen);
 /* The rate limiter (owned by p; for tests and benchmarks). */
 ratelimit_t *pipeline_ratelimit(pipeline_t *p);
 

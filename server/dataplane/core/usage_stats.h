@@ -35,7 +35,7 @@ typedef struct {
     int64_t prompt_tokens;
     int64_t completion_tokens;
     double cost_usd;
-    unsigned attempts; /* upstream attempts made (fallbacks = attempts - 1) */
+    unsigned attempts;          /* upstream attempts made (fallbacks = attempts - 1) */
     redact_counts_t redactions; /* PII replaced in the prompt (its policy's "redact") */
 } usage_event_t;
 

@@ -894,20 +894,13 @@ static ha_endpoint_t ha_route(const char *method, const char *url, bool *method_
         bool post;
         ha_endpoint_t ep;
     } routes[] = {
-        {"/v1/chat/completions", true, EP_CHAT},
-        {"/v1/completions", true, EP_COMPLETIONS},
-        {"/v1/embeddings", true, EP_EMBEDDINGS},
-        {"/v1/ensembles", true, EP_ENSEMBLES},
-        {"/v1/models", false, EP_MODELS},
-        {"/v1/providers", false, EP_PROVIDERS},
-        {"/v1/routing", false, EP_ROUTING},
-        {"/v1/performance", false, EP_PERFORMANCE},
-        {"/v1/analytics", false, EP_ANALYTICS},
-        {"/v1/capabilities", false, EP_CAPABILITIES},
-        {"/v1/extensions", false, EP_EXTENSIONS},
-        {"/metrics", false, EP_METRICS},
-        {"/healthz", false, EP_HEALTHZ},
-        {"/readyz", false, EP_READYZ},
+        {"/v1/chat/completions", true, EP_CHAT},  {"/v1/completions", true, EP_COMPLETIONS},
+        {"/v1/embeddings", true, EP_EMBEDDINGS},  {"/v1/ensembles", true, EP_ENSEMBLES},
+        {"/v1/models", false, EP_MODELS},         {"/v1/providers", false, EP_PROVIDERS},
+        {"/v1/routing", false, EP_ROUTING},       {"/v1/performance", false, EP_PERFORMANCE},
+        {"/v1/analytics", false, EP_ANALYTICS},   {"/v1/capabilities", false, EP_CAPABILITIES},
+        {"/v1/extensions", false, EP_EXTENSIONS}, {"/metrics", false, EP_METRICS},
+        {"/healthz", false, EP_HEALTHZ},          {"/readyz", false, EP_READYZ},
     };
     bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
     bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, "HEAD") == 0;
@@ -957,8 +950,7 @@ static unsigned ha_scope(ha_endpoint_t ep)
  * size checked): 0 with hc->table / hc->key set, or -1 with the refusal
  * queued. Probes (/healthz, /readyz, /metrics) are open; an unknown path
  * needs a valid key too, so an unauthenticated caller learns nothing but 401. */
-static int ha_authenticate(hconn_t *hc, const char *url, const char *method,
-                           enum MHD_Result *rc)
+static int ha_authenticate(hconn_t *hc, const char *url, const char *method, enum MHD_Result *rc)
 {
     bool method_ok = false;
     ha_endpoint_t ep = ha_route(method, url, &method_ok);
@@ -968,11 +960,11 @@ static int ha_authenticate(hconn_t *hc, const char *url, const char *method,
     unsigned scope = ha_scope(ep);
     hc->table = table_slot_get(hc->api->cfg.tables);
     const char *authz = ha_authorization(hc->conn);
-    grpc_status_code st =
-        scope ? auth_authorize(hc->table, authz, scope, &hc->key, err, sizeof(err))
-              : (auth_check(hc->table, authz, &hc->key, err, sizeof(err)) < 0
-                     ? GRPC_STATUS_UNAUTHENTICATED
-                     : GRPC_STATUS_OK);
+    grpc_status_code st = scope
+                              ? auth_authorize(hc->table, authz, scope, &hc->key, err, sizeof(err))
+                              : (auth_check(hc->table, authz, &hc->key, err, sizeof(err)) < 0
+                                     ? GRPC_STATUS_UNAUTHENTICATED
+                                     : GRPC_STATUS_OK);
     if (st == GRPC_STATUS_OK)
         return 0;
     http_error_t e;

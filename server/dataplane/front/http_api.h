@@ -33,15 +33,15 @@ typedef struct http_api http_api_t;
 #define HTTP_API_MAX_LOOPS 64
 
 typedef struct {
-    const char *listen;   /* "HOST:PORT" (IPv4, [IPv6] or localhost); port 0 picks one */
-    pipeline_t *pipeline; /* borrowed */
-    table_slot_t *tables; /* borrowed */
-    usage_stats_t *stats; /* borrowed; may be NULL (no analytics / request metrics) */
-    metrics_t *metrics;   /* borrowed; may be NULL (no live per-deployment figures) */
+    const char *listen;            /* "HOST:PORT" (IPv4, [IPv6] or localhost); port 0 picks one */
+    pipeline_t *pipeline;          /* borrowed */
+    table_slot_t *tables;          /* borrowed */
+    usage_stats_t *stats;          /* borrowed; may be NULL (no analytics / request metrics) */
+    metrics_t *metrics;            /* borrowed; may be NULL (no live per-deployment figures) */
     ensemble_service_t *ensembles; /* borrowed; NULL: POST /v1/ensembles answers 404 */
-    budget_lease_t *leases; /* borrowed; may be NULL: budget figures on /metrics */
-    usage_log_t *usage_log; /* borrowed; may be NULL: usage delivery figures on /metrics */
-    cache_t *cache;         /* borrowed; may be NULL: response cache figures on /metrics */
+    budget_lease_t *leases;        /* borrowed; may be NULL: budget figures on /metrics */
+    usage_log_t *usage_log;        /* borrowed; may be NULL: usage delivery figures on /metrics */
+    cache_t *cache;                /* borrowed; may be NULL: response cache figures on /metrics */
     /* Borrowed: one event loop per engine, each engine's thread running one
      * daemon and the upstream calls of its requests (and feeding the
      * in-flight gauge). 1..HTTP_API_MAX_LOOPS. */

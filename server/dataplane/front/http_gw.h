@@ -12,8 +12,8 @@
 #include <stdbool.h>
 
 #include "budget_lease.h"
-#include "cache.h"
 #include "buf.h"
+#include "cache.h"
 #include "metrics.h"
 #include "table.h"
 #include "upstream.h"

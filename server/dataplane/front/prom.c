@@ -167,12 +167,12 @@ static void prom_budget_one(void *ud, const budget_lease_info_t *i)
     prom_check(c, buf_printf(c->out, "%s{", names[c->family]));
     prom_label(c, "budget", i->name, true);
     if (c->family == 0 || c->family == 1)
-        prom_check(c, buf_printf(c->out, "} %llu\n",
-                                 (unsigned long long)(c->family == 0 ? i->soft_crossings
-                                                                     : i->refusals)));
+        prom_check(
+            c, buf_printf(c->out, "} %llu\n",
+                          (unsigned long long)(c->family == 0 ? i->soft_crossings : i->refusals)));
     else
-        prom_check(c, buf_printf(c->out, "} %.8f\n",
-                                 c->family == 2 ? i->granted_usd : i->spent_usd));
+        prom_check(c,
+                   buf_printf(c->out, "} %.8f\n", c->family == 2 ? i->granted_usd : i->spent_usd));
 }
 
 /* Budgets (budget_lease.h) and usage delivery (usage_log.h), managed mode. */

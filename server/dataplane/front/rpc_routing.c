@@ -12,11 +12,11 @@
 #include <string.h>
 
 #include "auth.h"
-#include "policy.h"
 #include "chatreq.h"
 #include "clock.h"
 #include "llmgw/v1/routing.pb-c.h"
 #include "planner.h"
+#include "policy.h"
 #include "route.h"
 
 struct rpc_routing {
@@ -292,7 +292,8 @@ static void rr_explain(gs_call_t *call, const uint8_t *msg, size_t len, void *ct
     /* The caller's policy filters as it would for Complete: the excluded
      * deployments show with "excluded by policy '…' (…)". */
     route_filter_t filter = policy_route_filter(policy_for(t, key));
-    route_status_t st = planner_plan_filtered(&pl, t, req, &filter, rr_rng(), plan, err, sizeof(err));
+    route_status_t st =
+        planner_plan_filtered(&pl, t, req, &filter, rr_rng(), plan, err, sizeof(err));
     if (st != ROUTE_OK) {
         status = rr_route_status(st);
         details = err;

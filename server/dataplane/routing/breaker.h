@@ -25,7 +25,6 @@ typedef enum { BREAKER_CLOSED = 0, BREAKER_OPEN, BREAKER_HALF_OPEN } breaker_sta
 
 typedef enum { BREAKER_SUCCESS = 0, BREAKER_FAILURE, BREAKER_NEUTRAL } breaker_outcome_t;
 
-
 typedef struct {
     breaker_state_t state;
     int consecutive;         /* failures in a row */

@@ -66,8 +66,8 @@ route_status_t planner_plan(const planner_t *pl, const table_t *t,
 
 route_status_t planner_plan_filtered(const planner_t *pl, const table_t *t,
                                      const Llmgw__V1__ChatRequest *req,
-                                     const route_filter_t *filter, uint64_t *rng,
-                                     route_plan_t *out, char *err, size_t errlen)
+                                     const route_filter_t *filter, uint64_t *rng, route_plan_t *out,
+                                     char *err, size_t errlen)
 {
     planner_ctx_t ctx = {pl, pl->metrics ? metrics_now_ms(pl->metrics) : 0};
     const char *rf = req->response_format_json ? req->response_format_json : "";

@@ -46,8 +46,8 @@ route_status_t planner_plan(const planner_t *pl, const table_t *t,
  * key's policy: ROUTE_ERR_DENIED when it excludes every deployment. */
 route_status_t planner_plan_filtered(const planner_t *pl, const table_t *t,
                                      const Llmgw__V1__ChatRequest *req,
-                                     const route_filter_t *filter, uint64_t *rng,
-                                     route_plan_t *out, char *err, size_t errlen);
+                                     const route_filter_t *filter, uint64_t *rng, route_plan_t *out,
+                                     char *err, size_t errlen);
 
 /* Fills d->candidates (the plan's items in order, then the excluded ones)
  * and the predictions of candidate `chosen` (an index into plan->items).
