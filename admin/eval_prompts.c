@@ -52,10 +52,6 @@ static int ep_string(json_t *obj, const char *key, bool nonempty, char **out, co
         snprintf(err, errlen, "%s:%zu: %s: must not be empty", file, lineno, key);
         return -1;
     }
-    if (strlen(json_string_value(v)) != json_string_length(v)) {
-        snprintf(err, errlen, "%s:%zu: %s: contains a NUL character", file, lineno, key);
-        return -1;
-    }
     *out = strdup(json_string_value(v));
     if (!*out) {
         snprintf(err, errlen, "%s:%zu: %s: out of memory", file, lineno, key);
@@ -78,6 +74,7 @@ int eval_prompts_parse_line(const char *file, size_t lineno, const char *line, s
         snprintf(err, errlen, "%s:%zu: line: longer than %d bytes", file, lineno, EVAL_LINE_MAX);
         goto fail;
     }
+    /* without JSON_ALLOW_NUL jansson refuses "\u0000", so strings are C strings */
     obj = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!obj) {
         snprintf(err, errlen, "%s:%zu: line: invalid JSON: %s", file, lineno, jerr.text);
