@@ -119,8 +119,9 @@ static int eval_parse(int argc, char **argv, eval_opts_t *o)
                 o->judge = v;
             } else if (strcmp(flag, "--output") == 0) {
                 if (!eval_ends_with(v, ".json") && !eval_ends_with(v, ".csv")) {
-                    cmd_usage_error(EVAL_CMD, "--output: expected a name ending in .json or "
-                                              ".csv, got '%s'",
+                    cmd_usage_error(EVAL_CMD,
+                                    "--output: expected a name ending in .json or "
+                                    ".csv, got '%s'",
                                     v);
                     return -1;
                 }

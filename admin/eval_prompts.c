@@ -84,13 +84,15 @@ int eval_prompts_parse_line(const char *file, size_t lineno, const char *line, s
         snprintf(err, errlen, "%s:%zu: line: expected a JSON object", file, lineno);
         goto fail;
     }
-    json_object_foreach(obj, key, val) {
+    json_object_foreach(obj, key, val)
+    {
         bool known = false;
         for (size_t i = 0; i < sizeof(ep_fields) / sizeof(ep_fields[0]); i++)
             known = known || strcmp(key, ep_fields[i]) == 0;
         if (!known) {
-            snprintf(err, errlen, "%s:%zu: %.64s: unknown field (expected prompt, id, expected, "
-                                  "regex, schema, rubric)",
+            snprintf(err, errlen,
+                     "%s:%zu: %.64s: unknown field (expected prompt, id, expected, "
+                     "regex, schema, rubric)",
                      file, lineno, key);
             goto fail;
         }
@@ -232,8 +234,8 @@ int eval_prompts_load(const char *path, size_t n_candidates, eval_prompts_t *out
             out->items = ni;
             alloc = na;
         }
-        if (eval_prompts_parse_line(path, lineno, line, len, n_candidates, &out->items[out->n],
-                                    err, errlen) < 0)
+        if (eval_prompts_parse_line(path, lineno, line, len, n_candidates, &out->items[out->n], err,
+                                    errlen) < 0)
             goto fail;
         out->n++;
     }

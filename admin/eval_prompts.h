@@ -33,8 +33,8 @@ typedef struct {
     char *expected; /* NULL unless given */
     bool has_regex;
     regex_t regex;
-    json_t *schema; /* NULL unless given; one reference owned */
-    char *rubric;   /* NULL unless given */
+    json_t *schema;       /* NULL unless given; one reference owned */
+    char *rubric;         /* NULL unless given */
     eval_scorer_t scorer; /* first of expected, regex, schema, rubric; else agreement */
 } eval_prompt_t;
 

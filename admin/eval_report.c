@@ -91,7 +91,10 @@ int eval_report_table(FILE *out, const eval_summary_t *s, size_t n)
                 continue;
             fprintf(out, "%-4d  %-*.*s  %7.3f  %8.0f  %8.0f  %6zu  %10.6f  %11.4f  %s\n", c->rank,
                     w, w, c->name, c->m.quality, c->m.p50_ms, c->m.p95_ms, c->errors, c->cost_usd,
-                    c->m.cost_per_1k, !c->gated ? "-" : c->gate_ok ? "pass" : "FAIL");
+                    c->m.cost_per_1k,
+                    !c->gated    ? "-"
+                    : c->gate_ok ? "pass"
+                                 : "FAIL");
         }
     }
     return ferror(out) ? -1 : 0;
@@ -99,12 +102,12 @@ int eval_report_table(FILE *out, const eval_summary_t *s, size_t n)
 
 static json_t *er_summary_json(const eval_summary_t *c)
 {
-    json_t *o = json_pack("{s:s, s:i, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:I, s:f, s:f}", "candidate",
-                          c->name, "rank", c->rank, "requests", (json_int_t)c->requests, "errors",
-                          (json_int_t)c->errors, "judge_failures", (json_int_t)c->judge_failures,
-                          "quality", c->m.quality, "p50_ms", c->m.p50_ms, "p95_ms", c->m.p95_ms,
-                          "error_rate", c->m.error_rate, "tokens", (json_int_t)c->tokens,
-                          "cost_usd", c->cost_usd, "cost_per_1k", c->m.cost_per_1k);
+    json_t *o = json_pack(
+        "{s:s, s:i, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:I, s:f, s:f}", "candidate", c->name,
+        "rank", c->rank, "requests", (json_int_t)c->requests, "errors", (json_int_t)c->errors,
+        "judge_failures", (json_int_t)c->judge_failures, "quality", c->m.quality, "p50_ms",
+        c->m.p50_ms, "p95_ms", c->m.p95_ms, "error_rate", c->m.error_rate, "tokens",
+        (json_int_t)c->tokens, "cost_usd", c->cost_usd, "cost_per_1k", c->m.cost_per_1k);
     if (o && c->gated) {
         json_object_set_new(o, "gate", json_string(c->gate_ok ? "pass" : "fail"));
         if (!c->gate_ok)
@@ -129,11 +132,11 @@ int eval_report_json(FILE *out, const eval_run_t *r, const eval_summary_t *s)
         const eval_prompt_t *p = &r->prompts->items[pi];
         for (size_t ci = 0; ci < r->n_candidates; ci++) {
             const eval_result_t *res = &r->results[pi * r->n_candidates + ci];
-            json_t *o = json_pack("{s:s, s:s, s:s, s:f, s:b, s:f, s:I, s:f}", "id", p->id,
-                                  "candidate", r->candidates[ci], "scorer", scorers[p->scorer],
-                                  "score", res->score, "error", res->error, "latency_ms",
-                                  res->latency_ms, "tokens", (json_int_t)res->tokens, "cost_usd",
-                                  res->cost_usd);
+            json_t *o =
+                json_pack("{s:s, s:s, s:s, s:f, s:b, s:f, s:I, s:f}", "id", p->id, "candidate",
+                          r->candidates[ci], "scorer", scorers[p->scorer], "score", res->score,
+                          "error", res->error, "latency_ms", res->latency_ms, "tokens",
+                          (json_int_t)res->tokens, "cost_usd", res->cost_usd);
             if (!o || json_array_append_new(results, o) < 0)
                 goto out;
         }
@@ -176,9 +179,11 @@ int eval_report_csv(FILE *out, const eval_summary_t *s, size_t n)
             fprintf(out, "%d,", c->rank);
             er_csv_field(out, c->name);
             fprintf(out, ",%zu,%zu,%.6f,%.3f,%.3f,%.6f,%lld,%.8f,%.6f,%s,", c->requests, c->errors,
-                    c->m.quality, c->m.p50_ms, c->m.p95_ms, c->m.error_rate, c->tokens,
-                    c->cost_usd, c->m.cost_per_1k,
-                    !c->gated ? "" : c->gate_ok ? "pass" : "fail");
+                    c->m.quality, c->m.p50_ms, c->m.p95_ms, c->m.error_rate, c->tokens, c->cost_usd,
+                    c->m.cost_per_1k,
+                    !c->gated    ? ""
+                    : c->gate_ok ? "pass"
+                                 : "fail");
             er_csv_field(out, c->gated && !c->gate_ok ? c->why : "");
             fputc('\n', out);
         }

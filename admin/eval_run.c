@@ -122,8 +122,8 @@ static void *er_worker(void *arg)
         const eval_prompt_t *p = &r->prompts->items[pi];
         eval_result_t *res = &r->results[j];
         double t0 = er_now_ms();
-        int rc = conn ? er_complete(conn, r->candidates[ci], p->prompt, &res->answer,
-                                    &res->tokens, &res->cost_usd)
+        int rc = conn ? er_complete(conn, r->candidates[ci], p->prompt, &res->answer, &res->tokens,
+                                    &res->cost_usd)
                       : -1;
         res->latency_ms = er_now_ms() - t0;
         if (rc < 0) {

@@ -16,10 +16,10 @@
 #define ES_TOKENS_MAX 4096 /* distinct tokens counted per answer */
 #define ES_TOKEN_LEN_MAX 64
 
-static const char *const es_types[] = {"string", "number",  "integer", "boolean",
-                                       "object", "array", "null"};
-static const char *const es_keywords[] = {"type", "required", "properties", "enum", "items",
-                                          "title", "description"};
+static const char *const es_types[] = {"string", "number", "integer", "boolean",
+                                       "object", "array",  "null"};
+static const char *const es_keywords[] = {"type",  "required", "properties", "enum",
+                                          "items", "title",    "description"};
 
 static void es_trim(const char *s, const char **start, size_t *len)
 {
@@ -75,7 +75,8 @@ static int es_check(const json_t *schema, const char *path, int depth, char *err
         snprintf(err, errlen, "%s: expected an object", path);
         return -1;
     }
-    json_object_foreach((json_t *)schema, key, val) {
+    json_object_foreach((json_t *)schema, key, val)
+    {
         bool known = false;
         for (size_t i = 0; i < sizeof(es_keywords) / sizeof(es_keywords[0]); i++)
             known = known || strcmp(key, es_keywords[i]) == 0;
@@ -113,7 +114,8 @@ static int es_check(const json_t *schema, const char *path, int depth, char *err
             snprintf(err, errlen, "%s.required: expected an array of strings", path);
             return -1;
         }
-        json_array_foreach(req, i, r) {
+        json_array_foreach(req, i, r)
+        {
             if (!json_is_string(r)) {
                 snprintf(err, errlen, "%s.required[%zu]: expected a string", path, i);
                 return -1;
@@ -131,7 +133,8 @@ static int es_check(const json_t *schema, const char *path, int depth, char *err
             snprintf(err, errlen, "%s.properties: expected an object", path);
             return -1;
         }
-        json_object_foreach(props, key, val) {
+        json_object_foreach(props, key, val)
+        {
             snprintf(sub, sizeof(sub), "%.200s.properties.%.64s", path, key);
             if (es_check(val, sub, depth + 1, err, errlen) < 0)
                 return -1;
@@ -196,11 +199,13 @@ static bool es_valid(const json_t *schema, const json_t *v)
         json_t *r;
         const char *key;
         json_t *sub;
-        json_array_foreach(json_object_get(schema, "required"), i, r) {
+        json_array_foreach(json_object_get(schema, "required"), i, r)
+        {
             if (!json_object_get(v, json_string_value(r)))
                 return false;
         }
-        json_object_foreach(json_object_get(schema, "properties"), key, sub) {
+        json_object_foreach(json_object_get(schema, "properties"), key, sub)
+        {
             json_t *m = json_object_get(v, key);
             if (m && !es_valid(sub, m))
                 return false;
@@ -210,7 +215,8 @@ static bool es_valid(const json_t *schema, const json_t *v)
     if (items && json_is_array(v)) {
         size_t i;
         json_t *e;
-        json_array_foreach(v, i, e) {
+        json_array_foreach(v, i, e)
+        {
             if (!es_valid(items, e))
                 return false;
         }

@@ -100,8 +100,8 @@ int eval_gate_parse(const char *text, eval_gate_t *g, char *err, size_t errlen)
             }
         }
         if (op < 0) {
-            snprintf(err, errlen, "--gate: term %zu '%.*s': expected an operator >=, <=, >, <",
-                     no, (int)(tl > 80 ? 80 : tl), s);
+            snprintf(err, errlen, "--gate: term %zu '%.*s': expected an operator >=, <=, >, <", no,
+                     (int)(tl > 80 ? 80 : tl), s);
             return -1;
         }
         char num[64];

@@ -40,7 +40,8 @@ static void test_eval_prompts_exact_with_id(void **state)
 {
     (void)state;
     eval_prompt_t p;
-    assert_int_equal(parse("{\"id\": \"q1\", \"prompt\": \"2+2?\", \"expected\": \"4\"}", 1, &p), 0);
+    assert_int_equal(parse("{\"id\": \"q1\", \"prompt\": \"2+2?\", \"expected\": \"4\"}", 1, &p),
+                     0);
     assert_string_equal(p.id, "q1");
     assert_string_equal(p.prompt, "2+2?");
     assert_string_equal(p.expected, "4");
@@ -139,7 +140,8 @@ static void test_eval_prompts_load_skips_blank_lines(void **state)
 static void test_eval_prompts_load_names_the_bad_line(void **state)
 {
     (void)state;
-    const char *text = "{\"prompt\": \"a\", \"expected\": \"b\"}\n{\"prompt\": \"c\", \"regex\": 1}\n";
+    const char *text =
+        "{\"prompt\": \"a\", \"expected\": \"b\"}\n{\"prompt\": \"c\", \"regex\": 1}\n";
     char *path = write_tmp(text, strlen(text));
     eval_prompts_t s;
     char want[256];

@@ -89,9 +89,8 @@ static void test_eval_gate_check_lists_failures(void **state)
     (void)state;
     eval_gate_t g;
     char err[256], why[256];
-    assert_int_equal(eval_gate_parse("quality>=0.8,p95_ms<=2000,cost_per_1k<0.5", &g, err,
-                                     sizeof(err)),
-                     0);
+    assert_int_equal(
+        eval_gate_parse("quality>=0.8,p95_ms<=2000,cost_per_1k<0.5", &g, err, sizeof(err)), 0);
     eval_metrics_t good = {.quality = 0.8, .p95_ms = 2000, .cost_per_1k = 0.4};
     assert_int_equal(eval_gate_check(&g, &good, why, sizeof(why)), 0);
     assert_string_equal(why, "");
