@@ -310,6 +310,8 @@ int eval_judge_parse(const char *reply, double *out)
     const char *s = reply;
     while (*s) {
         if (isdigit((unsigned char)*s) || (*s == '.' && isdigit((unsigned char)s[1]))) {
+            if (s > reply && s[-1] == '-')
+                return -1; /* a negative grade is out of range, not its absolute value */
             char *end;
             double v = strtod(s, &end);
             if (end == s || !isfinite(v) || v < 0.0 || v > 1.0)

@@ -140,6 +140,7 @@ static void test_eval_judge_parse_first_number(void **state)
     assert_int_equal(eval_judge_parse("good", &v), -1);
     assert_int_equal(eval_judge_parse("", &v), -1);
     assert_int_equal(eval_judge_parse("1e999", &v), -1);
+    assert_int_equal(eval_judge_parse("-0.5", &v), -1);
 }
 
 int main(void)
