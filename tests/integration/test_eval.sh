@@ -4,8 +4,10 @@
 # answers "Paris" fast (model m) and slowly (model slow), sim "bad" answers
 # "London". Checks the ranking, --gate (exit 0 for the good candidate, 3 and
 # the reason for the bad and the slow ones), the JSON and CSV outputs, the
-# judge and agreement scorers, and that corrupt prompt files and bad flags
-# are refused (exit 2) with a message naming FILE:LINE: field.
+# judge (and a judge with no grade), schema and agreement scorers, that
+# --concurrency bounds the calls in flight, an unreachable candidate, that
+# corrupt prompt files and bad flags are refused (exit 2) with a message
+# naming FILE:LINE: field, and that the data plane then stops cleanly.
 #
 # Needs jq. Env: LLMGW_BIN_DIR, LLMGW_SRC_DIR (default from here).
 set -uo pipefail
@@ -50,9 +52,11 @@ sim() {
         --port-file "$WORK/$1.port" >"$WORK/$1.log" 2>&1 &
     PIDS+=($!)
     PORT=$(wait_port "$!" "$WORK/$1.port" "llmgw-sim $1")
+    [ -n "$PORT" ] || fail "llmgw-sim $1 did not start"
 }
 sim good '{"models": {"m": {"answer": "Paris", "latency_ms": 5},
-                      "slow": {"answer": "Paris", "latency_ms": 400}}}'
+                      "slow": {"answer": "Paris", "latency_ms": 400},
+                      "json": {"answer": "{\"city\": \"Paris\", \"pop\": 2}"}}}'
 GOOD=$PORT
 sim bad '{"models": {"m": {"answer": "London"}, "judge": {"answer": "Score: 0.75"}}}'
 BAD=$PORT
@@ -62,7 +66,8 @@ cat >"$WORK/table.json" <<EOF2
  "providers": [
    {"name": "good", "base_url": "http://127.0.0.1:$GOOD/v1", "timeout_ms": 10000,
     "models": [{"name": "m", "input_cost_per_mtok": 1, "output_cost_per_mtok": 1},
-               {"name": "slow", "input_cost_per_mtok": 1, "output_cost_per_mtok": 1}]},
+               {"name": "slow", "input_cost_per_mtok": 1, "output_cost_per_mtok": 1},
+               {"name": "json"}]},
    {"name": "bad", "base_url": "http://127.0.0.1:$BAD/v1", "timeout_ms": 10000,
     "models": [{"name": "m", "input_cost_per_mtok": 100, "output_cost_per_mtok": 100},
                {"name": "judge"}]}],
@@ -70,9 +75,13 @@ cat >"$WORK/table.json" <<EOF2
              "deployments": [{"provider": "good", "model": "m"}]}]}
 EOF2
 "$BIN_DIR/llmgw-dataplane" --table "$WORK/table.json" --listen 127.0.0.1:0 --threads 2 \
-    --port-file "$WORK/grpc.port" >"$WORK/dataplane.log" 2>&1 &
-PIDS+=($!)
-TARGET=127.0.0.1:$(wait_port "$!" "$WORK/grpc.port" llmgw-dataplane)
+    --port-file "$WORK/grpc.port" --http-listen 127.0.0.1:0 --http-port-file "$WORK/http.port" \
+    >"$WORK/dataplane.log" 2>&1 &
+DP_PID=$!
+PIDS+=("$DP_PID")
+DP_PORT=$(wait_port "$DP_PID" "$WORK/grpc.port" llmgw-dataplane)
+[ -n "$DP_PORT" ] || fail "llmgw-dataplane did not start"
+TARGET=127.0.0.1:$DP_PORT
 
 cat >"$WORK/p.jsonl" <<'EOF2'
 {"id": "capital", "prompt": "What is the capital of France?", "expected": "  paris "}
@@ -103,8 +112,9 @@ grep -q "gate failed: bad/m: quality=0 (needs >= 0.8)" "$WORK/err.txt" && ok "ga
 grep -q "gate failed: good/slow: p95_ms=[0-9.]* (needs <= 300)" "$WORK/err.txt" \
     && ok "gate names good/slow's p95" || bad "gate reason for good/slow: $(cat "$WORK/err.txt")"
 grep -q "fast-paris" "$WORK/err.txt" && bad "fast-paris reported as failing" || ok "fast-paris passes"
-[ ! -s "$WORK/err.txt" ] || grep -qv "gate failed" "$WORK/err.txt" && bad "stderr not a TTY but has more than gate lines" \
-    || ok "no progress line when stderr is not a TTY"
+if grep -v "gate failed" "$WORK/err.txt" | grep -q .; then
+    bad "stderr is not a TTY but has more than the gate lines: $(cat "$WORK/err.txt")"
+else ok "no progress line when stderr is not a TTY"; fi
 
 # JSON output parses and holds the figures
 jq -e '.candidates | length == 3' "$WORK/out.json" >/dev/null && ok "json: 3 candidates" || bad "json candidates"
@@ -145,6 +155,33 @@ eval_run --prompts "$WORK/a.jsonl" --candidate good/m --candidate good/slow --ca
 jq -e '(.candidates[] | select(.candidate == "good/m") | .quality == 0.5) and
        (.candidates[] | select(.candidate == "bad/m") | .quality == 0) and .results[0].scorer == "agreement"' \
     "$WORK/a.json" >/dev/null && ok "agreement: Jaccard with the other candidates" || bad "agreement: $(cat "$WORK/a.json")"
+
+# a judge whose reply holds no grade scores 0 and is counted
+eval_run --prompts "$WORK/j.jsonl" --candidate good/m --judge good/m --json >"$WORK/j3.json" 2>/dev/null
+jq -e '.candidates[0].quality == 0 and .candidates[0].judge_failures == 1' "$WORK/j3.json" >/dev/null \
+    && ok "judge without a grade: score 0, judge_failures 1" || bad "judge failure: $(cat "$WORK/j3.json")"
+
+# schema: the JSON answer validates, the plain one does not
+printf '%s\n' '{"prompt": "City as JSON", "schema": {"type": "object", "required": ["city"],
+  "properties": {"city": {"enum": ["Paris"]}, "pop": {"type": "integer"}}}}' | tr -d '\n' >"$WORK/s.jsonl"
+eval_run --prompts "$WORK/s.jsonl" --candidate good/json --candidate good/m --json >"$WORK/s.json" 2>/dev/null
+jq -e '(.candidates[] | select(.candidate == "good/json") | .quality == 1) and
+       (.candidates[] | select(.candidate == "good/m") | .quality == 0)' "$WORK/s.json" >/dev/null \
+    && ok "schema scorer" || bad "schema: $(cat "$WORK/s.json")"
+
+# --concurrency bounds the calls in flight: 6 prompts x 400 ms
+for i in 1 2 3 4 5 6; do printf '{"prompt": "q%d", "expected": "paris"}\n' "$i"; done >"$WORK/c.jsonl"
+t0=$(date +%s%N)
+eval_run --prompts "$WORK/c.jsonl" --candidate good/slow --concurrency 1 >/dev/null 2>&1
+t1=$(date +%s%N)
+eval_run --prompts "$WORK/c.jsonl" --candidate good/slow --concurrency 6 >/dev/null 2>&1
+t2=$(date +%s%N)
+serial_ms=$(((t1 - t0) / 1000000))
+parallel_ms=$(((t2 - t1) / 1000000))
+[ "$serial_ms" -ge 2400 ] && ok "--concurrency 1: one call at a time (${serial_ms} ms)" \
+    || bad "--concurrency 1 took ${serial_ms} ms, expected >= 2400"
+[ "$parallel_ms" -lt 2000 ] && ok "--concurrency 6: calls overlap (${parallel_ms} ms)" \
+    || bad "--concurrency 6 took ${parallel_ms} ms, expected < 2000"
 
 # --- an unreachable candidate counts errors, does not hang --------------------
 eval_run --prompts "$WORK/p.jsonl" --candidate nowhere/m --gate "error_rate<=0" --json \
@@ -195,6 +232,10 @@ eval_run --prompts "$WORK/p.jsonl" --candidate a --output x.txt >/dev/null 2>"$W
 [ $? = 2 ] && grep -q -- "--output: expected" "$WORK/bad.err" && ok "bad --output" || bad "bad --output"
 eval_run --prompts "$WORK/p.jsonl" --candidate a --concurrency 0 >/dev/null 2>"$WORK/bad.err"
 [ $? = 2 ] && ok "bad --concurrency" || bad "bad --concurrency"
+
+# the data plane survived every run and stops cleanly
+stop "$DP_PID"
+[ "$STOP_RC" = 0 ] && ok "llmgw-dataplane exits 0 on SIGTERM" || bad "llmgw-dataplane exited $STOP_RC"
 
 [ "$FAILS" = 0 ] || fail "$FAILS checks failed"
 echo "$TEST_NAME: all checks passed"
