@@ -25,6 +25,7 @@ static const main_cmd_t main_cmds[] = {
     {"models", cmd_models, "list the routes and models a data plane serves (ListModels)"},
     {"ensemble", cmd_ensemble,
      "send one prompt to several models and combine the answers (Ensemble)"},
+    {"eval", cmd_eval, "score a prompt set across candidates; gate on quality, latency, cost"},
     {"provider", cmd_provider,
      "manage the control plane's providers (add, list, show, edit, test, discover, remove)"},
     {"model", cmd_model, "manage the models of the control plane's providers"},
