@@ -168,8 +168,8 @@ static int ri_add_sym(ri_index_t *ix, const char *scope, size_t scope_len, const
 static int ri_add_child(ri_index_t *ix, const char *scope, size_t scope_len, const ri_field_t *f,
                         size_t file, ri_sym_kind_t kind)
 {
-    const char *name;
-    size_t name_len;
+    const char *name = NULL;
+    size_t name_len = 0;
     if (ri_name_of(f->data, f->len, &name, &name_len) != 0)
         return -1;
     return ri_add_sym(ix, scope, scope_len, name, name_len, file, kind, NULL, NULL);
@@ -195,8 +195,8 @@ static int ri_add_enum(ri_index_t *ix, const char *scope, size_t scope_len, cons
 static int ri_add_message(ri_index_t *ix, const char *scope, size_t scope_len, const ri_field_t *m,
                           size_t file, int depth)
 {
-    const char *name;
-    size_t name_len;
+    const char *name = NULL;
+    size_t name_len = 0;
     char *full;
     size_t full_len;
     if (depth > RI_MAX_DEPTH || ri_name_of(m->data, m->len, &name, &name_len) != 0 ||
@@ -227,8 +227,8 @@ static int ri_add_message(ri_index_t *ix, const char *scope, size_t scope_len, c
 static int ri_add_service(ri_index_t *ix, const char *scope, size_t scope_len, const ri_field_t *s,
                           size_t file)
 {
-    const char *name;
-    size_t name_len;
+    const char *name = NULL;
+    size_t name_len = 0;
     char *full;
     size_t full_len;
     if (ri_name_of(s->data, s->len, &name, &name_len) != 0 ||
