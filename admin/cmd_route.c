@@ -3,6 +3,7 @@
  * names may hold ':' and '/', never ','. */
 #include "cmd_ctl.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,16 +15,27 @@
 
 static const char route_usage[] =
     "usage: llmgw route add NAME --deployment PROVIDER/MODEL[,weight=W][,priority=P]...\n"
-    "                       [--strategy priority|weighted] [flags]\n"
+    "                       [--strategy S] [settings] [flags]\n"
     "       llmgw route list [flags]\n"
     "       llmgw route show NAME [flags]\n"
-    "       llmgw route edit NAME [--strategy S] [--deployment D]... [flags]\n"
+    "       llmgw route edit NAME [--strategy S] [--deployment D]... [settings] [flags]\n"
     "                                 (update is an alias)\n"
-    "                       (deployments given replace the list; others are kept)\n"
+    "                       (deployments given replace the list; settings not given are kept)\n"
     "       llmgw route remove NAME [flags]\n"
     "\n"
-    "  --strategy S          priority (default) or weighted\n"
+    "  --strategy S          priority (default), weighted, cost, latency, quality, balanced,\n"
+    "                        custom (docs/routing-table.md)\n"
     "  --deployment D        repeatable; weight > 0 (default 1), lower priority first (default 0)\n"
+    "\n"
+    "settings:\n"
+    "  --weights W           balanced/custom scoring: cost=N,latency=N,quality=N,success=N\n"
+    "                        (each 0..1000000, absent ones 0; required by custom)\n"
+    "  --default-weights     edit: drop the weights (balanced uses the defaults again)\n"
+    "  --tolerance X         scoring strategies: load-balance within this fraction, 0..1\n"
+    "  --max-attempts N      at most N upstream attempts per request, 0..128 (0: all)\n"
+    "  --cache-ttl-ms N      cache answers for N ms, 1..86400000\n"
+    "  --cache-max-temperature X  cache only requests with temperature <= X, 0..2 (default 0)\n"
+    "  --no-cache            edit: stop caching this route's answers\n"
     "\n"
     "common flags:\n" CTL_COMMON_FLAGS "  -h, --help            show this help\n"
     "\n"
@@ -80,13 +92,156 @@ static int route_parse_dep(const char *text, route_dep_t *rd)
     return 0;
 }
 
+/* The flags that set a route's scoring, retry and cache settings. */
+typedef struct {
+    Llmgw__V1__RouteWeights weights;
+    Llmgw__V1__RouteCache cache;
+    bool set_weights, clear_weights, set_tolerance, set_attempts, set_ttl, set_max_temp, no_cache;
+    double tolerance;
+    long long attempts;
+} route_settings_t;
+
+static int route_parse_weights(const char *text, Llmgw__V1__RouteWeights *w)
+{
+    llmgw__v1__route_weights__init(w);
+    const char *p = text;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        char item[64];
+        snprintf(item, sizeof(item), "%.*s", (int)n, p);
+        char *eq = strchr(item, '=');
+        double *slot = NULL;
+        if (eq) {
+            *eq = '\0';
+            slot = strcmp(item, "cost") == 0      ? &w->cost
+                   : strcmp(item, "latency") == 0 ? &w->latency
+                   : strcmp(item, "quality") == 0 ? &w->quality
+                   : strcmp(item, "success") == 0 ? &w->success
+                                                  : NULL;
+        }
+        if (!slot)
+            return cmd_usage_error(ROUTE_CMD,
+                                   "--weights: expected cost=N,latency=N,quality=N,success=N, "
+                                   "got '%s'",
+                                   text),
+                   -1;
+        char flag[80];
+        snprintf(flag, sizeof(flag), "--weights %s", item);
+        if (cmd_parse_double(ROUTE_CMD, flag, eq + 1, 0, 1000000, slot) < 0)
+            return -1;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    if (w->cost + w->latency + w->quality + w->success <= 0)
+        return cmd_usage_error(ROUTE_CMD, "--weights: expected at least one weight > 0"), -1;
+    return 0;
+}
+
+/* 1: a: was a settings flag (parsed into s), 0: not one, -1: bad value. */
+static int route_settings_flag(cmd_args_t *a, route_settings_t *s)
+{
+    const char *v;
+    if (cmd_args_is(a, "--weights")) {
+        if (!(v = cmd_args_value(a)) || route_parse_weights(v, &s->weights) < 0)
+            return -1;
+        s->set_weights = true;
+    } else if (cmd_args_is(a, "--default-weights")) {
+        s->clear_weights = true;
+    } else if (cmd_args_is(a, "--tolerance")) {
+        if (!(v = cmd_args_value(a)) ||
+            cmd_parse_double(ROUTE_CMD, "--tolerance", v, 0, 1, &s->tolerance) < 0)
+            return -1;
+        s->set_tolerance = true;
+    } else if (cmd_args_is(a, "--max-attempts")) {
+        if (!(v = cmd_args_value(a)) ||
+            cmd_parse_int(ROUTE_CMD, "--max-attempts", v, 0, 128, &s->attempts) < 0)
+            return -1;
+        s->set_attempts = true;
+    } else if (cmd_args_is(a, "--cache-ttl-ms")) {
+        long long ttl;
+        if (!(v = cmd_args_value(a)) ||
+            cmd_parse_int(ROUTE_CMD, "--cache-ttl-ms", v, 1, 86400000, &ttl) < 0)
+            return -1;
+        s->cache.ttl_ms = ttl;
+        s->set_ttl = true;
+    } else if (cmd_args_is(a, "--cache-max-temperature")) {
+        if (!(v = cmd_args_value(a)) || cmd_parse_double(ROUTE_CMD, "--cache-max-temperature", v, 0,
+                                                         2, &s->cache.max_temperature) < 0)
+            return -1;
+        s->set_max_temp = true;
+    } else if (cmd_args_is(a, "--no-cache")) {
+        s->no_cache = true;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+/* Applies the settings flags to r. r may point at s's sub-messages afterwards:
+ * a caller editing an unpacked message saves r's own pointers first and puts
+ * them back before freeing it. */
+static int route_settings_apply(route_settings_t *s, Llmgw__V1__Route *r, const char *verb)
+{
+    if (s->set_weights && s->clear_weights)
+        return cmd_usage_error(ROUTE_CMD, "--weights and --default-weights: give one"), -1;
+    if (s->no_cache && (s->set_ttl || s->set_max_temp))
+        return cmd_usage_error(ROUTE_CMD, "--no-cache and --cache-*: give one"), -1;
+    if (s->set_weights)
+        r->weights = &s->weights;
+    else if (s->clear_weights)
+        r->weights = NULL;
+    if (s->set_tolerance) {
+        r->tolerance_opt_case = LLMGW__V1__ROUTE__TOLERANCE_OPT_TOLERANCE;
+        r->tolerance = s->tolerance;
+    }
+    if (s->set_attempts)
+        r->max_attempts = (int32_t)s->attempts;
+    if (s->no_cache) {
+        r->cache = NULL;
+    } else if (s->set_ttl || s->set_max_temp) {
+        if (!s->set_ttl && !r->cache)
+            return cmd_usage_error(ROUTE_CMD,
+                                   "%s: --cache-max-temperature: needs --cache-ttl-ms (the route "
+                                   "is not cached)",
+                                   verb),
+                   -1;
+        if (!s->set_ttl)
+            s->cache.ttl_ms = r->cache->ttl_ms;
+        if (!s->set_max_temp)
+            s->cache.max_temperature = r->cache ? r->cache->max_temperature : 0;
+        r->cache = &s->cache;
+    }
+    return 0;
+}
+
+/* The SETTINGS cell: what the route sets beyond its strategy. */
+static void route_settings_text(const Llmgw__V1__Route *r, char *out, size_t n)
+{
+    int len = snprintf(out, n, "%s", "");
+    if (r->weights)
+        len += snprintf(out + len, n - (size_t)len, "weights=%g/%g/%g/%g ", r->weights->cost,
+                        r->weights->latency, r->weights->quality, r->weights->success);
+    if (r->tolerance_opt_case && (size_t)len < n)
+        len += snprintf(out + len, n - (size_t)len, "tolerance=%g ", r->tolerance);
+    if (r->max_attempts && (size_t)len < n)
+        len += snprintf(out + len, n - (size_t)len, "max_attempts=%d ", r->max_attempts);
+    if (r->cache && (size_t)len < n)
+        len += snprintf(out + len, n - (size_t)len, "cache=%lldms(t<=%g) ",
+                        (long long)r->cache->ttl_ms, r->cache->max_temperature);
+    if (len > 0 && (size_t)len <= n && out[len - 1] == ' ')
+        out[len - 1] = '\0';
+    if (!out[0])
+        snprintf(out, n, "-");
+}
+
 static int route_print(const ctl_opts_t *o, Llmgw__V1__Route **rs, size_t n,
                        const ProtobufCMessage *whole)
 {
     if (o->json)
         return ctl_print_json(whole);
-    static const char *const titles[] = {"NAME", "STRATEGY", "DEPLOYMENTS"};
-    ctl_table_t *t = ctl_table_new(3, titles);
+    static const char *const titles[] = {"NAME", "STRATEGY", "SETTINGS", "DEPLOYMENTS"};
+    ctl_table_t *t = ctl_table_new(4, titles);
     int rc = t ? CMD_EXIT_OK : CMD_EXIT_RPC;
     for (size_t i = 0; i < n && rc == CMD_EXIT_OK; i++) {
         char deps[4096] = "";
@@ -95,7 +250,9 @@ static int route_print(const ctl_opts_t *o, Llmgw__V1__Route **rs, size_t n,
             snprintf(deps + strlen(deps), sizeof(deps) - strlen(deps), "%s%s/%s(w=%g,p=%d)",
                      k ? " " : "", d->provider, d->model, d->weight, d->priority);
         }
-        const char *cells[] = {rs[i]->name, rs[i]->strategy, deps};
+        char settings[256];
+        route_settings_text(rs[i], settings, sizeof(settings));
+        const char *cells[] = {rs[i]->name, rs[i]->strategy, settings, deps};
         if (ctl_table_row(t, cells) < 0)
             rc = CMD_EXIT_RPC;
     }
@@ -114,8 +271,11 @@ int cmd_route(int argc, char **argv)
     Llmgw__V1__Deployment *dptrs[ROUTE_MAX_DEPLOYMENTS];
     size_t n_deps = 0;
     ProtobufCMessage *resp = NULL;
+    route_settings_t settings;
     int rc;
 
+    memset(&settings, 0, sizeof(settings));
+    llmgw__v1__route_cache__init(&settings.cache);
     ctl_opts_init(&ctl);
     cmd_args_init(&a, ROUTE_CMD, argc, argv);
     while (cmd_args_next(&a)) {
@@ -131,15 +291,23 @@ int cmd_route(int argc, char **argv)
         } else if (cmd_args_is(&a, "-h") || cmd_args_is(&a, "--help")) {
             fputs(route_usage, stdout);
             return CMD_EXIT_OK;
-        } else if ((common = ctl_common_flag(ROUTE_CMD, &a, &ctl)) != 0) {
+        } else if ((common = ctl_common_flag(ROUTE_CMD, &a, &ctl)) != 0 ||
+                   (common = route_settings_flag(&a, &settings)) != 0) {
             if (common < 0)
                 return CMD_EXIT_USAGE;
         } else if (cmd_args_is(&a, "--strategy")) {
             if (!(strategy = cmd_args_value(&a)))
                 return CMD_EXIT_USAGE;
-            if (strcmp(strategy, "priority") != 0 && strcmp(strategy, "weighted") != 0)
-                return cmd_usage_error(
-                    ROUTE_CMD, "--strategy: expected priority or weighted, got '%s'", strategy);
+            static const char *const known[] = {"priority", "weighted", "cost",   "latency",
+                                                "quality",  "balanced", "custom", NULL};
+            size_t k = 0;
+            while (known[k] && strcmp(strategy, known[k]) != 0)
+                k++;
+            if (!known[k])
+                return cmd_usage_error(ROUTE_CMD,
+                                       "--strategy: expected priority, weighted, cost, latency, "
+                                       "quality, balanced or custom, got '%s'",
+                                       strategy);
         } else if (cmd_args_is(&a, "--deployment")) {
             if (!(v = cmd_args_value(&a)))
                 return CMD_EXIT_USAGE;
@@ -194,6 +362,10 @@ int cmd_route(int argc, char **argv)
         r.strategy = (char *)(strategy ? strategy : "priority");
         r.deployments = dptrs;
         r.n_deployments = n_deps;
+        if (settings.clear_weights || settings.no_cache)
+            return cmd_usage_error(ROUTE_CMD, "add: --default-weights and --no-cache are for edit");
+        if (route_settings_apply(&settings, &r, verb) < 0)
+            return CMD_EXIT_USAGE;
         Llmgw__V1__CreateRouteRequest req = LLMGW__V1__CREATE_ROUTE_REQUEST__INIT;
         req.route = &r;
         rc = ctl_call(&ctl, "/llmgw.v1.RegistryService/CreateRoute", &req.base,
@@ -210,6 +382,12 @@ int cmd_route(int argc, char **argv)
         char *orig_strategy = r->strategy;
         Llmgw__V1__Deployment **orig_deps = r->deployments;
         size_t orig_n = r->n_deployments;
+        Llmgw__V1__RouteWeights *orig_weights = r->weights;
+        Llmgw__V1__RouteCache *orig_cache = r->cache;
+        if (route_settings_apply(&settings, r, verb) < 0) {
+            protobuf_c_message_free_unpacked(cur, NULL);
+            return CMD_EXIT_USAGE;
+        }
         if (strategy)
             r->strategy = (char *)strategy;
         if (n_deps) {
@@ -224,6 +402,8 @@ int cmd_route(int argc, char **argv)
         r->strategy = orig_strategy;
         r->deployments = orig_deps;
         r->n_deployments = orig_n;
+        r->weights = orig_weights;
+        r->cache = orig_cache;
         protobuf_c_message_free_unpacked(cur, NULL);
     } else if (strcmp(verb, "remove") == 0 || strcmp(verb, "delete") == 0) {
         Llmgw__V1__DeleteRouteRequest req = LLMGW__V1__DELETE_ROUTE_REQUEST__INIT;

@@ -22,7 +22,9 @@ const store_stmt_t table_versions_stmts[] = {
      " ORDER BY m.provider, m.name",
      0},
     {"table_versions_routes",
-     "SELECT r.name, r.strategy, d.provider, d.model, d.weight, d.priority FROM routes r"
+     "SELECT r.name, r.strategy, r.weight_cost, r.weight_latency, r.weight_quality,"
+     " r.weight_success, r.tolerance, r.max_attempts, r.cache_ttl_ms, r.cache_max_temperature,"
+     " d.provider, d.model, d.weight, d.priority FROM routes r"
      " JOIN route_deployments d ON d.route = r.name JOIN providers p ON p.name = d.provider"
      " WHERE p.enabled ORDER BY r.name, d.position",
      0},
@@ -162,6 +164,36 @@ fail:
     return NULL;
 }
 
+/* The settings a route row sets (NULL columns are the data plane's
+ * defaults and stay out of the table). */
+static int tv_route_settings(const PGresult *r, int i, json_t *rt)
+{
+    if (!store_is_null(r, i, "weight_cost")) {
+        json_t *w =
+            json_pack("{s:f, s:f, s:f, s:f}", "cost", strtod(store_get(r, i, "weight_cost"), NULL),
+                      "latency", strtod(store_get(r, i, "weight_latency"), NULL), "quality",
+                      strtod(store_get(r, i, "weight_quality"), NULL), "success",
+                      strtod(store_get(r, i, "weight_success"), NULL));
+        if (json_object_set_new(rt, "weights", w) != 0)
+            return -1;
+    }
+    if (!store_is_null(r, i, "tolerance") &&
+        json_object_set_new(rt, "tolerance",
+                            json_real(strtod(store_get(r, i, "tolerance"), NULL))) != 0)
+        return -1;
+    long attempts = strtol(store_get(r, i, "max_attempts"), NULL, 10);
+    if (attempts > 0 && json_object_set_new(rt, "max_attempts", json_integer(attempts)) != 0)
+        return -1;
+    if (!store_is_null(r, i, "cache_ttl_ms")) {
+        json_t *cache = json_pack(
+            "{s:I, s:f}", "ttl_ms", (json_int_t)strtoll(store_get(r, i, "cache_ttl_ms"), NULL, 10),
+            "max_temperature", strtod(store_get(r, i, "cache_max_temperature"), NULL));
+        if (json_object_set_new(rt, "cache", cache) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static json_t *tv_routes(PGconn *c, store_err_t *e)
 {
     PGresult *r = store_exec(c, "table_versions_routes", 0, NULL, e);
@@ -176,7 +208,7 @@ static json_t *tv_routes(PGconn *c, store_err_t *e)
             deps = json_array();
             json_t *rt = json_pack("{s:s, s:s, s:o}", "name", name, "strategy",
                                    store_get(r, i, "strategy"), "deployments", deps);
-            if (!rt || json_array_append_new(list, rt) != 0)
+            if (!rt || json_array_append_new(list, rt) != 0 || tv_route_settings(r, i, rt) < 0)
                 goto fail;
             cur = name;
         }

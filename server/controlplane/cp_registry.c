@@ -396,13 +396,29 @@ static int apply_route_create(PGconn *c, cp_change_t *ch, store_err_t *e)
     return routes_insert(c, ch->req, e);
 }
 
+/* The audit text of a route: its strategy, size and the settings it sets. */
+static void route_detail(const Llmgw__V1__Route *rt, char *out, size_t n)
+{
+    int len = snprintf(out, n, "strategy=%s deployments=%zu", rt->strategy, rt->n_deployments);
+    if (len >= 0 && (size_t)len < n && rt->weights)
+        len += snprintf(out + len, n - (size_t)len, " weights=%g/%g/%g/%g", rt->weights->cost,
+                        rt->weights->latency, rt->weights->quality, rt->weights->success);
+    if (len >= 0 && (size_t)len < n && rt->tolerance_opt_case)
+        len += snprintf(out + len, n - (size_t)len, " tolerance=%g", rt->tolerance);
+    if (len >= 0 && (size_t)len < n && rt->max_attempts)
+        len += snprintf(out + len, n - (size_t)len, " max_attempts=%d", rt->max_attempts);
+    if (len >= 0 && (size_t)len < n && rt->cache)
+        snprintf(out + len, n - (size_t)len, " cache_ttl_ms=%lld cache_max_temperature=%g",
+                 (long long)rt->cache->ttl_ms, rt->cache->max_temperature);
+}
+
 static int before_route(PGconn *c, cp_change_t *ch, char *out, size_t n, store_err_t *e)
 {
     const Llmgw__V1__Route *want = ch->req;
     Llmgw__V1__Route *rt = routes_get(c, want->name, e);
     if (!rt)
         return -1;
-    snprintf(out, n, "strategy=%s deployments=%zu", rt->strategy, rt->n_deployments);
+    route_detail(rt, out, n);
     protobuf_c_message_free_unpacked(&rt->base, NULL);
     return 0;
 }
@@ -419,8 +435,7 @@ static grpc_status_code route_change(cp_t *cp, const audit_actor_t *who, Llmgw__
     if (apply != apply_route_create)
         ch.before = before_route;
     snprintf(ch.object, sizeof(ch.object), "route/%s", rt->name);
-    snprintf(ch.detail, sizeof(ch.detail), "strategy=%s deployments=%zu", rt->strategy,
-             rt->n_deployments);
+    route_detail(rt, ch.detail, sizeof(ch.detail));
     return cp_change_run(&ch, resp, details, dlen);
 }
 

@@ -153,6 +153,50 @@ int cp_validate_model(Llmgw__V1__Model *m, char *err, size_t errlen)
     return 0;
 }
 
+/* The scoring and cache settings, with the table loader's ranges
+ * (server/table/table.c) so a route the control plane accepts always loads
+ * on the nodes. */
+static int cp_validate_route_settings(const Llmgw__V1__Route *r, char *err, size_t errlen)
+{
+    const Llmgw__V1__RouteWeights *w = r->weights;
+    if (w) {
+        const double v[] = {w->cost, w->latency, w->quality, w->success};
+        static const char *const names[] = {"cost", "latency", "quality", "success"};
+        for (size_t i = 0; i < 4; i++)
+            if (!(v[i] >= 0 && v[i] <= 1000000)) {
+                snprintf(err, errlen, "route.weights.%s: expected a number 0..1000000", names[i]);
+                return -1;
+            }
+        if (v[0] + v[1] + v[2] + v[3] <= 0) {
+            snprintf(err, errlen, "route.weights: expected at least one weight > 0");
+            return -1;
+        }
+    } else if (strcmp(r->strategy, "custom") == 0) {
+        snprintf(err, errlen, "route.weights: required by strategy custom");
+        return -1;
+    }
+    if (r->tolerance_opt_case == LLMGW__V1__ROUTE__TOLERANCE_OPT_TOLERANCE &&
+        !(r->tolerance >= 0 && r->tolerance <= 1)) {
+        snprintf(err, errlen, "route.tolerance: expected a number 0..1");
+        return -1;
+    }
+    if (r->max_attempts < 0 || r->max_attempts > 128) {
+        snprintf(err, errlen, "route.max_attempts: expected an integer 0..128");
+        return -1;
+    }
+    if (r->cache) {
+        if (r->cache->ttl_ms < 1 || r->cache->ttl_ms > 86400000) {
+            snprintf(err, errlen, "route.cache.ttl_ms: expected an integer 1..86400000");
+            return -1;
+        }
+        if (!(r->cache->max_temperature >= 0 && r->cache->max_temperature <= 2)) {
+            snprintf(err, errlen, "route.cache.max_temperature: expected a number 0..2");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int cp_validate_route(Llmgw__V1__Route *r, char *err, size_t errlen)
 {
     if (!r) {
@@ -161,10 +205,19 @@ int cp_validate_route(Llmgw__V1__Route *r, char *err, size_t errlen)
     }
     if (cp_validate_name("route.name", r->name, CP_NAME_MAX, "", err, errlen) < 0)
         return -1;
-    if (strcmp(r->strategy, "priority") != 0 && strcmp(r->strategy, "weighted") != 0) {
-        snprintf(err, errlen, "route.strategy: expected one of priority, weighted");
+    static const char *const strategies[] = {"priority", "weighted", "cost",   "latency",
+                                             "quality",  "balanced", "custom", NULL};
+    size_t si = 0;
+    while (strategies[si] && strcmp(r->strategy, strategies[si]) != 0)
+        si++;
+    if (!strategies[si]) {
+        snprintf(err, errlen,
+                 "route.strategy: expected one of priority, weighted, cost, latency, "
+                 "quality, balanced, custom");
         return -1;
     }
+    if (cp_validate_route_settings(r, err, errlen) < 0)
+        return -1;
     if (r->n_deployments == 0 || r->n_deployments > 64) {
         snprintf(err, errlen, "route.deployments: expected 1 to 64 deployments");
         return -1;

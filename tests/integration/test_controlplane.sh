@@ -245,6 +245,59 @@ check "chat routes to the preset provider" \
 grep -q "hello preset" "$T/out" && pass "the simulator answered through the preset" ||
   fail "the simulator answered through the preset"
 
+# --- route settings: every strategy, weights, tolerance, retries, cache ------
+check_fails "custom without weights is refused by the control plane" 1 \
+  "INVALID_ARGUMENT: route.weights: required by strategy custom" \
+  "$BIN/llmgw" route add r-custom --deployment local/gpt-4o-mini --strategy custom
+check_fails "an unknown strategy is refused by the CLI" 2 "--strategy: expected priority, weighted, cost" \
+  "$BIN/llmgw" route add r-bad --deployment local/gpt-4o-mini --strategy cheapest
+check_fails "all-zero weights are refused" 2 "--weights: expected at least one weight > 0" \
+  "$BIN/llmgw" route add r-w --deployment local/gpt-4o-mini --strategy custom --weights cost=0
+check_fails "an unknown weight is refused" 2 "--weights: expected cost=N" \
+  "$BIN/llmgw" route add r-w --deployment local/gpt-4o-mini --strategy custom --weights speed=1
+check_fails "a zero cache TTL is refused" 2 "--cache-ttl-ms" \
+  "$BIN/llmgw" route edit via-preset --cache-ttl-ms 0
+check_fails "a cache temperature without a TTL on an uncached route" 2 "needs --cache-ttl-ms" \
+  "$BIN/llmgw" route edit via-preset --cache-max-temperature 1
+check "route add with custom weights" "$BIN/llmgw" route add r-custom --deployment local/gpt-4o-mini \
+  --strategy custom --weights cost=2,success=1 --tolerance 0.2
+check "route edit: cost strategy, retry budget, cache" "$BIN/llmgw" route edit via-preset --strategy cost \
+  --max-attempts 2 --cache-ttl-ms 60000 --cache-max-temperature 0.5
+"$BIN/llmgw" route show via-preset >"$T/route2.txt"
+grep -q "cost .*max_attempts=2 cache=60000ms(t<=0.5)" "$T/route2.txt" && pass "route show lists the settings" ||
+  { fail "route show lists the settings"; cat "$T/route2.txt" >&2; }
+grep -q "action=route.update\|route.update" <(psql_q "SELECT action || ' ' || detail FROM audit_log WHERE object = 'route/via-preset' ORDER BY id DESC LIMIT 1") &&
+  psql_q "SELECT detail FROM audit_log WHERE object = 'route/via-preset' ORDER BY id DESC LIMIT 1" | grep -q "cache_ttl_ms=60000" &&
+  pass "the audit row names the new settings" || fail "the audit row names the new settings"
+TV=$(psql_q "SELECT max(version) FROM routing_table_versions")
+wait_acked "$TV" 3 && pass "every node accepted the table with route settings" ||
+  fail "every node accepted the table with route settings"
+"$BIN/llmgw" table show >"$T/table3.json" 2>/dev/null
+python3 -c "
+import json,sys; d=json.load(open('$T/table3.json')); d=d.get('document', d)
+d=json.loads(d) if isinstance(d,str) else d
+r={r['name']: r for r in d['routes']}
+v, c = r['via-preset'], r['r-custom']
+ok = (v['strategy']=='cost' and v['max_attempts']==2 and v['cache']=={'ttl_ms':60000,'max_temperature':0.5}
+      and 'weights' not in v and 'tolerance' not in v
+      and c['strategy']=='custom' and c['weights']=={'cost':2.0,'latency':0.0,'quality':0.0,'success':1.0}
+      and c['tolerance']==0.2 and 'cache' not in c)
+sys.exit(0 if ok else 1)" && pass "the pushed table carries strategy, weights, tolerance, max_attempts and cache" ||
+  { fail "the pushed table carries the route settings"; cat "$T/table3.json" >&2; }
+"$BIN/llmgw" chat --target "127.0.0.1:$dp3_PORT" --model via-preset --temperature 0 --json "cache me" >"$T/c1.json" 2>"$T/c1.err"
+"$BIN/llmgw" chat --target "127.0.0.1:$dp3_PORT" --model via-preset --temperature 0 --json "cache me" >"$T/c2.json" 2>"$T/c2.err"
+python3 -c "
+import json,sys; a=json.load(open('$T/c1.json')); b=json.load(open('$T/c2.json'))
+ok = (not a['route'].get('cache_hit') and a['route']['strategy']=='cost'
+      and b['route'].get('cache_hit') is True and b['id']==a['id'])
+sys.exit(0 if ok else 1)" && pass "a managed node serves the route by cost and answers the repeat from its cache" ||
+  { fail "a managed node serves the route with the pushed settings"; cat "$T/c1.json" "$T/c2.json" >&2; }
+check "route edit --no-cache" "$BIN/llmgw" route edit via-preset --no-cache
+[ "$(psql_q "SELECT coalesce(cache_ttl_ms::text, 'none') FROM routes WHERE name = 'via-preset'")" = none ] &&
+  pass "--no-cache clears the cache setting" || fail "--no-cache clears the cache setting"
+check "route remove r-custom" "$BIN/llmgw" route remove r-custom
+TV=$(psql_q "SELECT max(version) FROM routing_table_versions")
+
 # --- NACK: a table the nodes reject leaves them on the old version ----------
 BAD=$((TV + 1))
 psql_q "INSERT INTO routing_table_versions (version, checksum, document) VALUES ($BAD, 'x',
@@ -276,8 +329,8 @@ wait_acked "$AFTER" 3 && pass "listeners reconnected: every node acked the chang
   fail "listeners reconnected: every node acked the change"
 
 # --- audit log --------------------------------------------------------------
-# 14 registry changes and the admin-token bootstrap (from LLMGW_ADMIN_TOKEN).
-[ "$(psql_q 'SELECT count(*) FROM audit_log')" = 15 ] && pass "one audit row per committed change" ||
+# 18 registry changes and the admin-token bootstrap (from LLMGW_ADMIN_TOKEN).
+[ "$(psql_q 'SELECT count(*) FROM audit_log')" = 19 ] && pass "one audit row per committed change" ||
   fail "one audit row per committed change"
 chain_ok=$(psql_q "SELECT bool_and(a.prev_hash = b.row_hash) FROM audit_log a JOIN audit_log b ON b.id = a.id - 1")
 [ "$chain_ok" = t ] && pass "audit rows chain by hash" || fail "audit rows chain by hash"

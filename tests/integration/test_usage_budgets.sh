@@ -164,6 +164,9 @@ LIMIT=5
 check "budget set (hard, org, daily)" "$BIN/llmgw" budget set org-daily --org --period daily --limit-usd $LIMIT --hard
 grep -q "budget org-daily created (table version" "$T/out" && pass "budget set publishes a table version" ||
   { fail "budget set publishes a table version"; cat "$T/out" >&2; }
+# A cached route: an answer stored before the budget is spent is still
+# served from the cache after (a hit costs nothing; docs/routing-table.md).
+check "route add (cached)" "$BIN/llmgw" route add cached --deployment sim/gpt-4o-mini --cache-ttl-ms 600000
 # The requests above count today too: the budget starts from a clean slate.
 psql_q "DELETE FROM usage_events" >/dev/null
 SPENT0=0
@@ -171,6 +174,11 @@ launch_dp n1
 launch_dp n2
 launch_dp n3
 sleep 1
+wait_file "$T/n1.port"
+"$BIN/llmgw" chat --target "127.0.0.1:$(cat "$T/n1.port")" --model cached --temperature 0 --json \
+  "remember me" >"$T/prime.json" 2>"$T/prime.err" &&
+  python3 -c "import json,sys; d=json.load(open('$T/prime.json')); sys.exit(0 if not d['route'].get('cache_hit') else 1)" &&
+  pass "a cached route's first answer is stored (a miss)" || { fail "a cached route's first answer"; cat "$T/prime.err" >&2; }
 for n in n1 n2 n3; do
   port_var=${n}_HTTP
   (for i in $(seq 1 40); do chat "${!port_var}"; echo; done >"$T/codes.$n.a") &
@@ -200,9 +208,18 @@ check_fails "over gRPC the spent budget is RESOURCE_EXHAUSTED naming it" 1 \
   "RESOURCE_EXHAUSTED: budget 'org-daily' exhausted" \
   "$BIN/llmgw" chat --target "127.0.0.1:$(cat "$T/n1.port")" --model chat hello
 refused=$((refused + 1))
+"$BIN/llmgw" chat --target "127.0.0.1:$(cat "$T/n1.port")" --model cached --temperature 0 --json \
+  "remember me" >"$T/hit.json" 2>"$T/hit.err" &&
+  python3 -c "
+import json,sys; a=json.load(open('$T/prime.json')); b=json.load(open('$T/hit.json'))
+sys.exit(0 if b['route'].get('cache_hit') is True and b['id']==a['id'] and b.get('cost_usd',0)==0 else 1)" &&
+  pass "with the hard budget spent, a cache hit is still served and costs nothing" ||
+  { fail "with the hard budget spent, a cache hit is still served"; cat "$T/hit.err" "$T/hit.json" >&2; }
 for n in n1 n2 n3; do eval "kill -TERM \$${n}_PID; wait \$${n}_PID 2>/dev/null || true"; done
-wait_rows 241 && pass "every request of the three nodes is one row (240 HTTP, 1 gRPC)" ||
+wait_rows 243 && pass "every request of the three nodes is one row (240 HTTP, 3 gRPC)" ||
   fail "every request of the three nodes is one row ($(rows))"
+[ "$(psql_q "SELECT count(*) FILTER (WHERE cost_usd = 0 AND prompt_tokens = 0) || '/' || count(*) FROM usage_events WHERE route = 'cached'")" = 1/2 ] &&
+  pass "the hit's usage row has 0 tokens and 0 USD" || fail "the hit's usage row has 0 tokens and 0 USD"
 LEASE=$(python3 -c "print($LIMIT * 0.05)")
 python3 - "$SPENT0" "$(psql_q "SELECT sum(cost_usd) FROM usage_events")" "$LIMIT" "$LEASE" <<'PY' && pass "spend <= limit + 3 x lease" || fail "spend <= limit + 3 x lease"
 import sys
