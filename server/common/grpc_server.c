@@ -131,6 +131,10 @@ struct gs_call {
     void *user;
     void (*on_cancel)(void *user);
     void (*on_free)(void *user);
+    /* Bidi: a read is posted and no fn runs (reading); counted in the
+     * server's idle_bidi while also nothing waits to be sent (idle). */
+    bool reading;
+    bool idle;
 };
 
 struct gs_server {
@@ -151,7 +155,11 @@ struct gs_server {
     pthread_cond_t cond;
     bool stopping; /* no more requests are posted */
     bool shutdown_done;
-    int active_calls;     /* arrived and not yet freed */
+    int active_calls; /* arrived and not yet freed */
+    /* Of those, bidi calls waiting for the client's next message with every
+     * answer sent: shutdown's grace does not wait for them (an idle
+     * reflection stream would otherwise hold it to the end). */
+    int idle_bidi;
     int pending_requests; /* posted and not yet returned */
 };
 
@@ -205,17 +213,36 @@ static void call_destroy(gs_call_t *c)
     free(c);
 }
 
+/* Keeps the server's idle_bidi in step with this call. Lock order: the
+ * call's mutex, then the server's. */
+static void call_sync_idle_locked(gs_call_t *c)
+{
+    bool idle = c->reading && c->state == GS_CALL_ACTIVE && !c->send_busy && c->queue.count == 0;
+    if (idle == c->idle)
+        return;
+    c->idle = idle;
+    gs_server_t *s = c->srv;
+    pthread_mutex_lock(&s->mu);
+    s->idle_bidi += idle ? 1 : -1;
+    if (s->stopping)
+        pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* The last reference went: free the call, then tell the user and the server. */
 static void call_release(gs_call_t *c)
 {
     gs_server_t *s = c->srv;
     void *user = c->user;
     void (*on_free)(void *) = c->on_free;
+    bool idle = c->idle;
     call_destroy(c);
     if (on_free != NULL)
         on_free(user);
     pthread_mutex_lock(&s->mu);
     s->active_calls--;
+    if (idle)
+        s->idle_bidi--;
     if (s->stopping)
         pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->mu);
@@ -262,7 +289,7 @@ static gs_cancel_cb_t call_mark_cancelled_locked(gs_call_t *c)
 /* Starts the next send batch when none is outstanding: the next queued
  * message, the status once the queue is empty and the handler finished, and
  * initial metadata with whichever goes first. */
-static void call_pump_locked(gs_call_t *c)
+static void call_pump_send_locked(gs_call_t *c)
 {
     if (c->send_busy || c->cancelled)
         return;
@@ -316,6 +343,14 @@ static void call_pump_locked(gs_call_t *c)
         c->state = GS_CALL_STATUS_SENT;
     c->send_busy = true;
     c->refs++;
+}
+
+/* Every change of what a call sends goes through here, so its idleness is
+ * re-read after each. */
+static void call_pump_locked(gs_call_t *c)
+{
+    call_pump_send_locked(c);
+    call_sync_idle_locked(c);
 }
 
 /* --- per-call API ------------------------------------------------------------ */
@@ -433,6 +468,7 @@ void gs_call_finish(gs_call_t *call, grpc_status_code status, const char *detail
         /* Nobody listens any more; make sure the core ends the call so the
          * close op completes and the call is released. */
         call->state = GS_CALL_STATUS_SENT;
+        call_sync_idle_locked(call);
         grpc_call_cancel(call->call, NULL);
     } else {
         if (call->method->kind == GS_UNARY && status == GRPC_STATUS_OK)
@@ -567,12 +603,20 @@ static int call_start_recv(gs_call_t *c)
     memset(&op, 0, sizeof(op));
     op.op = GRPC_OP_RECV_MESSAGE;
     op.data.recv_message.recv_message = &c->recv_bb;
+    /* Marked before the batch starts: its completion (on any CQ thread) may
+     * come before start_batch returns. */
     pthread_mutex_lock(&c->mu);
     c->refs++;
+    c->reading = true;
+    call_sync_idle_locked(c);
     pthread_mutex_unlock(&c->mu);
     grpc_call_error e = grpc_call_start_batch(c->call, &op, 1, &c->tag_recv, NULL);
     if (e == GRPC_CALL_OK)
         return 0;
+    pthread_mutex_lock(&c->mu);
+    c->reading = false;
+    call_sync_idle_locked(c);
+    pthread_mutex_unlock(&c->mu);
     log_error("grpc recv op rejected", "method=%s err=%d", c->method->path, (int)e);
     grpc_call_cancel(c->call, NULL);
     call_unref(c);
@@ -608,6 +652,10 @@ static void server_on_recv(gs_call_t *c, bool ok)
 {
     grpc_byte_buffer *bb = c->recv_bb;
     c->recv_bb = NULL;
+    pthread_mutex_lock(&c->mu);
+    c->reading = false;
+    call_sync_idle_locked(c);
+    pthread_mutex_unlock(&c->mu);
     if (!call_is_active(c)) {
         /* The handler finished already: nothing more is delivered. */
         if (bb != NULL)
@@ -717,6 +765,7 @@ static void server_on_send(gs_call_t *c, bool ok)
         call_pump_locked(c);
     else
         cb = call_mark_cancelled_locked(c); /* the client went away */
+    call_sync_idle_locked(c);
     pthread_mutex_unlock(&c->mu);
     if (cb.fn != NULL)
         cb.fn(cb.user);
@@ -1016,7 +1065,7 @@ void gs_server_shutdown(gs_server_t *s, int grace_ms)
     until.tv_sec += ns / 1000000000;
     until.tv_nsec = ns % 1000000000;
     pthread_mutex_lock(&s->mu);
-    while (!s->shutdown_done && (s->active_calls > 0 || s->pending_requests > 0))
+    while (!s->shutdown_done && (s->active_calls > s->idle_bidi || s->pending_requests > 0))
         if (pthread_cond_timedwait(&s->cond, &s->mu, &until) == ETIMEDOUT)
             break;
     pthread_mutex_unlock(&s->mu);

@@ -89,7 +89,9 @@ const char *gs_server_method_path(const gs_server_t *s, size_t i);
 /* Tells every observer (health reports it for "" and every service). */
 void gs_server_set_serving(gs_server_t *s, bool serving);
 /* Graceful stop: refuses new calls, waits up to grace_ms for in-flight calls
- * to finish, then cancels the rest (their cancel callbacks run; handlers still
+ * to finish (a bidi call waiting for the client's next message with every
+ * answer sent is not in flight: reflection streams left open by a client do
+ * not hold the grace), then cancels the rest (their cancel callbacks run; handlers still
  * finish them), waits for every call to be released, joins the threads.
  * Call once, from a thread that is not a CQ thread. */
 void gs_server_shutdown(gs_server_t *s, int grace_ms);

@@ -257,6 +257,27 @@ static void test_bidi_open_stream_is_cancelled_by_shutdown(void **state)
     f->srv = NULL;
 }
 
+/* A stream waiting for the client's next message, every answer sent, is not
+ * in flight: the grace (10 s here) does not wait for it. */
+static void test_bidi_idle_stream_does_not_hold_the_grace(void **state)
+{
+    fixture_t *f = *state;
+    bidi_client_t *b = bidi_start(f->port, M_ECHO, 15000);
+    assert_non_null(b);
+    assert_int_equal(bidi_send(b, "x", 1), 0);
+    expect_recv(b, "x");
+    int64_t t0 = clock_now_ms();
+    gs_server_shutdown(f->srv, 10000);
+    int64_t took_ms = clock_now_ms() - t0;
+    assert_true(took_ms < 3000);
+    assert_int_equal(ev.ends, 1);
+    grpc_status_code st = bidi_finish(b, NULL, 0);
+    assert_true(st == GRPC_STATUS_CANCELLED || st == GRPC_STATUS_UNAVAILABLE);
+    assert_int_equal(gs_server_active_calls(f->srv), 0);
+    gs_server_free(f->srv);
+    f->srv = NULL;
+}
+
 static void test_bidi_many_streams_at_once(void **state)
 {
     fixture_t *f = *state;
@@ -310,6 +331,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bidi_handler_finishing_early_gets_no_more_calls, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bidi_open_stream_is_cancelled_by_shutdown, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_bidi_idle_stream_does_not_hold_the_grace, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bidi_many_streams_at_once, setup, teardown),
         cmocka_unit_test(test_unknown_kind_is_refused),
