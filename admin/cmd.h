@@ -29,6 +29,7 @@ int cmd_chat(int argc, char **argv);
 int cmd_models(int argc, char **argv);
 int cmd_ensemble(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_health(int argc, char **argv);
 
 /* --- flag parsing (cmd_args.c) ---------------------------------------------
  * Flags are "--name value" or "--name=value"; "--" ends the flags. A walker

@@ -214,6 +214,17 @@ grep -qF "Bearer $SECRET" "$T/sim.log" && fail "simulator log shows the key" || 
 [ "$(stat -c %a "$T/state1/table.json")" = 600 ] && pass "state file is private (0600)" ||
   fail "state file is private (0600)"
 
+# --- llmgw health: both binaries answer grpc.health.v1 ----------------------
+check "llmgw health of a control plane" "$BIN/llmgw" health --target "127.0.0.1:$cpa_PORT"
+grep -qx SERVING "$T/out" && pass "the control plane is SERVING" || { fail "the control plane is SERVING"; cat "$T/out" >&2; }
+check "llmgw health of a data plane" "$BIN/llmgw" health --target "127.0.0.1:$dp1_PORT" --service llmgw.v1.ChatService
+grep -qx SERVING "$T/out" && pass "the data plane's ChatService is SERVING" || fail "the data plane's ChatService is SERVING"
+check_fails "llmgw health of an unknown service" 1 "NOT_FOUND" \
+  "$BIN/llmgw" health --target "127.0.0.1:$dp1_PORT" --service no.Such
+check_fails "llmgw health of nothing listening" 1 "UNAVAILABLE" \
+  "$BIN/llmgw" health --target 127.0.0.1:1 --timeout-ms 2000
+check_fails "llmgw health: a bad timeout" 2 "--timeout-ms" "$BIN/llmgw" health --timeout-ms 0
+
 # --- a provider from a preset: nodes resolve it as in a table file ---------
 check_fails "unknown preset names the close one" 1 \
   "INVALID_ARGUMENT: provider.preset: unknown preset 'vlm' (close: vllm" "$BIN/llmgw" provider add p1 --preset vlm
