@@ -8,6 +8,7 @@
 
 #include "budget_leases.h"
 #include "budgets.h"
+#include "cp_publish.h"
 #include "cp_rpc.h"
 #include "cp_usage.h"
 #include "cp_validate.h"
@@ -36,7 +37,7 @@ static int tx_set(PGconn *c, void *ctx, store_err_t *e)
     int rc = s->created ? budgets_insert(c, s->who, &s->b, e) : budgets_update(c, s->who, &s->b, e);
     if (rc < 0)
         return -1;
-    return table_versions_publish(c, &s->version, e);
+    return cp_publish(c, &s->version, e);
 }
 
 static grpc_status_code cp_budgets_change(cp_t *cp, store_tx_fn fn, void *ctx,
@@ -111,7 +112,7 @@ static int tx_delete(PGconn *c, void *ctx, store_err_t *e)
     cp_budget_del_t *d = ctx;
     if (budgets_delete(c, d->who, d->name, e) < 0)
         return -1;
-    return table_versions_publish(c, &d->version, e);
+    return cp_publish(c, &d->version, e);
 }
 
 static grpc_status_code rpc_delete_budget(cp_t *cp, const audit_actor_t *who, ProtobufCMessage *req,

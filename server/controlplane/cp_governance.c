@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "cp_gov.h"
+#include "cp_publish.h"
 #include "cp_validate.h"
 #include "log.h"
 #include "store_msg.h"
@@ -32,7 +33,7 @@ static int cp_gov_tx_fn(PGconn *c, void *ctx, store_err_t *e)
     t->version = 0;
     if (t->fn(c, t, e) < 0)
         return -1;
-    return run->publish ? table_versions_publish(c, &t->version, e) : 0;
+    return run->publish ? cp_publish(c, &t->version, e) : 0;
 }
 
 grpc_status_code cp_gov_run(cp_t *cp, cp_gov_tx_t *t, bool publish, char *details, size_t dlen)

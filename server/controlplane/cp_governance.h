@@ -2,7 +2,7 @@
  * teams, API keys and policies on grpc_server.
  *
  * Every change is one transaction: the storage module's write with its audit
- * row (teams.c, api_keys.c, policies.c) and table_versions_publish, so the
+ * row (teams.c, api_keys.c, policies.c) and cp_publish, so the
  * change, its record and the routing-table version every data plane gets
  * commit together or not at all. Reads run in one transaction too. Teams and
  * keys are access class CP_ACCESS_KEYS (admin, operator), policies

@@ -15,6 +15,7 @@
 #include "audit.h"
 #include "cp_presets.h"
 #include "cp_probe.h"
+#include "cp_publish.h"
 #include "cp_rpc.h"
 #include "cp_validate.h"
 #include "log.h"
@@ -83,7 +84,7 @@ static int cp_change_tx(PGconn *c, void *ctx, store_err_t *e)
     audit_detail_before(ch->detail, before, detail, sizeof(detail));
     if (audit_append(c, ch->who, ch->action, ch->object, detail, e) < 0)
         return -1;
-    return table_versions_publish(c, &ch->version, e);
+    return cp_publish(c, &ch->version, e);
 }
 
 /* Runs the change; on success *resp is a RegistryChange. */

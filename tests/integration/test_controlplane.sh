@@ -270,6 +270,11 @@ check_fails "a zero cache TTL is refused" 2 "--cache-ttl-ms" \
   "$BIN/llmgw" route edit via-preset --cache-ttl-ms 0
 check_fails "a cache temperature without a TTL on an uncached route" 2 "needs --cache-ttl-ms" \
   "$BIN/llmgw" route edit via-preset --cache-max-temperature 1
+check_fails "a route named like a provider is refused: the nodes' loader would reject the table" 1 \
+  "INVALID_ARGUMENT: the change would publish a routing table the data planes reject: routes[" \
+  "$BIN/llmgw" route add local --deployment local/gpt-4o-mini
+[ "$(psql_q "SELECT count(*) FROM routes WHERE name = 'local'")" = 0 ] &&
+  pass "the refused change was rolled back" || fail "the refused change was rolled back"
 check "route add with custom weights" "$BIN/llmgw" route add r-custom --deployment local/gpt-4o-mini \
   --strategy custom --weights cost=2,success=1 --tolerance 0.2
 check "route edit: cost strategy, retry budget, cache" "$BIN/llmgw" route edit via-preset --strategy cost \
