@@ -11,4 +11,10 @@ int cli_parse_int(const char *prog, const char *flag, const char *s, long lo, lo
  * polling for the file sees it complete or not at all. 0 or -1. */
 int cli_write_port_file(const char *path, int port);
 
+/* Raises the soft limit on open descriptors to the hard limit: every client
+ * connection, upstream connection and stream costs one, and the soft default
+ * (often 1024) caps a gateway far below what it can serve. Returns the soft
+ * limit now in force (logged by the caller), or -1. */
+long cli_raise_nofile(void);
+
 #endif

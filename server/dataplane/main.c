@@ -281,6 +281,11 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* Each HTTP stream holds two descriptors (client, provider). */
+    long nofile = cli_raise_nofile();
+    if (nofile >= 0 && nofile < 4096)
+        log_warn("few descriptors: the hard limit caps concurrent connections", "nofile=%ld",
+                 nofile);
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         log_error("cannot initialise libcurl", "%s", "");

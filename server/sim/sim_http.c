@@ -39,12 +39,11 @@
 #include "sim_embed.h"
 #include "sim_request.h"
 
-#define SIM_BODY_MAX (8u << 20)      /* request bodies above this get 413 */
-#define SIM_PENDING_MAX (64u << 20)  /* a stream's unsent events */
-#define SIM_WAIT_SLICE_MS 20         /* how often waits look at the stop flag */
-#define SIM_HANG_MAX_MS 120000       /* a hang ends (connection closed) after this */
-#define SIM_CONNECTION_TIMEOUT_S 120 /* idle keep-alive connections */
-#define SIM_CONNECTION_LIMIT 4096
+#define SIM_BODY_MAX (8u << 20)           /* request bodies above this get 413 */
+#define SIM_PENDING_MAX (64u << 20)       /* a stream's unsent events */
+#define SIM_WAIT_SLICE_MS 20              /* how often waits look at the stop flag */
+#define SIM_HANG_MAX_MS 120000            /* a hang ends (connection closed) after this */
+#define SIM_CONNECTION_TIMEOUT_S 120      /* idle keep-alive connections */
 #define SIM_THREAD_STACK_BYTES (1u << 20) /* jansson parses nested JSON recursively */
 #define SIM_STREAM_BLOCK 16384
 
@@ -735,7 +734,7 @@ static void mhd_log_cb(void *cls, const char *fmt, va_list ap)
 }
 
 sim_http_t *sim_http_start(const sim_config_t *cfg, const struct sockaddr *addr, uint64_t seed,
-                           char *err, size_t errlen)
+                           unsigned max_connections, char *err, size_t errlen)
 {
     sim_http_t *h = calloc(1, sizeof(*h));
     if (!h) {
@@ -756,8 +755,8 @@ sim_http_t *sim_http_start(const sim_config_t *cfg, const struct sockaddr *addr,
         flags, 0, NULL, NULL, access_cb, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log_cb, h,
         MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SIM_CONNECTION_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)SIM_CONNECTION_LIMIT, MHD_OPTION_THREAD_STACK_SIZE,
-        (size_t)SIM_THREAD_STACK_BYTES, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, max_connections ? max_connections : SIM_HTTP_MAX_CONNECTIONS,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)SIM_THREAD_STACK_BYTES, MHD_OPTION_END);
     if (!h->daemon) {
         snprintf(err, errlen, "--listen: cannot listen (address in use or not available)");
         free(h);

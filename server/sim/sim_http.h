@@ -20,10 +20,12 @@
 typedef struct sim_http sim_http_t;
 
 /* Starts serving on `addr` (port 0 picks a free port). `cfg` is borrowed and
- * must outlive the server; `seed` seeds the error-rate PRNG. NULL with `err`
- * set when the socket cannot be bound or memory runs out. */
+ * must outlive the server; `seed` seeds the error-rate PRNG; at most
+ * max_connections connections at once (a thread each; 0: SIM_HTTP_MAX_CONNECTIONS).
+ * NULL with `err` set when the socket cannot be bound or memory runs out. */
+#define SIM_HTTP_MAX_CONNECTIONS 4096
 sim_http_t *sim_http_start(const sim_config_t *cfg, const struct sockaddr *addr, uint64_t seed,
-                           char *err, size_t errlen);
+                           unsigned max_connections, char *err, size_t errlen);
 
 /* The bound port. */
 uint16_t sim_http_port(const sim_http_t *h);

@@ -41,6 +41,8 @@ static void usage(FILE *to)
           "  --fault KIND           none, malformed_json, drop_mid_stream, hang, slow_headers,\n"
           "                         empty_choices (default none)\n"
           "  --seed N               seed of the error-rate generator (default 1)\n"
+          "  --max-connections N    connections served at once, a thread each (default 4096;\n"
+          "                         1..100000)\n"
           "  --log-level LEVEL      debug, info, warn, error (default info)\n"
           "  --help                 show this help\n",
           to);
@@ -121,6 +123,7 @@ enum {
     OPT_STATUS,
     OPT_FAULT,
     OPT_SEED,
+    OPT_MAX_CONNECTIONS,
     OPT_MODELS,
     OPT_PORT_FILE,
     OPT_LOG_LEVEL,
@@ -140,6 +143,7 @@ int main(int argc, char **argv)
         {"status", required_argument, NULL, OPT_STATUS},
         {"fault", required_argument, NULL, OPT_FAULT},
         {"seed", required_argument, NULL, OPT_SEED},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
         {"models", required_argument, NULL, OPT_MODELS},
         {"port-file", required_argument, NULL, OPT_PORT_FILE},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
@@ -153,6 +157,7 @@ int main(int argc, char **argv)
     const char *port_file = NULL;
     const char *models = NULL;
     int64_t seed = 1;
+    int64_t max_connections = SIM_HTTP_MAX_CONNECTIONS;
     sim_http_t *http = NULL;
     sim_config_t *cfg = sim_config_new();
     if (!cfg) {
@@ -196,6 +201,12 @@ int main(int argc, char **argv)
         case OPT_SEED:
             if (sim_parse_int64(optarg, 0, INT64_MAX, &seed) < 0) {
                 snprintf(err, sizeof(err), "--seed: expected a non-negative integer");
+                goto usage;
+            }
+            break;
+        case OPT_MAX_CONNECTIONS:
+            if (sim_parse_int64(optarg, 1, 100000, &max_connections) < 0) {
+                snprintf(err, sizeof(err), "--max-connections: expected an integer 1..100000");
                 goto usage;
             }
             break;
@@ -257,7 +268,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     rc = 1;
-    http = sim_http_start(cfg, (const struct sockaddr *)&addr, (uint64_t)seed, err, sizeof(err));
+    http = sim_http_start(cfg, (const struct sockaddr *)&addr, (uint64_t)seed,
+                          (unsigned)max_connections, err, sizeof(err));
     if (!http) {
         log_error("cannot start", "listen=%s error=\"%s\"", listen, err);
         goto out;

@@ -50,7 +50,10 @@
 #define HA_STREAM_BUF_CAP (8u << 20) /* bytes a slow stream reader may lag behind */
 #define HA_ANSWER_CAP (64u << 20)
 #define HA_READ_BLOCK 16384
-#define HA_CONNECTION_LIMIT 8192
+/* Connections over all event loops (libmicrohttpd refuses more). Each costs
+ * a descriptor, so the process's RLIMIT_NOFILE (raised to its hard limit at
+ * start) is the cap that binds first on most machines. */
+#define HA_CONNECTION_LIMIT 65536
 
 typedef enum {
     EP_NONE = 0,

@@ -40,6 +40,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -55,9 +56,25 @@
 #include "clock.h"
 #include "log.h"
 
-/* Idle keep-alive connections the multi handle keeps: enough that 64+
- * concurrent requests to a few providers reuse their connections. */
-#define UPSTREAM_MAX_CONNECTS 512L
+/* Idle keep-alive connections the multi handle keeps (per engine): enough
+ * that 64+ concurrent requests to a few providers reuse their connections,
+ * few enough that after a burst of thousands of HTTP/1.1 streams the engine
+ * does not sit on thousands of sockets (each one a descriptor, and a
+ * CLOSE-WAIT socket once the provider drops it, until curl next looks). */
+#define UPSTREAM_MAX_CONNECTS 128L
+/* A cached connection idle longer than this is not reused but closed
+ * (curl's default is 118 s; providers often drop idle ones sooner). */
+#define UPSTREAM_MAX_IDLE_CONN_S 60L
+/* Per easy handle: curl's receive buffer (default 16 KiB; answers and SSE
+ * events are read in several calls when larger) and upload buffer (default
+ * 64 KiB, curl's minimum is 16 KiB; bodies are POSTFIELDS, never read
+ * through it). What one stream costs at 10 000 streams. */
+#define UPSTREAM_RECV_BUFFER_BYTES 8192L
+#define UPSTREAM_UPLOAD_BUFFER_BYTES 16384L
+/* After the last transfer ends and the engine has been idle this long, freed
+ * heap goes back to the system (malloc_trim): glibc otherwise keeps the peak
+ * of a burst of streams mapped for good. */
+#define UPSTREAM_TRIM_IDLE_US 1000000
 /* Easy handles kept for reuse; more than this are cleaned up when done. */
 #define UPSTREAM_FREE_EASY_MAX 64
 #define UPSTREAM_DEFAULT_MAX_BODY ((size_t)16 * 1024 * 1024)
@@ -147,6 +164,7 @@ struct upstream {
     upstream_guest_t guest; /* fd < 0: none */
     bool guest_due;
     int64_t guest_due_us; /* when the guest asked to run next */
+    int64_t trim_at_us;   /* malloc_trim when still idle then; -1: none due */
 };
 
 /* The engine whose thread this is, so a submit from its own callbacks or
@@ -273,6 +291,18 @@ static void upstream_active_unlink(upstream_t *u, upstream_req_t *r)
     if (r->active_next)
         r->active_next->active_prev = r->active_prev;
     r->active_prev = r->active_next = NULL;
+    if (!u->active)
+        u->trim_at_us = clock_now_us() + UPSTREAM_TRIM_IDLE_US;
+}
+
+/* Returns freed heap to the system once the engine has stayed idle. */
+static void upstream_maybe_trim(upstream_t *u, int64_t now_us)
+{
+    if (u->trim_at_us < 0 || now_us < u->trim_at_us)
+        return;
+    u->trim_at_us = -1;
+    if (!u->active)
+        malloc_trim(0);
 }
 
 /* Moves r to DONE and calls on_done, once: true when this call did it (the
@@ -391,6 +421,9 @@ static int upstream_configure(upstream_req_t *r, CURL *e)
     if (strncasecmp(r->url, "https:", 6) == 0)
         UPSTREAM_SETOPT(e, CURLOPT_PIPEWAIT, 1L);
     UPSTREAM_SETOPT(e, CURLOPT_TCP_NODELAY, 1L);
+    UPSTREAM_SETOPT(e, CURLOPT_BUFFERSIZE, UPSTREAM_RECV_BUFFER_BYTES);
+    UPSTREAM_SETOPT(e, CURLOPT_UPLOAD_BUFFERSIZE, UPSTREAM_UPLOAD_BUFFER_BYTES);
+    UPSTREAM_SETOPT(e, CURLOPT_MAXAGE_CONN, UPSTREAM_MAX_IDLE_CONN_S);
     UPSTREAM_SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
     UPSTREAM_SETOPT(e, CURLOPT_HTTPHEADER, r->headers);
     UPSTREAM_SETOPT(e, CURLOPT_ERRORBUFFER, r->errbuf);
@@ -666,6 +699,7 @@ static void *upstream_engine_main(void *arg)
             u->guest_due_us = clock_now_us() + (int64_t)ms * 1000;
             continue;
         }
+        upstream_maybe_trim(u, now_us);
         upstream_poll(u);
         upstream_run_timer(u, clock_now_us());
         upstream_drain_done(u);
@@ -698,6 +732,7 @@ upstream_t *upstream_new(void)
     atomic_init(&u->guest_wanted, false);
     u->epfd = u->wake_fd = -1;
     u->timer_due_us = -1;
+    u->trim_at_us = -1;
     u->guest.fd = -1;
     if (pthread_mutex_init(&u->lock, NULL) != 0)
         goto fail_alloc;
