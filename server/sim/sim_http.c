@@ -519,8 +519,8 @@ static bool reply_build(sim_http_t *h, struct MHD_Connection *conn, const sim_se
                         const sim_chat_t *c, const char *id_prefix, uint64_t id, sim_reply_t *r,
                         enum MHD_Result *ret, const char *echo)
 {
-    if (sim_answer_build(&r->answer, sim_config_name(h->cfg), echo ? echo : s->answer,
-                         c->user_text, c->user_len, echo ? -1 : c->max_tokens) < 0) {
+    if (sim_answer_build(&r->answer, sim_config_name(h->cfg), echo ? echo : s->answer, c->user_text,
+                         c->user_len, echo ? -1 : c->max_tokens) < 0) {
         *ret = queue_body(conn, 500, NULL, 0, NULL);
         return false;
     }
@@ -632,8 +632,8 @@ static enum MHD_Result handle_messages(sim_http_t *h, struct MHD_Connection *con
         ret = queue_error_as(conn, true, MHD_HTTP_BAD_REQUEST, "x-sim-echo: expected request");
         goto out;
     }
-    bool ok = reply_build(h, conn, &s, &chat, "msg_sim_", atomic_fetch_add(&h->next_id, 1) + 1,
-                          &r, &ret, echo);
+    bool ok = reply_build(h, conn, &s, &chat, "msg_sim_", atomic_fetch_add(&h->next_id, 1) + 1, &r,
+                          &ret, echo);
     free(echo);
     if (!ok)
         goto out;

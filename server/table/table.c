@@ -65,9 +65,8 @@ static const char *const provider_fields[] = {
     "preset", "auth_style", "wire_format", "api_version", "quirks",
     "region", NULL};
 static const char *const quirks_fields[] = {
-    "stream_options",     "tools",     "json_mode",   "vision",
-    "max_tokens_default", "chat_path", "drop_fields", "max_tokens_field",
-    "completions",        NULL};
+    "stream_options", "tools",       "json_mode",        "vision",      "max_tokens_default",
+    "chat_path",      "drop_fields", "max_tokens_field", "completions", NULL};
 static const char *const model_fields[] = {
     "name",      "input_cost_per_mtok", "output_cost_per_mtok",      "quality", "tools", "vision",
     "json_mode", "context_window",      "typical_completion_tokens", NULL};

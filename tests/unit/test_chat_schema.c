@@ -140,8 +140,9 @@ static void test_chat_schema_messages_at_each_depth(void **state)
 static void test_chat_schema_tools_choice_and_format(void **state)
 {
     (void)state;
-    expect_http(NULL, "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\","
-                      "\"parameters\":[]}}]",
+    expect_http(NULL,
+                "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\","
+                "\"parameters\":[]}}]",
                 "tools[0].function.parameters: expected an object");
     expect_http(NULL, "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"a b\"}}]",
                 "tools[0].function.name: expected 1 to 64 characters");
@@ -166,8 +167,9 @@ static void test_chat_schema_tools_choice_and_format(void **state)
                 "response_format.type: expected one of text, json_object, json_schema");
     expect_http(NULL, "\"response_format\":{\"type\":\"json_schema\"}",
                 "response_format.json_schema: required");
-    expect_http(NULL, "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":"
-                      "\"s\",\"schema\":true}}",
+    expect_http(NULL,
+                "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":"
+                "\"s\",\"schema\":true}}",
                 "response_format.json_schema.schema: expected an object");
     expect_http(NULL, "\"response_format\":{\"type\":\"json_object\"}", "");
 }
@@ -400,9 +402,8 @@ static void test_chat_schema_azure_model_from_path(void **state)
     size_t len = 0;
     char err[128];
     const char *body = "{\"messages\":[]}";
-    assert_int_equal(http_chat_with_model(body, strlen(body), "gpt-4o", arena, &out, &len, err,
-                                          sizeof(err)),
-                     0);
+    assert_int_equal(
+        http_chat_with_model(body, strlen(body), "gpt-4o", arena, &out, &len, err, sizeof(err)), 0);
     assert_string_equal(out, "{\"model\":\"gpt-4o\",\"messages\":[]}");
     assert_int_equal(len, strlen(out));
     assert_int_equal(http_chat_with_model("{}", 2, "d", arena, &out, &len, err, sizeof(err)), 0);
@@ -484,9 +485,8 @@ static void test_chat_schema_renames_per_provider(void **state)
     assert_null(w);
     char *url = provider_quirks_url_version(table_find_provider(t, "az-old"), "/x", true, "dep",
                                             r.api_version, arena);
-    assert_string_equal(url,
-                        "https://r.test/openai/deployments/dep/chat/completions?api-version="
-                        "2024-10-21");
+    assert_string_equal(url, "https://r.test/openai/deployments/dep/chat/completions?api-version="
+                             "2024-10-21");
     /* Elsewhere the caller's api-version is ignored, with a warning. */
     b = built(table_find_provider(t, "plain"), &r, &w);
     assert_non_null(strstr(b, "\"max_tokens\":9"));

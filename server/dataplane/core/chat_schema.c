@@ -52,6 +52,8 @@ static bool cs_absent(const jscan_value_t *v)
     return v->type == JSCAN_NONE || v->type == JSCAN_NULL;
 }
 
+/* Text that is not JSON can only come from the gRPC door (the HTTP door
+ * copies JSON it parsed), so it is named by its ChatRequest field. */
 static int cs_parse(cs_t *c, const char *text, const char *path, jscan_value_t *root)
 {
     jscan_error_t je;
@@ -77,7 +79,7 @@ static int cs_member(cs_t *c, const jscan_value_t *obj, const char *base, const 
                      jscan_type_t want, bool required, jscan_value_t *out)
 {
     static const char *const names[] = {
-        [JSCAN_OBJECT] = "an object", [JSCAN_ARRAY] = "an array",  [JSCAN_STRING] = "a string",
+        [JSCAN_OBJECT] = "an object", [JSCAN_ARRAY] = "an array", [JSCAN_STRING] = "a string",
         [JSCAN_NUMBER] = "a number",  [JSCAN_TRUE] = "a boolean",
     };
     char path[256];
@@ -159,7 +161,7 @@ static int cs_function(cs_t *c, const jscan_value_t *fn, const char *base)
 static int cs_tools(cs_t *c, const char *text, size_t *n_tools)
 {
     jscan_value_t root, t, v;
-    if (cs_parse(c, text, "tools", &root) < 0)
+    if (cs_parse(c, text, "tools_json", &root) < 0)
         return -1;
     if (root.type != JSCAN_ARRAY)
         return cs_fail(c, "tools", "expected an array of tools");
@@ -224,8 +226,7 @@ static bool cs_tools_have(const char *tools_text, const jscan_value_t *name)
 {
     jscan_value_t root, t;
     jscan_iter_t it;
-    if (jscan_document(tools_text, strlen(tools_text), &root, NULL) < 0 ||
-        root.type != JSCAN_ARRAY)
+    if (jscan_document(tools_text, strlen(tools_text), &root, NULL) < 0 || root.type != JSCAN_ARRAY)
         return false;
     jscan_iter_init(&it, &root);
     while (jscan_array_next(&it, &t, NULL) == 1) {
@@ -244,7 +245,7 @@ static int cs_tool_choice(cs_t *c, const char *text, const char *tools_text)
     static const char *const modes[] = {"none", "auto", "required", NULL};
     static const char *const types[] = {"function", "allowed_tools", "custom", NULL};
     jscan_value_t root, v, fn;
-    if (cs_parse(c, text, "tool_choice", &root) < 0)
+    if (cs_parse(c, text, "tool_choice_json", &root) < 0)
         return -1;
     bool has_tools = tools_text && tools_text[0];
     if (root.type == JSCAN_STRING) {
@@ -297,7 +298,7 @@ static int cs_response_format(cs_t *c, const char *text)
 {
     static const char *const types[] = {"text", "json_object", "json_schema", NULL};
     jscan_value_t root, v, js;
-    if (cs_parse(c, text, "response_format", &root) < 0)
+    if (cs_parse(c, text, "response_format_json", &root) < 0)
         return -1;
     if (root.type != JSCAN_OBJECT)
         return cs_fail(c, "response_format", "expected an object");
@@ -321,10 +322,11 @@ static int cs_response_format(cs_t *c, const char *text)
 static int cs_tool_calls(cs_t *c, const char *text, size_t i)
 {
     char base[64];
-    snprintf(base, sizeof(base), "messages[%zu].tool_calls", i);
+    snprintf(base, sizeof(base), "messages[%zu].tool_calls_json", i);
     jscan_value_t root, t, v;
     if (cs_parse(c, text, base, &root) < 0)
         return -1;
+    snprintf(base, sizeof(base), "messages[%zu].tool_calls", i);
     if (root.type != JSCAN_ARRAY)
         return cs_fail(c, base, "expected an array");
     jscan_iter_t it;
@@ -360,8 +362,8 @@ static bool cs_url_ok(const jscan_value_t *v)
 
 static int cs_part(cs_t *c, const jscan_value_t *p, const char *path, const char *role)
 {
-    static const char *const types[] = {"text", "image_url", "input_audio", "file", "refusal",
-                                        NULL};
+    static const char *const types[] = {"text", "image_url", "input_audio",
+                                        "file", "refusal",   NULL};
     static const char *const details[] = {"auto", "low", "high", NULL};
     static const char *const formats[] = {"wav", "mp3", NULL};
     jscan_value_t type, v, o;
@@ -427,10 +429,11 @@ int chat_schema_check_parts(const char *parts_json, size_t i, const char *role, 
 {
     cs_t c = {err, errlen};
     char base[48];
-    snprintf(base, sizeof(base), "messages[%zu].content", i);
+    snprintf(base, sizeof(base), "messages[%zu].content_parts_json", i);
     jscan_value_t root, p;
     if (cs_parse(&c, parts_json, base, &root) < 0)
         return -1;
+    snprintf(base, sizeof(base), "messages[%zu].content", i);
     if (root.type != JSCAN_ARRAY)
         return cs_fail(&c, base, "expected a string or an array of parts");
     jscan_iter_t it;
@@ -498,8 +501,10 @@ static int cs_extra(cs_t *c, const char *text)
     for (size_t i = 0; i < sizeof(moved) / sizeof(moved[0]); i++) {
         v = cs_get(&root, moved[i].key);
         if (v.type != JSCAN_NONE)
-            return cs_fail(c, moved[i].key, "set %s instead (llmgw sends it under the name the "
-                           "provider takes)", moved[i].use);
+            return cs_fail(c, moved[i].key,
+                           "set %s instead (llmgw sends it under the name the "
+                           "provider takes)",
+                           moved[i].use);
     }
     v = cs_get(&root, "n");
     if (!cs_absent(&v) && cs_integer(c, &v, "n", 1, CHAT_SCHEMA_MAX_N) < 0)

@@ -23,7 +23,6 @@
 #include <string.h>
 
 #include "adapter.h"
-#include "provider_quirks.h"
 #include "auth.h"
 #include "budget_lease.h"
 #include "buf.h"
@@ -33,6 +32,7 @@
 #include "log.h"
 #include "planner.h"
 #include "policy.h"
+#include "provider_quirks.h"
 #include "route.h"
 #include "sse.h"
 #include "uerror.h"
@@ -869,8 +869,7 @@ static int pl_submit(pl_request_t *r)
          * provider_quirks.h); what was dropped becomes llmgw-warning. */
         const Llmgw__V1__ChatRequest *req = r->req;
         r->warning = NULL;
-        if (provider_quirks_prepare(p, r->req, r->arena, &req, &r->warning, err, sizeof(err)) <
-                0 ||
+        if (provider_quirks_prepare(p, r->req, r->arena, &req, &r->warning, err, sizeof(err)) < 0 ||
             r->adapter->build_chat_request(p, req, c->model->name, r->stream, &r->body, err,
                                            sizeof(err)) < 0) {
             pl_finish_errorf(r, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);

@@ -126,7 +126,7 @@ struct hconn {
     buf_t body;
     arena_t *arena;
     bool stream, include_usage;
-    unsigned enc_flags;  /* HTTP_CHAT_LEGACY_FUNCTIONS, HTTP_CHAT_TEXT_COMPLETION */
+    unsigned enc_flags;   /* HTTP_CHAT_LEGACY_FUNCTIONS, HTTP_CHAT_TEXT_COMPLETION */
     char deployment[256]; /* Azure-style path: /openai/deployments/{deployment}/... */
 
     pthread_mutex_t mu; /* guards everything below */
@@ -143,9 +143,9 @@ struct hconn {
     char reason[512];
     size_t attempts;
     double cost_usd;
-    bool has_route; /* provider/reason/attempts/cost are known */
+    bool has_route;    /* provider/reason/attempts/cost are known */
     char warning[512]; /* llmgw-warning: what the serving provider could not take */
-    bool cache_hit; /* the answer came from the response cache */
+    bool cache_hit;    /* the answer came from the response cache */
 };
 
 /* --- requests ------------------------------------------------------------ */
@@ -636,8 +636,7 @@ static bool ha_no_cache(struct MHD_Connection *conn)
 static int ha_compat_input(hconn_t *hc, const char **body, size_t *len, const char **api_version,
                            char *err, size_t errlen)
 {
-    const char *v =
-        MHD_lookup_connection_value(hc->conn, MHD_GET_ARGUMENT_KIND, "api-version");
+    const char *v = MHD_lookup_connection_value(hc->conn, MHD_GET_ARGUMENT_KIND, "api-version");
     if (v) {
         if (!chat_schema_api_version_ok(v)) {
             snprintf(err, errlen, "api-version: expected YYYY-MM-DD or YYYY-MM-DD-preview");
@@ -649,8 +648,7 @@ static int ha_compat_input(hconn_t *hc, const char **body, size_t *len, const ch
         }
     }
     if (hc->deployment[0])
-        return http_chat_with_model(*body, *len, hc->deployment, hc->arena, body, len, err,
-                                    errlen);
+        return http_chat_with_model(*body, *len, hc->deployment, hc->arena, body, len, err, errlen);
     return 0;
 }
 

@@ -316,7 +316,7 @@ static int hc_legacy_function_call(const jscan_value_t *fc, size_t i, arena_t *a
 static int hc_message(const jscan_value_t *m, size_t i, arena_t *a, Llmgw__V1__Message **out,
                       const char **call_id, bool *legacy, char *err, size_t errlen)
 {
-    static const char *const names[] = {"role",       "content",      "name",
+    static const char *const names[] = {"role",         "content",    "name",
                                         "tool_call_id", "tool_calls", "function_call"};
     jscan_value_t f[6];
     char where[48];
@@ -365,8 +365,7 @@ static int hc_message(const jscan_value_t *m, size_t i, arena_t *a, Llmgw__V1__M
          * assistant function_call. */
         if (!*call_id) {
             snprintf(err, errlen,
-                     "%s.role: a 'function' message must follow an assistant function_call",
-                     where);
+                     "%s.role: a 'function' message must follow an assistant function_call", where);
             return -1;
         }
         if (!msg->name[0]) {
@@ -788,8 +787,8 @@ done:
     return rc;
 }
 
-int http_chat_decode_completion(const char *body, size_t len, arena_t *a,
-                                http_chat_request_t *out, char *err, size_t errlen)
+int http_chat_decode_completion(const char *body, size_t len, arena_t *a, http_chat_request_t *out,
+                                char *err, size_t errlen)
 {
     jscan_value_t root, k, v, prompt = {0};
     jscan_iter_t it;
@@ -854,8 +853,9 @@ int http_chat_decode_completion(const char *body, size_t len, arena_t *a,
         jscan_iter_init(&pi, &prompt);
         if (jscan_array_next(&pi, &one, NULL) != 1 || one.type != JSCAN_STRING ||
             jscan_array_next(&pi, &two, NULL) != 0) {
-            snprintf(err, errlen, "prompt: only a string or an array of one string can be "
-                                  "bridged to chat");
+            snprintf(err, errlen,
+                     "prompt: only a string or an array of one string can be "
+                     "bridged to chat");
             goto done;
         }
         prompt = one;
@@ -1288,8 +1288,8 @@ int http_chat_encode_chunk(const Llmgw__V1__ChatChunk *chunk, bool include_usage
     return http_chat_encode_chunk_as(chunk, include_usage, 0, out);
 }
 
-int http_chat_encode_chunk_as(const Llmgw__V1__ChatChunk *chunk, bool include_usage,
-                              unsigned flags, buf_t *out)
+int http_chat_encode_chunk_as(const Llmgw__V1__ChatChunk *chunk, bool include_usage, unsigned flags,
+                              buf_t *out)
 {
     bool text = flags & HTTP_CHAT_TEXT_COMPLETION;
     if (text) {
@@ -1303,8 +1303,8 @@ int http_chat_encode_chunk_as(const Llmgw__V1__ChatChunk *chunk, bool include_us
             return 0;
     }
     if (buf_append_str(out, "data: ") < 0 ||
-        hc_head(out, chunk->id, text ? "text_completion" : "chat.completion.chunk",
-                chunk->created, chunk->model) < 0 ||
+        hc_head(out, chunk->id, text ? "text_completion" : "chat.completion.chunk", chunk->created,
+                chunk->model) < 0 ||
         buf_append_str(out, "\"choices\":[") < 0)
         return -1;
     for (size_t i = 0; i < chunk->n_choices; i++) {
@@ -1366,11 +1366,10 @@ int http_chat_encode_stream_end_as(const Llmgw__V1__ChatChunk *last, bool includ
 {
     const char *object =
         flags & HTTP_CHAT_TEXT_COMPLETION ? "text_completion" : "chat.completion.chunk";
-    if (include_usage &&
-        (buf_append_str(out, "data: ") < 0 ||
-         hc_head(out, last->id, object, last->created, last->model) < 0 ||
-         buf_append_str(out, "\"choices\":[],\"usage\":") < 0 || hc_usage(out, last->usage) < 0 ||
-         buf_append_str(out, "}\n\n") < 0))
+    if (include_usage && (buf_append_str(out, "data: ") < 0 ||
+                          hc_head(out, last->id, object, last->created, last->model) < 0 ||
+                          buf_append_str(out, "\"choices\":[],\"usage\":") < 0 ||
+                          hc_usage(out, last->usage) < 0 || buf_append_str(out, "}\n\n") < 0))
         return -1;
     return buf_append_str(out, "data: [DONE]\n\n");
 }

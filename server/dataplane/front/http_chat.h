@@ -62,8 +62,8 @@ int http_chat_encode_stream_end(const Llmgw__V1__ChatChunk *last, bool include_u
 #define HTTP_CHAT_LEGACY_FUNCTIONS 1u
 #define HTTP_CHAT_TEXT_COMPLETION 2u
 int http_chat_encode_response_as(const Llmgw__V1__ChatResponse *resp, unsigned flags, buf_t *out);
-int http_chat_encode_chunk_as(const Llmgw__V1__ChatChunk *chunk, bool include_usage,
-                              unsigned flags, buf_t *out);
+int http_chat_encode_chunk_as(const Llmgw__V1__ChatChunk *chunk, bool include_usage, unsigned flags,
+                              buf_t *out);
 int http_chat_encode_stream_end_as(const Llmgw__V1__ChatChunk *last, bool include_usage,
                                    unsigned flags, buf_t *out);
 
@@ -73,8 +73,8 @@ int http_chat_encode_stream_end_as(const Llmgw__V1__ChatChunk *last, bool includ
  * what chat cannot express (suffix, echo, best_of > 1, logprobs, several
  * prompts) is refused naming the member. Then decoded as a chat body. 0, or
  * -1 with err. */
-int http_chat_decode_completion(const char *body, size_t len, arena_t *a,
-                                http_chat_request_t *out, char *err, size_t errlen);
+int http_chat_decode_completion(const char *body, size_t len, arena_t *a, http_chat_request_t *out,
+                                char *err, size_t errlen);
 
 /* The body with "model": model (JSON-escaped) added when it has none, for
  * Azure-style paths that name the deployment; a body whose model differs is

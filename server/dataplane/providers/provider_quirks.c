@@ -76,11 +76,25 @@ const char *provider_quirks_api_version(const table_provider_t *p, const char *r
 /* Members of OpenAI's chat request that Anthropic's Messages API has no
  * place for: dropped with a warning rather than sent (Anthropic refuses
  * unknown members). n is handled apart: 1 is dropped silently, more refused. */
-static const char *const pq_anthropic_drop[] = {
-    "logprobs", "top_logprobs",     "logit_bias",        "seed",  "parallel_tool_calls",
-    "store",    "service_tier",     "reasoning_effort",  "audio", "modalities",
-    "prediction", "web_search_options", "verbosity",    "prompt_cache_key",
-    "safety_identifier", "metadata", "frequency_penalty", "presence_penalty", NULL};
+static const char *const pq_anthropic_drop[] = {"logprobs",
+                                                "top_logprobs",
+                                                "logit_bias",
+                                                "seed",
+                                                "parallel_tool_calls",
+                                                "store",
+                                                "service_tier",
+                                                "reasoning_effort",
+                                                "audio",
+                                                "modalities",
+                                                "prediction",
+                                                "web_search_options",
+                                                "verbosity",
+                                                "prompt_cache_key",
+                                                "safety_identifier",
+                                                "metadata",
+                                                "frequency_penalty",
+                                                "presence_penalty",
+                                                NULL};
 
 /* Fields ChatRequest models: whether req sets field `name`, and clearing it
  * in a copy. */
@@ -227,17 +241,17 @@ int provider_quirks_prepare(const table_provider_t *p, const Llmgw__V1__ChatRequ
     bool changed = false;
 
     /* Modeled fields p cannot take. */
-    static const char *const modeled[] = {"temperature", "top_p", "seed", "presence_penalty",
-                                          "frequency_penalty", "stop", "user", "tools",
-                                          "tool_choice", "response_format", "max_tokens"};
+    static const char *const modeled[] = {
+        "temperature", "top_p", "seed",        "presence_penalty", "frequency_penalty", "stop",
+        "user",        "tools", "tool_choice", "response_format",  "max_tokens"};
     for (size_t i = 0; i < sizeof(modeled) / sizeof(modeled[0]); i++) {
         const char *f = modeled[i];
         if (!pq_drops(p, anthropic, f) || !pq_modeled(copy, f, false))
             continue;
         if (anthropic && pq_penalty_kept(copy, f))
             continue; /* refused by name when the body is built */
-        bool silent = anthropic && (!strcmp(f, "presence_penalty") ||
-                                    !strcmp(f, "frequency_penalty"));
+        bool silent =
+            anthropic && (!strcmp(f, "presence_penalty") || !strcmp(f, "frequency_penalty"));
         pq_modeled(copy, f, true);
         changed = true;
         if (!silent && pq_note(&dropped, f) < 0)
@@ -260,8 +274,8 @@ int provider_quirks_prepare(const table_provider_t *p, const Llmgw__V1__ChatRequ
     }
 
     bool oom = false, n_many = false;
-    const char *extra = pq_rewrite_extra(p, anthropic, req->extra_body_json, prefix, a, &dropped,
-                                         &n_many, &oom);
+    const char *extra =
+        pq_rewrite_extra(p, anthropic, req->extra_body_json, prefix, a, &dropped, &n_many, &oom);
     if (oom)
         goto oom;
     if (n_many) {
@@ -359,8 +373,7 @@ char *provider_quirks_url(const table_provider_t *p, const char *path, bool chat
 }
 
 char *provider_quirks_url_version(const table_provider_t *p, const char *path, bool chat,
-                                  const char *upstream_model, const char *api_version,
-                                  arena_t *a)
+                                  const char *upstream_model, const char *api_version, arena_t *a)
 {
     const char *version = provider_quirks_api_version(p, api_version);
     buf_t b = BUF_INIT(64 * 1024);

@@ -51,8 +51,7 @@ char *provider_quirks_url(const table_provider_t *p, const char *path, bool chat
                           const char *upstream_model, arena_t *a);
 /* provider_quirks_url with the caller's api-version (NULL or "": p's own). */
 char *provider_quirks_url_version(const table_provider_t *p, const char *path, bool chat,
-                                  const char *upstream_model, const char *api_version,
-                                  arena_t *a);
+                                  const char *upstream_model, const char *api_version, arena_t *a);
 
 /* Whether the request needs a capability p's quirks say it lacks; fills err
  * ("tools_json: provider 'x' (preset y) does not accept tools"). */
