@@ -128,6 +128,13 @@ static void test_chat_schema_messages_at_each_depth(void **state)
     assert_string_equal(http_verdict(body_with(m, ""), &cr), "");
     assert_non_null(strstr(cr.req->messages[2]->content_parts_json, "image_url"));
     assert_string_equal(cr.req->messages[2]->content, "");
+    /* The scheme is read decoded: an encoder may escape the slashes. */
+    snprintf(m, sizeof(m), three,
+             "{\"type\":\"image_url\",\"image_url\":{\"url\":\"https:\\/\\/x.test\\/a.png\"}}");
+    assert_string_equal(http_verdict(body_with(m, ""), &cr), "");
+    snprintf(m, sizeof(m), three,
+             "{\"type\":\"image_url\",\"image_url\":{\"url\":\"\\u0068ttps:\"}}");
+    expect_http(m, "", "messages[2].content[0].image_url.url: expected an http(s) URL");
     /* tool_calls of an assistant message. */
     expect_http("[{\"role\":\"user\",\"content\":\"u\"},{\"role\":\"assistant\",\"tool_calls\":"
                 "[{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}]",

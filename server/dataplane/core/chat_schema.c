@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "jscan.h"
@@ -349,15 +350,28 @@ static int cs_tool_calls(cs_t *c, const char *text, size_t i)
     return 0;
 }
 
-/* http(s):// or data:<mime>;base64, */
+/* http(s)://host… or data:… (the scheme read from the decoded text: an
+ * encoder may write "https:\/\/"). */
 static bool cs_url_ok(const jscan_value_t *v)
 {
     char head[16];
-    size_t n = v->len - 2 < sizeof(head) - 1 ? v->len - 2 : sizeof(head) - 1;
-    memcpy(head, v->p + 1, n); /* a prefix of the raw text: enough for the scheme */
+    size_t n = 0;
+    if (memchr(v->p, '\\', v->len < 64 ? v->len : 64)) {
+        /* Escapes near the start: decode the whole string (rare). */
+        char *all = malloc(v->len);
+        if (!all)
+            return false;
+        n = jscan_string_decode(v, all);
+        n = n < sizeof(head) - 1 ? n : sizeof(head) - 1;
+        memcpy(head, all, n);
+        free(all);
+    } else {
+        n = v->len - 2 < sizeof(head) - 1 ? v->len - 2 : sizeof(head) - 1;
+        memcpy(head, v->p + 1, n);
+    }
     head[n] = '\0';
-    return (!strncmp(head, "https://", 8) && v->len > 10) ||
-           (!strncmp(head, "http://", 7) && v->len > 9) || !strncmp(head, "data:", 5);
+    return (!strncmp(head, "https://", 8) && n > 8) || (!strncmp(head, "http://", 7) && n > 7) ||
+           !strncmp(head, "data:", 5);
 }
 
 static int cs_part(cs_t *c, const jscan_value_t *p, const char *path, const char *role)
@@ -462,7 +476,7 @@ static int cs_logit_bias(cs_t *c, const jscan_value_t *lb)
     jscan_iter_init(&it, lb);
     while (jscan_object_next(&it, &k, &v, NULL) == 1) {
         char key[32] = "", path[48];
-        bool digits = k.len >= 3 && k.len - 2 < sizeof(key);
+        bool digits = k.len >= 3 && k.len <= sizeof(key); /* decoding needs k.len bytes */
         if (digits)
             jscan_string_decode(&k, key);
         for (size_t i = 0; digits && key[i]; i++)

@@ -812,9 +812,8 @@ int http_chat_decode_completion(const char *body, size_t len, arena_t *a, http_c
         }
         /* What chat cannot express: refused rather than silently changed. */
         if ((jscan_string_eq(&k, "suffix") || jscan_string_eq(&k, "logprobs")) && !hc_absent(&v)) {
-            char key[16];
-            jscan_string_decode(&k, key);
-            snprintf(err, errlen, "%s: not supported when the completion is bridged to chat", key);
+            snprintf(err, errlen, "%s: not supported when the completion is bridged to chat",
+                     jscan_string_eq(&k, "suffix") ? "suffix" : "logprobs");
             goto done;
         }
         if (jscan_string_eq(&k, "echo") && v.type == JSCAN_TRUE) {
