@@ -16,9 +16,22 @@
 
 #include "jscan.h"
 
+#define CS_CACHE_MEMBERS 24
+
+/* The members of the object last looked into, so that checking several
+ * members of one object walks it once (jscan validates every value it steps
+ * over, nested parameters schemas included). */
+typedef struct {
+    const char *obj; /* the cached object's first byte; NULL none */
+    size_t n;
+    bool complete; /* every member is in keys/vals */
+    jscan_value_t keys[CS_CACHE_MEMBERS], vals[CS_CACHE_MEMBERS];
+} cs_cache_t;
+
 typedef struct {
     char *err;
     size_t errlen;
+    cs_cache_t cache;
 } cs_t;
 
 static int cs_fail(cs_t *c, const char *path, const char *fmt, ...)
@@ -45,6 +58,37 @@ static jscan_value_t cs_get(const jscan_value_t *obj, const char *key)
     while (jscan_object_next(&it, &k, &v, NULL) == 1)
         if (jscan_string_eq(&k, key))
             found = v;
+    return found;
+}
+
+/* cs_get through the cache: the last member named `key` of `obj`. */
+static jscan_value_t cs_lookup(cs_t *c, const jscan_value_t *obj, const char *key)
+{
+    cs_cache_t *k = &c->cache;
+    if (obj->type != JSCAN_OBJECT)
+        return (jscan_value_t){0};
+    if (k->obj != obj->p) {
+        jscan_iter_t it;
+        jscan_value_t kk, vv;
+        k->obj = obj->p;
+        k->n = 0;
+        k->complete = true;
+        jscan_iter_init(&it, obj);
+        while (jscan_object_next(&it, &kk, &vv, NULL) == 1) {
+            if (k->n == CS_CACHE_MEMBERS) {
+                k->complete = false;
+                break;
+            }
+            k->keys[k->n] = kk;
+            k->vals[k->n++] = vv;
+        }
+    }
+    if (!k->complete)
+        return cs_get(obj, key);
+    jscan_value_t found = {0};
+    for (size_t i = 0; i < k->n; i++)
+        if (jscan_string_eq(&k->keys[i], key))
+            found = k->vals[i];
     return found;
 }
 
@@ -85,7 +129,7 @@ static int cs_member(cs_t *c, const jscan_value_t *obj, const char *base, const 
     };
     char path[256];
     cs_join(path, sizeof(path), base, key);
-    *out = cs_get(obj, key);
+    *out = cs_lookup(c, obj, key);
     if (cs_absent(out)) {
         if (required)
             return cs_fail(c, path, "required");
@@ -198,7 +242,7 @@ static int cs_tools(cs_t *c, const char *text, size_t *n_tools)
 
 int chat_schema_check_functions(const char *functions_json, char *err, size_t errlen)
 {
-    cs_t c = {err, errlen};
+    cs_t c = {.err = err, .errlen = errlen};
     jscan_value_t root, fn;
     if (cs_parse(&c, functions_json, "functions", &root) < 0)
         return -1;
@@ -284,7 +328,7 @@ static int cs_tool_choice(cs_t *c, const char *text, const char *tools_text)
         return -1;
     if (!has_tools)
         return cs_fail(c, "tool_choice", "naming a tool needs tools");
-    jscan_value_t name = cs_get(&fn, "name");
+    jscan_value_t name = cs_lookup(c, &fn, "name");
     if (!cs_tools_have(tools_text, &name)) {
         char path[96];
         cs_join(path, sizeof(path), sub, "name");
@@ -432,7 +476,7 @@ static int cs_part(cs_t *c, const jscan_value_t *p, const char *path, const char
         cs_member(c, &o, sub, "file_id", JSCAN_STRING, false, &v) < 0 ||
         cs_member(c, &o, sub, "filename", JSCAN_STRING, false, &v) < 0)
         return -1;
-    jscan_value_t data = cs_get(&o, "file_data"), id = cs_get(&o, "file_id");
+    jscan_value_t data = cs_lookup(c, &o, "file_data"), id = cs_lookup(c, &o, "file_id");
     if (cs_absent(&data) && cs_absent(&id))
         return cs_fail(c, sub, "expected file_data or file_id");
     return 0;
@@ -441,7 +485,7 @@ static int cs_part(cs_t *c, const jscan_value_t *p, const char *path, const char
 int chat_schema_check_parts(const char *parts_json, size_t i, const char *role, char *err,
                             size_t errlen)
 {
-    cs_t c = {err, errlen};
+    cs_t c = {.err = err, .errlen = errlen};
     char base[48];
     snprintf(base, sizeof(base), "messages[%zu].content_parts_json", i);
     jscan_value_t root, p;
@@ -495,79 +539,121 @@ static int cs_logit_bias(cs_t *c, const jscan_value_t *lb)
     return 0;
 }
 
-/* Members of extra_body_json whose schema OpenAI documents. */
+/* Members of extra_body_json whose schema OpenAI documents: one pass over
+ * the members, each checked by its key (a body carries many members and
+ * this runs per request). */
+typedef enum {
+    CS_X_MOVED,
+    CS_X_N,
+    CS_X_TOP_LOGPROBS,
+    CS_X_LOGIT_BIAS,
+    CS_X_BOOL,
+    CS_X_STRING,
+    CS_X_OBJECT,
+    CS_X_MODALITIES,
+    CS_X_METADATA,
+} cs_extra_kind_t;
+
+static const struct {
+    const char *key;
+    cs_extra_kind_t kind;
+    const char *use; /* CS_X_MOVED: the ChatRequest field to set instead */
+} cs_extra_keys[] = {
+    /* Legacy and renamed forms have their own field on ChatRequest; the HTTP
+     * door maps them, so here they came in extra_body_json over gRPC. */
+    {"functions", CS_X_MOVED, "tools_json"},
+    {"function_call", CS_X_MOVED, "tool_choice_json"},
+    {"max_completion_tokens", CS_X_MOVED, "max_tokens"},
+    {"n", CS_X_N, NULL},
+    {"top_logprobs", CS_X_TOP_LOGPROBS, NULL},
+    {"logit_bias", CS_X_LOGIT_BIAS, NULL},
+    {"logprobs", CS_X_BOOL, NULL},
+    {"parallel_tool_calls", CS_X_BOOL, NULL},
+    {"store", CS_X_BOOL, NULL},
+    {"reasoning_effort", CS_X_STRING, NULL},
+    {"service_tier", CS_X_STRING, NULL},
+    {"verbosity", CS_X_STRING, NULL},
+    {"prompt_cache_key", CS_X_STRING, NULL},
+    {"safety_identifier", CS_X_STRING, NULL},
+    {"prediction", CS_X_OBJECT, NULL},
+    {"audio", CS_X_OBJECT, NULL},
+    {"web_search_options", CS_X_OBJECT, NULL},
+    {"modalities", CS_X_MODALITIES, NULL},
+    {"metadata", CS_X_METADATA, NULL},
+};
+
+static int cs_extra_member(cs_t *c, size_t i, const jscan_value_t *v)
+{
+    const char *key = cs_extra_keys[i].key;
+    if (cs_extra_keys[i].kind == CS_X_MOVED)
+        return cs_fail(c, key, "set %s instead (llmgw sends it under the name the provider takes)",
+                       cs_extra_keys[i].use);
+    if (cs_absent(v))
+        return 0;
+    jscan_iter_t it;
+    jscan_value_t k, m;
+    switch (cs_extra_keys[i].kind) {
+    case CS_X_N:
+        return cs_integer(c, v, key, 1, CHAT_SCHEMA_MAX_N);
+    case CS_X_TOP_LOGPROBS:
+        return cs_integer(c, v, key, 0, CHAT_SCHEMA_MAX_TOP_LOGPROBS);
+    case CS_X_LOGIT_BIAS:
+        return cs_logit_bias(c, v);
+    case CS_X_BOOL:
+        return v->type == JSCAN_TRUE || v->type == JSCAN_FALSE
+                   ? 0
+                   : cs_fail(c, key, "expected a boolean");
+    case CS_X_STRING:
+        return v->type == JSCAN_STRING ? 0 : cs_fail(c, key, "expected a string");
+    case CS_X_OBJECT:
+        return v->type == JSCAN_OBJECT ? 0 : cs_fail(c, key, "expected an object");
+    case CS_X_MODALITIES:
+        if (v->type != JSCAN_ARRAY)
+            return cs_fail(c, key, "expected an array");
+        jscan_iter_init(&it, v);
+        for (size_t j = 0; jscan_array_next(&it, &m, NULL) == 1; j++)
+            if (m.type != JSCAN_STRING) {
+                char path[32];
+                cs_index(path, sizeof(path), "modalities", j);
+                return cs_fail(c, path, "expected a string");
+            }
+        return 0;
+    case CS_X_METADATA:
+        if (v->type != JSCAN_OBJECT)
+            return cs_fail(c, key, "expected an object");
+        jscan_iter_init(&it, v);
+        while (jscan_object_next(&it, &k, &m, NULL) == 1)
+            if (m.type != JSCAN_STRING) {
+                char name[72] = "", path[96];
+                if (k.len < sizeof(name))
+                    jscan_string_decode(&k, name);
+                snprintf(path, sizeof(path), "metadata.%s", name);
+                return cs_fail(c, path, "expected a string");
+            }
+        return 0;
+    case CS_X_MOVED:
+        break;
+    }
+    return 0;
+}
+
 static int cs_extra(cs_t *c, const char *text)
 {
-    jscan_value_t root, v;
+    jscan_value_t root, k, v;
     if (cs_parse(c, text, "extra_body_json", &root) < 0)
         return -1;
     if (root.type != JSCAN_OBJECT)
         return cs_fail(c, "extra_body_json", "expected a JSON object");
-    /* Legacy and renamed forms have their own field on ChatRequest; the HTTP
-     * door maps them, so here they came in extra_body_json over gRPC. */
-    static const struct {
-        const char *key, *use;
-    } moved[] = {
-        {"functions", "tools_json"},
-        {"function_call", "tool_choice_json"},
-        {"max_completion_tokens", "max_tokens"},
-    };
-    for (size_t i = 0; i < sizeof(moved) / sizeof(moved[0]); i++) {
-        v = cs_get(&root, moved[i].key);
-        if (v.type != JSCAN_NONE)
-            return cs_fail(c, moved[i].key,
-                           "set %s instead (llmgw sends it under the name the "
-                           "provider takes)",
-                           moved[i].use);
-    }
-    v = cs_get(&root, "n");
-    if (!cs_absent(&v) && cs_integer(c, &v, "n", 1, CHAT_SCHEMA_MAX_N) < 0)
-        return -1;
-    v = cs_get(&root, "top_logprobs");
-    if (!cs_absent(&v) && cs_integer(c, &v, "top_logprobs", 0, CHAT_SCHEMA_MAX_TOP_LOGPROBS) < 0)
-        return -1;
-    v = cs_get(&root, "logit_bias");
-    if (!cs_absent(&v) && cs_logit_bias(c, &v) < 0)
-        return -1;
-    static const char *const bools[] = {"logprobs", "parallel_tool_calls", "store"};
-    for (size_t i = 0; i < sizeof(bools) / sizeof(bools[0]); i++)
-        if (cs_member(c, &root, "", bools[i], JSCAN_TRUE, false, &v) < 0)
-            return -1;
-    static const char *const strings[] = {"reasoning_effort", "service_tier", "verbosity",
-                                          "prompt_cache_key", "safety_identifier"};
-    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
-        if (cs_member(c, &root, "", strings[i], JSCAN_STRING, false, &v) < 0)
-            return -1;
-    static const char *const objects[] = {"prediction", "audio", "web_search_options"};
-    for (size_t i = 0; i < sizeof(objects) / sizeof(objects[0]); i++)
-        if (cs_member(c, &root, "", objects[i], JSCAN_OBJECT, false, &v) < 0)
-            return -1;
-    if (cs_member(c, &root, "", "modalities", JSCAN_ARRAY, false, &v) < 0)
-        return -1;
-    if (v.type == JSCAN_ARRAY) {
-        jscan_iter_t it;
-        jscan_value_t m;
-        jscan_iter_init(&it, &v);
-        for (size_t i = 0; jscan_array_next(&it, &m, NULL) == 1; i++)
-            if (m.type != JSCAN_STRING) {
-                char path[32];
-                cs_index(path, sizeof(path), "modalities", i);
-                return cs_fail(c, path, "expected a string");
-            }
-    }
-    if (cs_member(c, &root, "", "metadata", JSCAN_OBJECT, false, &v) < 0)
-        return -1;
-    if (v.type == JSCAN_OBJECT) {
-        jscan_iter_t it;
-        jscan_value_t k, m;
-        jscan_iter_init(&it, &v);
-        while (jscan_object_next(&it, &k, &m, NULL) == 1)
-            if (m.type != JSCAN_STRING) {
-                char key[72] = "", path[96];
-                if (k.len < sizeof(key))
-                    jscan_string_decode(&k, key);
-                snprintf(path, sizeof(path), "metadata.%s", key);
-                return cs_fail(c, path, "expected a string");
+    jscan_iter_t it;
+    jscan_iter_init(&it, &root);
+    while (jscan_object_next(&it, &k, &v, NULL) == 1) {
+        if (k.len > 24)
+            continue; /* longer than any key above */
+        for (size_t i = 0; i < sizeof(cs_extra_keys) / sizeof(cs_extra_keys[0]); i++)
+            if (jscan_string_eq(&k, cs_extra_keys[i].key)) {
+                if (cs_extra_member(c, i, &v) < 0)
+                    return -1;
+                break;
             }
     }
     return 0;
@@ -575,7 +661,7 @@ static int cs_extra(cs_t *c, const char *text)
 
 int chat_schema_check(const Llmgw__V1__ChatRequest *r, char *err, size_t errlen)
 {
-    cs_t c = {err, errlen};
+    cs_t c = {.err = err, .errlen = errlen};
     size_t n_tools = 0;
     if (r->tools_json && r->tools_json[0] && cs_tools(&c, r->tools_json, &n_tools) < 0)
         return -1;

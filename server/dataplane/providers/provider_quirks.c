@@ -323,6 +323,23 @@ int provider_quirks_build_openai(const table_provider_t *p, const Llmgw__V1__Cha
     bool drop_stream_options = p && stream && !p->quirks.stream_options;
     if (!p || (!drop_stream_options && p->quirks.n_drop_fields == 0))
         return openai_build_chat_request(req, upstream_model, stream, out, err, errlen);
+    /* provider_quirks_prepare has usually removed the fields already: the
+     * body is parsed back only when one of them is still in it. */
+    if (!drop_stream_options) {
+        size_t orig = out->len;
+        if (openai_build_chat_request(req, upstream_model, stream, out, err, errlen) < 0)
+            return -1;
+        bool found = false;
+        for (size_t i = 0; !found && i < p->quirks.n_drop_fields; i++) {
+            char key[80];
+            snprintf(key, sizeof(key), "\"%s\":", p->quirks.drop_fields[i]);
+            found = strstr(out->data + orig, key) != NULL;
+        }
+        if (!found)
+            return 0;
+        out->len = orig;
+        out->data[orig] = '\0';
+    }
 
     buf_t tmp = BUF_INIT(out->cap);
     json_t *root = NULL;
