@@ -180,6 +180,9 @@ expect_upstream '"max_completion_tokens":5' "azure 2024-10-21: max_completion_to
 req "/openai/deployments/az%2Fgpt-4o-mini/chat/completions?api-version=2024-08-01-preview" "{\"messages\":[$U]}"
 expect_code 200 "azure deployment path"
 expect_upstream 'api-version=2024-08-01-preview ' "azure path: api-version"
+req "/openai/deployments/sim-echo%2Fgpt-4o-mini/embeddings?api-version=2024-10-21" '{"input":"embed me"}'
+expect_code 200 "azure embeddings path"
+expect_jq '.object == "list" and (.data[0].embedding | length) > 0' "azure embeddings path: the provider's list"
 req "/v1/chat/completions?api-version=2024-10-21" "{\"model\":\"sim-echo/gpt-4o-mini\",\"messages\":[$U]}"
 expect_upstream 'api-version=- ' "not azure: no api-version upstream"
 [ "$(header llmgw-warning)" = "api-version ignored for sim-echo" ] || fail "not azure: llmgw-warning is '$(header llmgw-warning)'"
