@@ -128,6 +128,14 @@ static void test_chat_schema_messages_at_each_depth(void **state)
     assert_string_equal(http_verdict(body_with(m, ""), &cr), "");
     assert_non_null(strstr(cr.req->messages[2]->content_parts_json, "image_url"));
     assert_string_equal(cr.req->messages[2]->content, "");
+    /* Text-only parts are joined, whatever else they carry: every provider
+     * takes text. */
+    snprintf(m, sizeof(m), three,
+             "{\"type\":\"text\",\"text\":\"a\",\"cache_control\":{\"type\":\"ephemeral\"}},"
+             "{\"type\":\"text\",\"text\":\"b\"}");
+    assert_string_equal(http_verdict(body_with(m, ""), &cr), "");
+    assert_string_equal(cr.req->messages[2]->content, "ab");
+    assert_string_equal(cr.req->messages[2]->content_parts_json, "");
     /* The scheme is read decoded: an encoder may escape the slashes. */
     snprintf(m, sizeof(m), three,
              "{\"type\":\"image_url\",\"image_url\":{\"url\":\"https:\\/\\/x.test\\/a.png\"}}");

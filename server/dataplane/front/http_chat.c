@@ -224,8 +224,8 @@ static bool hc_text_parts_only(const jscan_value_t *v)
                 type = val;
             else if (jscan_string_eq(&k, "text"))
                 text = val;
-            else
-                return false; /* cache_control and the like: keep the parts */
+            /* other members (cache_control, …) do not make a part non-text:
+             * text parts are joined, as every provider takes text */
         }
         if (!jscan_string_eq(&type, "text") || text.type != JSCAN_STRING)
             return false;
