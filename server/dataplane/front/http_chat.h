@@ -87,7 +87,7 @@ typedef struct {
     int http_status;
     const char *type;  /* "invalid_request_error", "rate_limit_error", … */
     const char *code;  /* "model_not_found", … or NULL (JSON null) */
-    char param[64];    /* the field the message names, "" when none */
+    char param[160];   /* the field the message names (a JSON path), "" when none */
     int retry_after_s; /* for 429: the Retry-After header; 0 none */
 } http_error_t;
 
