@@ -10,7 +10,10 @@
 # the api-version query forwarded to an Azure-style provider (and the Azure
 # deployment path); the llmgw-warning header when a field is dropped, on a
 # stream too. Over gRPC (compat_rpc.js, grpc-js): INVALID_ARGUMENT with the
-# path, the llmgw-warning trailer, ChatRequest.api_version.
+# path, the llmgw-warning trailer, ChatRequest.api_version. With the official
+# openai SDK (compat_sdk.js): functions, completions.create bridged, the
+# AzureOpenAI client (api-key header, deployment path, api-version), the
+# warning header, error.param.
 #
 # Needs curl, jq and node (tests/interop/node_modules). Env: LLMGW_BIN_DIR,
 # LLMGW_SRC_DIR (default from here).
@@ -248,5 +251,14 @@ grep -q '^not ok' "$WORK/rpc.out" && fail "compat_rpc.js: $(grep '^not ok' "$WOR
 RPC_OK=$(grep -c '^ok' "$WORK/rpc.out")
 [ "$RPC_OK" -ge 12 ] || fail "compat_rpc.js: only $RPC_OK checks ran"
 
+# --- the official openai SDK (and its AzureOpenAI client) -----------------------------------
+NODE_PATH="$SRC_DIR/tests/interop/node_modules" node "$SRC_DIR/tests/integration/compat_sdk.js" \
+    "$BASE" "$API_KEY" >"$WORK/sdk.out" 2>&1 || {
+    cat "$WORK/sdk.out" >&2
+    fail "compat_sdk.js reported failures"
+}
+SDK_OK=$(grep -c '^ok' "$WORK/sdk.out")
+[ "$SDK_OK" -ge 5 ] || fail "compat_sdk.js: only $SDK_OK checks ran"
+
 STATUS=0
-echo "test_compat: all checks passed ($CHECKS HTTP groups, $RPC_OK gRPC checks)"
+echo "test_compat: all checks passed ($CHECKS HTTP groups, $RPC_OK gRPC checks, $SDK_OK SDK checks)"

@@ -128,6 +128,7 @@ struct hconn {
     bool stream, include_usage;
     unsigned enc_flags;   /* HTTP_CHAT_LEGACY_FUNCTIONS, HTTP_CHAT_TEXT_COMPLETION */
     char deployment[256]; /* Azure-style path: /openai/deployments/{deployment}/... */
+    char api_key_authz[512]; /* "Bearer <api-key header>" for Azure clients */
 
     pthread_mutex_t mu; /* guards everything below */
     pl_request_t *pl;
@@ -1079,6 +1080,14 @@ static int ha_authenticate(hconn_t *hc, const char *url, const char *method, enu
     unsigned scope = ha_scope(ep);
     hc->table = table_slot_get(hc->api->cfg.tables);
     const char *authz = ha_authorization(hc->conn);
+    if (!authz) {
+        /* Azure OpenAI clients send the key as `api-key: <key>`. */
+        const char *k = MHD_lookup_connection_value(hc->conn, MHD_HEADER_KIND, "api-key");
+        if (k && strlen(k) + 8 < sizeof(hc->api_key_authz)) {
+            snprintf(hc->api_key_authz, sizeof(hc->api_key_authz), "Bearer %s", k);
+            authz = hc->api_key_authz;
+        }
+    }
     grpc_status_code st = scope
                               ? auth_authorize(hc->table, authz, scope, &hc->key, err, sizeof(err))
                               : (auth_check(hc->table, authz, &hc->key, err, sizeof(err)) < 0
