@@ -126,8 +126,8 @@ struct hconn {
     buf_t body;
     arena_t *arena;
     bool stream, include_usage;
-    unsigned enc_flags;   /* HTTP_CHAT_LEGACY_FUNCTIONS, HTTP_CHAT_TEXT_COMPLETION */
-    char deployment[256]; /* Azure-style path: /openai/deployments/{deployment}/... */
+    unsigned enc_flags;      /* HTTP_CHAT_LEGACY_FUNCTIONS, HTTP_CHAT_TEXT_COMPLETION */
+    char deployment[256];    /* Azure-style path: /openai/deployments/{deployment}/... */
     char api_key_authz[512]; /* "Bearer <api-key header>" for Azure clients */
 
     pthread_mutex_t mu; /* guards everything below */
