@@ -95,6 +95,20 @@ const invalid = async (name, req, want) => {
     pw[0] === 'api-version ignored for sim-echo' &&
     plain.resp.choices[0].message.content.includes('api-version=-'), [pw, plain.err]);
 
+  const streamed = await new Promise((resolve) => {
+    let trailers = null;
+    const chunks = [];
+    const call = client.Stream({ model: 'groq/gpt-4o-mini', messages: user,
+      extra_body_json: '{"logit_bias":{"1":1}}' }, md(), { deadline: Date.now() + 10000 });
+    call.on('data', (c) => chunks.push(c));
+    call.on('status', (st) => { trailers = st.metadata; });
+    call.on('error', (e) => resolve({ err: e, chunks, trailers }));
+    call.on('end', () => setImmediate(() => resolve({ err: null, chunks, trailers })));
+  });
+  const sw = streamed.trailers ? streamed.trailers.get('llmgw-warning') : [];
+  check('Stream: llmgw-warning trailer', !streamed.err && streamed.chunks.length > 1 &&
+    sw[0] === 'dropped logit_bias for groq', [streamed.err && streamed.err.details, sw]);
+
   client.close();
   process.exit(failed ? 1 : 0);
 })().catch((e) => {

@@ -156,6 +156,13 @@ expect_jq '.choices[0].message.function_call.name == "get_weather" and .choices[
 expect_jq '(.choices[0].message | has("tool_calls") | not) and .choices[0].finish_reason == "function_call"' "no tool_calls for a legacy caller"
 req /v1/chat/completions "{\"model\":\"tools/gpt-4o-mini\",\"messages\":[$U],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\"}}]}"
 expect_jq '.choices[0].message.tool_calls[0].function.name == "get_weather" and .choices[0].finish_reason == "tool_calls"' "tools caller keeps tool_calls"
+# A legacy caller's stream of text is an ordinary stream.
+curl -sS -N --max-time 20 -H "Authorization: Bearer $API_KEY" \
+    --data-binary "{\"model\":\"claude/claude-x\",\"stream\":true,\"messages\":[$U],$FN}" \
+    "$BASE/v1/chat/completions" >"$WORK/stream" || fail "legacy stream: curl failed"
+grep '^data: {' "$WORK/stream" | sed 's/^data: //' >"$WORK/chunks"
+[ "$(jq -r -s '[.[] | .choices[0].delta.content // empty] | join("")' "$WORK/chunks")" = "[sim] hi" ] ||
+    fail "legacy stream: text is '$(jq -r -s '[.[] | .choices[0].delta.content // empty] | join("")' "$WORK/chunks")'"
 # The conversation continued in the legacy form: function_call turn + function result.
 req /v1/chat/completions "{\"model\":\"sim-echo/gpt-4o-mini\",\"messages\":[$U,{\"role\":\"assistant\",\"content\":null,\"function_call\":{\"name\":\"get_weather\",\"arguments\":\"{}\"}},{\"role\":\"function\",\"name\":\"get_weather\",\"content\":\"sunny\"}],$FN}"
 expect_code 200 "legacy conversation"
@@ -249,7 +256,7 @@ NODE_PATH="$SRC_DIR/tests/interop/node_modules" node "$SRC_DIR/tests/integration
 }
 grep -q '^not ok' "$WORK/rpc.out" && fail "compat_rpc.js: $(grep '^not ok' "$WORK/rpc.out")"
 RPC_OK=$(grep -c '^ok' "$WORK/rpc.out")
-[ "$RPC_OK" -ge 12 ] || fail "compat_rpc.js: only $RPC_OK checks ran"
+[ "$RPC_OK" -ge 13 ] || fail "compat_rpc.js: only $RPC_OK checks ran"
 
 # --- the official openai SDK (and its AzureOpenAI client) -----------------------------------
 NODE_PATH="$SRC_DIR/tests/interop/node_modules" node "$SRC_DIR/tests/integration/compat_sdk.js" \
