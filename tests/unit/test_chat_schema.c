@@ -552,6 +552,29 @@ static void test_chat_schema_drops_with_a_warning(void **state)
     table_unref(t);
 }
 
+/* The two quirks this adds are checked by the table loader. */
+static void test_chat_schema_quirks_load_checked(void **state)
+{
+    (void)state;
+    char err[256];
+    const char *bad = "{\"providers\":[{\"name\":\"p\",\"base_url\":\"http://x.test\","
+                      "\"quirks\":{\"max_tokens_field\":\"max\"},\"models\":[{\"name\":\"m\"}]}]}";
+    assert_null(table_load_json(bad, strlen(bad), err, sizeof(err)));
+    assert_non_null(strstr(err, "quirks.max_tokens_field: 'max' is not one of max_tokens, "
+                                "max_completion_tokens"));
+    const char *bad2 = "{\"providers\":[{\"name\":\"p\",\"base_url\":\"http://x.test\","
+                       "\"quirks\":{\"completions\":1},\"models\":[{\"name\":\"m\"}]}]}";
+    assert_null(table_load_json(bad2, strlen(bad2), err, sizeof(err)));
+    assert_non_null(strstr(err, "quirks.completions"));
+    table_t *t = load("{\"name\":\"p\",\"base_url\":\"http://x.test\",\"models\":[{\"name\":"
+                      "\"m\"}]},{\"name\":\"c\",\"preset\":\"anthropic\",\"api_key\":\"k\"}");
+    const table_provider_t *p = table_find_provider(t, "p");
+    assert_string_equal(p->quirks.max_tokens_field, "max_tokens");
+    assert_true(p->quirks.completions);
+    assert_false(table_find_provider(t, "c")->quirks.completions);
+    table_unref(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -571,6 +594,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_chat_schema_azure_model_from_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chat_schema_renames_per_provider, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chat_schema_drops_with_a_warning, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chat_schema_quirks_load_checked, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
