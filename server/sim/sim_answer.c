@@ -136,6 +136,19 @@ char *sim_body_completion(const sim_answer_t *a, const sim_meta_t *m, int64_t pr
                 len);
 }
 
+char *sim_body_tool_call(const sim_meta_t *m, const char *name, int64_t prompt_tokens, size_t *len)
+{
+    json_t *choices = json_pack("[{s:i,s:{s:s,s:n,s:[{s:s,s:s,s:{s:s,s:s}}]},s:n,s:s}]", "index", 0,
+                                "message", "role", "assistant", "content", "tool_calls", "id",
+                                "call_sim_1", "type", "function", "function", "name", name,
+                                "arguments", "{}", "logprobs", "finish_reason", "tool_calls");
+    json_t *usage = usage_object(prompt_tokens, 1);
+    return dump(json_pack("{s:s,s:s,s:I,s:s,s:s,s:o,s:o}", "id", m->id, "object", "chat.completion",
+                          "created", (json_int_t)m->created, "model", m->model,
+                          "system_fingerprint", "sim", "choices", choices, "usage", usage),
+                len);
+}
+
 const char *sim_error_type(int status)
 {
     switch (status) {

@@ -52,6 +52,11 @@ const char *sim_answer_finish_reason(const sim_answer_t *a);
 char *sim_body_completion(const sim_answer_t *a, const sim_meta_t *m, int64_t prompt_tokens,
                           bool empty_choices, size_t *len);
 
+/* A chat.completion whose one choice calls function `name` with arguments
+ * "{}" (tool call id "call_sim_1", finish_reason "tool_calls"), for
+ * x-sim-tool-call. */
+char *sim_body_tool_call(const sim_meta_t *m, const char *name, int64_t prompt_tokens, size_t *len);
+
 /* {"error":{"message","type","param","code":null}}; param NULL → null. */
 char *sim_body_error(int status, const char *message, const char *param, size_t *len);
 /* The OpenAI error type for an HTTP status ("rate_limit_error", ...). */

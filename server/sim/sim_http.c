@@ -71,6 +71,7 @@ typedef enum {
 typedef struct {
     sim_route_t route;
     bool too_large;
+    char url[512]; /* the path asked, for x-sim-echo */
     buf_t body;
 } sim_req_t;
 
@@ -177,6 +178,8 @@ static enum MHD_Result header_cb(void *cls, enum MHD_ValueKind kind, const char 
     sim_header_scan_t *scan = cls;
     if (strncasecmp(key, "x-sim-", 6) != 0)
         return MHD_YES;
+    if (!strcasecmp(key, "x-sim-echo") || !strcasecmp(key, "x-sim-tool-call"))
+        return MHD_YES; /* read by the chat handlers (echo_text, tool_call_body) */
     if (sim_settings_apply_header(scan->settings, key, value ? value : "", scan->err,
                                   sizeof(scan->err)) < 0) {
         scan->failed = true;
@@ -491,12 +494,32 @@ typedef struct {
     sim_meta_t meta;
 } sim_reply_t;
 
+/* x-sim-echo: request — the answer is what the sim received, for tests of
+ * what a gateway sent upstream: "path=<path> api-version=<query value or
+ * -> body=<body as received>" (max_tokens does not cut it). NULL without
+ * the header; *bad set when its value is not "request". malloc'ed. */
+static char *echo_text(struct MHD_Connection *conn, const sim_req_t *req, bool *bad)
+{
+    const char *echo = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-sim-echo");
+    *bad = echo && strcmp(echo, "request") != 0;
+    if (!echo || *bad)
+        return NULL;
+    const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "api-version");
+    buf_t b = BUF_INIT(SIM_BODY_MAX + 1024);
+    if (buf_printf(&b, "path=%s api-version=%s body=", req->url, v ? v : "-") < 0 ||
+        buf_append(&b, buf_cstr(&req->body), req->body.len) < 0) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_take(&b);
+}
+
 static bool reply_build(sim_http_t *h, struct MHD_Connection *conn, const sim_settings_t *s,
                         const sim_chat_t *c, const char *id_prefix, uint64_t id, sim_reply_t *r,
-                        enum MHD_Result *ret)
+                        enum MHD_Result *ret, const char *echo)
 {
-    if (sim_answer_build(&r->answer, sim_config_name(h->cfg), s->answer, c->user_text, c->user_len,
-                         c->max_tokens) < 0) {
+    if (sim_answer_build(&r->answer, sim_config_name(h->cfg), echo ? echo : s->answer, c->user_text,
+                         c->user_len, echo ? -1 : c->max_tokens) < 0) {
         *ret = queue_body(conn, 500, NULL, 0, NULL);
         return false;
     }
@@ -523,11 +546,21 @@ static enum MHD_Result handle_chat(sim_http_t *h, struct MHD_Connection *conn, s
         goto out;
     }
     sim_reply_t r;
-    if (!reply_build(h, conn, &s, &chat, "chatcmpl-sim-", id, &r, &ret))
+    bool bad = false;
+    char *echo = echo_text(conn, req, &bad);
+    if (bad) {
+        ret = queue_error(conn, MHD_HTTP_BAD_REQUEST, "x-sim-echo: expected request", NULL);
+        goto out;
+    }
+    bool ok = reply_build(h, conn, &s, &chat, "chatcmpl-sim-", id, &r, &ret, echo);
+    free(echo);
+    if (!ok)
         goto out;
     size_t len = 0;
-    char *body = sim_body_completion(&r.answer, &r.meta, chat.prompt_tokens,
-                                     s.fault == SIM_FAULT_EMPTY_CHOICES, &len);
+    const char *tool = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-sim-tool-call");
+    char *body = tool ? sim_body_tool_call(&r.meta, tool, chat.prompt_tokens, &len)
+                      : sim_body_completion(&r.answer, &r.meta, chat.prompt_tokens,
+                                            s.fault == SIM_FAULT_EMPTY_CHOICES, &len);
     sim_answer_free(&r.answer);
     ret = queue_answer_body(conn, &s, body, len);
 out:
@@ -592,8 +625,16 @@ static enum MHD_Result handle_messages(sim_http_t *h, struct MHD_Connection *con
     if (!prelude(h, conn, chat.model, true, &s, &ret))
         goto out;
     sim_reply_t r;
-    if (!reply_build(h, conn, &s, &chat, "msg_sim_", atomic_fetch_add(&h->next_id, 1) + 1, &r,
-                     &ret))
+    bool bad = false;
+    char *echo = echo_text(conn, req, &bad);
+    if (bad) {
+        ret = queue_error_as(conn, true, MHD_HTTP_BAD_REQUEST, "x-sim-echo: expected request");
+        goto out;
+    }
+    bool ok = reply_build(h, conn, &s, &chat, "msg_sim_", atomic_fetch_add(&h->next_id, 1) + 1, &r,
+                          &ret, echo);
+    free(echo);
+    if (!ok)
         goto out;
     size_t len = 0;
     char *body = chat.stream ? sim_anthropic_stream(&r.answer, &r.meta, chat.prompt_tokens, &len)
@@ -624,7 +665,16 @@ static enum MHD_Result handle_completions(sim_http_t *h, struct MHD_Connection *
     if (!prelude(h, conn, c.model, false, &s, &ret))
         goto out;
     sim_reply_t r;
-    if (!reply_build(h, conn, &s, &c, "cmpl-sim-", atomic_fetch_add(&h->next_id, 1) + 1, &r, &ret))
+    bool bad = false;
+    char *echo = echo_text(conn, req, &bad);
+    if (bad) {
+        ret = queue_error(conn, MHD_HTTP_BAD_REQUEST, "x-sim-echo: expected request", NULL);
+        goto out;
+    }
+    bool ok = reply_build(h, conn, &s, &c, "cmpl-sim-", atomic_fetch_add(&h->next_id, 1) + 1, &r,
+                          &ret, echo);
+    free(echo);
+    if (!ok)
         goto out;
     size_t len = 0;
     char *body = c.stream ? sim_completions_stream(&r.answer, &r.meta, c.prompt_tokens,
@@ -645,6 +695,12 @@ static sim_route_t route_of(const char *method, const char *url)
     if (strcmp(method, "POST") == 0 && strcmp(url, "/v1/messages") == 0)
         return ROUTE_MESSAGES;
     if (strcmp(method, "POST") == 0 && strcmp(url, "/v1/chat/completions") == 0)
+        return ROUTE_CHAT;
+    /* Azure OpenAI's shape: /openai/deployments/{deployment}/chat/completions */
+    static const char az[] = "/openai/deployments/", tail[] = "/chat/completions";
+    size_t n = strlen(url);
+    if (strcmp(method, "POST") == 0 && strncmp(url, az, sizeof(az) - 1) == 0 &&
+        n > sizeof(az) - 1 + sizeof(tail) - 1 && strcmp(url + n - (sizeof(tail) - 1), tail) == 0)
         return ROUTE_CHAT;
     if (strcmp(method, "POST") == 0 && strcmp(url, "/v1/completions") == 0)
         return ROUTE_COMPLETIONS;
@@ -673,6 +729,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         if (!req)
             return MHD_NO;
         req->route = route_of(method, url);
+        snprintf(req->url, sizeof(req->url), "%s", url);
         buf_init(&req->body, SIM_BODY_MAX);
         *con_cls = req;
         return MHD_YES;

@@ -65,8 +65,8 @@ static const char *const provider_fields[] = {
     "preset", "auth_style", "wire_format", "api_version", "quirks",
     "region", NULL};
 static const char *const quirks_fields[] = {
-    "stream_options",     "tools",     "json_mode",   "vision",
-    "max_tokens_default", "chat_path", "drop_fields", NULL};
+    "stream_options", "tools",       "json_mode",        "vision",      "max_tokens_default",
+    "chat_path",      "drop_fields", "max_tokens_field", "completions", NULL};
 static const char *const model_fields[] = {
     "name",      "input_cost_per_mtok", "output_cost_per_mtok",      "quality", "tools", "vision",
     "json_mode", "context_window",      "typical_completion_tokens", NULL};
@@ -420,6 +420,13 @@ static int load_wire(loader_t *ld, json_t *jp, const char *path, table_provider_
     }
     qk->drop_fields = fields;
     qk->n_drop_fields = n;
+    static const char *const max_tokens_fields[] = {"max_tokens", "max_completion_tokens", NULL};
+    if (loader_read_opt_enum(ld, q, sub, "max_tokens_field", max_tokens_fields,
+                             "max_tokens, max_completion_tokens", &qk->max_tokens_field) != 0 ||
+        loader_read_opt_bool(ld, q, sub, "completions", true, &qk->completions) != 0)
+        return -1;
+    if (!qk->max_tokens_field)
+        qk->max_tokens_field = "max_tokens";
     return 0;
 }
 

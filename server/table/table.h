@@ -11,7 +11,8 @@
  *    "providers": [{"name", "base_url", "api_key"?, "timeout_ms"?, "headers"?: {},
  *                   "preset"?, "auth_style"?, "wire_format"?, "api_version"?, "quirks"?: {
  *                   "stream_options"?, "tools"?, "json_mode"?, "vision"?,
- *                   "max_tokens_default"?, "chat_path"?, "drop_fields"?} (docs/providers.md),
+ *                   "max_tokens_default"?, "chat_path"?, "drop_fields"?,
+ *                   "max_tokens_field"?, "completions"?} (docs/providers.md),
  *                   "discover"?, "health"?: {"path"?, "interval_ms"?, "timeout_ms"?,
  *                   "failures_to_down"?}, "breaker"?: {"consecutive_failures"?,
  *                   "error_rate"?, "min_requests"?, "window_ms"?, "cooldown_ms"?,
@@ -72,6 +73,10 @@ typedef struct {
     const char *chat_path;          /* overrides the wire format's; "{model}" is replaced */
     const char *const *drop_fields; /* top-level request fields it rejects */
     size_t n_drop_fields;
+    /* The name it takes the completion limit under: "max_tokens" (default)
+     * or "max_completion_tokens" (OpenAI's newer API, docs/compatibility.md). */
+    const char *max_tokens_field;
+    bool completions; /* has the legacy /completions endpoint (default true) */
 } table_quirks_t;
 
 typedef struct {

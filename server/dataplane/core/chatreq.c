@@ -1,6 +1,8 @@
 /* chatreq: see chatreq.h. */
 #include "chatreq.h"
 
+#include "chat_schema.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -100,5 +102,10 @@ int chatreq_validate(const Llmgw__V1__ChatRequest *r, char *err, size_t errlen)
             return -1;
         }
     }
-    return 0;
+    if (r->api_version && r->api_version[0] && !chat_schema_api_version_ok(r->api_version)) {
+        snprintf(err, errlen, "api-version: expected YYYY-MM-DD or YYYY-MM-DD-preview");
+        return -1;
+    }
+    /* The members carried as JSON text, against OpenAI's schema. */
+    return chat_schema_check(r, err, errlen);
 }

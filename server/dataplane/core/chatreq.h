@@ -15,7 +15,9 @@
 #define CHATREQ_MAX_STOP 4
 
 /* 0, or -1 with err naming the field ("messages[2].role: expected one of
- * system, developer, user, assistant, tool"). */
+ * system, developer, user, assistant, tool"). The fields carried as JSON
+ * text are checked against OpenAI's schema too (chat_schema.h), so both
+ * front doors refuse the same requests with the same JSON paths. */
 int chatreq_validate(const Llmgw__V1__ChatRequest *r, char *err, size_t errlen);
 
 #endif

@@ -32,6 +32,7 @@
 #include "log.h"
 #include "planner.h"
 #include "policy.h"
+#include "provider_quirks.h"
 #include "route.h"
 #include "sse.h"
 #include "uerror.h"
@@ -89,6 +90,8 @@ struct pl_request {
     buf_t message; /* the final error message */
 
     const adapter_t *adapter;   /* the current candidate's wire format */
+    const char *warning;        /* the current attempt's llmgw-warning (arena); NULL none */
+    const char *api_version;    /* the caller's api-version (req's; RAW reads req only at start) */
     bool attempt_hits_deadline; /* the current attempt's timeout is the deadline */
 
     /* streaming state of the current attempt */
@@ -280,6 +283,11 @@ static void pl_unref(pl_request_t *r)
     free(r);
 }
 
+const char *pipeline_warning(const pl_request_t *r)
+{
+    return r->warning;
+}
+
 void pipeline_release(pl_request_t *r)
 {
     if (r)
@@ -412,7 +420,8 @@ static void pl_finish_unary(pl_request_t *r, Llmgw__V1__ChatResponse *resp)
         return;
     }
     pl_cache_store(r, &resp->base, NULL);
-    pl_result_t res = {.status = GRPC_STATUS_OK, .message = "", .response = resp};
+    pl_result_t res = {
+        .status = GRPC_STATUS_OK, .message = "", .response = resp, .warning = r->warning};
     if (r->policy && r->policy->log_responses && resp->n_choices > 0 && resp->choices[0]->message)
         policy_log_response(r->policy, r->key ? r->key->name : "",
                             resp->choices[0]->message->content);
@@ -445,7 +454,8 @@ static void pl_finish_stream(pl_request_t *r)
         return;
     }
     pl_cache_store(r, NULL, last);
-    pl_result_t res = {.status = GRPC_STATUS_OK, .message = "", .last_chunk = last};
+    pl_result_t res = {
+        .status = GRPC_STATUS_OK, .message = "", .last_chunk = last, .warning = r->warning};
     pl_observe(r, GRPC_STATUS_OK, usage, last->cost_usd);
     r->cb.on_done(r->ud, &res);
 }
@@ -854,16 +864,24 @@ static int pl_submit(pl_request_t *r)
     } else if (r->kind == PL_KIND_RAW) {
         if (pl_build_raw(r, c->model->name) < 0)
             goto oom;
-    } else if (r->adapter->build_chat_request(p, r->req, c->model->name, r->stream, &r->body, err,
-                                              sizeof(err)) < 0) {
-        pl_finish_errorf(r, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
-        return -1;
+    } else {
+        /* The request as this provider takes it (renames, dropped fields:
+         * provider_quirks.h); what was dropped becomes llmgw-warning. */
+        const Llmgw__V1__ChatRequest *req = r->req;
+        r->warning = NULL;
+        if (provider_quirks_prepare(p, r->req, r->arena, &req, &r->warning, err, sizeof(err)) < 0 ||
+            r->adapter->build_chat_request(p, req, c->model->name, r->stream, &r->body, err,
+                                           sizeof(err)) < 0) {
+            pl_finish_errorf(r, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
+            return -1;
+        }
     }
     size_t cap = p->n_headers + PL_ADAPTER_HEADERS;
     const char **headers = arena_alloc(r->arena, sizeof(char *) * cap);
     size_t n_headers = 0;
-    char *url = adapter_chat_url(r->adapter, p, r->kind == PL_KIND_RAW ? r->raw_path : NULL,
-                                 c->model->name, r->arena);
+    char *url = provider_quirks_url_version(
+        p, r->kind == PL_KIND_RAW ? r->raw_path : r->adapter->chat_path, r->kind != PL_KIND_RAW,
+        c->model->name, r->api_version, r->arena);
     if (!headers || !url)
         goto oom;
     if (r->adapter->auth_headers(p, r->arena, headers, &n_headers, cap) < 0)
@@ -1219,6 +1237,7 @@ pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_
     r->kind = params->kind;
     r->raw_path = params->raw_path;
     r->raw_json = params->raw_json;
+    r->api_version = params->req ? params->req->api_version : NULL;
     r->stream = params->kind == PL_KIND_RAW ? params->stream && cb->on_raw_event : params->stream;
     r->last_retry_after_ms = -1;
     r->deadline_ms = params->deadline_ms;

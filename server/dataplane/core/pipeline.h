@@ -71,6 +71,10 @@ typedef struct {
     size_t n_attempts;
     int64_t retry_after_ms;
     bool rate_limited;
+    /* Success: what the serving provider could not take and was dropped or
+     * ignored ("dropped logprobs for claude"), for the llmgw-warning header
+     * or trailer; NULL none (arena-owned). */
+    const char *warning;
 } pl_result_t;
 
 typedef struct {
@@ -170,6 +174,11 @@ grpc_status_code pipeline_admit_call(pipeline_t *p, const table_key_t *key, int6
                                      char *err, size_t errlen);
 /* The rate limiter (owned by p; for tests and benchmarks). */
 ratelimit_t *pipeline_ratelimit(pipeline_t *p);
+
+/* The current attempt's warning (pl_result_t.warning), for a stream's
+ * headers: read it on the engine thread from on_chunk, or after taking a
+ * lock on_chunk took. NULL none. */
+const char *pipeline_warning(const pl_request_t *r);
 
 /* Any thread; idempotent. on_done follows with CANCELLED unless it ran. */
 void pipeline_cancel(pl_request_t *r);

@@ -37,6 +37,7 @@
 #include "auth.h"
 #include "buf.h"
 #include "cache_replay.h"
+#include "chat_schema.h"
 #include "clock.h"
 #include "http_chat.h"
 #include "http_ensemble.h"
@@ -128,6 +129,9 @@ struct hconn {
     buf_t body;
     arena_t *arena;
     bool stream, include_usage;
+    unsigned enc_flags;      /* HTTP_CHAT_LEGACY_FUNCTIONS, HTTP_CHAT_TEXT_COMPLETION */
+    char deployment[256];    /* Azure-style path: /openai/deployments/{deployment}/... */
+    char api_key_authz[512]; /* "Bearer <api-key header>" for Azure clients */
 
     pthread_mutex_t mu; /* guards everything below */
     pl_request_t *pl;
@@ -143,8 +147,9 @@ struct hconn {
     char reason[512];
     size_t attempts;
     double cost_usd;
-    bool has_route; /* provider/reason/attempts/cost are known */
-    bool cache_hit; /* the answer came from the response cache */
+    bool has_route;    /* provider/reason/attempts/cost are known */
+    char warning[512]; /* llmgw-warning: what the serving provider could not take */
+    bool cache_hit;    /* the answer came from the response cache */
 };
 
 /* --- requests ------------------------------------------------------------ */
@@ -256,6 +261,8 @@ static enum MHD_Result ha_queue(hconn_t *hc, int status, const char *ctype, buf_
             (hc->cache_hit && ha_header(r, "x-llmgw-cache", "hit") < 0))
             goto out;
     }
+    if (hc->warning[0] && ha_header(r, "llmgw-warning", hc->warning) < 0)
+        goto out;
     if (hc->retry_after_s > 0) {
         char ra[16];
         snprintf(ra, sizeof(ra), "%d", hc->retry_after_s);
@@ -308,6 +315,13 @@ static void ha_set_route(hconn_t *hc, const Llmgw__V1__RouteDecision *d, const c
     hc->has_route = true;
 }
 
+/* The serving attempt's warning (pipeline_warning), header-safe. */
+static void ha_set_warning(hconn_t *hc, const char *w)
+{
+    snprintf(hc->warning, sizeof(hc->warning), "%s", w ? w : "");
+    ha_header_safe(hc->warning);
+}
+
 static void ha_error_answer(hconn_t *hc, const pl_result_t *res)
 {
     http_error_t e;
@@ -344,7 +358,8 @@ static void ha_on_done(void *ud, const pl_result_t *res)
         } else if (res->response) {
             ha_set_route(hc, res->response->route, res->response->provider,
                          res->response->cost_usd);
-            if (http_chat_encode_response(res->response, &hc->out) < 0)
+            ha_set_warning(hc, res->warning);
+            if (http_chat_encode_response_as(res->response, hc->enc_flags, &hc->out) < 0)
                 hc->status = 500;
         } else {
             ha_set_route(hc, res->raw_route, res->raw_route ? res->raw_route->provider : "",
@@ -368,7 +383,7 @@ static void ha_on_done(void *ud, const pl_result_t *res)
         const Llmgw__V1__ChatChunk *last = res->last_chunk;
         if (last) {
             ha_set_route(hc, last->route, last->provider, last->cost_usd);
-            http_chat_encode_stream_end(last, hc->include_usage, &hc->out);
+            http_chat_encode_stream_end_as(last, hc->include_usage, hc->enc_flags, &hc->out);
         } else {
             /* A RAW stream: the provider's own usage event went through. */
             ha_set_route(hc, res->raw_route, res->raw_route ? res->raw_route->provider : "",
@@ -389,7 +404,7 @@ static int ha_on_chunk(void *ud, const Llmgw__V1__ChatChunk *chunk)
     int rc = 0;
     pthread_mutex_lock(&hc->mu);
     if (hc->dead || hc->out.len > HA_STREAM_BUF_CAP ||
-        http_chat_encode_chunk(chunk, hc->include_usage, &hc->out) < 0) {
+        http_chat_encode_chunk_as(chunk, hc->include_usage, hc->enc_flags, &hc->out) < 0) {
         rc = -1;
         goto out;
     }
@@ -398,6 +413,9 @@ static int ha_on_chunk(void *ud, const Llmgw__V1__ChatChunk *chunk)
         hc->status = 200;
         snprintf(hc->provider, sizeof(hc->provider), "%s", chunk->provider);
         ha_header_safe(hc->provider);
+        /* On the engine thread that set it; the headers go out after this. */
+        if (hc->pl)
+            ha_set_warning(hc, pipeline_warning(hc->pl));
     }
     hconn_wake(hc);
 out:
@@ -478,6 +496,7 @@ static enum MHD_Result ha_queue_stream(hconn_t *hc, int status, const char *prov
     if (ha_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream") < 0 ||
         ha_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache") < 0 ||
         (provider[0] && ha_header(r, "x-llmgw-provider", provider) < 0) ||
+        (hc->warning[0] && ha_header(r, "llmgw-warning", hc->warning) < 0) ||
         (cache_hit && ha_header(r, "x-llmgw-cache", "hit") < 0))
         goto out;
     hc->phase = HC_ANSWERED;
@@ -615,6 +634,65 @@ static bool ha_no_cache(struct MHD_Connection *conn)
     return cache_replay_no_cache(v);
 }
 
+/* Compatibility inputs (docs/compatibility.md): the api-version query
+ * (checked; forwarded to api-key style providers by the pipeline) and an
+ * Azure-style path's deployment, which names the model. 0, or -1 with err. */
+static int ha_compat_input(hconn_t *hc, const char **body, size_t *len, const char **api_version,
+                           char *err, size_t errlen)
+{
+    const char *v = MHD_lookup_connection_value(hc->conn, MHD_GET_ARGUMENT_KIND, "api-version");
+    if (v) {
+        if (!chat_schema_api_version_ok(v)) {
+            snprintf(err, errlen, "api-version: expected YYYY-MM-DD or YYYY-MM-DD-preview");
+            return -1;
+        }
+        if (!(*api_version = arena_strdup(hc->arena, v))) {
+            snprintf(err, errlen, "gateway: out of memory");
+            return -1;
+        }
+    }
+    if (hc->deployment[0])
+        return http_chat_with_model(*body, *len, hc->deployment, hc->arena, body, len, err, errlen);
+    return 0;
+}
+
+/* Whether a provider has the legacy /completions endpoint: not the
+ * anthropic wire format, nor a preset that says it has none. */
+static bool ha_has_completions(const table_provider_t *p)
+{
+    return (!p->wire_format || strcmp(p->wire_format, "anthropic") != 0) && p->quirks.completions;
+}
+
+/* A /v1/completions request is bridged to chat (prompt → one user message,
+ * the chat answer → text_completion) when any deployment its model may run
+ * on lacks the endpoint: every candidate is then treated alike, whichever
+ * serves. A model the table does not know is left to the pipeline (404). */
+static bool ha_completions_bridged(hconn_t *hc, const char *body, size_t len)
+{
+    char err[64];
+    const char *model = NULL, *rest = NULL;
+    bool stream = false;
+    if (!hc->table ||
+        http_chat_decode_raw(body, len, hc->arena, &stream, &model, &rest, err, sizeof(err)) < 0)
+        return false; /* the raw decode reports it */
+    const table_route_t *rt = table_find_route(hc->table, model);
+    if (rt) {
+        for (size_t i = 0; i < rt->n_deployments; i++) {
+            const table_provider_t *p = rt->deployments[i].provider;
+            if (p && !ha_has_completions(p))
+                return true;
+        }
+        return false;
+    }
+    const char *slash = strchr(model, '/');
+    if (!slash)
+        return false;
+    char name[256];
+    snprintf(name, sizeof(name), "%.*s", (int)(slash - model), model);
+    const table_provider_t *p = table_find_provider(hc->table, name);
+    return p && !ha_has_completions(p);
+}
+
 static enum MHD_Result ha_start(hconn_t *hc)
 {
     http_api_t *h = hc->api;
@@ -635,21 +713,33 @@ static enum MHD_Result ha_start(hconn_t *hc)
     if (!hc->arena)
         return ha_queue_simple_error(hc, 503, "service_unavailable", NULL,
                                      "gateway: out of memory");
-    if (hc->ep == EP_CHAT) {
-        if (http_chat_decode(hc->body.data ? hc->body.data : "", hc->body.len, hc->arena, &cr, err,
-                             sizeof(err)) < 0)
+    const char *body = hc->body.data ? hc->body.data : "";
+    size_t body_len = hc->body.len;
+    const char *api_version = NULL;
+    if (ha_compat_input(hc, &body, &body_len, &api_version, err, sizeof(err)) < 0)
+        goto bad_request;
+    bool bridge = hc->ep == EP_COMPLETIONS && ha_completions_bridged(hc, body, body_len);
+    if (hc->ep == EP_CHAT || bridge) {
+        if ((bridge ? http_chat_decode_completion(body, body_len, hc->arena, &cr, err, sizeof(err))
+                    : http_chat_decode(body, body_len, hc->arena, &cr, err, sizeof(err))) < 0)
             goto bad_request;
         hc->stream = cr.stream;
         hc->include_usage = cr.include_usage;
+        hc->enc_flags = (cr.legacy_functions ? HTTP_CHAT_LEGACY_FUNCTIONS : 0u) |
+                        (bridge ? HTTP_CHAT_TEXT_COMPLETION : 0u);
+        if (api_version)
+            cr.req->api_version = (char *)api_version;
         params.req = cr.req;
         params.stream = cr.stream;
     } else {
         const char *model = NULL, *rest = NULL;
         bool stream = false;
-        if (http_chat_decode_raw(hc->body.data ? hc->body.data : "", hc->body.len, hc->arena,
+        if (http_chat_decode_raw(body, body_len, hc->arena,
                                  hc->ep == EP_COMPLETIONS ? &stream : NULL, &model, &rest, err,
                                  sizeof(err)) < 0)
             goto bad_request;
+        if (api_version)
+            raw_req.api_version = (char *)api_version;
         hc->stream = stream;
         params.stream = stream;
         raw_req.model = (char *)model;
@@ -890,6 +980,34 @@ done:
 
 /* --- routing -------------------------------------------------------------- */
 
+/* Azure OpenAI's paths, /openai/deployments/{deployment}/chat/completions
+ * (and /completions, /embeddings): the endpoint, and the deployment (the
+ * model: a route, or provider%2Fmodel, which MHD hands over decoded) into
+ * dep when given. */
+static bool ha_azure_path(const char *url, char *dep, size_t n, ha_endpoint_t *ep)
+{
+    static const char prefix[] = "/openai/deployments/";
+    static const struct {
+        const char *tail;
+        ha_endpoint_t ep;
+    } tails[] = {{"/chat/completions", EP_CHAT},
+                 {"/completions", EP_COMPLETIONS},
+                 {"/embeddings", EP_EMBEDDINGS}};
+    size_t len = strlen(url), p = sizeof(prefix) - 1;
+    if (strncmp(url, prefix, p) != 0)
+        return false;
+    for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+        size_t t = strlen(tails[i].tail);
+        if (len <= p + t || strcmp(url + len - t, tails[i].tail) != 0 || len - t - p >= 256)
+            continue;
+        *ep = tails[i].ep;
+        if (dep)
+            snprintf(dep, n, "%.*s", (int)(len - t - p), url + p);
+        return true;
+    }
+    return false;
+}
+
 static ha_endpoint_t ha_route(const char *method, const char *url, bool *method_ok)
 {
     static const struct {
@@ -920,6 +1038,8 @@ static ha_endpoint_t ha_route(const char *method, const char *url, bool *method_
         ep = EP_MODEL;
         want_post = false;
     }
+    if (ep == EP_NONE && ha_azure_path(url, NULL, 0, &ep))
+        want_post = true;
     *method_ok = ep != EP_NONE && (want_post ? post : get);
     return ep;
 }
@@ -963,6 +1083,14 @@ static int ha_authenticate(hconn_t *hc, const char *url, const char *method, enu
     unsigned scope = ha_scope(ep);
     hc->table = table_slot_get(hc->api->cfg.tables);
     const char *authz = ha_authorization(hc->conn);
+    if (!authz) {
+        /* Azure OpenAI clients send the key as `api-key: <key>`. */
+        const char *k = MHD_lookup_connection_value(hc->conn, MHD_HEADER_KIND, "api-key");
+        if (k && strlen(k) + 8 < sizeof(hc->api_key_authz)) {
+            snprintf(hc->api_key_authz, sizeof(hc->api_key_authz), "Bearer %s", k);
+            authz = hc->api_key_authz;
+        }
+    }
     grpc_status_code st = scope
                               ? auth_authorize(hc->table, authz, scope, &hc->key, err, sizeof(err))
                               : (auth_check(hc->table, authz, &hc->key, err, sizeof(err)) < 0
@@ -994,6 +1122,8 @@ static enum MHD_Result ha_dispatch(hconn_t *hc, const char *url, const char *met
                  hc->api->cfg.max_body_bytes);
         return ha_queue_simple_error(hc, 413, "invalid_request_error", "request_too_large", msg);
     }
+    ha_endpoint_t azure_ep;
+    (void)ha_azure_path(url, hc->deployment, sizeof(hc->deployment), &azure_ep);
     if (hc->ep == EP_CHAT || hc->ep == EP_COMPLETIONS || hc->ep == EP_EMBEDDINGS)
         return ha_start(hc);
     if (hc->ep == EP_ENSEMBLES)

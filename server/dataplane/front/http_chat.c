@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 
+#include "chat_schema.h"
 #include "jscan.h"
 
 #define HC_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(17))
@@ -43,6 +44,9 @@ typedef enum {
     HC_RESPONSE_FORMAT,
     HC_STREAM,
     HC_STREAM_OPTIONS,
+    HC_MAX_COMPLETION_TOKENS,
+    HC_FUNCTIONS,
+    HC_FUNCTION_CALL,
     HC_N_KNOWN,
 } hc_field_t;
 
@@ -62,6 +66,9 @@ static const char *const hc_known[HC_N_KNOWN] = {
     [HC_RESPONSE_FORMAT] = "response_format",
     [HC_STREAM] = "stream",
     [HC_STREAM_OPTIONS] = "stream_options",
+    [HC_MAX_COMPLETION_TOKENS] = "max_completion_tokens",
+    [HC_FUNCTIONS] = "functions",
+    [HC_FUNCTION_CALL] = "function_call",
 };
 
 static int hc_oom(char *err, size_t errlen)
@@ -195,10 +202,39 @@ static int hc_string(const jscan_value_t *v, arena_t *a, char **out, const char 
     return 0;
 }
 
-/* content: a string, null, or an array of {"type":"text","text":…} parts
- * (concatenated; other part types cannot be carried). */
-static int hc_content(const jscan_value_t *v, size_t i, arena_t *a, char **out, char *err,
-                      size_t errlen)
+/* content: a string, null, or an array of parts. Parts that are all
+ * {"type":"text","text":…} are concatenated into `content` (every provider
+ * takes text); any other part (image_url, input_audio, file, refusal) keeps
+ * the array as content_parts_json, checked against OpenAI's schema by
+ * chatreq_validate and passed to providers that take it. */
+static bool hc_text_parts_only(const jscan_value_t *v)
+{
+    jscan_iter_t it;
+    jscan_value_t part;
+    jscan_iter_init(&it, v);
+    size_t n = 0;
+    for (; jscan_array_next(&it, &part, NULL) == 1; n++) {
+        jscan_iter_t pi;
+        jscan_value_t k, val, type = {0}, text = {0};
+        if (part.type != JSCAN_OBJECT)
+            return false;
+        jscan_iter_init(&pi, &part);
+        while (jscan_object_next(&pi, &k, &val, NULL) == 1) {
+            if (jscan_string_eq(&k, "type"))
+                type = val;
+            else if (jscan_string_eq(&k, "text"))
+                text = val;
+            /* other members (cache_control, …) do not make a part non-text:
+             * text parts are joined, as every provider takes text */
+        }
+        if (!jscan_string_eq(&type, "text") || text.type != JSCAN_STRING)
+            return false;
+    }
+    return n > 0;
+}
+
+static int hc_content(const jscan_value_t *v, size_t i, arena_t *a, Llmgw__V1__Message *msg,
+                      char *err, size_t errlen)
 {
     char field[48];
     snprintf(field, sizeof(field), "messages[%zu].content", i);
@@ -207,49 +243,89 @@ static int hc_content(const jscan_value_t *v, size_t i, arena_t *a, char **out, 
             snprintf(err, errlen, "%s: expected a string or an array of parts", field);
             return -1;
         }
-        return hc_string(v, a, out, field, err, errlen);
+        return hc_string(v, a, &msg->content, field, err, errlen);
+    }
+    if (!hc_text_parts_only(v)) {
+        if (!(msg->content_parts_json = hc_text(a, v)))
+            return hc_oom(err, errlen);
+        return 0;
     }
     /* Decoded text is never longer than its JSON: the array's span bounds
      * the concatenation. */
     char *text = arena_alloc(a, v->len + 1);
     if (!text)
         return hc_oom(err, errlen);
-    size_t len = 0, j = 0;
+    size_t len = 0;
     jscan_iter_t it;
     jscan_value_t part;
     jscan_iter_init(&it, v);
-    for (; jscan_array_next(&it, &part, NULL) == 1; j++) {
+    while (jscan_array_next(&it, &part, NULL) == 1) {
         static const char *const names[] = {"type", "text"};
         jscan_value_t f[2] = {{0}};
-        if (part.type == JSCAN_OBJECT &&
-            hc_members(&part, names, 2, f, field, NULL, err, errlen) < 0)
+        if (hc_members(&part, names, 2, f, field, NULL, err, errlen) < 0)
             return -1;
-        if (part.type != JSCAN_OBJECT || !jscan_string_eq(&f[0], "text") ||
-            f[1].type != JSCAN_STRING) {
-            snprintf(err, errlen,
-                     "%s[%zu]: only {\"type\": \"text\", \"text\": string} parts are supported",
-                     field, j);
-            return -1;
-        }
         len += jscan_string_decode(&f[1], text + len);
     }
     text[len] = '\0';
-    *out = text;
+    msg->content = text;
+    return 0;
+}
+
+/* The legacy assistant "function_call": {"name", "arguments"} becomes one
+ * tool call whose id the following "function" message answers. */
+static int hc_legacy_function_call(const jscan_value_t *fc, size_t i, arena_t *a,
+                                   Llmgw__V1__Message *msg, const char **call_id, char *err,
+                                   size_t errlen)
+{
+    static const char *const names[] = {"name", "arguments"};
+    jscan_value_t f[2];
+    char where[64];
+    snprintf(where, sizeof(where), "messages[%zu].function_call", i);
+    if (fc->type != JSCAN_OBJECT) {
+        snprintf(err, errlen, "%s: expected an object", where);
+        return -1;
+    }
+    if (hc_members(fc, names, 2, f, where, NULL, err, errlen) < 0)
+        return -1;
+    if (f[0].type != JSCAN_STRING || f[1].type != JSCAN_STRING) {
+        snprintf(err, errlen, "%s.%s: %s", where, f[0].type != JSCAN_STRING ? "name" : "arguments",
+                 f[0].type == JSCAN_NONE || f[1].type == JSCAN_NONE ? "required"
+                                                                    : "expected a string");
+        return -1;
+    }
+    if (msg->tool_calls_json && msg->tool_calls_json[0]) {
+        snprintf(err, errlen, "%s: cannot be combined with tool_calls", where);
+        return -1;
+    }
+    char *id = arena_alloc(a, 32);
+    size_t cap = f[0].len + f[1].len + 96;
+    char *tc = arena_alloc(a, cap);
+    if (!id || !tc)
+        return hc_oom(err, errlen);
+    snprintf(id, 32, "call_llmgw_%zu", i);
+    int n = snprintf(tc, cap, "[{\"id\":\"%s\",\"type\":\"function\",\"function\":{\"name\":", id);
+    n += (int)jscan_compact(&f[0], tc + n);
+    n += snprintf(tc + n, cap - (size_t)n, ",\"arguments\":");
+    n += (int)jscan_compact(&f[1], tc + n);
+    snprintf(tc + n, cap - (size_t)n, "}}]");
+    msg->tool_calls_json = tc;
+    *call_id = id;
     return 0;
 }
 
 static int hc_message(const jscan_value_t *m, size_t i, arena_t *a, Llmgw__V1__Message **out,
-                      char *err, size_t errlen)
+                      const char **call_id, bool *legacy, char *err, size_t errlen)
 {
-    static const char *const names[] = {"role", "content", "name", "tool_call_id", "tool_calls"};
-    jscan_value_t f[5];
+    static const char *const names[] = {"role",         "content",    "name",
+                                        "tool_call_id", "tool_calls", "function_call"};
+    jscan_value_t f[6];
     char where[48];
     snprintf(where, sizeof(where), "messages[%zu]", i);
     if (m->type != JSCAN_OBJECT) {
         snprintf(err, errlen, "%s: expected an object", where);
         return -1;
     }
-    if (hc_members(m, names, 5, f, where, NULL, err, errlen) < 0)
+    if (hc_members(m, names, 6, f, where, NULL, err, errlen) < 0)
         return -1;
     Llmgw__V1__Message *msg = arena_alloc(a, sizeof(*msg));
     if (!msg)
@@ -258,7 +334,7 @@ static int hc_message(const jscan_value_t *m, size_t i, arena_t *a, Llmgw__V1__M
     char field[80];
     snprintf(field, sizeof(field), "%s.role", where);
     if (hc_string(&f[0], a, &msg->role, field, err, errlen) < 0 ||
-        hc_content(&f[1], i, a, &msg->content, err, errlen) < 0)
+        hc_content(&f[1], i, a, msg, err, errlen) < 0)
         return -1;
     snprintf(field, sizeof(field), "%s.name", where);
     if (hc_string(&f[2], a, &msg->name, field, err, errlen) < 0)
@@ -274,12 +350,40 @@ static int hc_message(const jscan_value_t *m, size_t i, arena_t *a, Llmgw__V1__M
         if (!(msg->tool_calls_json = hc_text(a, &f[4])))
             return hc_oom(err, errlen);
     }
+    if (!hc_absent(&f[5])) {
+        if (strcmp(msg->role, "assistant") != 0) {
+            snprintf(err, errlen, "%s.function_call: only assistant messages call functions",
+                     where);
+            return -1;
+        }
+        if (hc_legacy_function_call(&f[5], i, a, msg, call_id, err, errlen) < 0)
+            return -1;
+        *legacy = true;
+    }
+    if (strcmp(msg->role, "function") == 0) {
+        /* The legacy function result: a tool message answering the last
+         * assistant function_call. */
+        if (!*call_id) {
+            snprintf(err, errlen,
+                     "%s.role: a 'function' message must follow an assistant function_call", where);
+            return -1;
+        }
+        if (!msg->name[0]) {
+            snprintf(err, errlen, "%s.name: required for role function", where);
+            return -1;
+        }
+        msg->role = "tool";
+        msg->tool_call_id = (char *)*call_id;
+        msg->name = "";
+        *call_id = NULL;
+        *legacy = true;
+    }
     *out = msg;
     return 0;
 }
 
-static int hc_messages(const jscan_value_t *v, arena_t *a, Llmgw__V1__ChatRequest *req, char *err,
-                       size_t errlen)
+static int hc_messages(const jscan_value_t *v, arena_t *a, Llmgw__V1__ChatRequest *req,
+                       bool *legacy, char *err, size_t errlen)
 {
     if (v->type == JSCAN_NONE) {
         snprintf(err, errlen, "messages: required");
@@ -298,9 +402,11 @@ static int hc_messages(const jscan_value_t *v, arena_t *a, Llmgw__V1__ChatReques
     req->messages = arena_alloc(a, sizeof(*req->messages) * (n ? n : 1));
     if (!req->messages)
         return hc_oom(err, errlen);
+    const char *call_id = NULL;
     jscan_iter_init(&it, v);
     while (jscan_array_next(&it, &m, NULL) == 1) {
-        if (hc_message(&m, req->n_messages, a, &req->messages[req->n_messages], err, errlen) < 0)
+        if (hc_message(&m, req->n_messages, a, &req->messages[req->n_messages], &call_id, legacy,
+                       err, errlen) < 0)
             return -1;
         req->n_messages++;
     }
@@ -392,6 +498,89 @@ static int hc_json_field(const jscan_value_t *v, const char *key, jscan_type_t w
     return 0;
 }
 
+/* The legacy "functions" / "function_call" become tools / tool_choice; the
+ * answer then goes back in the legacy shape (message.function_call). */
+static int hc_legacy_functions(const jscan_value_t *f, arena_t *a, http_chat_request_t *out,
+                               char *err, size_t errlen)
+{
+    const jscan_value_t *fns = &f[HC_FUNCTIONS], *fc = &f[HC_FUNCTION_CALL];
+    Llmgw__V1__ChatRequest *req = out->req;
+    if (!hc_absent(fns)) {
+        if (!hc_absent(&f[HC_TOOLS])) {
+            snprintf(err, errlen, "functions: cannot be combined with tools");
+            return -1;
+        }
+        if (fns->type != JSCAN_ARRAY) {
+            snprintf(err, errlen, "functions: expected an array");
+            return -1;
+        }
+        char *text = hc_text(a, fns);
+        if (!text)
+            return hc_oom(err, errlen);
+        if (chat_schema_check_functions(text, err, errlen) < 0)
+            return -1;
+        buf_t b = BUF_INIT(fns->len * 2 + 64);
+        jscan_iter_t it;
+        jscan_value_t fn;
+        int rc = buf_append_char(&b, '[');
+        jscan_iter_init(&it, fns);
+        for (size_t i = 0; rc == 0 && jscan_array_next(&it, &fn, NULL) == 1; i++) {
+            char *dst;
+            rc = buf_append_str(&b, i ? ",{\"type\":\"function\",\"function\":"
+                                      : "{\"type\":\"function\",\"function\":");
+            if (rc == 0 && (dst = buf_space(&b, fn.len)) != NULL)
+                buf_commit(&b, jscan_compact(&fn, dst));
+            else
+                rc = -1;
+            if (rc == 0)
+                rc = buf_append_char(&b, '}');
+        }
+        if (rc == 0)
+            rc = buf_append_char(&b, ']');
+        req->tools_json = rc == 0 ? arena_strdup(a, buf_cstr(&b)) : NULL;
+        buf_free(&b);
+        if (!req->tools_json)
+            return hc_oom(err, errlen);
+        out->legacy_functions = true;
+    }
+    if (!hc_absent(fc)) {
+        if (!hc_absent(&f[HC_TOOL_CHOICE])) {
+            snprintf(err, errlen, "function_call: cannot be combined with tool_choice");
+            return -1;
+        }
+        if (fc->type == JSCAN_STRING) {
+            if (!jscan_string_eq(fc, "none") && !jscan_string_eq(fc, "auto")) {
+                snprintf(err, errlen,
+                         "function_call: expected \"none\", \"auto\" or {\"name\": string}");
+                return -1;
+            }
+            req->tool_choice_json = hc_text(a, fc);
+        } else {
+            static const char *const names[] = {"name"};
+            jscan_value_t name = {0};
+            if (fc->type != JSCAN_OBJECT ||
+                hc_members(fc, names, 1, &name, "function_call", NULL, err, errlen) < 0 ||
+                name.type != JSCAN_STRING) {
+                snprintf(err, errlen,
+                         "function_call: expected \"none\", \"auto\" or {\"name\": string}");
+                return -1;
+            }
+            size_t cap = name.len + 64;
+            char *tc = arena_alloc(a, cap);
+            if (!tc)
+                return hc_oom(err, errlen);
+            int k = snprintf(tc, cap, "{\"type\":\"function\",\"function\":{\"name\":");
+            k += (int)jscan_compact(&name, tc + k);
+            snprintf(tc + k, cap - (size_t)k, "}}");
+            req->tool_choice_json = tc;
+        }
+        if (!req->tool_choice_json)
+            return hc_oom(err, errlen);
+        out->legacy_functions = true;
+    }
+    return 0;
+}
+
 static int hc_decode_fields(const jscan_value_t *f, arena_t *a, http_chat_request_t *out, char *err,
                             size_t errlen)
 {
@@ -406,7 +595,8 @@ static int hc_decode_fields(const jscan_value_t *f, arena_t *a, http_chat_reques
     }
     if (!(req->model = jscan_string_dup(&f[HC_MODEL], a, NULL)))
         return hc_oom(err, errlen);
-    if (hc_messages(&f[HC_MESSAGES], a, req, err, errlen) < 0)
+    bool legacy_messages = false;
+    if (hc_messages(&f[HC_MESSAGES], a, req, &legacy_messages, err, errlen) < 0)
         return -1;
 
     bool set = false;
@@ -440,6 +630,21 @@ static int hc_decode_fields(const jscan_value_t *f, arena_t *a, http_chat_reques
     }
     if (hc_integer(&f[HC_MAX_TOKENS], "max_tokens", 1, INT32_MAX, &set, &n, err, errlen) < 0)
         return -1;
+    /* max_completion_tokens is OpenAI's newer name for the same limit: one
+     * field here, sent under the name each provider takes. */
+    int64_t mct = 0;
+    bool mct_set = false;
+    if (hc_integer(&f[HC_MAX_COMPLETION_TOKENS], "max_completion_tokens", 1, INT32_MAX, &mct_set,
+                   &mct, err, errlen) < 0)
+        return -1;
+    if (mct_set && set && mct != n) {
+        snprintf(err, errlen, "max_completion_tokens: differs from max_tokens (set one of them)");
+        return -1;
+    }
+    if (mct_set) {
+        set = true;
+        n = mct;
+    }
     if (set) {
         req->max_tokens_opt_case = LLMGW__V1__CHAT_REQUEST__MAX_TOKENS_OPT_MAX_TOKENS;
         req->max_tokens = (int32_t)n;
@@ -454,6 +659,9 @@ static int hc_decode_fields(const jscan_value_t *f, arena_t *a, http_chat_reques
         return -1;
     if (!hc_absent(&f[HC_USER]) && hc_string(&f[HC_USER], a, &req->user, "user", err, errlen) < 0)
         return -1;
+    if (hc_legacy_functions(f, a, out, err, errlen) < 0)
+        return -1;
+    out->legacy_functions = out->legacy_functions || legacy_messages;
     if (hc_json_field(&f[HC_TOOLS], "tools", JSCAN_ARRAY, "an array", a, &req->tools_json, err,
                       errlen) < 0 ||
         hc_json_field(&f[HC_TOOL_CHOICE], "tool_choice", JSCAN_NONE, NULL, a,
@@ -577,6 +785,143 @@ int http_chat_decode_raw(const char *body, size_t len, arena_t *a, bool *stream,
 done:
     buf_free(&rest);
     return rc;
+}
+
+int http_chat_decode_completion(const char *body, size_t len, arena_t *a, http_chat_request_t *out,
+                                char *err, size_t errlen)
+{
+    jscan_value_t root, k, v, prompt = {0};
+    jscan_iter_t it;
+    bool has_max = false;
+    buf_t chat = BUF_INIT(len * 2 + 128);
+    int rc = -1;
+    memset(out, 0, sizeof(*out));
+    if (hc_load(body, len, &root, err, errlen) < 0)
+        goto done;
+    if (hc_check_rest_duplicates(&root, a, err, errlen) < 0)
+        goto done;
+    jscan_iter_init(&it, &root);
+    while (jscan_object_next(&it, &k, &v, NULL) == 1) {
+        if (jscan_string_eq(&k, "prompt")) {
+            prompt = v;
+            continue;
+        }
+        if (jscan_string_eq(&k, "messages")) {
+            snprintf(err, errlen, "messages: not a member of a completions request (use prompt)");
+            goto done;
+        }
+        /* What chat cannot express: refused rather than silently changed. */
+        if ((jscan_string_eq(&k, "suffix") || jscan_string_eq(&k, "logprobs")) && !hc_absent(&v)) {
+            snprintf(err, errlen, "%s: not supported when the completion is bridged to chat",
+                     jscan_string_eq(&k, "suffix") ? "suffix" : "logprobs");
+            goto done;
+        }
+        if (jscan_string_eq(&k, "echo") && v.type == JSCAN_TRUE) {
+            snprintf(err, errlen, "echo: not supported when the completion is bridged to chat");
+            goto done;
+        }
+        if (jscan_string_eq(&k, "best_of")) {
+            int64_t n = 1;
+            if (!hc_absent(&v) && (v.type != JSCAN_NUMBER || jscan_int64(&v, &n) < 0 || n != 1)) {
+                snprintf(err, errlen,
+                         "best_of: only 1 is supported when the completion is bridged to chat");
+                goto done;
+            }
+            continue;
+        }
+        if (jscan_string_eq(&k, "suffix") || jscan_string_eq(&k, "logprobs") ||
+            jscan_string_eq(&k, "echo"))
+            continue; /* null / false: the default */
+        if (jscan_string_eq(&k, "max_tokens"))
+            has_max = true;
+        char *dst;
+        if (buf_append_char(&chat, ',') < 0 || buf_append(&chat, k.p, k.len) < 0 ||
+            buf_append_char(&chat, ':') < 0 || !(dst = buf_space(&chat, v.len))) {
+            (void)hc_oom(err, errlen);
+            goto done;
+        }
+        buf_commit(&chat, jscan_compact(&v, dst));
+    }
+    if (prompt.type == JSCAN_NONE) {
+        snprintf(err, errlen, "prompt: required");
+        goto done;
+    }
+    if (prompt.type == JSCAN_ARRAY) {
+        jscan_value_t one, two;
+        jscan_iter_t pi;
+        jscan_iter_init(&pi, &prompt);
+        if (jscan_array_next(&pi, &one, NULL) != 1 || one.type != JSCAN_STRING ||
+            jscan_array_next(&pi, &two, NULL) != 0) {
+            snprintf(err, errlen,
+                     "prompt: only a string or an array of one string can be "
+                     "bridged to chat");
+            goto done;
+        }
+        prompt = one;
+    }
+    if (prompt.type != JSCAN_STRING) {
+        snprintf(err, errlen, "prompt: expected a string or an array of strings");
+        goto done;
+    }
+    /* The legacy API's default limit is 16 tokens. */
+    size_t cap = chat.len + prompt.len + 96;
+    char *text = arena_alloc(a, cap);
+    if (!text) {
+        (void)hc_oom(err, errlen);
+        goto done;
+    }
+    int n = snprintf(text, cap, "{\"messages\":[{\"role\":\"user\",\"content\":");
+    n += (int)jscan_compact(&prompt, text + n);
+    n += snprintf(text + n, cap - (size_t)n, "}]%s%s}", has_max ? "" : ",\"max_tokens\":16",
+                  chat.len ? buf_cstr(&chat) : "");
+    rc = http_chat_decode(text, (size_t)n, a, out, err, errlen);
+done:
+    buf_free(&chat);
+    return rc;
+}
+
+int http_chat_with_model(const char *body, size_t len, const char *model, arena_t *a,
+                         const char **body_out, size_t *len_out, char *err, size_t errlen)
+{
+    jscan_value_t root, k, v, found = {0};
+    jscan_iter_t it;
+    if (hc_load(body, len, &root, err, errlen) < 0)
+        return -1;
+    jscan_iter_init(&it, &root);
+    while (jscan_object_next(&it, &k, &v, NULL) == 1)
+        if (jscan_string_eq(&k, "model"))
+            found = v;
+    if (found.type != JSCAN_NONE) {
+        if (!jscan_string_eq(&found, model)) {
+            snprintf(err, errlen, "model: differs from the deployment named in the path");
+            return -1;
+        }
+        *body_out = body;
+        *len_out = len;
+        return 0;
+    }
+    json_t *m = json_string(model);
+    char *quoted = m ? json_dumps(m, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    json_decref(m);
+    if (!quoted)
+        return hc_oom(err, errlen);
+    /* root.p is the object's '{'; its members follow. */
+    size_t rest = len - (size_t)(root.p + 1 - body);
+    size_t cap = strlen(quoted) + rest + 16;
+    char *text = arena_alloc(a, cap);
+    if (!text) {
+        free(quoted);
+        return hc_oom(err, errlen);
+    }
+    jscan_iter_init(&it, &root);
+    bool empty = jscan_object_next(&it, &k, &v, NULL) != 1;
+    int n = snprintf(text, cap, "{\"model\":%s%s", quoted, empty ? "" : ",");
+    free(quoted);
+    memcpy(text + n, root.p + 1, rest);
+    text[(size_t)n + rest] = '\0';
+    *body_out = text;
+    *len_out = (size_t)n + rest;
+    return 0;
 }
 
 /* --- encoding ----------------------------------------------------------- */
@@ -813,26 +1158,101 @@ static void hc_ext_close(hc_ext_t *x)
     x->root = NULL;
 }
 
-static int hc_finish_reason(buf_t *b, const char *reason)
+static int hc_finish_reason_as(buf_t *b, const char *reason, unsigned flags)
 {
     if (buf_append_str(b, ",\"logprobs\":null,\"finish_reason\":") < 0)
         return -1;
     if (!reason || !reason[0])
         return buf_append_str(b, "null}");
+    if ((flags & HTTP_CHAT_LEGACY_FUNCTIONS) && !strcmp(reason, "tool_calls"))
+        reason = "function_call";
     if (hc_str(b, reason) < 0)
         return -1;
     return buf_append_char(b, '}');
 }
 
+static int hc_finish_reason(buf_t *b, const char *reason)
+{
+    return hc_finish_reason_as(b, reason, 0);
+}
+
+/* The legacy answer: the first tool call of tool_calls_json (JSON text
+ * openai.c or anthropic.c wrote) as "function_call":{"name","arguments"};
+ * in a delta only the members present. Calls past the first have no legacy
+ * form and are left out (a legacy caller asked for one function). Nothing
+ * is written when there is no function call. */
+static int hc_function_call(buf_t *b, const char *tool_calls_json, const char *sep)
+{
+    jscan_value_t root, call, fn = {0}, k, v, name = {0}, args = {0};
+    jscan_iter_t it;
+    if (jscan_document(tool_calls_json, strlen(tool_calls_json), &root, NULL) < 0 ||
+        root.type != JSCAN_ARRAY || jscan_iter_init(&it, &root) < 0 ||
+        jscan_array_next(&it, &call, NULL) != 1 || call.type != JSCAN_OBJECT)
+        return 0;
+    jscan_iter_init(&it, &call);
+    bool first = true;
+    while (jscan_object_next(&it, &k, &v, NULL) == 1) {
+        if (jscan_string_eq(&k, "function"))
+            fn = v;
+        else if (jscan_string_eq(&k, "index") && !(v.len == 1 && v.p[0] == '0'))
+            first = false;
+    }
+    if (!first || fn.type != JSCAN_OBJECT)
+        return 0;
+    jscan_iter_init(&it, &fn);
+    while (jscan_object_next(&it, &k, &v, NULL) == 1) {
+        if (jscan_string_eq(&k, "name"))
+            name = v;
+        else if (jscan_string_eq(&k, "arguments"))
+            args = v;
+    }
+    if (buf_append_str(b, sep) < 0 || buf_append_str(b, "\"function_call\":{") < 0)
+        return -1;
+    const char *inner = "";
+    if (name.type == JSCAN_STRING) {
+        if (buf_append_str(b, "\"name\":") < 0 || buf_append(b, name.p, name.len) < 0)
+            return -1;
+        inner = ",";
+    }
+    if (args.type == JSCAN_STRING &&
+        (buf_append_str(b, inner) < 0 || buf_append_str(b, "\"arguments\":") < 0 ||
+         buf_append(b, args.p, args.len) < 0))
+        return -1;
+    return buf_append_char(b, '}');
+}
+
+/* A text_completion choice: {"text","index","logprobs":null,"finish_reason"}. */
+static int hc_text_choice(buf_t *b, int32_t index, const char *text, const char *reason)
+{
+    if (buf_append_str(b, "{\"text\":") < 0 || hc_str(b, text ? text : "") < 0 ||
+        buf_append_str(b, ",\"index\":") < 0 || hc_int(b, index) < 0)
+        return -1;
+    return hc_finish_reason(b, reason);
+}
+
 int http_chat_encode_response(const Llmgw__V1__ChatResponse *resp, buf_t *out)
 {
-    if (hc_head(out, resp->id, "chat.completion", resp->created, resp->model) < 0 ||
+    return http_chat_encode_response_as(resp, 0, out);
+}
+
+int http_chat_encode_response_as(const Llmgw__V1__ChatResponse *resp, unsigned flags, buf_t *out)
+{
+    bool text = flags & HTTP_CHAT_TEXT_COMPLETION;
+    if (hc_head(out, resp->id, text ? "text_completion" : "chat.completion", resp->created,
+                resp->model) < 0 ||
         buf_append_str(out, "\"choices\":[") < 0)
         return -1;
     for (size_t i = 0; i < resp->n_choices; i++) {
         const Llmgw__V1__Choice *c = resp->choices[i];
         const Llmgw__V1__Message *m = c->message;
+        if (text) {
+            if ((i && buf_append_char(out, ',') < 0) ||
+                hc_text_choice(out, c->index, m ? m->content : "", c->finish_reason) < 0)
+                return -1;
+            continue;
+        }
         bool tools = m && m->tool_calls_json[0];
+        bool legacy = tools && (flags & HTTP_CHAT_LEGACY_FUNCTIONS);
         if ((i && buf_append_char(out, ',') < 0) || buf_append_str(out, "{\"index\":") < 0 ||
             hc_int(out, c->index) < 0 || buf_append_str(out, ",\"message\":{\"role\":") < 0 ||
             hc_str(out, m && m->role[0] ? m->role : "assistant") < 0 ||
@@ -841,10 +1261,13 @@ int http_chat_encode_response(const Llmgw__V1__ChatResponse *resp, buf_t *out)
         if (tools && !m->content[0] ? buf_append_str(out, "null") < 0
                                     : hc_str(out, m ? m->content : "") < 0)
             return -1;
-        if (tools && (buf_append_str(out, ",\"tool_calls\":") < 0 ||
-                      buf_append_str(out, m->tool_calls_json) < 0))
+        if (legacy && hc_function_call(out, m->tool_calls_json, ",") < 0)
             return -1;
-        if (buf_append_char(out, '}') < 0 || hc_finish_reason(out, c->finish_reason) < 0)
+        if (tools && !legacy &&
+            (buf_append_str(out, ",\"tool_calls\":") < 0 ||
+             buf_append_str(out, m->tool_calls_json) < 0))
+            return -1;
+        if (buf_append_char(out, '}') < 0 || hc_finish_reason_as(out, c->finish_reason, flags) < 0)
             return -1;
     }
     hc_ext_t x;
@@ -861,14 +1284,38 @@ done:
 
 int http_chat_encode_chunk(const Llmgw__V1__ChatChunk *chunk, bool include_usage, buf_t *out)
 {
+    return http_chat_encode_chunk_as(chunk, include_usage, 0, out);
+}
+
+int http_chat_encode_chunk_as(const Llmgw__V1__ChatChunk *chunk, bool include_usage, unsigned flags,
+                              buf_t *out)
+{
+    bool text = flags & HTTP_CHAT_TEXT_COMPLETION;
+    if (text) {
+        /* A role-only or tool-call delta has no text_completion form. */
+        bool any = false;
+        for (size_t i = 0; i < chunk->n_choices; i++) {
+            const Llmgw__V1__ChunkChoice *c = chunk->choices[i];
+            any = any || (c->delta && c->delta->content[0]) || c->finish_reason[0];
+        }
+        if (!any)
+            return 0;
+    }
     if (buf_append_str(out, "data: ") < 0 ||
-        hc_head(out, chunk->id, "chat.completion.chunk", chunk->created, chunk->model) < 0 ||
+        hc_head(out, chunk->id, text ? "text_completion" : "chat.completion.chunk", chunk->created,
+                chunk->model) < 0 ||
         buf_append_str(out, "\"choices\":[") < 0)
         return -1;
     for (size_t i = 0; i < chunk->n_choices; i++) {
         const Llmgw__V1__ChunkChoice *c = chunk->choices[i];
         const Llmgw__V1__Message *d = c->delta;
         const char *sep = "";
+        if (text) {
+            if ((i && buf_append_char(out, ',') < 0) ||
+                hc_text_choice(out, c->index, d ? d->content : "", c->finish_reason) < 0)
+                return -1;
+            continue;
+        }
         if ((i && buf_append_char(out, ',') < 0) || buf_append_str(out, "{\"index\":") < 0 ||
             hc_int(out, c->index) < 0 || buf_append_str(out, ",\"delta\":{") < 0)
             return -1;
@@ -883,11 +1330,15 @@ int http_chat_encode_chunk(const Llmgw__V1__ChatChunk *chunk, bool include_usage
                 return -1;
             sep = ",";
         }
-        if (d && d->tool_calls_json[0] &&
-            (buf_append_str(out, sep) < 0 || buf_append_str(out, "\"tool_calls\":") < 0 ||
-             buf_append_str(out, d->tool_calls_json) < 0))
+        if (d && d->tool_calls_json[0] && (flags & HTTP_CHAT_LEGACY_FUNCTIONS)) {
+            if (hc_function_call(out, d->tool_calls_json, sep) < 0)
+                return -1;
+        } else if (d && d->tool_calls_json[0] &&
+                   (buf_append_str(out, sep) < 0 || buf_append_str(out, "\"tool_calls\":") < 0 ||
+                    buf_append_str(out, d->tool_calls_json) < 0)) {
             return -1;
-        if (buf_append_char(out, '}') < 0 || hc_finish_reason(out, c->finish_reason) < 0)
+        }
+        if (buf_append_char(out, '}') < 0 || hc_finish_reason_as(out, c->finish_reason, flags) < 0)
             return -1;
     }
     if (buf_append_char(out, ']') < 0 ||
@@ -906,11 +1357,18 @@ int http_chat_encode_chunk(const Llmgw__V1__ChatChunk *chunk, bool include_usage
 
 int http_chat_encode_stream_end(const Llmgw__V1__ChatChunk *last, bool include_usage, buf_t *out)
 {
-    if (include_usage &&
-        (buf_append_str(out, "data: ") < 0 ||
-         hc_head(out, last->id, "chat.completion.chunk", last->created, last->model) < 0 ||
-         buf_append_str(out, "\"choices\":[],\"usage\":") < 0 || hc_usage(out, last->usage) < 0 ||
-         buf_append_str(out, "}\n\n") < 0))
+    return http_chat_encode_stream_end_as(last, include_usage, 0, out);
+}
+
+int http_chat_encode_stream_end_as(const Llmgw__V1__ChatChunk *last, bool include_usage,
+                                   unsigned flags, buf_t *out)
+{
+    const char *object =
+        flags & HTTP_CHAT_TEXT_COMPLETION ? "text_completion" : "chat.completion.chunk";
+    if (include_usage && (buf_append_str(out, "data: ") < 0 ||
+                          hc_head(out, last->id, object, last->created, last->model) < 0 ||
+                          buf_append_str(out, "\"choices\":[],\"usage\":") < 0 ||
+                          hc_usage(out, last->usage) < 0 || buf_append_str(out, "}\n\n") < 0))
         return -1;
     return buf_append_str(out, "data: [DONE]\n\n");
 }

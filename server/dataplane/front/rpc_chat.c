@@ -100,6 +100,16 @@ static void rpc_on_done(void *ud, const pl_result_t *res)
         gs_call_finish(rc->call, res->status, res->message, NULL, 0);
         return;
     }
+    if (res->warning && res->warning[0]) {
+        /* What the serving provider could not take (docs/compatibility.md);
+         * metadata values may not hold control characters. */
+        char w[512];
+        snprintf(w, sizeof(w), "%s", res->warning);
+        for (char *c = w; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                *c = ' ';
+        gs_call_set_trailer(rc->call, "llmgw-warning", w);
+    }
     size_t len = 0;
     const ProtobufCMessage *m = res->response ? &res->response->base : &res->last_chunk->base;
     uint8_t *bytes = rpc_pack(rc->arena, m, &len);
