@@ -40,6 +40,7 @@ static const main_cmd_t main_cmds[] = {
     {"policy", cmd_policy, "manage request policies (set, list, show, delete)"},
     {"budget", cmd_budget, "spending limits with their spend (set, list, show, delete)"},
     {"usage", cmd_usage, "usage totals by team, key, provider or model (report)"},
+    {"report", cmd_report, "fleet analytics: cost by group and day, provider performance"},
 };
 
 #define MAIN_N_CMDS (sizeof(main_cmds) / sizeof(main_cmds[0]))
