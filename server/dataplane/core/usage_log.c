@@ -52,8 +52,8 @@ struct usage_log {
     usage_log_stats_t stats;
     /* sender thread only */
     ul_batch_t *head, *tail;
-    size_t n_mem;     /* batches whose bytes are in memory */
-    size_t mem_bytes; /* their size */
+    size_t n_mem;             /* batches whose bytes are in memory */
+    size_t mem_bytes;         /* their size */
     usage_metrics_t *metrics; /* snapshots that ride with the next batch */
 };
 
