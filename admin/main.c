@@ -41,6 +41,7 @@ static const main_cmd_t main_cmds[] = {
     {"budget", cmd_budget, "spending limits with their spend (set, list, show, delete)"},
     {"usage", cmd_usage, "usage totals by team, key, provider or model (report)"},
     {"report", cmd_report, "fleet analytics: cost by group and day, provider performance"},
+    {"top", cmd_top, "the fleet's analytics panels, live in the terminal (--once: a snapshot)"},
 };
 
 #define MAIN_N_CMDS (sizeof(main_cmds) / sizeof(main_cmds[0]))

@@ -281,6 +281,77 @@ NODE_PATH=$SRC/tests/interop/node_modules node "$SRC/tests/integration/analytics
   { fail "AnalyticsService over grpc-js"; cat "$T/rpc.out" >&2; }
 grep "^not ok" "$T/rpc.out" >&2 || true
 
+# --- llmgw top: the same figures, plain and under tmux ------------------------------------
+"$BIN/llmgw" top --once --since 3h >"$T/top.txt" 2>"$T/err" && pass "top --once prints a snapshot" ||
+  { fail "top --once prints a snapshot"; cat "$T/err" >&2; }
+"$BIN/llmgw" top --since 3h | cat >"$T/top2.txt" && grep -q "^== Throughput ==" "$T/top2.txt" &&
+  pass "top with stdout not a terminal prints the plain snapshot" || fail "top on a pipe"
+grep -q "^== Providers ==" "$T/top.txt" && grep -q "^== Cost by provider ==" "$T/top.txt" &&
+  grep -q "^== Routing decisions ==" "$T/top.txt" && grep -q "^== Throughput ==" "$T/top.txt" &&
+  pass "the snapshot has the four panels" || { fail "the snapshot has the four panels"; cat "$T/top.txt" >&2; }
+p50=$(python3 -c "import csv; print('%.1f' % float([r for r in csv.DictReader(open('$T/perf.csv')) if r['model']=='fast'][0]['latency_p50_ms']))")
+grep -Eq "^a/fast +80 +100.0% +$p50 " "$T/top.txt" && grep -Eq "^a/broken +5 +0.0% " "$T/top.txt" &&
+  pass "top: a/fast 80 attempts at p50 $p50 ms as in the report, a/broken 5 at 0 %" ||
+  { fail "top: providers panel figures (p50 $p50)"; cat "$T/top.txt" >&2; }
+total=$(psql_q "SELECT to_char(sum(cost_usd), 'FM999990.000000') FROM usage_events")
+grep -Eq "^TOTAL +100 +$total " "$T/top.txt" && grep -q "decisions 100  reasons: first_choice=92 fallback=5 excluded=3" "$T/top.txt" &&
+  grep -q "^requests 100 " "$T/top.txt" &&
+  pass "top: cost total $total as in usage_events, 100 decisions by reason, 100 requests" ||
+  { fail "top: cost, routing and throughput panels"; cat "$T/top.txt" >&2; }
+check_fails "top: a bad --since names the flag" 2 "--since: expected a span like 15m" \
+  "$BIN/llmgw" top --since soon --once
+
+TMUX_SOCK="llmgw-test-$$"
+tm() { tmux -L "$TMUX_SOCK" "$@"; }
+screen_has() { # screen_has REGEX: up to 10 s
+  local i
+  for i in $(seq 1 100); do
+    tm capture-pane -p -t top >"$T/screen" 2>/dev/null && grep -Eq -- "$1" "$T/screen" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+tm new-session -d -s top -x 200 -y 50 \
+  "env LANG=C.UTF-8 TERM=screen $BIN/llmgw top --since 3h --interval-ms 300 2>$T/top.err; echo top-exited-\$?; sleep 30"
+screen_has "updated [0-9:]{8}" && pass "top under tmux shows figures" ||
+  { fail "top under tmux shows figures"; cat "$T/screen" "$T/top.err" >&2; }
+grep -q "Providers .*Cost by provider" "$T/screen" && grep -q "Routing decisions .*Throughput" "$T/screen" &&
+  pass "200 x 50: the panels in a 2 x 2 grid" || { fail "200 x 50: a 2 x 2 grid"; cat "$T/screen" >&2; }
+line=$(grep -E "^a/fast " "$T/top.txt")
+short=${line:0:60}
+grep -qF " $line" "$T/screen" && grep -qF " $(grep -E '^TOTAL ' "$T/top.txt")" "$T/screen" &&
+  pass "tmux shows the same figures as top --once" || { fail "tmux figures vs --once"; cat "$T/screen" >&2; }
+tm resize-window -t top -x 100 -y 60
+screen_has "^ Cost by provider" && ! grep -q "Providers .*Cost by provider" "$T/screen" &&
+  grep -q "^ Throughput" "$T/screen" && grep -qF " $line" "$T/screen" &&
+  pass "resized to 100 x 60: the panels stack, figures kept" || { fail "resized: stacked"; cat "$T/screen" >&2; }
+tm resize-window -t top -x 60 -y 14
+small_stacked() {
+  [ "$(wc -l <"$T/screen")" -le 14 ] && grep -q "^ Providers" "$T/screen" &&
+    grep -q "^ Cost by provider" "$T/screen" && grep -q "^ Routing decisions" "$T/screen" &&
+    grep -q "^ Throughput" "$T/screen"
+}
+for i in $(seq 1 100); do
+  tm capture-pane -p -t top >"$T/screen" && small_stacked && break
+  sleep 0.1
+done
+small_stacked && pass "60 x 14, too small for four panels: all four stacked and clipped" ||
+  { fail "60 x 14: stacked"; cat "$T/screen" >&2; }
+tm resize-window -t top -x 160 -y 40
+kill -TERM "$CP_PID"
+wait "$CP_PID" 2>/dev/null || true
+screen_has "control plane unreachable — showing figures from [0-9:]{8}, retrying" &&
+  grep -qF " $short" "$T/screen" &&
+  pass "control plane gone: top says so and keeps the last figures" ||
+  { fail "control plane gone: top says so"; cat "$T/screen" >&2; }
+start_cp
+screen_has "updated [0-9:]{8}" && ! grep -q "unreachable" "$T/screen" &&
+  pass "control plane back: top reconnects" || { fail "top reconnects"; cat "$T/screen" >&2; }
+tm send-keys -t top q
+screen_has "top-exited-0" && pass "q quits top (exit 0)" || { fail "q quits top"; cat "$T/screen" "$T/top.err" >&2; }
+grep -q "Sanitizer\|runtime error:" "$T/top.err" && fail "top: no sanitizer report" || pass "top: no sanitizer report"
+tm kill-server 2>/dev/null || true
+
 # --- rollup into hours keeps every figure; retention deletes ------------------------------
 kill -TERM "$CP_PID"
 wait "$CP_PID" 2>/dev/null || true
