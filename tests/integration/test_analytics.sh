@@ -371,6 +371,33 @@ diff "$T/perf.csv" "$T/out" >"$T/diff" && pass "the providers report is the same
   { fail "the providers report is the same from hour rows"; cat "$T/diff" >&2; }
 [ "$(psql_q "SELECT sum(requests) FROM metrics_all")" = 100 ] && pass "no request lost or doubled by the rollup" ||
   fail "requests after the rollup: $(psql_q "SELECT sum(requests) FROM metrics_all")"
+# --- ensemble consistency reaches the fleet's figures ----------------------------------------
+check "key create k2 (ensembles)" "$BIN/llmgw" key create k2 --team eng --scopes chat,ensembles
+KEY2=$(cat "$T/out")
+wait_sql "SELECT count(*) FROM dataplane_nodes WHERE acked_version = (SELECT max(version) FROM routing_table_versions)" 2 ||
+  fail "both nodes ACK the table with k2"
+code=$(curl -s -o "$T/ens.json" -w '%{http_code}' "http://127.0.0.1:$dp2_HTTP/v1/ensembles" \
+  -H "authorization: Bearer $KEY2" -H 'content-type: application/json' \
+  -d '{"request": {"messages": [{"role": "user", "content": "hello"}]}, "config": {"method": "voting", "members": ["a/fast", "b/slow"]}}')
+[ "$code" = 200 ] && pass "an ensemble of a/fast and b/slow answers" || { fail "ensemble ($code)"; cat "$T/ens.json" >&2; }
+wait_sql "SELECT coalesce(sum(consistency_samples), 0) FROM metrics_all" 2 &&
+  [ "$(psql_q "SELECT sum(consistency_samples) FROM metrics_all WHERE model IN ('fast', 'slow') GROUP BY model ORDER BY model" | paste -sd,)" = "1,1" ] &&
+  [ "$(psql_q "SELECT sum(consistency_agreed) FROM metrics_all")" -ge 1 ] &&
+  pass "the ensemble's consistency observations are merged (one per member, the chosen agreeing)" ||
+  { fail "ensemble consistency merged"; psql_q "SELECT provider, model, consistency_samples, consistency_agreed FROM metrics_all WHERE consistency_samples > 0" >&2; }
+NODE_PATH=$SRC/tests/interop/node_modules node -e '
+const grpc = require("@grpc/grpc-js"), pl = require("@grpc/proto-loader");
+const [t, tok, dir, since] = process.argv.slice(1);
+const d = pl.loadSync(dir + "/llmgw/v1/analytics.proto", {keepCase: true, longs: Number, defaults: true, includeDirs: [dir]});
+const c = new (grpc.loadPackageDefinition(d).llmgw.v1.AnalyticsService)(t, grpc.credentials.createInsecure());
+const md = new grpc.Metadata(); md.set("authorization", "Bearer " + tok);
+c.Quality({since}, md, (e, r) => {
+  if (e) { console.error(e.details); process.exit(1); }
+  const n = r.models.reduce((s, m) => s + m.consistency_samples, 0);
+  const ok = r.models.every((m) => m.consistency_samples === 0 || (m.consistency >= 0 && m.consistency <= 1));
+  process.exit(n === 2 && ok ? 0 : 1);
+});' "127.0.0.1:$CP_PORT" "$LLMGW_ADMIN_TOKEN" "$SRC/proto" "$SINCE" 2>"$T/err" &&
+  pass "Quality answers the consistency of each model" || { fail "Quality consistency"; cat "$T/err" >&2; }
 grep -q "Sanitizer\|runtime error:" "$T"/*.log && fail "no sanitizer report in the logs" || pass "no sanitizer report in the logs"
 
 [ "$FAILS" = 0 ] || { echo "$FAILS check(s) failed" >&2; exit 1; }
