@@ -299,13 +299,34 @@ static int sa_hist_json(buf_t *b, const Llmgw__V1__LatencyHistogram *h)
     return buf_append_char(b, '}');
 }
 
+/* Rows are merged in key order, so two batches touching the same rows lock
+ * them in the same order (no deadlock between concurrent ingests). */
+static int sa_snapshot_cmp(const void *a, const void *b)
+{
+    const Llmgw__V1__MetricSnapshot *x = *(Llmgw__V1__MetricSnapshot *const *)a;
+    const Llmgw__V1__MetricSnapshot *y = *(Llmgw__V1__MetricSnapshot *const *)b;
+    if (x->minute_unix_ms != y->minute_unix_ms)
+        return x->minute_unix_ms < y->minute_unix_ms ? -1 : 1;
+    int d = strcmp(x->provider, y->provider);
+    if (!d)
+        d = strcmp(x->model, y->model);
+    return d ? d : strcmp(x->route, y->route);
+}
+
 int store_analytics_merge(PGconn *c, const Llmgw__V1__ReportUsageRequest *r, store_err_t *e)
 {
     buf_t lat = BUF_INIT(1u << 20), ttft = BUF_INIT(1u << 20);
     char num[25][32];
     int rc = -1;
+    if (r->n_metrics == 0)
+        return 0;
+    Llmgw__V1__MetricSnapshot **order = malloc(r->n_metrics * sizeof(*order));
+    if (!order)
+        return store_fail(e, STORE_HARD, "metrics: out of memory");
+    memcpy(order, r->metrics, r->n_metrics * sizeof(*order));
+    qsort(order, r->n_metrics, sizeof(*order), sa_snapshot_cmp);
     for (size_t i = 0; i < r->n_metrics; i++) {
-        const Llmgw__V1__MetricSnapshot *m = r->metrics[i];
+        const Llmgw__V1__MetricSnapshot *m = order[i];
         if (sa_hist_json(&lat, m->latency) < 0 || sa_hist_json(&ttft, m->ttft) < 0) {
             store_fail(e, STORE_HARD, "metrics: out of memory");
             goto out;
@@ -354,6 +375,7 @@ int store_analytics_merge(PGconn *c, const Llmgw__V1__ReportUsageRequest *r, sto
     }
     rc = 0;
 out:
+    free(order);
     buf_free(&lat);
     buf_free(&ttft);
     return rc;

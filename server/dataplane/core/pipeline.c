@@ -1246,6 +1246,7 @@ pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_
     r->plan.n = 0;
     r->plan.n_excluded = 0;
     r->plan.route_name = NULL;
+    r->plan.strategy = NULL; /* the metric snapshot reads it for requests refused early */
     atomic_init(&r->refs, 1);
     pthread_mutex_init(&r->mu, NULL);
     r->pl = p;
