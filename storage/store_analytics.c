@@ -66,20 +66,29 @@
 #define SA_MAINT_LOCK "7369009"
 
 const store_stmt_t store_analytics_stmts[] = {
+    /* A batch's snapshots in one statement each ($1: a jsonb array, see
+     * sa_merge_json), merged in key order and summed per key first. */
     {"analytics_merge_metrics",
      "INSERT INTO metrics_minute (ts, provider, model, route, " SA_COLS ")"
-     " VALUES (to_timestamp($1::bigint / 1000.0), $2, $3, $4, $5::bigint, $6::bigint, $7::bigint,"
-     " $8::bigint, $9::bigint, $10::bigint, $11::bigint, $12::bigint, $13::jsonb, $14::jsonb,"
-     " $15::bigint, $16::bigint, $17::bigint, $18::bigint, $19::bigint, $20::bigint, $21::bigint,"
-     " $22::float8, $23::bigint, $24::bigint, $25::bigint)"
+     " SELECT to_timestamp(m / 1000.0), p, mo, r, " SA_SUMS
+     " FROM jsonb_to_recordset($1::jsonb) AS x(m bigint, p text, mo text, r text,"
+     " attempts bigint, successes bigint, errors_connect bigint, errors_timeout bigint,"
+     " errors_rate_limit bigint, errors_server bigint, errors_bad_response bigint,"
+     " errors_other bigint, latency jsonb, ttft jsonb, output_tokens bigint, generation_us bigint,"
+     " requests bigint, requests_ok bigint, fallbacks bigint, prompt_tokens bigint,"
+     " completion_tokens bigint, cost_usd float8, breaker_opened bigint,"
+     " consistency_samples bigint, consistency_agreed bigint)"
+     " GROUP BY m, p, mo, r ORDER BY m, p, mo, r"
      " ON CONFLICT (ts, provider, model, route) DO UPDATE SET" SA_SET("metrics_minute"),
-     25},
-    {"analytics_merge_decision",
+     1},
+    {"analytics_merge_decisions",
      "INSERT INTO routing_decisions_minute (ts, route, strategy, provider, model, reason, count)"
-     " VALUES (to_timestamp($1::bigint / 1000.0), $2, $3, $4, $5, $6, $7::bigint)"
+     " SELECT to_timestamp(m / 1000.0), r, s, p, mo, re, sum(n)"
+     " FROM jsonb_to_recordset($1::jsonb) AS x(m bigint, r text, s text, p text, mo text, re text,"
+     " n bigint) GROUP BY m, r, s, p, mo, re ORDER BY m, r, s, p, mo, re"
      " ON CONFLICT (ts, route, strategy, provider, model, reason)"
      " DO UPDATE SET count = routing_decisions_minute.count + EXCLUDED.count",
-     7},
+     1},
     {"analytics_maint_lock", "SELECT pg_try_advisory_xact_lock(" SA_MAINT_LOCK ") AS got", 0},
     {"analytics_rollup_metrics",
      "WITH moved AS (DELETE FROM metrics_minute WHERE ts < to_timestamp($1::bigint / 1000.0)"
@@ -288,96 +297,122 @@ int store_analytics_check(const Llmgw__V1__ReportUsageRequest *r, int64_t now_un
 
 /* --- merge -------------------------------------------------------------------- */
 
-static int sa_hist_json(buf_t *b, const Llmgw__V1__LatencyHistogram *h)
+static json_t *sa_hist_json(const Llmgw__V1__LatencyHistogram *h)
 {
-    buf_reset(b);
-    if (buf_append_char(b, '{') < 0)
-        return -1;
-    for (size_t k = 0; h && k < h->n_bucket; k++)
-        if (buf_printf(b, "%s\"%u\":%" PRIu64, k ? "," : "", h->bucket[k], h->count[k]) < 0)
-            return -1;
-    return buf_append_char(b, '}');
+    json_t *o = json_object();
+    char key[16];
+    for (size_t k = 0; o && h && k < h->n_bucket; k++) {
+        snprintf(key, sizeof(key), "%u", h->bucket[k]);
+        if (json_object_set_new(o, key, json_integer((json_int_t)h->count[k])) != 0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
 }
 
-/* Rows are merged in key order, so two batches touching the same rows lock
- * them in the same order (no deadlock between concurrent ingests). */
-static int sa_snapshot_cmp(const void *a, const void *b)
+static int sa_set(json_t *o, const char *k, json_t *v)
 {
-    const Llmgw__V1__MetricSnapshot *x = *(Llmgw__V1__MetricSnapshot *const *)a;
-    const Llmgw__V1__MetricSnapshot *y = *(Llmgw__V1__MetricSnapshot *const *)b;
-    if (x->minute_unix_ms != y->minute_unix_ms)
-        return x->minute_unix_ms < y->minute_unix_ms ? -1 : 1;
-    int d = strcmp(x->provider, y->provider);
-    if (!d)
-        d = strcmp(x->model, y->model);
-    return d ? d : strcmp(x->route, y->route);
+    return v ? json_object_set_new(o, k, v) : -1;
+}
+
+/* The batch's snapshots and decisions as two jsonb arrays for
+ * jsonb_to_recordset (strings escaped by jansson, never spliced into SQL).
+ * 0, or -1 when out of memory. */
+static int sa_merge_json(const Llmgw__V1__ReportUsageRequest *r, char **metrics, char **decisions)
+{
+    json_t *ms = json_array(), *ds = json_array();
+    int rc = -1;
+    *metrics = *decisions = NULL;
+    if (!ms || !ds)
+        goto out;
+    for (size_t i = 0; i < r->n_metrics; i++) {
+        const Llmgw__V1__MetricSnapshot *m = r->metrics[i];
+        json_t *o = json_object();
+        if (!o || json_array_append_new(ms, o) != 0)
+            goto out;
+        const struct {
+            const char *k;
+            int64_t v;
+        } ints[] = {{"m", m->minute_unix_ms},
+                    {"attempts", m->attempts},
+                    {"successes", m->successes},
+                    {"errors_connect", m->errors_connect},
+                    {"errors_timeout", m->errors_timeout},
+                    {"errors_rate_limit", m->errors_rate_limit},
+                    {"errors_server", m->errors_server},
+                    {"errors_bad_response", m->errors_bad_response},
+                    {"errors_other", m->errors_other},
+                    {"output_tokens", m->output_tokens},
+                    {"generation_us", m->generation_us},
+                    {"requests", m->requests},
+                    {"requests_ok", m->requests_ok},
+                    {"fallbacks", m->fallbacks},
+                    {"prompt_tokens", m->prompt_tokens},
+                    {"completion_tokens", m->completion_tokens},
+                    {"breaker_opened", m->breaker_opened},
+                    {"consistency_samples", m->consistency_samples},
+                    {"consistency_agreed", m->consistency_agreed}};
+        for (size_t k = 0; k < sizeof(ints) / sizeof(ints[0]); k++)
+            if (sa_set(o, ints[k].k, json_integer((json_int_t)ints[k].v)) < 0)
+                goto out;
+        if (sa_set(o, "p", json_string(m->provider)) < 0 ||
+            sa_set(o, "mo", json_string(m->model)) < 0 ||
+            sa_set(o, "r", json_string(m->route)) < 0 ||
+            sa_set(o, "cost_usd", json_real(m->cost_usd)) < 0 ||
+            sa_set(o, "latency", sa_hist_json(m->latency)) < 0 ||
+            sa_set(o, "ttft", sa_hist_json(m->ttft)) < 0)
+            goto out;
+        for (size_t k = 0; k < m->n_decisions; k++) {
+            const Llmgw__V1__DecisionCount *d = m->decisions[k];
+            json_t *x = json_object();
+            if (!x || json_array_append_new(ds, x) != 0 ||
+                sa_set(x, "m", json_integer((json_int_t)m->minute_unix_ms)) < 0 ||
+                sa_set(x, "r", json_string(m->route)) < 0 ||
+                sa_set(x, "s", json_string(d->strategy)) < 0 ||
+                sa_set(x, "p", json_string(m->provider)) < 0 ||
+                sa_set(x, "mo", json_string(m->model)) < 0 ||
+                sa_set(x, "re", json_string(d->reason)) < 0 ||
+                sa_set(x, "n", json_integer((json_int_t)d->count)) < 0)
+                goto out;
+        }
+    }
+    if (!(*metrics = json_dumps(ms, JSON_COMPACT)) || !(*decisions = json_dumps(ds, JSON_COMPACT)))
+        goto out;
+    rc = 0;
+out:
+    if (rc < 0) {
+        free(*metrics);
+        free(*decisions);
+        *metrics = *decisions = NULL;
+    }
+    json_decref(ms);
+    json_decref(ds);
+    return rc;
 }
 
 int store_analytics_merge(PGconn *c, const Llmgw__V1__ReportUsageRequest *r, store_err_t *e)
 {
-    buf_t lat = BUF_INIT(1u << 20), ttft = BUF_INIT(1u << 20);
-    char num[25][32];
+    char *metrics = NULL, *decisions = NULL;
     int rc = -1;
     if (r->n_metrics == 0)
         return 0;
-    Llmgw__V1__MetricSnapshot **order = malloc(r->n_metrics * sizeof(*order));
-    if (!order)
+    if (sa_merge_json(r, &metrics, &decisions) < 0)
         return store_fail(e, STORE_HARD, "metrics: out of memory");
-    memcpy(order, r->metrics, r->n_metrics * sizeof(*order));
-    qsort(order, r->n_metrics, sizeof(*order), sa_snapshot_cmp);
-    for (size_t i = 0; i < r->n_metrics; i++) {
-        const Llmgw__V1__MetricSnapshot *m = order[i];
-        if (sa_hist_json(&lat, m->latency) < 0 || sa_hist_json(&ttft, m->ttft) < 0) {
-            store_fail(e, STORE_HARD, "metrics: out of memory");
-            goto out;
-        }
-        const int64_t ints[] = {m->attempts,
-                                m->successes,
-                                m->errors_connect,
-                                m->errors_timeout,
-                                m->errors_rate_limit,
-                                m->errors_server,
-                                m->errors_bad_response,
-                                m->errors_other,
-                                m->output_tokens,
-                                m->generation_us,
-                                m->requests,
-                                m->requests_ok,
-                                m->fallbacks,
-                                m->prompt_tokens,
-                                m->completion_tokens};
-        snprintf(num[0], sizeof(num[0]), "%" PRId64, m->minute_unix_ms);
-        for (size_t k = 0; k < 15; k++)
-            snprintf(num[1 + k], sizeof(num[0]), "%" PRId64, ints[k]);
-        snprintf(num[16], sizeof(num[0]), "%.17g", m->cost_usd);
-        snprintf(num[17], sizeof(num[0]), "%" PRId64, m->breaker_opened);
-        snprintf(num[18], sizeof(num[0]), "%" PRId64, m->consistency_samples);
-        snprintf(num[19], sizeof(num[0]), "%" PRId64, m->consistency_agreed);
-        const char *p[25] = {num[0],  m->provider, m->model,       m->route,        num[1],
-                             num[2],  num[3],      num[4],         num[5],          num[6],
-                             num[7],  num[8],      buf_cstr(&lat), buf_cstr(&ttft), num[9],
-                             num[10], num[11],     num[12],        num[13],         num[14],
-                             num[15], num[16],     num[17],        num[18],         num[19]};
-        PGresult *q = store_exec(c, "analytics_merge_metrics", 25, p, e);
-        if (!q)
+    const char *p1[] = {metrics}, *p2[] = {decisions};
+    PGresult *q = store_exec(c, "analytics_merge_metrics", 1, p1, e);
+    if (!q)
+        goto out;
+    PQclear(q);
+    if (strcmp(decisions, "[]") != 0) {
+        if (!(q = store_exec(c, "analytics_merge_decisions", 1, p2, e)))
             goto out;
         PQclear(q);
-        for (size_t k = 0; k < m->n_decisions; k++) {
-            const Llmgw__V1__DecisionCount *d = m->decisions[k];
-            char count[24];
-            snprintf(count, sizeof(count), "%" PRId64, d->count);
-            const char *dp[] = {num[0],   m->route,  d->strategy, m->provider,
-                                m->model, d->reason, count};
-            if (!(q = store_exec(c, "analytics_merge_decision", 7, dp, e)))
-                goto out;
-            PQclear(q);
-        }
     }
     rc = 0;
 out:
-    free(order);
-    buf_free(&lat);
-    buf_free(&ttft);
+    free(metrics);
+    free(decisions);
     return rc;
 }
 
