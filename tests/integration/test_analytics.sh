@@ -344,6 +344,8 @@ screen_has "control plane unreachable — showing figures from [0-9:]{8}, retryi
   grep -qF " $short" "$T/screen" &&
   pass "control plane gone: top says so and keeps the last figures" ||
   { fail "control plane gone: top says so"; cat "$T/screen" >&2; }
+check_fails "top --once with the control plane gone exits 1 naming the status" 1 "error: UNAVAILABLE" \
+  "$BIN/llmgw" top --once
 start_cp
 screen_has "updated [0-9:]{8}" && ! grep -q "unreachable" "$T/screen" &&
   pass "control plane back: top reconnects" || { fail "top reconnects"; cat "$T/screen" >&2; }
