@@ -99,5 +99,8 @@ int cmd_conn_stream(cmd_conn_t *c, const char *method, const ProtobufCMessage *r
 /* Prints "error: <STATUS>: <details>" for the last failed call; returns
  * CMD_EXIT_RPC. */
 int cmd_conn_report(const cmd_conn_t *c);
+/* The same "<STATUS>: <details>" into out, printing nothing (full-screen
+ * commands show it in place). */
+void cmd_conn_error(const cmd_conn_t *c, char *out, size_t outlen);
 
 #endif

@@ -38,6 +38,8 @@ int cmd_key(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_budget(int argc, char **argv); /* cmd_budget.c */
 int cmd_usage(int argc, char **argv);  /* cmd_usage.c */
+int cmd_report(int argc, char **argv); /* cmd_report.c: report cost | providers */
+int cmd_top(int argc, char **argv);    /* cmd_top.c: the four analytics panels */
 
 typedef struct {
     const char *target;

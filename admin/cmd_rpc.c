@@ -162,6 +162,13 @@ out:
     return rc;
 }
 
+void cmd_conn_error(const cmd_conn_t *c, char *out, size_t outlen)
+{
+    const char *details = buf_cstr(&c->details);
+    snprintf(out, outlen, "%s: %s", gc_status_name(c->status),
+             details[0] ? details : "(no details)");
+}
+
 int cmd_conn_report(const cmd_conn_t *c)
 {
     const char *details = buf_cstr(&c->details);

@@ -42,6 +42,8 @@ static const main_cmd_t main_cmds[] = {
     {"usage", cmd_usage, "usage totals by team, key, provider or model (report)"},
     {"health", cmd_health,
      "ask a data plane or control plane whether it is serving (Health/Check)"},
+    {"report", cmd_report, "fleet analytics: cost by group and day, provider performance"},
+    {"top", cmd_top, "the fleet's analytics panels, live in the terminal (--once: a snapshot)"},
 };
 
 #define MAIN_N_CMDS (sizeof(main_cmds) / sizeof(main_cmds[0]))

@@ -16,7 +16,7 @@
 static const store_stmt_t *const store_tables[] = {
     providers_stmts, models_stmts,       routes_stmts, audit_stmts,         table_versions_stmts,
     nodes_stmts,     admin_tokens_stmts, teams_stmts,  api_keys_stmts,      budgets_stmts,
-    policies_stmts,  audit_query_stmts,  usage_stmts,  budget_leases_stmts,
+    policies_stmts,  audit_query_stmts,  usage_stmts,  budget_leases_stmts, store_analytics_stmts,
 };
 
 int store_fail(store_err_t *e, store_code_t code, const char *fmt, ...)

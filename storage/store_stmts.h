@@ -19,5 +19,6 @@ extern const store_stmt_t budgets_stmts[];
 extern const store_stmt_t policies_stmts[];
 extern const store_stmt_t usage_stmts[];
 extern const store_stmt_t budget_leases_stmts[];
+extern const store_stmt_t store_analytics_stmts[];
 
 #endif

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "store_analytics.h"
 #include "utf8.h"
 
 #define USAGE_COPY                                                                                 \
@@ -147,7 +148,7 @@ int usage_check_batch(const Llmgw__V1__ReportUsageRequest *r, int64_t now_unix_m
             return -1;
         }
     }
-    return 0;
+    return store_analytics_check(r, now_unix_ms, err, errlen);
 }
 
 /* --- partitions ------------------------------------------------------------- */
@@ -337,7 +338,7 @@ int usage_ingest(PGconn *c, const Llmgw__V1__ReportUsageRequest *r, usage_ingest
                  last + 1, r->epoch, last, r->seq);
         return 0;
     }
-    if (usage_copy(c, r, e) < 0)
+    if (usage_copy(c, r, e) < 0 || store_analytics_merge(c, r, e) < 0)
         return -1;
     if (!(q = store_exec(c, "usage_seq_advance", 4, p_seq, e)))
         return -1;

@@ -11,6 +11,7 @@
  *   usage read           ✓                 ✓     reports
  *   nodes                ✓       ✓               data-plane subscription, ACKs,
  *                                                usage batches, budget leases
+ *   analytics read       ✓       ✓         ✓     AnalyticsService (fleet figures)
  *
  * Every RPC names its class where it is registered (cp_rpc_method_t); a
  * method registered without one is refused by cp_rpc_register. A refused call is PERMISSION_DENIED
@@ -32,6 +33,7 @@ typedef enum {
     CP_ACCESS_AUDIT,
     CP_ACCESS_USAGE_READ,
     CP_ACCESS_NODES,
+    CP_ACCESS_ANALYTICS_READ,
 } cp_access_t;
 
 /* True when `role` ("admin", "operator", "auditor") may call a method of

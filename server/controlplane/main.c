@@ -21,6 +21,7 @@
 
 #include "cli.h"
 #include "cp.h"
+#include "cp_analytics.h"
 #include "cp_audit.h"
 #include "cp_dist.h"
 #include "cp_governance.h"
@@ -47,6 +48,7 @@ typedef struct {
     int workers;
     int grace_ms;
     int migrate_only;
+    cp_analytics_config_t metrics;
 } cpm_options_t;
 
 static void cpm_usage(FILE *f)
@@ -68,6 +70,10 @@ static void cpm_usage(FILE *f)
             "  --workers N              database worker threads and connections (default 4)\n"
             "  --grace-ms N             on SIGTERM, how long calls may finish (default 5000)\n"
             "  --port-file PATH         write the bound gRPC port to PATH once listening\n"
+            "  --metrics-rollup-hours N merge metric minutes older than N hours into hour rows\n"
+            "                           (default 48; 0: every minute that has ended)\n"
+            "  --metrics-retention-days N  delete metric rows older than N days (default 90)\n"
+            "  --metrics-maintenance-ms N  how often rollup and retention run (default 60000)\n"
             "  --log-level LEVEL        debug, info, warn or error (default info)\n"
             "  --help                   this text\n");
 }
@@ -86,6 +92,9 @@ static int cpm_parse(int argc, char **argv, cpm_options_t *o)
         {"grace-ms", required_argument, NULL, 'g'},
         {"port-file", required_argument, NULL, 'p'},
         {"log-level", required_argument, NULL, 'v'},
+        {"metrics-rollup-hours", required_argument, NULL, 'R'},
+        {"metrics-retention-days", required_argument, NULL, 'D'},
+        {"metrics-maintenance-ms", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -94,6 +103,9 @@ static int cpm_parse(int argc, char **argv, cpm_options_t *o)
     o->threads = 1;
     o->workers = 4;
     o->grace_ms = 5000;
+    o->metrics.rollup_hours = CP_ANALYTICS_ROLLUP_HOURS;
+    o->metrics.retention_days = CP_ANALYTICS_RETENTION_DAYS;
+    o->metrics.maint_ms = CP_ANALYTICS_MAINT_MS;
     o->database_url = getenv("LLMGW_DATABASE_URL");
     int c;
     opterr = 0;
@@ -133,6 +145,21 @@ static int cpm_parse(int argc, char **argv, cpm_options_t *o)
         case 'p':
             o->port_file = optarg;
             break;
+        case 'R':
+            if (cli_parse_int("llmgw-controlplane", "--metrics-rollup-hours", optarg, 0, 24 * 366,
+                              &o->metrics.rollup_hours) < 0)
+                return -1;
+            break;
+        case 'D':
+            if (cli_parse_int("llmgw-controlplane", "--metrics-retention-days", optarg, 1, 3660,
+                              &o->metrics.retention_days) < 0)
+                return -1;
+            break;
+        case 'T':
+            if (cli_parse_int("llmgw-controlplane", "--metrics-maintenance-ms", optarg, 100,
+                              86400000, &o->metrics.maint_ms) < 0)
+                return -1;
+            break;
         case 'v': {
             int level = log_level_parse(optarg);
             if (level < 0) {
@@ -168,6 +195,7 @@ int main(int argc, char **argv)
 {
     cpm_options_t o = {0};
     cp_t cp = {0};
+    cp_analytics_t *analytics = NULL;
     char err[1024];
     int rc = 1, applied = 0;
     store_err_t se = {0};
@@ -222,6 +250,7 @@ int main(int argc, char **argv)
         gs_reflection_register(cp.server) < 0 || cp_registry_register(&cp) < 0 ||
         cp_governance_register(&cp) < 0 || cp_audit_register(&cp) < 0 ||
         cp_usage_register(&cp) < 0 || cp_tokens_register(&cp) < 0 ||
+        cp_analytics_register(&cp) < 0 || !(analytics = cp_analytics_start(&cp, &o.metrics)) ||
         !(cp.dist = cp_dist_start(&cp))) {
         fprintf(stderr, "llmgw-controlplane: cannot start (out of memory or threads)\n");
         goto out;
@@ -251,6 +280,7 @@ int main(int argc, char **argv)
     log_info("stopped", "%s", "");
     rc = 0;
 out:
+    cp_analytics_stop(analytics);
     if (cp.server)
         gs_server_free(cp.server);
     cp_work_free(cp.work);

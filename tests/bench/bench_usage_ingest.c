@@ -7,8 +7,13 @@
  * Prints one line: events, seconds, events/s. The nodes must be known to
  * the control plane (bench_usage_ingest.sh registers them).
  *
+ * With --snapshots K each batch also carries K metric snapshots (docs/analytics.md:
+ * K deployments of the same minute, a 12-bucket latency histogram and a
+ * routing decision each), merged into metrics_minute in the batch's
+ * transaction; every node merges into the same K rows, the contended case.
+ *
  * usage: bench_usage_ingest --target HOST:PORT [--nodes 8] [--batches 50]
- *        [--batch-size 1000] [--token T (or LLMGW_ADMIN_TOKEN)]
+ *        [--batch-size 1000] [--snapshots 0] [--token T (or LLMGW_ADMIN_TOKEN)]
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,7 +29,7 @@
 typedef struct {
     int index;
     const char *target, *token;
-    int batches, batch_size;
+    int batches, batch_size, snapshots;
     uint8_t **packed;
     size_t *lens;
     pthread_t thread;
@@ -57,6 +62,43 @@ static int bench_pack(bench_node_t *n, int64_t epoch)
     int64_t ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
     static const char *const teams[] = {"search", "support", "ads", "infra"};
     static const char *const models[] = {"gpt-4o-mini", "gpt-4o", "claude-3-5-haiku"};
+    int k_snap = n->snapshots;
+    Llmgw__V1__MetricSnapshot *snaps = calloc((size_t)k_snap + 1, sizeof(*snaps));
+    Llmgw__V1__MetricSnapshot **sptrs = calloc((size_t)k_snap + 1, sizeof(*sptrs));
+    Llmgw__V1__LatencyHistogram *hists = calloc((size_t)k_snap + 1, sizeof(*hists));
+    Llmgw__V1__DecisionCount *decs = calloc((size_t)k_snap + 1, sizeof(*decs));
+    Llmgw__V1__DecisionCount **dptrs = calloc((size_t)k_snap + 1, sizeof(*dptrs));
+    char(*snames)[32] = calloc((size_t)k_snap + 1, 32);
+    static uint32_t buckets[12] = {600, 601, 602, 603, 604, 605, 606, 607, 608, 610, 640, 700};
+    static uint64_t counts[12] = {3, 9, 20, 31, 40, 31, 20, 9, 3, 2, 1, 1};
+    if (!snaps || !sptrs || !hists || !decs || !dptrs || !snames)
+        return -1;
+    for (int k = 0; k < k_snap; k++) {
+        Llmgw__V1__MetricSnapshot *m = &snaps[k];
+        llmgw__v1__metric_snapshot__init(m);
+        llmgw__v1__latency_histogram__init(&hists[k]);
+        llmgw__v1__decision_count__init(&decs[k]);
+        snprintf(snames[k], 32, "model-%d", k);
+        hists[k].n_bucket = hists[k].n_count = 12;
+        hists[k].bucket = buckets;
+        hists[k].count = counts;
+        decs[k].strategy = "priority";
+        decs[k].reason = "first_choice";
+        decs[k].count = 170;
+        dptrs[k] = &decs[k];
+        m->minute_unix_ms = ms - ms % 60000;
+        m->provider = "openai";
+        m->model = snames[k];
+        m->route = "chat";
+        m->attempts = m->successes = m->requests = m->requests_ok = 170;
+        m->latency = m->ttft = &hists[k];
+        m->output_tokens = 20000;
+        m->generation_us = 30000000;
+        m->cost_usd = 0.0123;
+        m->n_decisions = 1;
+        m->decisions = &dptrs[k];
+        sptrs[k] = m;
+    }
     for (int b = 0; b < n->batches; b++) {
         for (int i = 0; i < n->batch_size; i++) {
             Llmgw__V1__UsageRecord *u = &recs[i];
@@ -81,6 +123,8 @@ static int bench_pack(bench_node_t *n, int64_t epoch)
         r.seq = b + 1;
         r.n_records = (size_t)n->batch_size;
         r.records = ptrs;
+        r.n_metrics = (size_t)k_snap;
+        r.metrics = sptrs;
         n->lens[b] = llmgw__v1__report_usage_request__get_packed_size(&r);
         if (!(n->packed[b] = malloc(n->lens[b])))
             return -1;
@@ -89,6 +133,12 @@ static int bench_pack(bench_node_t *n, int64_t epoch)
     free(recs);
     free(ptrs);
     free(ids);
+    free(snaps);
+    free(sptrs);
+    free(hists);
+    free(decs);
+    free(dptrs);
+    free(snames);
     return 0;
 }
 
@@ -122,7 +172,7 @@ static void *bench_node_main(void *arg)
 int main(int argc, char **argv)
 {
     const char *target = NULL, *token = getenv("LLMGW_ADMIN_TOKEN");
-    int nodes = 8, batches = 50, batch_size = 1000;
+    int nodes = 8, batches = 50, batch_size = 1000, snapshots = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--target") == 0 && i + 1 < argc)
             target = argv[++i];
@@ -132,6 +182,8 @@ int main(int argc, char **argv)
             batches = atoi(argv[++i]);
         else if (strcmp(argv[i], "--batch-size") == 0 && i + 1 < argc)
             batch_size = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--snapshots") == 0 && i + 1 < argc)
+            snapshots = atoi(argv[++i]);
         else if (strcmp(argv[i], "--token") == 0 && i + 1 < argc)
             token = argv[++i];
         else {
@@ -140,9 +192,9 @@ int main(int argc, char **argv)
         }
     }
     if (!target || nodes < 1 || nodes > 256 || batches < 1 || batch_size < 1 ||
-        batch_size > 10000) {
+        batch_size > 10000 || snapshots < 0 || snapshots > 4096) {
         fprintf(stderr, "usage: bench_usage_ingest --target HOST:PORT [--nodes 1..256] "
-                        "[--batches N] [--batch-size 1..10000]\n");
+                        "[--batches N] [--batch-size 1..10000] [--snapshots 0..4096]\n");
         return 2;
     }
     bench_node_t *ns = calloc((size_t)nodes, sizeof(*ns));
@@ -154,7 +206,8 @@ int main(int argc, char **argv)
                                .target = target,
                                .token = token,
                                .batches = batches,
-                               .batch_size = batch_size};
+                               .batch_size = batch_size,
+                               .snapshots = snapshots};
         if (bench_pack(&ns[i], epoch) < 0) {
             fprintf(stderr, "bench_usage_ingest: out of memory\n");
             return 1;
@@ -174,9 +227,10 @@ int main(int argc, char **argv)
     }
     double s = (double)(bench_now_us() - t0) / 1e6;
     long long events = (long long)nodes * batches * batch_size;
-    printf("usage ingest: %lld events from %d nodes in %d-record batches: %.2f s, %.0f events/s"
-           " (%d retried batches)\n",
-           events, nodes, batch_size, s, (double)events / s, failures);
+    printf("usage ingest: %lld events from %d nodes in %d-record batches with %d metric snapshots"
+           " each: %.2f s, %.0f events/s, %.0f batches/s (%d retried batches)\n",
+           events, nodes, batch_size, snapshots, s, (double)events / s, (double)nodes * batches / s,
+           failures);
     for (int i = 0; i < nodes; i++) {
         for (int b = 0; b < batches; b++)
             free(ns[i].packed[b]);

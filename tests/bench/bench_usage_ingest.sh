@@ -32,5 +32,6 @@ for i in $(seq 1 100); do [ -s "$T/cp.port" ] && break; sleep 0.1; done
 # The simulated nodes, as if each had subscribed (what makes a node known).
 psql "$PG_URL" -X -q -c "INSERT INTO dataplane_nodes (node_id) SELECT 'bench-' || i FROM generate_series(1, 256) AS i"
 "$BUILD/bench_usage_ingest" --target "127.0.0.1:$(cat "$T/cp.port")" "$@"
-echo "stored: $(psql "$PG_URL" -X -q -t -A -c 'SELECT count(*) FROM usage_events') events" \
+echo "stored: $(psql "$PG_URL" -X -q -t -A -c 'SELECT count(*) FROM usage_events') events," \
+  "$(psql "$PG_URL" -X -q -t -A -c 'SELECT coalesce(sum(requests), 0) FROM metrics_minute') snapshot requests" \
   "(fsync=$(psql "$PG_URL" -X -q -t -A -c 'SHOW fsync'))"

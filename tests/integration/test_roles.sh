@@ -43,12 +43,14 @@ CALLS=(
   "budgets.read|/llmgw.v1.BudgetService/ListBudgets|budget list"
   "budgets.read|/llmgw.v1.BudgetService/GetBudget|budget show b-admin"
   "usage.read|/llmgw.v1.UsageService/GetUsageReport|usage report --by team --since 1d"
+  "analytics.read|/llmgw.v1.AnalyticsService/CostReport|report cost --by team --since 1d"
+  "analytics.read|/llmgw.v1.AnalyticsService/ProviderPerformance|report providers --since 1d"
 )
 declare -A ALLOWED=(
   [registry]="admin operator" [keys]="admin operator"
   [budgets.read]="admin auditor" [budgets.write]="admin" [policies]="admin"
   [tokens]="admin" [audit]="admin auditor" [usage.read]="admin auditor"
-  [nodes]="admin operator"
+  [nodes]="admin operator" [analytics.read]="admin operator auditor"
 )
 ROLES=(admin operator auditor)
 

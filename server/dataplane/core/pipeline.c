@@ -37,6 +37,7 @@
 #include "sse.h"
 #include "uerror.h"
 #include "usage_log.h"
+#include "usage_metrics.h"
 
 #define PL_BODY_CAP (32u << 20)
 #define PL_SSE_EVENT_CAP (4u << 20)
@@ -200,6 +201,11 @@ void pipeline_set_routing(pipeline_t *p, metrics_t *metrics, discovery_t *discov
     p->planner.discovery = discovery;
 }
 
+usage_metrics_t *pipeline_usage_metrics(pipeline_t *p)
+{
+    return p ? usage_log_metrics(p->usage_log) : NULL;
+}
+
 void pipeline_set_cache(pipeline_t *p, cache_t *c)
 {
     p->cache = c;
@@ -237,6 +243,28 @@ static void pl_meter(pl_request_t *r, grpc_status_code status, const Llmgw__V1__
                      r->redactions.ibans},
     };
     usage_log_record(r->pl->usage_log, &rec);
+    /* The same request into the node's metric snapshot, with why routing
+     * chose as it did: the first candidate, a fallback after failures, the
+     * remaining ones while others were excluded as unavailable, or none. */
+    bool excluded = r->skipped[0] != '\0';
+    for (size_t i = 0; i < r->plan.n_excluded && !excluded; i++)
+        excluded = r->plan.excluded[i].unavailable;
+    usage_metrics_request_t mr = {
+        .provider = rec.provider,
+        .model = rec.model,
+        .route = rec.route,
+        .ok = status == GRPC_STATUS_OK,
+        .fallback = r->n_attempts > 1,
+        .prompt_tokens = rec.prompt_tokens,
+        .completion_tokens = rec.completion_tokens,
+        .cost_usd = cost_usd,
+        .strategy = r->plan.strategy,
+        .reason = status != GRPC_STATUS_OK ? "failed"
+                  : r->n_attempts > 1      ? "fallback"
+                  : excluded               ? "excluded"
+                                           : "first_choice",
+    };
+    usage_metrics_request(usage_log_metrics(r->pl->usage_log), &mr);
     if (r->table)
         budget_lease_charge(r->pl->leases, r->table, r->key, provider, cost_usd);
 }
@@ -971,8 +999,6 @@ static bool pl_admit(pl_request_t *r)
 static void pl_metrics_end(pl_request_t *r, const upstream_result_t *res, const uerror_t *e,
                            const Llmgw__V1__ChatResponse *resp)
 {
-    if (!r->dep)
-        return;
     int64_t tokens = resp && resp->usage ? resp->usage->completion_tokens
                      : r->have_usage     ? r->usage.completion_tokens
                                          : 0;
@@ -988,8 +1014,20 @@ static void pl_metrics_end(pl_request_t *r, const upstream_result_t *res, const 
         .retry_after_ms = retry_ms,
         .error = e ? e->message : NULL,
     };
-    metrics_attempt_end(r->dep, &pl_candidate(r)->provider->breaker, &o);
+    bool opened = r->dep && metrics_attempt_end(r->dep, &pl_candidate(r)->provider->breaker, &o);
     r->dep = NULL;
+    const route_candidate_t *c = pl_candidate(r);
+    usage_metrics_attempt_t a = {
+        .provider = c->provider->name,
+        .model = c->model->name,
+        .route = r->plan.route_name ? r->plan.route_name : "",
+        .cls = (usage_metrics_class_t)o.cls,
+        .latency_us = o.latency_us,
+        .ttft_us = o.ttft_us,
+        .output_tokens = o.output_tokens,
+        .breaker_opened = opened,
+    };
+    usage_metrics_attempt(usage_log_metrics(r->pl->usage_log), &a);
 }
 
 static void pl_metrics_abandon(pl_request_t *r)
@@ -1226,6 +1264,7 @@ pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_
     r->plan.n = 0;
     r->plan.n_excluded = 0;
     r->plan.route_name = NULL;
+    r->plan.strategy = NULL; /* the metric snapshot reads it for requests refused early */
     atomic_init(&r->refs, 1);
     pthread_mutex_init(&r->mu, NULL);
     r->pl = p;

@@ -119,6 +119,9 @@ void pipeline_set_consistency(pipeline_t *p, consistency_t *c);
  * budgets with `leases` (admission after planning; the cost charged at the
  * end). Both borrowed, may be NULL; call before the first request. */
 void pipeline_set_meter(pipeline_t *p, usage_log_t *log, budget_lease_t *leases);
+/* The metric snapshots of the usage log set by pipeline_set_meter (NULL when
+ * none): ensembles add their consistency observations to it. */
+usage_metrics_t *pipeline_usage_metrics(pipeline_t *p);
 
 /* What the upstream call is. RAW forwards a JSON body to another
  * OpenAI-compatible path (completions, embeddings) through the same route

@@ -17,6 +17,7 @@
 #include "grpc_client.h"
 #include "llmgw/v1/usage.pb-c.h"
 #include "log.h"
+#include "usage_metrics.h"
 #include "usage_spill.h"
 #include "utf8.h"
 
@@ -51,8 +52,9 @@ struct usage_log {
     usage_log_stats_t stats;
     /* sender thread only */
     ul_batch_t *head, *tail;
-    size_t n_mem;     /* batches whose bytes are in memory */
-    size_t mem_bytes; /* their size */
+    size_t n_mem;             /* batches whose bytes are in memory */
+    size_t mem_bytes;         /* their size */
+    usage_metrics_t *metrics; /* snapshots that ride with the next batch */
 };
 
 /* --- the request side ------------------------------------------------------ */
@@ -146,6 +148,11 @@ void usage_log_record(usage_log_t *l, const usage_record_t *r)
         pthread_cond_signal(&l->cv);
     }
     pthread_mutex_unlock(&l->mu);
+}
+
+usage_metrics_t *usage_log_metrics(usage_log_t *l)
+{
+    return l ? l->metrics : NULL;
 }
 
 void usage_log_stats(usage_log_t *l, usage_log_stats_t *out)
@@ -277,6 +284,9 @@ static ul_batch_t *ul_take_batch(usage_log_t *l)
         buf_free(&recs);
         return NULL;
     }
+    /* The metric snapshots since the last batch ride with this one, so they
+     * are stored exactly once with it (a failure keeps them for the next). */
+    (void)usage_metrics_take(l->metrics, &recs);
     Llmgw__V1__ReportUsageRequest h = LLMGW__V1__REPORT_USAGE_REQUEST__INIT;
     h.node_id = l->node_id;
     h.epoch = l->epoch;
@@ -490,6 +500,7 @@ static void ul_free(usage_log_t *l)
     while (l->head)
         ul_pop(l);
     buf_free(&l->pending);
+    usage_metrics_free(l->metrics);
     free(l->target);
     free(l->node_id);
     free(l->spill_dir);
@@ -545,7 +556,7 @@ usage_log_t *usage_log_start(const usage_log_config_t *cfg)
     l->target = strdup(cfg->target);
     l->node_id = strdup(cfg->node_id);
     l->token = token ? strdup(token) : NULL;
-    if (!l->target || !l->node_id || (token && !l->token))
+    if (!l->target || !l->node_id || (token && !l->token) || !(l->metrics = usage_metrics_new()))
         goto fail;
     if (cfg->state_dir) {
         char dir[PATH_MAX];

@@ -75,6 +75,10 @@ usage_log_t *usage_log_start(const usage_log_config_t *cfg);
 /* Any thread; never blocks on I/O. NULL l: no-op. */
 void usage_log_record(usage_log_t *l, const usage_record_t *r);
 void usage_log_stats(usage_log_t *l, usage_log_stats_t *out);
+/* The metric snapshots (usage_metrics.h) that travel with this log's
+ * batches; borrowed, valid until usage_log_stop. NULL for a NULL log. */
+typedef struct usage_metrics usage_metrics_t;
+usage_metrics_t *usage_log_metrics(usage_log_t *l);
 /* Sends what it can within grace_ms, spills the rest, stops and frees.
  * Safe with NULL. */
 void usage_log_stop(usage_log_t *l, int grace_ms);

@@ -29,6 +29,7 @@
 #include "ensemble_methods.h"
 #include "log.h"
 #include "route.h"
+#include "usage_metrics.h"
 
 #define ENS_ARENA_LIMIT (64u << 20)
 #define ENS_MESSAGE_CAP 16384
@@ -992,9 +993,12 @@ static void ens_record_consistency(ensemble_t *e)
         return;
     for (size_t k = 0; k < e->n_ok; k++) {
         const ens_member_t *m = &e->members[e->ok[k]];
-        if (m->provider && m->model)
-            consistency_record(e->svc->consistency, m->provider, m->model,
-                               ens_agrees(e, m, chosen));
+        if (m->provider && m->model) {
+            bool agreed = ens_agrees(e, m, chosen);
+            consistency_record(e->svc->consistency, m->provider, m->model, agreed);
+            usage_metrics_consistency(pipeline_usage_metrics(e->svc->pl), m->provider, m->model,
+                                      agreed);
+        }
     }
 }
 

@@ -356,7 +356,7 @@ static breaker_outcome_t metrics_breaker_outcome(metrics_class_t c)
     }
 }
 
-void metrics_attempt_end(metrics_dep_t *d, const breaker_config_t *bc, const metrics_outcome_t *o)
+bool metrics_attempt_end(metrics_dep_t *d, const breaker_config_t *bc, const metrics_outcome_t *o)
 {
     int64_t now = d->m->cfg.now_ms();
     metrics_class_t c = o->cls < METRICS_N_CLASSES ? o->cls : METRICS_ERR_OTHER;
@@ -389,8 +389,11 @@ void metrics_attempt_end(metrics_dep_t *d, const breaker_config_t *bc, const met
     }
     if (o->retry_after_ms > 0 && c != METRICS_OK)
         d->retry_until_ms = now + o->retry_after_ms;
+    breaker_state_t before = d->breaker.state;
     breaker_record(&d->breaker, bc, metrics_breaker_outcome(c), now, o->error);
+    bool opened = before != BREAKER_OPEN && d->breaker.state == BREAKER_OPEN;
     pthread_mutex_unlock(&d->mu);
+    return opened;
 }
 
 void metrics_attempt_abandon(metrics_dep_t *d, const breaker_config_t *bc)

@@ -102,7 +102,8 @@ typedef struct {
     const char *error;      /* what went wrong (NULL on success) */
 } metrics_outcome_t;
 
-void metrics_attempt_end(metrics_dep_t *d, const breaker_config_t *bc, const metrics_outcome_t *o);
+/* True when this result opened the deployment's circuit breaker. */
+bool metrics_attempt_end(metrics_dep_t *d, const breaker_config_t *bc, const metrics_outcome_t *o);
 /* The attempt ended without a result that says anything (client cancel). */
 void metrics_attempt_abandon(metrics_dep_t *d, const breaker_config_t *bc);
 
