@@ -20,17 +20,24 @@ T=$(mktemp -d /tmp/llmgw-console-test.XXXXXX)
 # shellcheck source=../support/cp_checks.sh
 . "$SRC/tests/support/cp_checks.sh"
 
-start_cp() { # start_cp: sets CP_PORT and CP_HTTP on fixed ports once chosen
+start_cp() { # start_cp: (re)starts the control plane on the fixed ports; sets CP_PID, CP_HTTP
   rm -f "$T/cp.port" "$T/cp.http"
   "$BIN/llmgw-controlplane" --database-url "$PG_URL" --migrations-dir "$SRC/migrations" \
     --listen "127.0.0.1:$CP_FIXED_PORT" --port-file "$T/cp.port" \
-    --http-listen "127.0.0.1:${CP_FIXED_HTTP:-0}" --http-port-file "$T/cp.http" \
+    --http-listen "127.0.0.1:$CP_FIXED_HTTP" --http-port-file "$T/cp.http" \
     --workers 3 --grace-ms 500 >>"$T/cp.log" 2>&1 &
   CP_PID=$!
   PIDS+=($CP_PID)
+  echo "$CP_PID" >"$T/cp.pid"
   wait_file "$T/cp.http" || { cat "$T/cp.log" >&2; return 1; }
   CP_HTTP=$(cat "$T/cp.http")
-  CP_FIXED_HTTP=$CP_HTTP
+}
+stop_cp() { # stop_cp: SIGTERM, then wait until it has exited
+  local pid
+  pid=$(cat "$T/cp.pid")
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  return 1
 }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 api() { # api TOKEN RPC BODY: prints the HTTP status; the body is in $T/api.json
@@ -59,6 +66,7 @@ export LLMGW_MASTER_KEY=$(openssl rand -hex 32)
 unset LLMGW_BOOTSTRAP_TOKEN LLMGW_DATABASE_URL
 pg_cluster_start "$T/pg"
 CP_FIXED_PORT=$(free_port)
+CP_FIXED_HTTP=$(free_port)
 export LLMGW_CONTROL_TARGET=127.0.0.1:$CP_FIXED_PORT
 
 "$BIN/llmgw-sim" --listen 127.0.0.1:0 --port-file "$T/sim.port" --name sim \
@@ -70,7 +78,8 @@ start_cp
 check "provider add sim" "$BIN/llmgw" provider add sim --base-url "http://127.0.0.1:$SIM_PORT/v1"
 check "model add sim/gpt-4o-mini" "$BIN/llmgw" model add sim/gpt-4o-mini --input-cost 150 --output-cost 600
 check "model add sim/gpt-4o" "$BIN/llmgw" model add sim/gpt-4o --input-cost 2500 --output-cost 10000
-check "route add chat" "$BIN/llmgw" route add chat --deployment sim/gpt-4o --deployment sim/gpt-4o-mini
+check "route add chat" "$BIN/llmgw" route add chat --deployment sim/gpt-4o,priority=0 \
+  --deployment sim/gpt-4o-mini,priority=1
 check "budget set org-monthly" "$BIN/llmgw" budget set org-monthly --org --period monthly --limit-usd 50
 check "token create aud --role auditor" "$BIN/llmgw" token create aud --role auditor
 AUD=$(cat "$T/out")
@@ -106,8 +115,10 @@ cmp -s "$T/body" "$SRC/server/controlplane/console/console.css" && pass "the ser
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$U/nothing-here")" = 404 ] && pass "an unknown file is 404" ||
   fail "an unknown file is 404"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$U/")" = 405 ] && pass "DELETE / is 405" || fail "DELETE / is 405"
-! grep -q "https\?://" "$SRC/server/controlplane/console/index.html" && pass "the page names no external resource" ||
-  fail "the page names no external resource"
+! grep -Eq '(src|href)="(https?:)?//' "$SRC/server/controlplane/console/index.html" &&
+  ! grep -Eq "(fetch|EventSource)\(\"(https?:)?//" "$SRC/server/controlplane/console/console.js" &&
+  pass "the page loads nothing from elsewhere" ||
+  fail "the page loads nothing from elsewhere"
 
 # --- the JSON bridge ------------------------------------------------------------------
 st=$(curl -s -o "$T/api.json" -w '%{http_code}' "$U/api/" -H "authorization: Bearer $ADM")
@@ -179,14 +190,60 @@ curl -s -N --max-time 4 "$U/api/events?ticket=$TICKET" >"$T/sse" 2>/dev/null &
 SSE=$!
 sleep 1
 check "a change while the stream is open" "$BIN/llmgw" route update chat --strategy weighted \
-  --deployment sim/gpt-4o --deployment sim/gpt-4o-mini
+  --deployment sim/gpt-4o,priority=0 --deployment sim/gpt-4o-mini,priority=1
 wait "$SSE" || true
 grep -q '^event: hello' "$T/sse" && grep -q '"caller":"aud"' "$T/sse" && grep -q '^event: changed' "$T/sse" &&
   pass "the stream says hello, then 'changed' on a new table version" || { fail "the stream events"; cat "$T/sse" >&2; }
 st=$(curl -s -o /dev/null --max-time 2 -w '%{http_code}' "$U/api/events?ticket=$TICKET" || true)
 [ "$st" = 401 ] && pass "a ticket works once" || fail "a ticket works once ($st)"
 check "route back to priority" "$BIN/llmgw" route update chat --strategy priority \
-  --deployment sim/gpt-4o --deployment sim/gpt-4o-mini
+  --deployment sim/gpt-4o,priority=0 --deployment sim/gpt-4o-mini,priority=1
+for i in $(seq 1 100); do
+  r=$(curl -s -D - -o /dev/null "http://127.0.0.1:$DP_HTTP/v1/chat/completions" -H 'content-type: application/json' \
+    -d '{"model":"chat","messages":[{"role":"user","content":"hello there"}]}' | tr -d '\r' | sed -n 's/^x-llmgw-route-reason: //Ip')
+  [[ "$r" == priority:* ]] && break
+  sleep 0.1
+done
+[[ "$r" == "priority: sim/gpt-4o has the lowest priority (0) of 2 deployments" ]] &&
+  pass "the data plane is back on priority" || fail "the data plane is back on priority ('$r')"
+
+# --- in the browser ------------------------------------------------------------------------
+# Debian's chromium and the pinned playwright-core (tests/console/package.json).
+if ! [ -x /usr/bin/chromium ]; then
+  [ "$(id -u)" = 0 ] || { fail "chromium is missing (apt-get install chromium, or run as root)"; exit 1; }
+  echo "test_console: installing Debian's chromium" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >&2 ||
+    { DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >&2; } ||
+    { fail "apt-get install chromium failed"; exit 1; }
+fi
+# shellcheck source=../support/node_deps.sh
+. "$SRC/tests/support/node_deps.sh"
+(fail() { echo "FAIL - $1" >&2; exit 1; }; TEST_NAME=test_console node_deps_ensure "$SRC/tests/console" playwright-core) ||
+  { fail "playwright-core installed"; exit 1; }
+export -f start_cp stop_cp wait_file
+export BIN SRC T PG_URL CP_FIXED_PORT CP_FIXED_HTTP
+before=$(psql_q "SELECT coalesce(max(id), 0) FROM audit_log")
+rc=0
+NODE_PATH=$SRC/tests/console/node_modules CONSOLE_URL="http://127.0.0.1:$CP_HTTP" ADMIN_TOKEN=$ADM \
+  AUDITOR_TOKEN=$AUD DP_URL="http://127.0.0.1:$DP_HTTP" SIM_URL="http://127.0.0.1:$SIM_PORT" \
+  OUT_DIR=$LLMGW_BIN_DIR CP_STOP_CMD="stop_cp" CP_START_CMD="PIDS=(); start_cp" \
+  node "$SRC/tests/console/console.test.js" || rc=$?
+PIDS+=($(cat "$T/cp.pid"))
+[ "$rc" = 0 ] && pass "the console in headless chromium" || fail "the console in headless chromium (exit $rc)"
+[ "$(psql_q "SELECT string_agg(actor || ' ' || action || ' ' || object, ', ' ORDER BY id) FROM audit_log
+  WHERE id > $before AND action <> 'access.denied'")" = \
+  "bootstrap provider.create provider/added-local, bootstrap route.update route/chat" ] &&
+  pass "the console's changes are audited admin actions" ||
+  { fail "the console's changes are audited"; psql_q "SELECT id, actor, action, object FROM audit_log WHERE id > $before" >&2; }
+[ "$(psql_q "SELECT count(*) FROM audit_log WHERE id > $before AND action = 'access.denied' AND actor = 'aud'
+  AND object = '/llmgw.v1.RegistryService/UpdateProvider' AND detail = 'role=auditor class=registry'")" = 1 ] &&
+  pass "the auditor's refused edit left one access.denied row" || fail "the auditor's refused edit left one access.denied row"
+ls "$LLMGW_BIN_DIR"/console-admin.png "$LLMGW_BIN_DIR"/console-auditor.png "$LLMGW_BIN_DIR"/console-unreachable.png >/dev/null &&
+  pass "screenshots in $LLMGW_BIN_DIR" || fail "screenshots in $LLMGW_BIN_DIR"
+stop_cp || fail "the control plane stops on SIGTERM"
+! grep -q "Sanitizer\|runtime error:" "$T/cp.log" && pass "the control plane's log is sanitizer-clean" ||
+  { fail "the control plane's log is sanitizer-clean"; grep -A20 "Sanitizer\|runtime error:" "$T/cp.log" >&2; }
 
 [ "$FAILS" = 0 ] || { echo "$FAILS failure(s)" >&2; tail -30 "$T/cp.log" >&2; exit 1; }
 echo "all console checks passed"
