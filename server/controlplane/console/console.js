@@ -54,7 +54,10 @@ function svg(tag, attrs, ...kids) {
 }
 
 function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
-function usd(x) { return "$" + (x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(2) : x.toFixed(4)); }
+function usd(x) {
+  if (x > 0 && x < 0.01) return "$" + x.toPrecision(2);
+  return "$" + (x >= 100 ? x.toFixed(0) : x.toFixed(2));
+}
 function pct(x) { return (x * 100).toFixed(x >= 0.995 || x === 0 ? 0 : 1) + "%"; }
 function hhmmss(d) { return d.toTimeString().slice(0, 8); }
 
@@ -626,9 +629,12 @@ function suggestions(d) {
     const sc = success(cheapest.dep.provider);
     const others = deps.map((x) => success(x.dep.provider)).filter((v) => v !== null);
     const equal = sc !== null && others.every((v) => sc >= v);
+    /* Usage is reported by model, not by route: the figure covers every
+     * request its deployments' models served this month. */
     if (actual - would > 1e-9 && equal)
-      out.push("route " + r.name + ": sending its " + reqs + " requests to " + cheapest.dep.provider + "/" + cheapest.dep.model +
-        " (the cheapest deployment, success " + pct(sc) + ") would have saved " + usd(actual - would) + " of " + usd(actual) + " this month at equal success");
+      out.push("route " + r.name + ": cost strategy (all on " + cheapest.dep.provider + "/" + cheapest.dep.model +
+        ", success " + pct(sc) + ") would have saved " + usd(actual - would) + " of " + usd(actual) +
+        " over its models' " + reqs + " requests this month at equal success");
   }
   for (const s of (d.budgets.budgets || [])) {
     if (!s.period_end_unix_ms || !s.period_start_unix_ms) continue;
