@@ -193,6 +193,16 @@ async function shot(page, name) {
     assert(p.json.region === "", "region " + p.json.region);
   });
   await shot(page, "auditor");
+  const revoked = await api(ADMIN, "llmgw.v1.AdminTokenService/RevokeAdminToken", { name: "aud" });
+  await check("a token revoked while signed in: back to the login screen with the message", async () => {
+    assert(revoked.status === 200, "revoke " + JSON.stringify(revoked));
+    await page.waitForFunction(() => !document.getElementById("login").hidden &&
+      document.getElementById("login-error").textContent === "authorization: admin token not valid", null, { timeout: 20000 });
+    assert(await page.isHidden("#panels"), "panels still shown");
+  });
+  await login(page, ADMIN);
+  await page.waitForSelector("tr[data-provider=sim]");
+  await page.waitForFunction(() => document.getElementById("conn").textContent === "live");
 
   // --- the control plane goes away, then comes back ------------------------------------------------
   const before = await page.textContent("tr[data-provider=sim] td:nth-child(5)");

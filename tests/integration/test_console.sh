@@ -179,6 +179,38 @@ expect_api "an auditor's write: 403" 403 "permission: role 'auditor' may not cal
 [ "$(psql_q "SELECT count(*) FROM providers WHERE name = 'spare'")" = 1 ] && pass "  ... and changed nothing" ||
   fail "  ... and changed nothing"
 
+# --- whatever arrives, the server answers and stays up --------------------------------------
+python3 - "$CP_HTTP" <<'PY' && pass "malformed requests get an answer or a closed socket, never a crash" || fail "malformed requests"
+import socket, sys
+port = int(sys.argv[1])
+cases = [
+    b"GARBAGE\r\n\r\n",
+    b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 70000 + b"\r\n\r\n",
+    b"POST /api/llmgw.v1.RegistryService/ListProviders HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    b"POST /api/llmgw.v1.RegistryService/ListProviders HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{",
+    b"GET /api/events?ticket=%00%ff HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"\x00\x01\x02\xff\r\n\r\n",
+]
+for c in cases:
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        s.sendall(c)
+        s.shutdown(socket.SHUT_WR)
+        while s.recv(65536):
+            pass
+    except (ConnectionResetError, BrokenPipeError, socket.timeout):
+        pass
+    s.close()
+PY
+for body in '[]' '"x"' '12' 'null' "$(python3 -c 'print("["*3000 + "]"*3000)')" '{"provider":{"name":"\ud800"}}' \
+  '{"provider":{"timeout_ms":1e400}}' '{"provider":{"headers":[1,2]}}'; do
+  st=$(api "$ADM" llmgw.v1.RegistryService/CreateProvider "$body")
+  [ "$st" = 400 ] || { odd_bad=1; fail "CreateProvider with ${body:0:40}: 400 (got $st)"; cat "$T/api.json" >&2; }
+done
+[ -z "${odd_bad:-}" ] && pass "odd JSON bodies (array, string, number, null, nested 3000 deep, lone surrogate, 1e400, wrong element types) are 400"
+expect_api "still serving after all that" 200 '"providers":[' "$ADM" llmgw.v1.RegistryService/ListProviders '{}'
+
 # --- the event stream ------------------------------------------------------------------
 st=$(curl -s -o "$T/api.json" -w '%{http_code}' "$U/api/events?ticket=0000")
 [ "$st" = 401 ] && grep -qF "ticket: expected a fresh ticket" "$T/api.json" && pass "a stream without a ticket: 401" ||
@@ -233,7 +265,7 @@ PIDS+=($(cat "$T/cp.pid"))
 [ "$rc" = 0 ] && pass "the console in headless chromium" || fail "the console in headless chromium (exit $rc)"
 [ "$(psql_q "SELECT string_agg(actor || ' ' || action || ' ' || object, ', ' ORDER BY id) FROM audit_log
   WHERE id > $before AND action <> 'access.denied'")" = \
-  "bootstrap provider.create provider/added-local, bootstrap route.update route/chat" ] &&
+  "bootstrap provider.create provider/added-local, bootstrap route.update route/chat, bootstrap admin_token.revoke admin_token/aud" ] &&
   pass "the console's changes are audited admin actions" ||
   { fail "the console's changes are audited"; psql_q "SELECT id, actor, action, object FROM audit_log WHERE id > $before" >&2; }
 [ "$(psql_q "SELECT count(*) FROM audit_log WHERE id > $before AND action = 'access.denied' AND actor = 'aud'
