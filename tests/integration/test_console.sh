@@ -9,9 +9,14 @@
 # wrong field type are 400 naming the field; an unknown RPC 404; a wrong
 # method 405; a body over 1 MiB 413; an auditor's write 403 with one
 # access.denied audit row, an auditor's read allowed; an admin's change over
-# the API is audited as the token; the event stream wants a ticket, which
-# works once. Browser cases: in the test's .js file. Screenshots land in
-# $LLMGW_BIN_DIR/console-*.png.
+# the API is audited as the token; malformed requests and odd JSON bodies
+# get an answer and the server stays up; the event stream wants a ticket,
+# says "changed" on a CLI change, and a ticket works once. Browser cases
+# (tests/console/console.test.js): login with a bad token, the four panels'
+# figures against the RPCs, add a provider, test it, switch a route's
+# strategy and see the data plane serve with it, the auditor's refused edit,
+# a token revoked while signed in, the control plane stopped and restarted;
+# then the audit rows of it all. Screenshots: $LLMGW_BIN_DIR/console-*.png.
 set -euo pipefail
 
 BIN=${LLMGW_BIN_DIR:?}/bin
@@ -27,7 +32,7 @@ start_cp() { # start_cp: (re)starts the control plane on the fixed ports; sets C
     --http-listen "127.0.0.1:$CP_FIXED_HTTP" --http-port-file "$T/cp.http" \
     --workers 3 --grace-ms 500 >>"$T/cp.log" 2>&1 &
   CP_PID=$!
-  PIDS+=($CP_PID)
+  PIDS+=("$CP_PID")
   echo "$CP_PID" >"$T/cp.pid"
   wait_file "$T/cp.http" || { cat "$T/cp.log" >&2; return 1; }
   CP_HTTP=$(cat "$T/cp.http")
@@ -62,7 +67,8 @@ chat() { # chat: prints the HTTP status; the answer is in $T/chat.json
 
 export LLMGW_ADMIN_TOKEN=console-admin-token-$RANDOM-$RANDOM-$RANDOM
 export LLMGW_CONTROL_PLANE_TOKEN=$LLMGW_ADMIN_TOKEN
-export LLMGW_MASTER_KEY=$(openssl rand -hex 32)
+LLMGW_MASTER_KEY=$(openssl rand -hex 32)
+export LLMGW_MASTER_KEY
 unset LLMGW_BOOTSTRAP_TOKEN LLMGW_DATABASE_URL
 pg_cluster_start "$T/pg"
 CP_FIXED_PORT=$(free_port)
@@ -92,10 +98,10 @@ PIDS+=($!)
 wait_file "$T/dp.http" || { cat "$T/dp.log" >&2; exit 1; }
 DP_HTTP=$(cat "$T/dp.http")
 ok=0
-for i in $(seq 1 50); do [ "$(chat)" = 200 ] && break; sleep 0.1; done
-for i in $(seq 1 12); do [ "$(chat)" = 200 ] && ok=$((ok + 1)); done
+for _ in $(seq 1 50); do [ "$(chat)" = 200 ] && break; sleep 0.1; done
+for _ in $(seq 1 12); do [ "$(chat)" = 200 ] && ok=$((ok + 1)); done
 [ "$ok" = 12 ] && pass "the data plane serves route chat" || fail "the data plane serves route chat ($ok/12)"
-for i in $(seq 1 100); do
+for _ in $(seq 1 100); do
   [ "$(psql_q "SELECT count(*) FROM usage_events")" -ge 13 ] && break
   sleep 0.1
 done
@@ -228,9 +234,25 @@ grep -q '^event: hello' "$T/sse" && grep -q '"caller":"aud"' "$T/sse" && grep -q
   pass "the stream says hello, then 'changed' on a new table version" || { fail "the stream events"; cat "$T/sse" >&2; }
 st=$(curl -s -o /dev/null --max-time 2 -w '%{http_code}' "$U/api/events?ticket=$TICKET" || true)
 [ "$st" = 401 ] && pass "a ticket works once" || fail "a ticket works once ($st)"
+ticket() { curl -s -X POST "$U/api/events/ticket" -H "authorization: Bearer $ADM" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["ticket"])'; }
+SSES=()
+for k in $(seq 1 16); do
+  curl -s -N --max-time 30 "$U/api/events?ticket=$(ticket)" >"$T/sse.$k" 2>/dev/null &
+  SSES+=($!)
+done
+for _ in $(seq 1 100); do # until all 16 said hello
+  [ "$(cat "$T"/sse.* 2>/dev/null | grep -c '^event: hello')" = 16 ] && break
+  sleep 0.1
+done
+st=$(curl -s -o "$T/api.json" --max-time 3 -w '%{http_code}' "$U/api/events?ticket=$(ticket)" || true)
+[ "$st" = 503 ] && grep -qF "events: too many open streams" "$T/api.json" &&
+  pass "a 17th open stream: 503" || fail "a 17th open stream: 503 ($st)"
+kill "${SSES[@]}" 2>/dev/null || true
+wait "${SSES[@]}" 2>/dev/null || true
 check "route back to priority" "$BIN/llmgw" route update chat --strategy priority \
   --deployment sim/gpt-4o,priority=0 --deployment sim/gpt-4o-mini,priority=1
-for i in $(seq 1 100); do
+for _ in $(seq 1 100); do
   r=$(curl -s -D - -o /dev/null "http://127.0.0.1:$DP_HTTP/v1/chat/completions" -H 'content-type: application/json' \
     -d '{"model":"chat","messages":[{"role":"user","content":"hello there"}]}' | tr -d '\r' | sed -n 's/^x-llmgw-route-reason: //Ip')
   [[ "$r" == priority:* ]] && break
@@ -261,7 +283,7 @@ NODE_PATH=$SRC/tests/console/node_modules CONSOLE_URL="http://127.0.0.1:$CP_HTTP
   AUDITOR_TOKEN=$AUD DP_URL="http://127.0.0.1:$DP_HTTP" SIM_URL="http://127.0.0.1:$SIM_PORT" \
   OUT_DIR=$LLMGW_BIN_DIR CP_STOP_CMD="stop_cp" CP_START_CMD="PIDS=(); start_cp" \
   node "$SRC/tests/console/console.test.js" || rc=$?
-PIDS+=($(cat "$T/cp.pid"))
+PIDS+=("$(cat "$T/cp.pid")")
 [ "$rc" = 0 ] && pass "the console in headless chromium" || fail "the console in headless chromium (exit $rc)"
 [ "$(psql_q "SELECT string_agg(actor || ' ' || action || ' ' || object, ', ' ORDER BY id) FROM audit_log
   WHERE id > $before AND action <> 'access.denied'")" = \

@@ -116,6 +116,11 @@ function showLogin(message) {
   $("logout").hidden = true;
   $("login").hidden = false;
   $("login-error").textContent = message || "";
+  /* Nothing of the last session stays on the page. */
+  resetEditor();
+  $("provider-editor").open = false;
+  state.probes = {};
+  state.data = null;
   $("token").focus();
 }
 
