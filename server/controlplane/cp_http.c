@@ -33,6 +33,7 @@
 #include "cp_rpc.h"
 #include "log.h"
 #include "pbjson.h"
+#include "utf8.h"
 
 /* Embedded by cmake/embed_bytes.cmake from server/controlplane/console/. */
 extern const unsigned char cp_console_index_html[];
@@ -153,9 +154,23 @@ static const char *cp_http_code_name(unsigned status)
     }
 }
 
-/* {"error": {...}} as a malloc'd string (NULL when out of memory). */
+/* {"error": {...}} as a malloc'd string (NULL when out of memory). A message
+ * that is not UTF-8 (a URL's bytes, a cut in a character) goes out with its
+ * non-ASCII bytes as '?' rather than not at all. */
 static char *cp_http_error_json(unsigned status, const char *code, const char *message)
 {
+    char ascii[1024];
+    const unsigned char *p = (const unsigned char *)message, *end = p + strlen(message);
+    size_t n = 0;
+    while (p < end && (n = utf8_seq_len(p, end)) > 0)
+        p += n;
+    if (p < end) {
+        size_t i = 0;
+        for (; message[i] && i + 1 < sizeof(ascii); i++)
+            ascii[i] = (unsigned char)message[i] < 0x80 ? message[i] : '?';
+        ascii[i] = '\0';
+        message = ascii;
+    }
     json_t *j =
         json_pack("{s:{s:s,s:i,s:s}}", "error", "code", code ? code : cp_http_code_name(status),
                   "status", (int)status, "message", message);

@@ -215,6 +215,9 @@ for body in '[]' '"x"' '12' 'null' "$(python3 -c 'print("["*3000 + "]"*3000)')" 
   [ "$st" = 400 ] || { odd_bad=1; fail "CreateProvider with ${body:0:40}: 400 (got $st)"; cat "$T/api.json" >&2; }
 done
 [ -z "${odd_bad:-}" ] && pass "odd JSON bodies (array, string, number, null, nested 3000 deep, lone surrogate, 1e400, wrong element types) are 400"
+st=$(curl -s -o "$T/api.json" -w '%{http_code}' -X POST "$U/api/llmgw.v1.RegistryService/%ff%c3" -H "authorization: Bearer $ADM")
+[ "$st" = 404 ] && grep -qF '"message":"method: no RPC llmgw.v1.RegistryService/??' "$T/api.json" &&
+  pass "a method name that is not UTF-8: 404, the bytes shown as ?" || { fail "a non-UTF-8 method name: 404 ($st)"; cat "$T/api.json" >&2; }
 expect_api "still serving after all that" 200 '"providers":[' "$ADM" llmgw.v1.RegistryService/ListProviders '{}'
 
 # --- the event stream ------------------------------------------------------------------
