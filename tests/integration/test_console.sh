@@ -238,10 +238,11 @@ grep -q '^event: hello' "$T/sse" && grep -q '"caller":"aud"' "$T/sse" && grep -q
 st=$(curl -s -o /dev/null --max-time 2 -w '%{http_code}' "$U/api/events?ticket=$TICKET" || true)
 [ "$st" = 401 ] && pass "a ticket works once" || fail "a ticket works once ($st)"
 ticket() { curl -s -X POST "$U/api/events/ticket" -H "authorization: Bearer $ADM" |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["ticket"])'; }
+  sed -n 's/.*"ticket":"\([0-9a-f]*\)".*/\1/p'; }
 SSES=()
 for k in $(seq 1 16); do
-  curl -s -N --max-time 30 "$U/api/events?ticket=$(ticket)" >"$T/sse.$k" 2>/dev/null &
+  tk=$(ticket)
+  curl -s -N --max-time 30 "$U/api/events?ticket=$tk" >"$T/sse.$k" 2>/dev/null &
   SSES+=($!)
 done
 for _ in $(seq 1 100); do # until all 16 said hello
@@ -253,6 +254,11 @@ st=$(curl -s -o "$T/api.json" --max-time 3 -w '%{http_code}' "$U/api/events?tick
   pass "a 17th open stream: 503" || fail "a 17th open stream: 503 ($st)"
 kill "${SSES[@]}" 2>/dev/null || true
 wait "${SSES[@]}" 2>/dev/null || true
+# Closed clients free their streams at once (the server watches the sockets).
+sleep 1.5
+st=$(curl -s -o "$T/sse.after" --max-time 2 -w '%{http_code}' "$U/api/events?ticket=$(ticket)" || true)
+[ "$st" = 200 ] && grep -q '^event: hello' "$T/sse.after" &&
+  pass "  ... and once those clients hang up, a stream opens again" || fail "  ... a stream opens again ($st)"
 check "route back to priority" "$BIN/llmgw" route update chat --strategy priority \
   --deployment sim/gpt-4o,priority=0 --deployment sim/gpt-4o-mini,priority=1
 for _ in $(seq 1 100); do
