@@ -108,6 +108,16 @@ done
 [ "$(psql_q "SELECT count(*) FROM usage_events")" -ge 13 ] && pass "its usage reached PostgreSQL" ||
   fail "its usage reached PostgreSQL ($(psql_q "SELECT count(*) FROM usage_events"))"
 
+# --- flags ---------------------------------------------------------------------------------
+check_fails "--http-port-file needs --http-listen" 2 "--http-port-file: needs --http-listen" \
+  "$BIN/llmgw-controlplane" --database-url "$PG_URL" --http-port-file "$T/x.port"
+check_fails "a bad --http-listen names the flag" 1 "--http-listen: expected HOST:PORT (IPv4, [IPv6] or localhost; port 0..65535), got 'nowhere'" \
+  "$BIN/llmgw-controlplane" --database-url "$PG_URL" --migrations-dir "$SRC/migrations" \
+  --listen 127.0.0.1:0 --http-listen nowhere
+check_fails "a taken --http-listen port says so" 1 "--http-listen: cannot listen on 127.0.0.1:$CP_HTTP" \
+  "$BIN/llmgw-controlplane" --database-url "$PG_URL" --migrations-dir "$SRC/migrations" \
+  --listen 127.0.0.1:0 --http-listen "127.0.0.1:$CP_HTTP"
+
 # --- static files ------------------------------------------------------------------
 U=http://127.0.0.1:$CP_HTTP
 for f in "/|text/html" "/console.js|text/javascript" "/console.css|text/css"; do
