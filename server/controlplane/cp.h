@@ -17,6 +17,7 @@
 #include "secret.h"
 
 typedef struct cp_dist cp_dist_t;
+typedef struct cp_console_events cp_console_events_t;
 
 typedef struct {
     pg_pool_t *pool;
@@ -25,6 +26,7 @@ typedef struct {
     cp_work_t *work;
     gs_server_t *server;
     cp_dist_t *dist;
+    cp_console_events_t *events; /* new table versions for the console's stream (cp_http) */
 } cp_t;
 
 /* Maps a storage error code to a gRPC status. */

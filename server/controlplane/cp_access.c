@@ -19,6 +19,7 @@ static const struct {
     [CP_ACCESS_USAGE_READ] = {"usage.read", ROLE_ADMIN | ROLE_AUDITOR},
     [CP_ACCESS_NODES] = {"nodes", ROLE_ADMIN | ROLE_OPERATOR},
     [CP_ACCESS_ANALYTICS_READ] = {"analytics.read", ROLE_ADMIN | ROLE_OPERATOR | ROLE_AUDITOR},
+    [CP_ACCESS_REGISTRY_READ] = {"registry.read", ROLE_ADMIN | ROLE_OPERATOR | ROLE_AUDITOR},
 };
 #define CP_ACCESS_N (sizeof(cp_access_classes) / sizeof(cp_access_classes[0]))
 

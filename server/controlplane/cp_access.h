@@ -1,7 +1,10 @@
 /* cp_access: which admin role may call which class of control-plane RPC.
  *
  *   class              admin  operator  auditor
- *   registry (r/w)       ✓       ✓               providers, models, routes
+ *   registry (write)     ✓       ✓               providers, models, routes;
+ *                                                test connection, discovery
+ *   registry read        ✓       ✓         ✓     get / list providers, models,
+ *                                                routes (the console's auditor)
  *   keys (r/w)           ✓       ✓               teams and API keys
  *   budgets read         ✓                 ✓
  *   budgets write        ✓
@@ -34,6 +37,7 @@ typedef enum {
     CP_ACCESS_USAGE_READ,
     CP_ACCESS_NODES,
     CP_ACCESS_ANALYTICS_READ,
+    CP_ACCESS_REGISTRY_READ,
 } cp_access_t;
 
 /* True when `role` ("admin", "operator", "auditor") may call a method of

@@ -208,6 +208,18 @@ static bool cp_auth_lookup(cp_auth_t *a, const unsigned char *sha256, cp_caller_
     return role != NULL;
 }
 
+cp_auth_result_t cp_auth_check_token(cp_auth_t *a, const char *token, cp_caller_t *who,
+                                     cp_auth_ticket_t *ticket)
+{
+    if (!token || !*token)
+        return CP_AUTH_REFUSED;
+    /* Read before the lookup: a reload counted here may predate the miss,
+     * one counted later cannot. */
+    ticket->seen_reloads = atomic_load(&a->reloads);
+    admin_tokens_hash(token, ticket->sha256, NULL);
+    return cp_auth_lookup(a, ticket->sha256, who) ? CP_AUTH_OK : CP_AUTH_PENDING;
+}
+
 cp_auth_result_t cp_auth_check(cp_auth_t *a, gs_call_t *call, cp_caller_t *who,
                                cp_auth_ticket_t *ticket)
 {
@@ -217,14 +229,11 @@ cp_auth_result_t cp_auth_check(cp_auth_t *a, gs_call_t *call, cp_caller_t *who,
                        "authorization: expected 'Bearer <admin token>' metadata", NULL, 0);
         return CP_AUTH_REFUSED;
     }
-    /* Read before the lookup: a reload counted here may predate the miss,
-     * one counted later cannot. */
-    ticket->seen_reloads = atomic_load(&a->reloads);
-    admin_tokens_hash(token, ticket->sha256, NULL);
-    return cp_auth_lookup(a, ticket->sha256, who) ? CP_AUTH_OK : CP_AUTH_PENDING;
+    return cp_auth_check_token(a, token, who, ticket);
 }
 
-int cp_auth_recheck(cp_auth_t *a, gs_call_t *call, const cp_auth_ticket_t *ticket, cp_caller_t *who)
+int cp_auth_recheck_token(cp_auth_t *a, const cp_auth_ticket_t *ticket, cp_caller_t *who,
+                          char *details, size_t dlen)
 {
     store_err_t e = {0};
     int rc = 0;
@@ -233,17 +242,28 @@ int cp_auth_recheck(cp_auth_t *a, gs_call_t *call, const cp_auth_ticket_t *ticke
         rc = cp_auth_refresh_locked(a, &e);
     pthread_mutex_unlock(&a->reload_mu);
     if (rc < 0) {
-        char details[640];
-        snprintf(details, sizeof(details), "authorization: cannot read the admin tokens: %s",
-                 e.msg);
+        snprintf(details, dlen, "authorization: cannot read the admin tokens: %s", e.msg);
+        return -2;
+    }
+    if (!cp_auth_lookup(a, ticket->sha256, who)) {
+        snprintf(details, dlen, "authorization: admin token not valid");
+        return -1;
+    }
+    return 0;
+}
+
+int cp_auth_recheck(cp_auth_t *a, gs_call_t *call, const cp_auth_ticket_t *ticket, cp_caller_t *who)
+{
+    char details[640];
+    int rc = cp_auth_recheck_token(a, ticket, who, details, sizeof(details));
+    if (rc == -2) {
         gs_call_finish(call, GRPC_STATUS_UNAVAILABLE, details, NULL, 0);
         return -1;
     }
-    if (!cp_auth_lookup(a, ticket->sha256, who)) {
+    if (rc < 0) {
         log_warn("admin call refused", "method=%s cause=\"unknown or revoked token\"",
                  gs_call_method(call));
-        gs_call_finish(call, GRPC_STATUS_UNAUTHENTICATED, "authorization: admin token not valid",
-                       NULL, 0);
+        gs_call_finish(call, GRPC_STATUS_UNAUTHENTICATED, details, NULL, 0);
         return -1;
     }
     return 0;

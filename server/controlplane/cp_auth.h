@@ -68,6 +68,15 @@ cp_auth_result_t cp_auth_check(cp_auth_t *a, gs_call_t *call, cp_caller_t *who,
  * (UNAUTHENTICATED; UNAVAILABLE when the database cannot be read). */
 int cp_auth_recheck(cp_auth_t *a, gs_call_t *call, const cp_auth_ticket_t *ticket,
                     cp_caller_t *who);
+/* The same two steps for a bearer token that did not come with a gRPC call
+ * (the console's JSON API, cp_http.c). check: OK with *who set, PENDING with
+ * the ticket filled, REFUSED when token is NULL or empty (never touches
+ * PostgreSQL). recheck, on a worker: 0 with *who set; -1 when the token is
+ * not valid, -2 when the tokens cannot be read; details says which. */
+cp_auth_result_t cp_auth_check_token(cp_auth_t *a, const char *token, cp_caller_t *who,
+                                     cp_auth_ticket_t *ticket);
+int cp_auth_recheck_token(cp_auth_t *a, const cp_auth_ticket_t *ticket, cp_caller_t *who,
+                          char *details, size_t dlen);
 /* Reloads the active hashes over c (outside a transaction is fine: one
  * SELECT). 0 or -1 with e filled; the old set stays on failure. */
 int cp_auth_load(cp_auth_t *a, PGconn *c, store_err_t *e);

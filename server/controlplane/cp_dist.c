@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "cp_console_events.h"
 #include "cp_rpc.h"
 #include "cp_validate.h"
 #include "log.h"
@@ -341,6 +342,7 @@ static void cp_dist_reload(cp_dist_t *d, PGconn *c)
     packed = NULL;
     log_info("routing table loaded", "version=%" PRId64, v);
     cp_dist_push(d);
+    cp_console_events_publish(d->cp->events, v);
 out:
     free(packed);
     if (json) {

@@ -675,21 +675,27 @@ oom:
         "/llmgw.v1.RegistryService/" name, &llmgw__v1__##req##__descriptor, fn,                    \
             CP_ACCESS_REGISTRY, NULL                                                               \
     }
+/* Reads: the auditor sees what it may not change. */
+#define REG_READ(name, req, fn)                                                                    \
+    {                                                                                              \
+        "/llmgw.v1.RegistryService/" name, &llmgw__v1__##req##__descriptor, fn,                    \
+            CP_ACCESS_REGISTRY_READ, NULL                                                          \
+    }
 
 static cp_rpc_method_t cp_registry_methods[] = {
     REG("CreateProvider", create_provider_request, rpc_create_provider),
-    REG("GetProvider", get_provider_request, rpc_get_provider),
-    REG("ListProviders", list_providers_request, rpc_list_providers),
+    REG_READ("GetProvider", get_provider_request, rpc_get_provider),
+    REG_READ("ListProviders", list_providers_request, rpc_list_providers),
     REG("UpdateProvider", update_provider_request, rpc_update_provider),
     REG("DeleteProvider", delete_provider_request, rpc_delete_provider),
     REG("CreateModel", create_model_request, rpc_create_model),
-    REG("GetModel", get_model_request, rpc_get_model),
-    REG("ListModels", list_registry_models_request, rpc_list_models),
+    REG_READ("GetModel", get_model_request, rpc_get_model),
+    REG_READ("ListModels", list_registry_models_request, rpc_list_models),
     REG("UpdateModel", update_model_request, rpc_update_model),
     REG("DeleteModel", delete_model_request, rpc_delete_model),
     REG("CreateRoute", create_route_request, rpc_create_route),
-    REG("GetRoute", get_route_request, rpc_get_route),
-    REG("ListRoutes", list_routes_request, rpc_list_routes),
+    REG_READ("GetRoute", get_route_request, rpc_get_route),
+    REG_READ("ListRoutes", list_routes_request, rpc_list_routes),
     REG("UpdateRoute", update_route_request, rpc_update_route),
     REG("DeleteRoute", delete_route_request, rpc_delete_route),
     REG("TestConnection", test_connection_request, rpc_test_connection),

@@ -48,6 +48,48 @@ void cp_rpc_deny(cp_t *cp, const audit_actor_t *who, const char *path, cp_access
              path[0] == '/' ? path + 1 : path, cp_access_name(cls));
 }
 
+/* Every registered method, in order; written only before the servers start. */
+#define CP_RPC_MAX_METHODS 256
+static const cp_rpc_method_t *cp_rpc_all[CP_RPC_MAX_METHODS];
+static size_t cp_rpc_n;
+
+const cp_rpc_method_t *cp_rpc_find(const char *path)
+{
+    for (size_t i = 0; i < cp_rpc_n; i++)
+        if (strcmp(cp_rpc_all[i]->path, path) == 0)
+            return cp_rpc_all[i];
+    return NULL;
+}
+
+const cp_rpc_method_t *cp_rpc_at(size_t i)
+{
+    return i < cp_rpc_n ? cp_rpc_all[i] : NULL;
+}
+
+grpc_status_code cp_rpc_invoke(const cp_rpc_method_t *m, const audit_actor_t *who,
+                               const uint8_t *msg, size_t len, ProtobufCMessage **resp,
+                               char *details, size_t dlen)
+{
+    ProtobufCMessage *req = NULL;
+    grpc_status_code st;
+    *resp = NULL;
+    if (!cp_access_allows(who->role, m->access)) {
+        st = GRPC_STATUS_PERMISSION_DENIED;
+        cp_rpc_deny(m->cp, who, m->path, m->access, details, dlen);
+    } else if (!(req = protobuf_c_message_unpack(m->req_desc, NULL, len, msg))) {
+        st = GRPC_STATUS_INVALID_ARGUMENT;
+        snprintf(details, dlen, "request: not a valid %s", m->req_desc->name);
+    } else {
+        st = m->fn(m->cp, who, req, resp, details, dlen);
+        protobuf_c_message_free_unpacked(req, NULL);
+    }
+    if (st != GRPC_STATUS_OK && *resp) {
+        protobuf_c_message_free_unpacked(*resp, NULL);
+        *resp = NULL;
+    }
+    return st;
+}
+
 static void cp_rpc_run(void *arg)
 {
     cp_rpc_job_t *j = arg;
@@ -62,17 +104,7 @@ static void cp_rpc_run(void *arg)
         return;
     }
     audit_actor_t who = {j->caller.name, j->caller.role, j->peer};
-    ProtobufCMessage *req = NULL;
-    if (!cp_access_allows(who.role, j->m->access)) {
-        st = GRPC_STATUS_PERMISSION_DENIED;
-        cp_rpc_deny(j->m->cp, &who, j->m->path, j->m->access, details, sizeof(details));
-    } else if (!(req = protobuf_c_message_unpack(j->m->req_desc, NULL, j->len, j->msg))) {
-        st = GRPC_STATUS_INVALID_ARGUMENT;
-        snprintf(details, sizeof(details), "request: not a valid %s", j->m->req_desc->name);
-    } else {
-        st = j->m->fn(j->m->cp, &who, req, &resp, details, sizeof(details));
-        protobuf_c_message_free_unpacked(req, NULL);
-    }
+    st = cp_rpc_invoke(j->m, &who, j->msg, j->len, &resp, details, sizeof(details));
     if (st == GRPC_STATUS_OK && resp) {
         out_len = protobuf_c_message_get_packed_size(resp);
         out = malloc(out_len ? out_len : 1);
@@ -127,7 +159,10 @@ int cp_rpc_register(cp_t *cp, cp_rpc_method_t *methods, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (methods[i].access == 0)
             return -1;
+        if (cp_rpc_n == CP_RPC_MAX_METHODS)
+            return -1;
         methods[i].cp = cp;
+        cp_rpc_all[cp_rpc_n++] = &methods[i];
         if (gs_server_add_method(cp->server, methods[i].path, GS_UNARY, cp_rpc_on_request,
                                  &methods[i]) < 0)
             return -1;

@@ -36,7 +36,25 @@ void cp_rpc_deny(cp_t *cp, const audit_actor_t *who, const char *path, cp_access
                  char *details, size_t dlen);
 
 /* Registers each method of a table (the table must outlive the server).
- * -1 when a method has no access class. */
+ * -1 when a method has no access class. Also records the method for
+ * cp_rpc_find (the console's JSON bridge, cp_http.c). */
 int cp_rpc_register(cp_t *cp, cp_rpc_method_t *methods, size_t n);
+
+/* The registered unary methods, for other front doors over the same table.
+ * Registration happens before any server starts; afterwards the list is
+ * read-only, so these are safe from any thread. find: NULL when `path`
+ * ("/llmgw.v1.RegistryService/ListProviders") is not registered. at: the
+ * i-th method in registration order, NULL past the end. */
+const cp_rpc_method_t *cp_rpc_find(const char *path);
+const cp_rpc_method_t *cp_rpc_at(size_t i);
+
+/* On a worker, for a caller already authenticated: the access check (a
+ * refusal is PERMISSION_DENIED with its audit row, as for gRPC), decode of
+ * the packed request and the body. OK with *resp set (may be NULL: an empty
+ * answer; free with protobuf_c_message_free_unpacked(…, NULL)), or another
+ * status with details filled. */
+grpc_status_code cp_rpc_invoke(const cp_rpc_method_t *m, const audit_actor_t *who,
+                               const uint8_t *msg, size_t len, ProtobufCMessage **resp,
+                               char *details, size_t dlen);
 
 #endif

@@ -25,6 +25,7 @@
 #include "cp_audit.h"
 #include "cp_dist.h"
 #include "cp_governance.h"
+#include "cp_http.h"
 #include "cp_registry.h"
 #include "cp_tokens.h"
 #include "cp_usage.h"
@@ -44,6 +45,8 @@ typedef struct {
     const char *admin_token_file;
     const char *master_key_file;
     const char *port_file;
+    const char *http_listen;
+    const char *http_port_file;
     int threads;
     int workers;
     int grace_ms;
@@ -74,6 +77,9 @@ static void cpm_usage(FILE *f)
             "                           (default 48; 0: every minute that has ended)\n"
             "  --metrics-retention-days N  delete metric rows older than N days (default 90)\n"
             "  --metrics-maintenance-ms N  how often rollup and retention run (default 60000)\n"
+            "  --http-listen HOST:PORT  also serve the web console and its JSON admin API\n"
+            "                           (docs/console.md; port 0: any free)\n"
+            "  --http-port-file PATH    write the bound console port to PATH once listening\n"
             "  --log-level LEVEL        debug, info, warn or error (default info)\n"
             "  --help                   this text\n");
 }
@@ -91,6 +97,8 @@ static int cpm_parse(int argc, char **argv, cpm_options_t *o)
         {"workers", required_argument, NULL, 'w'},
         {"grace-ms", required_argument, NULL, 'g'},
         {"port-file", required_argument, NULL, 'p'},
+        {"http-listen", required_argument, NULL, 'H'},
+        {"http-port-file", required_argument, NULL, 'P'},
         {"log-level", required_argument, NULL, 'v'},
         {"metrics-rollup-hours", required_argument, NULL, 'R'},
         {"metrics-retention-days", required_argument, NULL, 'D'},
@@ -160,6 +168,12 @@ static int cpm_parse(int argc, char **argv, cpm_options_t *o)
                               86400000, &o->metrics.maint_ms) < 0)
                 return -1;
             break;
+        case 'H':
+            o->http_listen = optarg;
+            break;
+        case 'P':
+            o->http_port_file = optarg;
+            break;
         case 'v': {
             int level = log_level_parse(optarg);
             if (level < 0) {
@@ -184,6 +198,10 @@ static int cpm_parse(int argc, char **argv, cpm_options_t *o)
         fprintf(stderr, "llmgw-controlplane: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
+    if (o->http_port_file && !o->http_listen) {
+        fprintf(stderr, "llmgw-controlplane: --http-port-file: needs --http-listen\n");
+        return -1;
+    }
     if (!o->database_url || !*o->database_url) {
         fprintf(stderr, "llmgw-controlplane: --database-url: required (or LLMGW_DATABASE_URL)\n");
         return -1;
@@ -196,6 +214,7 @@ int main(int argc, char **argv)
     cpm_options_t o = {0};
     cp_t cp = {0};
     cp_analytics_t *analytics = NULL;
+    cp_http_t *http = NULL;
     char err[1024];
     int rc = 1, applied = 0;
     store_err_t se = {0};
@@ -246,6 +265,10 @@ int main(int argc, char **argv)
         goto out;
     }
     log_info("admin tokens loaded", "active=%zu", cp_auth_count(cp.auth));
+    if (o.http_listen && !(cp.events = cp_console_events_new())) {
+        fprintf(stderr, "llmgw-controlplane: cannot start (out of memory)\n");
+        goto out;
+    }
     if (!(cp.server = gs_server_new()) || gs_health_register(cp.server) < 0 ||
         gs_reflection_register(cp.server) < 0 || cp_registry_register(&cp) < 0 ||
         cp_governance_register(&cp) < 0 || cp_audit_register(&cp) < 0 ||
@@ -268,6 +291,24 @@ int main(int argc, char **argv)
         goto out;
     }
     log_info("listening", "addr=%s port=%d workers=%d", o.listen, port, o.workers);
+    if (o.http_listen) {
+        int http_port = 0;
+        if (!(http = cp_http_start(&cp, cp.events, o.http_listen, &http_port, err, sizeof(err)))) {
+            fprintf(stderr, "llmgw-controlplane: %s\n", err);
+            cp_dist_stop(cp.dist);
+            gs_server_shutdown(cp.server, 0);
+            goto out;
+        }
+        if (o.http_port_file && cli_write_port_file(o.http_port_file, http_port) < 0) {
+            log_error("cannot write the port file", "path=%s", o.http_port_file);
+            cp_http_stop(http);
+            http = NULL;
+            cp_dist_stop(cp.dist);
+            gs_server_shutdown(cp.server, 0);
+            goto out;
+        }
+        log_info("console listening", "addr=%s port=%d", o.http_listen, http_port);
+    }
     for (;;) {
         int sig = 0;
         if (sigwait(&set, &sig) == 0)
@@ -275,6 +316,8 @@ int main(int argc, char **argv)
     }
     log_info("shutting down", "grace_ms=%d", o.grace_ms);
     gs_server_set_serving(cp.server, false);
+    cp_http_stop(http); /* before the workers go: a console call may be on one */
+    http = NULL;
     cp_dist_stop(cp.dist);
     gs_server_shutdown(cp.server, o.grace_ms);
     log_info("stopped", "%s", "");
@@ -287,6 +330,7 @@ out:
     cp_dist_free(cp.dist);
     pg_pool_free(cp.pool);
     cp_auth_free(cp.auth);
+    cp_console_events_free(cp.events);
     curl_global_cleanup();
     return rc;
 }

@@ -75,14 +75,14 @@ AUD=$(cat "$T/out")
 MID=$(psql_q "SELECT (floor(extract(epoch FROM max(at)) * 1000) + 1)::bigint FROM audit_log")
 sleep 0.05
 check "provider delete as ci" "$BIN/llmgw" provider remove other_1 --token "$CI"
-check_fails "a denied call" 1 "PERMISSION_DENIED" "$BIN/llmgw" provider list --token "$AUD"
+check_fails "a denied call" 1 "PERMISSION_DENIED" "$BIN/llmgw" provider add denied_1 --base-url http://127.0.0.1:9/v1 --token "$AUD"
 N=$(psql_q "SELECT count(*) FROM audit_log")
 
 # --- list -------------------------------------------------------------------
 check "audit list" audit list
 [ "$(sed -n 1p "$T/out" | tr -s ' ')" = "ID AT ACTOR ROLE PEER ACTION OBJECT DETAIL" ] &&
   [ "$(($(wc -l <"$T/out") - 1))" = "$N" ] &&
-  sed -n 2p "$T/out" | grep -q "^$N  *20[0-9-]*T[0-9:.]*Z  *aud  *auditor  *ipv4:127.0.0.1:[0-9]*  *access.denied  */llmgw.v1.RegistryService/ListProviders  *role=auditor class=registry$" &&
+  sed -n 2p "$T/out" | grep -q "^$N  *20[0-9-]*T[0-9:.]*Z  *aud  *auditor  *ipv4:127.0.0.1:[0-9]*  *access.denied  */llmgw.v1.RegistryService/CreateProvider  *role=auditor class=registry$" &&
   pass "list: an aligned table, newest first, every row" || { fail "list table"; cat "$T/out" >&2; }
 check "audit list --json as the auditor" audit list --json --token "$AUD"
 python3 - "$T/out" "$N" <<'PY' && pass "list --json: rows with every field, ids descending" || fail "list --json"
@@ -260,7 +260,7 @@ check "the chain is intact after its row" audit verify --control-plane "127.0.0.
 
 # --- compliance views ----------------------------------------------------------
 [ "$(psql_q "SELECT token || ' ' || role || ' ' || method || ' ' || access_class || ' ' || (peer LIKE 'ipv4:127.0.0.1:%')
-  FROM audit_denied_calls")" = "aud auditor llmgw.v1.RegistryService/ListProviders registry true" ] &&
+  FROM audit_denied_calls")" = "aud auditor llmgw.v1.RegistryService/CreateProvider registry true" ] &&
   pass "audit_denied_calls: token, role, method, class, peer" || fail "audit_denied_calls"
 psql_q "ALTER TABLE audit_log DISABLE TRIGGER USER;
   INSERT INTO audit_log (actor, action, object, detail, prev_hash, row_hash, actor_role, peer) VALUES

@@ -22,10 +22,10 @@ T=$(mktemp -d /tmp/llmgw-roles-test.XXXXXX)
 
 # class | RPC path | llmgw arguments ({r}: the caller's role, for unique names)
 CALLS=(
-  "registry|/llmgw.v1.RegistryService/ListProviders|provider list"
+  "registry.read|/llmgw.v1.RegistryService/ListProviders|provider list"
   "registry|/llmgw.v1.RegistryService/CreateProvider|provider add p-{r} --base-url http://127.0.0.1:9/v1"
-  "registry|/llmgw.v1.RegistryService/GetModel|model show sim/gpt-4o-mini"
-  "registry|/llmgw.v1.RegistryService/ListRoutes|route list"
+  "registry.read|/llmgw.v1.RegistryService/GetModel|model show sim/gpt-4o-mini"
+  "registry.read|/llmgw.v1.RegistryService/ListRoutes|route list"
   "tokens|/llmgw.v1.AdminTokenService/ListAdminTokens|token list"
   "tokens|/llmgw.v1.AdminTokenService/CreateAdminToken|token create t-{r}"
   "audit|/llmgw.v1.AuditService/ListAudit|audit list"
@@ -47,7 +47,7 @@ CALLS=(
   "analytics.read|/llmgw.v1.AnalyticsService/ProviderPerformance|report providers --since 1d"
 )
 declare -A ALLOWED=(
-  [registry]="admin operator" [keys]="admin operator"
+  [registry]="admin operator" [registry.read]="admin operator auditor" [keys]="admin operator"
   [budgets.read]="admin auditor" [budgets.write]="admin" [policies]="admin"
   [tokens]="admin" [audit]="admin auditor" [usage.read]="admin auditor"
   [nodes]="admin operator" [analytics.read]="admin operator auditor"
