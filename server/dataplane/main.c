@@ -57,9 +57,9 @@ typedef struct {
     int http_max_body_bytes;
     int http_idle_timeout_s;
     int http_threads;
-    int cache_max_mib;                /* response cache cap; 0: no cache */
-    bool discover_local;              /* --discover-local */
-    const char *discover_local_ports; /* its optional preset:port list */
+    int cache_max_mib;                      /* response cache cap; 0: no cache */
+    bool discover_local;                    /* --discover-local */
+    const char *discover_local_ports;       /* its optional preset:port list */
     const char *extensions[EXT_LOADER_MAX]; /* --extension PATH[:CONFIG_FILE] */
     int n_extensions;
 } dp_options_t;
@@ -290,8 +290,8 @@ static bool dp_wire_format_known(const char *name)
 }
 
 /* A hook's rewritten request, decoded as the HTTP door decodes a body. */
-static int dp_decode_request(const char *json, size_t len, arena_t *a,
-                             Llmgw__V1__ChatRequest **out, char *err, size_t errlen)
+static int dp_decode_request(const char *json, size_t len, arena_t *a, Llmgw__V1__ChatRequest **out,
+                             char *err, size_t errlen)
 {
     http_chat_request_t cr = {0};
     if (http_chat_decode(json, len, a, &cr, err, errlen) < 0)
@@ -355,8 +355,8 @@ static int dp_load_extensions(const dp_options_t *o)
         if (ext_loader_load(&spec, err, sizeof(err)) == 0)
             continue;
         if (e->optional) {
-            log_warn("optional extension not loaded; starting without it",
-                     "ext=%s error=\"%s\"", e->name, err);
+            log_warn("optional extension not loaded; starting without it", "ext=%s error=\"%s\"",
+                     e->name, err);
             continue;
         }
         fprintf(stderr, "llmgw-dataplane: extensions[%zu] (%s): %s\n", i, e->name, err);

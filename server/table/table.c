@@ -58,8 +58,9 @@ struct table_slot {
     table_t *cur;
 };
 
-static const char *const top_fields[] = {"version",  "providers", "routes",        "keys", "teams",
-                                         "policies", "budgets",   "auth_required", "extensions", NULL};
+static const char *const top_fields[] = {"version",    "providers", "routes",  "keys",
+                                         "teams",      "policies",  "budgets", "auth_required",
+                                         "extensions", NULL};
 static const char *const provider_fields[] = {
     "name",   "base_url",   "api_key",     "timeout_ms",  "headers",
     "models", "discover",   "health",      "breaker",     "retry_after_max_ms",

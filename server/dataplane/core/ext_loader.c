@@ -470,7 +470,7 @@ bool ext_loader_health(size_t i, char *msg, size_t msglen)
     return rc == 0;
 }
 
-int ext_loader_list_json(buf_t *out)
+json_t *ext_loader_list(void)
 {
     json_t *data = json_array();
     size_t n = ext_loader_count();
@@ -480,24 +480,24 @@ int ext_loader_list_json(buf_t *out)
         bool ok = ext_loader_health(i, msg, sizeof(msg));
         json_t *ads = json_array();
         for (size_t k = 0; ads && k < in->n_adapters; k++)
-            json_array_append_new(ads, json_string(in->adapters[k]));
-        json_t *e = json_pack(
-            "{s:s,s:s,s:s,s:s,s:I,s:o,s:I,s:I,s:I,s:b,s:s}", "object", "extension", "name",
-            in->name, "version", in->version, "path", in->path, "abi_version",
-            (json_int_t)in->abi_version, "adapters", ads ? ads : json_null(), "request_hooks",
-            (json_int_t)in->request_hooks, "response_hooks", (json_int_t)in->response_hooks,
-            "usage_hooks", (json_int_t)in->usage_hooks, "healthy", ok, "health_message", msg);
+            if (json_array_append_new(ads, json_string(in->adapters[k])) < 0) {
+                json_decref(ads);
+                ads = NULL;
+            }
+        json_t *e =
+            ads ? json_pack("{s:s,s:s,s:s,s:I,s:o,s:I,s:I,s:I,s:b,s:s}", "name", in->name,
+                            "version", in->version, "path", in->path, "abi_version",
+                            (json_int_t)in->abi_version, "adapters", ads, "request_hooks",
+                            (json_int_t)in->request_hooks, "response_hooks",
+                            (json_int_t)in->response_hooks, "usage_hooks",
+                            (json_int_t)in->usage_hooks, "healthy", ok, "health_message", msg)
+                : NULL;
         if (!e || json_array_append_new(data, e) < 0) {
             json_decref(data);
             data = NULL;
         }
     }
-    json_t *root = data ? json_pack("{s:s,s:I,s:o}", "object", "list", "abi_version",
-                                    (json_int_t)LLMGW_EXT_ABI_VERSION, "data", data)
-                        : NULL;
-    char *s = root ? json_dumps(root, JSON_COMPACT) : NULL;
-    json_decref(root);
-    int rc = s ? buf_append_str(out, s) : -1;
-    free(s);
-    return rc;
+    return data ? json_pack("{s:I,s:o}", "abi_version", (json_int_t)LLMGW_EXT_ABI_VERSION, "loaded",
+                            data)
+                : NULL;
 }

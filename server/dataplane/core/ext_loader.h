@@ -23,7 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "buf.h"
+#include <jansson.h>
 
 #define EXT_LOADER_MAX 16
 #define EXT_PROBE_TIMEOUT_MS 5000
@@ -59,9 +59,10 @@ const ext_loader_info_t *ext_loader_at(size_t i);
 /* The extension's health right now (its health function; healthy when it
  * has none): true, or false with msg. */
 bool ext_loader_health(size_t i, char *msg, size_t msglen);
-/* {"object": "list", "data": [{"name", "version", "abi_version", "path",
+/* {"abi_version": N, "loaded": [{"name", "version", "abi_version", "path",
  * "adapters": [...], "request_hooks", "response_hooks", "usage_hooks",
- * "healthy", "health_message"}]}. 0, or -1 when out is full. */
-int ext_loader_list_json(buf_t *out);
+ * "healthy", "health_message"}]} (the caller owns it); NULL when out of
+ * memory. */
+json_t *ext_loader_list(void);
 
 #endif

@@ -48,13 +48,13 @@
 struct pipeline {
     upstream_t *engine;
     table_slot_t *tables;
-    atomic_uint_fast64_t seq; /* seeds each thread's route rng */
-    usage_stats_t *stats;     /* NULL: not counted */
-    planner_t planner;        /* live routing inputs; NULL members: none */
-    ratelimit_t *rl;          /* per key / team buckets, for the process's life */
-    cache_t *cache;           /* NULL: no response cache */
-    usage_log_t *usage_log;   /* NULL: no usage records */
-    budget_lease_t *leases;   /* NULL: budgets not enforced */
+    atomic_uint_fast64_t seq;    /* seeds each thread's route rng */
+    usage_stats_t *stats;        /* NULL: not counted */
+    planner_t planner;           /* live routing inputs; NULL members: none */
+    ratelimit_t *rl;             /* per key / team buckets, for the process's life */
+    cache_t *cache;              /* NULL: no response cache */
+    usage_log_t *usage_log;      /* NULL: no usage records */
+    budget_lease_t *leases;      /* NULL: budgets not enforced */
     pl_request_decoder_t decode; /* a request hook's rewrite -> ChatRequest */
 };
 
@@ -1272,8 +1272,8 @@ static int pl_proceed(pl_request_t *r, grpc_status_code *status, char *err, size
     if (pl_apply_policy(r, status, err, errlen) < 0)
         return -1;
     route_filter_t filter = policy_route_filter(r->policy);
-    switch (planner_plan_filtered(&r->pl->planner, r->table, r->req, &filter, pl_rng(r->pl), &r->plan, err,
-                                  errlen)) {
+    switch (planner_plan_filtered(&r->pl->planner, r->table, r->req, &filter, pl_rng(r->pl),
+                                  &r->plan, err, errlen)) {
     case ROUTE_OK:
         break;
     case ROUTE_ERR_NOT_FOUND:
@@ -1398,7 +1398,8 @@ static int pl_hooks_apply(pl_request_t *r, grpc_status_code *status, char *err, 
     char why[400];
     *status = GRPC_STATUS_INVALID_ARGUMENT;
     if (!r->pl->decode) {
-        snprintf(err, errlen, "extension rewrite: this data plane cannot decode rewritten requests");
+        snprintf(err, errlen,
+                 "extension rewrite: this data plane cannot decode rewritten requests");
         return -1;
     }
     if (r->pl->decode(json, len, r->arena, &req, why, sizeof(why)) < 0) {
