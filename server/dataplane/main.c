@@ -346,8 +346,11 @@ static int dp_load_extensions(const dp_options_t *o)
         return 0; /* the table load reports it */
     int rc = table_ext_parse_text(text, len, &list, err, sizeof(err));
     free(text);
-    if (rc < 0)
-        return 0; /* likewise: the table load names the field */
+    if (rc < 0) {
+        /* Before the providers are read: their wire formats may need these. */
+        fprintf(stderr, "llmgw-dataplane: %s: %s\n", o->table_path, err);
+        return -1;
+    }
     for (size_t i = 0; i < list.n && rc == 0; i++) {
         const table_ext_t *e = &list.items[i];
         ext_load_spec_t spec = {

@@ -443,6 +443,8 @@ static void pl_finish_unary(pl_request_t *r, Llmgw__V1__ChatResponse *resp)
 {
     const route_candidate_t *c = pl_candidate(r);
     resp->provider = (char *)c->provider->name;
+    if (!resp->model || !resp->model[0])
+        resp->model = (char *)c->model->name; /* a format whose answers name none */
     resp->cost_usd = pl_cost_usd(c->model, resp->usage);
     resp->latency_ms = (clock_now_us() - r->start_us) / 1000;
     resp->route = pl_decision(r);
@@ -820,6 +822,8 @@ static int pl_on_event(void *ud, const char *event, const char *data, size_t len
         r->usage.base.n_unknown_fields = 0;
         r->have_usage = true;
     }
+    if (!ch->model[0])
+        ch->model = (char *)pl_candidate(r)->model->name; /* a format whose chunks name none */
     if (!r->chunk_id && ch->id[0]) {
         r->chunk_id = arena_strdup(r->arena, ch->id);
         r->chunk_model = arena_strdup(r->arena, ch->model);
