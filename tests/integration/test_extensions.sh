@@ -213,6 +213,10 @@ for mode in rewrite refuse async bad_status; do
     async)
         expect_code 429 "async verdict from a worker thread"
         expect_jq '.error.message == "extension test_ok: async verdict: slow down"' "async message"
+        # A stream waits for the verdict as well: refused before any chunk.
+        req POST /v1/chat/completions "$(chat cohere-sim/command-a 'stream me' ',"stream":true')"
+        expect_code 429 "async verdict on a stream"
+        expect_jq '.error.code == "extension_refused"' "async stream refusal body"
         ;;
     bad_status)
         expect_code 500 "a refusal with status 200 becomes 500"
