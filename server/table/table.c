@@ -380,6 +380,9 @@ static int load_wire(loader_t *ld, json_t *jp, const char *path, table_provider_
         s = "openai";
     if (!table_wire_format_known(s)) {
         char shown[TABLE_SHOW_MAX + 4];
+        if (!table_wire_format_extended()) /* the control plane, tools: built-ins only */
+            return loader_fail(ld, "%s.wire_format: '%s' is not one of openai, anthropic", path,
+                               loader_show(shown, s));
         return loader_fail(ld,
                            "%s.wire_format: '%s' is not a wire format: expected openai, "
                            "anthropic or one a loaded extension registers",

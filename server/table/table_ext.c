@@ -16,6 +16,11 @@ void table_set_wire_format_check(bool (*known)(const char *wire_format))
     atomic_store(&wire_check, known);
 }
 
+bool table_wire_format_extended(void)
+{
+    return atomic_load(&wire_check) != NULL;
+}
+
 bool table_wire_format_known(const char *wire_format)
 {
     if (!strcmp(wire_format, "openai") || !strcmp(wire_format, "anthropic"))

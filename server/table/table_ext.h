@@ -48,6 +48,8 @@ void table_ext_list_free(table_ext_list_t *l);
  * table loader accepts a provider's wire_format when `known` says so. Set
  * once at startup, before tables are loaded; NULL: only the built-ins. */
 void table_set_wire_format_check(bool (*known)(const char *wire_format));
+/* Whether a check is set (the process loads extensions). */
+bool table_wire_format_extended(void);
 /* Whether wire_format is one a table may name (the built-ins or `known`'s). */
 bool table_wire_format_known(const char *wire_format);
 

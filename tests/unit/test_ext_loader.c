@@ -376,9 +376,13 @@ static void test_ext_table_wire_formats(void **state)
                     "\"wire_format\": \"gemini\", \"models\": [{\"name\": \"m\"}]}]}";
     table_set_wire_format_check(NULL);
     assert_null(table_load_json(t, strlen(t), err, sizeof(err)));
-    assert_string_equal(err, "providers[0].wire_format: 'gemini' is not a wire format: expected "
-                             "openai, anthropic or one a loaded extension registers");
+    assert_string_equal(err, "providers[0].wire_format: 'gemini' is not one of openai, anthropic");
     table_set_wire_format_check(knows_gemini);
+    const char *other = "{\"providers\": [{\"name\": \"g\", \"base_url\": \"http://127.0.0.1:1\", "
+                        "\"wire_format\": \"cohere\", \"models\": [{\"name\": \"m\"}]}]}";
+    assert_null(table_load_json(other, strlen(other), err, sizeof(err)));
+    assert_string_equal(err, "providers[0].wire_format: 'cohere' is not a wire format: expected "
+                             "openai, anthropic or one a loaded extension registers");
     table_t *tab = table_load_json(t, strlen(t), err, sizeof(err));
     assert_non_null(tab);
     assert_string_equal(table_provider_at(tab, 0)->wire_format, "gemini");
