@@ -71,7 +71,11 @@ static int ext_build(ext_slot_t *s, const table_provider_t *p, const Llmgw__V1__
         size_t mark = out->len;
         rc = s->pa->build_request(s->state, buf_cstr(&openai), openai.len, stream ? 1 : 0,
                                   ext_buf(out), err, errlen);
-        if (rc != 0) {
+        if (rc == 0 && out->len == mark) {
+            snprintf(err, errlen, "extension %s: the %s adapter built an empty request", s->plugin,
+                     s->name);
+            rc = -1;
+        } else if (rc != 0) {
             out->len = mark;
             if (!err[0])
                 snprintf(err, errlen, "extension %s: the %s adapter could not build the request",
