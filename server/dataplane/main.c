@@ -18,16 +18,20 @@
 
 #include <curl/curl.h>
 
+#include "adapter.h"
 #include "budget_lease.h"
+#include "buf.h"
 #include "cli.h"
 #include "clock.h"
 #include "consistency.h"
 #include "ensemble.h"
+#include "ext_loader.h"
 #include "grpc_health.h"
 #include "grpc_reflection.h"
 #include "grpc_server.h"
 #include "health.h"
 #include "http_api.h"
+#include "http_chat.h"
 #include "local_discovery.h"
 #include "log.h"
 #include "pipeline.h"
@@ -36,6 +40,7 @@
 #include "rpc_routing.h"
 #include "sync.h"
 #include "table.h"
+#include "table_ext.h"
 #include "upstream.h"
 #include "usage_log.h"
 #include "usage_stats.h"
@@ -52,9 +57,11 @@ typedef struct {
     int http_max_body_bytes;
     int http_idle_timeout_s;
     int http_threads;
-    int cache_max_mib;                /* response cache cap; 0: no cache */
-    bool discover_local;              /* --discover-local */
-    const char *discover_local_ports; /* its optional preset:port list */
+    int cache_max_mib;                      /* response cache cap; 0: no cache */
+    bool discover_local;                    /* --discover-local */
+    const char *discover_local_ports;       /* its optional preset:port list */
+    const char *extensions[EXT_LOADER_MAX]; /* --extension PATH[:CONFIG_FILE] */
+    int n_extensions;
 } dp_options_t;
 
 static void dp_usage(FILE *f)
@@ -84,6 +91,9 @@ static void dp_usage(FILE *f)
         "                      the table at each load (docs/providers.md)\n"
         "  --cache-max-mib N   response cache size for routes with \"cache\" (default 64;\n"
         "                      0 turns the cache off; 0..65536)\n"
+        "  --extension PATH[:CONFIG_FILE]  load an extension (docs/extensions.md); its\n"
+        "                      config is the JSON object in CONFIG_FILE; repeatable; a\n"
+        "                      failure stops startup. The table's \"extensions\" load too\n"
         "  --log-level LEVEL   debug, info, warn or error (default info)\n"
         "  --help              this text\n");
 }
@@ -108,6 +118,7 @@ static int dp_parse_args(int argc, char **argv, dp_options_t *o)
         {"http-threads", required_argument, NULL, 'T'},
         {"cache-max-mib", required_argument, NULL, 'M'},
         {"discover-local", optional_argument, NULL, 'D'},
+        {"extension", required_argument, NULL, 'X'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -198,6 +209,13 @@ static int dp_parse_args(int argc, char **argv, dp_options_t *o)
             o->discover_local = true;
             o->discover_local_ports = optarg;
             break;
+        case 'X':
+            if (o->n_extensions >= EXT_LOADER_MAX) {
+                fprintf(stderr, "llmgw-dataplane: --extension: at most %d\n", EXT_LOADER_MAX);
+                return -1;
+            }
+            o->extensions[o->n_extensions++] = optarg;
+            break;
         case 'h':
             dp_usage(stdout);
             exit(0);
@@ -229,6 +247,126 @@ static table_t *dp_load_table(const dp_options_t *o, char *err, size_t errlen)
                                  .ports = o->discover_local_ports,
                                  .skip_listen = {o->http_listen, o->listen}};
     return local_discovery_load_file(o->table_path, &ld, err, errlen);
+}
+
+/* A whole (small) file into *out (malloc'ed, NUL-terminated). 0 or -1. */
+static int dp_read_file(const char *path, size_t cap, char **out, size_t *len, char *err,
+                        size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    buf_t b = BUF_INIT(cap);
+    char chunk[8192];
+    size_t n;
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        if (buf_append(&b, chunk, n) < 0) {
+            snprintf(err, errlen, "%s: larger than %zu bytes", path, cap);
+            fclose(f);
+            buf_free(&b);
+            return -1;
+        }
+    bool bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        snprintf(err, errlen, "%s: read error", path);
+        buf_free(&b);
+        return -1;
+    }
+    *len = b.len;
+    *out = buf_take(&b);
+    if (!*out) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    return 0;
+}
+
+static bool dp_wire_format_known(const char *name)
+{
+    return adapter_find(name) != NULL;
+}
+
+/* A hook's rewritten request, decoded as the HTTP door decodes a body. */
+static int dp_decode_request(const char *json, size_t len, arena_t *a, Llmgw__V1__ChatRequest **out,
+                             char *err, size_t errlen)
+{
+    http_chat_request_t cr = {0};
+    if (http_chat_decode(json, len, a, &cr, err, errlen) < 0)
+        return -1;
+    *out = cr.req;
+    return 0;
+}
+
+/* --extension PATH[:CONFIG_FILE] */
+static int dp_load_cli_extension(const char *arg)
+{
+    char err[1024], path[4096];
+    const char *colon = strchr(arg, ':');
+    size_t plen = colon ? (size_t)(colon - arg) : strlen(arg);
+    char *config = NULL;
+    size_t clen = 0;
+    if (plen == 0 || plen >= sizeof(path)) {
+        fprintf(stderr, "llmgw-dataplane: --extension %s: expected PATH[:CONFIG_FILE]\n", arg);
+        return -1;
+    }
+    memcpy(path, arg, plen);
+    path[plen] = '\0';
+    if (colon && dp_read_file(colon + 1, 1u << 20, &config, &clen, err, sizeof(err)) < 0) {
+        fprintf(stderr, "llmgw-dataplane: --extension %s: config: %s\n", arg, err);
+        return -1;
+    }
+    ext_load_spec_t spec = {.path = path, .config_json = config};
+    int rc = ext_loader_load(&spec, err, sizeof(err));
+    free(config);
+    if (rc < 0)
+        fprintf(stderr, "llmgw-dataplane: --extension: %s\n", err);
+    return rc;
+}
+
+/* The command line's extensions, then the table file's "extensions" (an
+ * optional one that fails is logged and skipped). Before any thread starts:
+ * the loader forks a probe per extension. Then the table may name their
+ * wire formats. */
+static int dp_load_extensions(const dp_options_t *o)
+{
+    char err[1024];
+    table_set_wire_format_check(dp_wire_format_known);
+    for (int i = 0; i < o->n_extensions; i++)
+        if (dp_load_cli_extension(o->extensions[i]) < 0)
+            return -1;
+    if (!o->table_path)
+        return 0;
+    char *text = NULL;
+    size_t len = 0;
+    table_ext_list_t list;
+    if (dp_read_file(o->table_path, 64u << 20, &text, &len, err, sizeof(err)) < 0)
+        return 0; /* the table load reports it */
+    int rc = table_ext_parse_text(text, len, &list, err, sizeof(err));
+    free(text);
+    if (rc < 0) {
+        /* Before the providers are read: their wire formats may need these. */
+        fprintf(stderr, "llmgw-dataplane: %s: %s\n", o->table_path, err);
+        return -1;
+    }
+    for (size_t i = 0; i < list.n && rc == 0; i++) {
+        const table_ext_t *e = &list.items[i];
+        ext_load_spec_t spec = {
+            .path = e->path, .config_json = e->config_json, .expect_name = e->name};
+        if (ext_loader_load(&spec, err, sizeof(err)) == 0)
+            continue;
+        if (e->optional) {
+            log_warn("optional extension not loaded; starting without it", "ext=%s error=\"%s\"",
+                     e->name, err);
+            continue;
+        }
+        fprintf(stderr, "llmgw-dataplane: extensions[%zu] (%s): %s\n", i, e->name, err);
+        rc = -1;
+    }
+    table_ext_list_free(&list);
+    return rc;
 }
 
 static void dp_reload(table_slot_t *slot, const dp_options_t *o)
@@ -287,8 +425,13 @@ int main(int argc, char **argv)
         log_warn("few descriptors: the hard limit caps concurrent connections", "nofile=%ld",
                  nofile);
 
+    if (dp_load_extensions(&o) < 0) {
+        ext_loader_unload_all();
+        return 1;
+    }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         log_error("cannot initialise libcurl", "%s", "");
+        ext_loader_unload_all();
         return 1;
     }
     table_t *t = NULL;
@@ -321,6 +464,7 @@ int main(int argc, char **argv)
     pl = pipeline_new(engine, slot);
     if (!pl || !(chat = rpc_chat_new(server, pl, slot)))
         goto out;
+    pipeline_set_request_decoder(pl, dp_decode_request);
     if (!(metrics = metrics_new(NULL)) || !(discovery = discovery_new()) ||
         !(routing = rpc_routing_new(server, slot, metrics, discovery)))
         goto out;
@@ -451,6 +595,7 @@ out:
         table_slot_free(slot);
     discovery_free(discovery);
     metrics_free(metrics);
+    ext_loader_unload_all(); /* no request is left to run a hook */
     curl_global_cleanup();
     return rc;
 }

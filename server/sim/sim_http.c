@@ -35,6 +35,7 @@
 #include "log.h"
 #include "sim_answer.h"
 #include "sim_anthropic.h"
+#include "sim_cohere.h"
 #include "sim_completions.h"
 #include "sim_embed.h"
 #include "sim_request.h"
@@ -64,6 +65,7 @@ typedef enum {
     ROUTE_EMBED,
     ROUTE_MODELS,
     ROUTE_MESSAGES,
+    ROUTE_COHERE_CHAT,
     ROUTE_NOT_FOUND
 } sim_route_t;
 
@@ -153,14 +155,19 @@ static enum MHD_Result queue_error(struct MHD_Connection *conn, unsigned status,
     return queue_body(conn, status, body, len, "application/json");
 }
 
-/* An error in the shape of the API asked: Anthropic's for /v1/messages. */
-static enum MHD_Result queue_error_as(struct MHD_Connection *conn, bool anthropic, unsigned status,
+/* Which API's error shape a handler answers in. */
+typedef enum { WIRE_OPENAI = 0, WIRE_ANTHROPIC, WIRE_COHERE } sim_wire_t;
+
+/* An error in the shape of the API asked: Anthropic's for /v1/messages,
+ * Cohere's for /v2/chat. */
+static enum MHD_Result queue_error_as(struct MHD_Connection *conn, sim_wire_t wire, unsigned status,
                                       const char *message)
 {
     size_t len = 0;
-    if (!anthropic)
+    if (wire == WIRE_OPENAI)
         return queue_error(conn, status, message, NULL);
-    char *body = sim_anthropic_error((int)status, message, &len);
+    char *body = wire == WIRE_ANTHROPIC ? sim_anthropic_error((int)status, message, &len)
+                                        : sim_cohere_error(message, &len);
     return queue_body(conn, status, body, len, "application/json");
 }
 
@@ -194,14 +201,14 @@ static enum MHD_Result header_cb(void *cls, enum MHD_ValueKind kind, const char 
  * override and the error rate. True: go on and answer. False: the request
  * is over and *ret is the handler's result (an error queued, or MHD_NO to
  * drop the connection). */
-static bool prelude(sim_http_t *h, struct MHD_Connection *conn, const char *model, bool anthropic,
+static bool prelude(sim_http_t *h, struct MHD_Connection *conn, const char *model, sim_wire_t wire,
                     sim_settings_t *s, enum MHD_Result *ret)
 {
     sim_config_resolve(h->cfg, model, s);
     sim_header_scan_t scan = {.settings = s};
     MHD_get_connection_values(conn, MHD_HEADER_KIND, header_cb, &scan);
     if (scan.failed) {
-        *ret = queue_error_as(conn, anthropic, MHD_HTTP_BAD_REQUEST, scan.err);
+        *ret = queue_error_as(conn, wire, MHD_HTTP_BAD_REQUEST, scan.err);
         return false;
     }
     int fd = connection_fd(conn);
@@ -231,7 +238,7 @@ static bool prelude(sim_http_t *h, struct MHD_Connection *conn, const char *mode
     if (status != 0) {
         char msg[32];
         snprintf(msg, sizeof(msg), "simulated %d", status);
-        *ret = queue_error_as(conn, anthropic, (unsigned)status, msg);
+        *ret = queue_error_as(conn, wire, (unsigned)status, msg);
         return false;
     }
     return true;
@@ -538,7 +545,7 @@ static enum MHD_Result handle_chat(sim_http_t *h, struct MHD_Connection *conn, s
         return queue_error(conn, MHD_HTTP_BAD_REQUEST, err, param);
     enum MHD_Result ret = MHD_NO;
     sim_settings_t s;
-    if (!prelude(h, conn, chat.model, false, &s, &ret))
+    if (!prelude(h, conn, chat.model, WIRE_OPENAI, &s, &ret))
         goto out;
     uint64_t id = atomic_fetch_add(&h->next_id, 1) + 1;
     if (chat.stream) {
@@ -578,7 +585,7 @@ static enum MHD_Result handle_embeddings(sim_http_t *h, struct MHD_Connection *c
         return queue_error(conn, MHD_HTTP_BAD_REQUEST, err, param);
     enum MHD_Result ret = MHD_NO;
     sim_settings_t s;
-    if (!prelude(h, conn, e.model, false, &s, &ret))
+    if (!prelude(h, conn, e.model, WIRE_OPENAI, &s, &ret))
         goto out;
     size_t len = 0;
     char *body = sim_embed_body(&e, &len);
@@ -616,13 +623,13 @@ static enum MHD_Result handle_messages(sim_http_t *h, struct MHD_Connection *con
     char err[512];
     sim_chat_t chat;
     if (!MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "anthropic-version"))
-        return queue_error_as(conn, true, MHD_HTTP_BAD_REQUEST,
+        return queue_error_as(conn, WIRE_ANTHROPIC, MHD_HTTP_BAD_REQUEST,
                               "anthropic-version: header is required");
     if (sim_anthropic_parse(&chat, buf_cstr(&req->body), req->body.len, err, sizeof(err)) < 0)
-        return queue_error_as(conn, true, MHD_HTTP_BAD_REQUEST, err);
+        return queue_error_as(conn, WIRE_ANTHROPIC, MHD_HTTP_BAD_REQUEST, err);
     enum MHD_Result ret = MHD_NO;
     sim_settings_t s;
-    if (!prelude(h, conn, chat.model, true, &s, &ret))
+    if (!prelude(h, conn, chat.model, WIRE_ANTHROPIC, &s, &ret))
         goto out;
     sim_reply_t r;
     bool bad = false;
@@ -649,6 +656,36 @@ out:
     return ret;
 }
 
+/* POST /v2/chat: Cohere's v2 Chat API (sim_cohere.h), for the cohere
+ * extension; a stream is sent whole, the faults apply as for chat. */
+static enum MHD_Result handle_cohere_chat(sim_http_t *h, struct MHD_Connection *conn,
+                                          sim_req_t *req)
+{
+    char err[512];
+    sim_chat_t chat;
+    if (sim_cohere_parse(&chat, buf_cstr(&req->body), req->body.len, err, sizeof(err)) < 0)
+        return queue_error_as(conn, WIRE_COHERE, MHD_HTTP_BAD_REQUEST, err);
+    enum MHD_Result ret = MHD_NO;
+    sim_settings_t s;
+    if (!prelude(h, conn, chat.model, WIRE_COHERE, &s, &ret))
+        goto out;
+    sim_reply_t r;
+    if (!reply_build(h, conn, &s, &chat, "cohere-sim-", atomic_fetch_add(&h->next_id, 1) + 1, &r,
+                     &ret, NULL))
+        goto out;
+    size_t len = 0;
+    char *body = chat.stream ? sim_cohere_stream(&r.answer, &r.meta, chat.prompt_tokens, &len)
+                             : sim_cohere_body(&r.answer, &r.meta, chat.prompt_tokens, &len);
+    sim_answer_free(&r.answer);
+    if (chat.stream && s.fault != SIM_FAULT_DROP_MID_STREAM && s.fault != SIM_FAULT_MALFORMED_JSON)
+        ret = queue_body(conn, MHD_HTTP_OK, body, len, "text/event-stream");
+    else
+        ret = queue_answer_body(conn, &s, body, len);
+out:
+    sim_chat_free(&chat);
+    return ret;
+}
+
 /* POST /v1/completions: the legacy text completions API
  * (sim_completions.h); a stream is sent whole, the faults apply as for chat. */
 static enum MHD_Result handle_completions(sim_http_t *h, struct MHD_Connection *conn,
@@ -662,7 +699,7 @@ static enum MHD_Result handle_completions(sim_http_t *h, struct MHD_Connection *
         return queue_error(conn, MHD_HTTP_BAD_REQUEST, err, param[0] ? param : NULL);
     enum MHD_Result ret = MHD_NO;
     sim_settings_t s;
-    if (!prelude(h, conn, c.model, false, &s, &ret))
+    if (!prelude(h, conn, c.model, WIRE_OPENAI, &s, &ret))
         goto out;
     sim_reply_t r;
     bool bad = false;
@@ -694,6 +731,8 @@ static sim_route_t route_of(const char *method, const char *url)
 {
     if (strcmp(method, "POST") == 0 && strcmp(url, "/v1/messages") == 0)
         return ROUTE_MESSAGES;
+    if (strcmp(method, "POST") == 0 && strcmp(url, "/v2/chat") == 0)
+        return ROUTE_COHERE_CHAT;
     if (strcmp(method, "POST") == 0 && strcmp(url, "/v1/chat/completions") == 0)
         return ROUTE_CHAT;
     /* Azure OpenAI's shape: /openai/deployments/{deployment}/chat/completions */
@@ -757,6 +796,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         return handle_models(h, conn);
     case ROUTE_MESSAGES:
         return handle_messages(h, conn, req);
+    case ROUTE_COHERE_CHAT:
+        return handle_cohere_chat(h, conn, req);
     case ROUTE_NOT_FOUND:
         break;
     }

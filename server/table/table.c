@@ -44,6 +44,7 @@
 #include "hex.h"
 #include "loader.h"
 #include "presets.h"
+#include "table_ext.h"
 
 #define TABLE_MAX_BYTES (16u * 1024u * 1024u) /* a table file or pushed text */
 #define TABLE_MODEL_NAME_MAX 128              /* upstream model ids run longer */
@@ -57,8 +58,9 @@ struct table_slot {
     table_t *cur;
 };
 
-static const char *const top_fields[] = {"version",  "providers", "routes",        "keys", "teams",
-                                         "policies", "budgets",   "auth_required", NULL};
+static const char *const top_fields[] = {"version",    "providers", "routes",  "keys",
+                                         "teams",      "policies",  "budgets", "auth_required",
+                                         "extensions", NULL};
 static const char *const provider_fields[] = {
     "name",   "base_url",   "api_key",     "timeout_ms",  "headers",
     "models", "discover",   "health",      "breaker",     "retry_after_max_ms",
@@ -364,7 +366,6 @@ static int load_model(loader_t *ld, json_t *jm, const char *path, table_model_t 
 static int load_wire(loader_t *ld, json_t *jp, const char *path, table_provider_t *p)
 {
     static const char *const auth_styles[] = {"bearer", "x-api-key", "api-key", "none", NULL};
-    static const char *const wire_formats[] = {"openai", "anthropic", NULL};
     const char *s;
     if (loader_read_opt_string(ld, jp, path, "preset", &s) != 0)
         return -1;
@@ -372,9 +373,24 @@ static int load_wire(loader_t *ld, json_t *jp, const char *path, table_provider_
         return loader_fail(ld, "table: out of memory");
     if (loader_read_opt_enum(ld, jp, path, "auth_style", auth_styles,
                              "bearer, x-api-key, api-key, none", &p->auth_style) != 0 ||
-        loader_read_opt_enum(ld, jp, path, "wire_format", wire_formats, "openai, anthropic",
-                             &p->wire_format) != 0 ||
-        loader_read_opt_string(ld, jp, path, "api_version", &s) != 0)
+        loader_read_opt_string(ld, jp, path, "wire_format", &s) != 0)
+        return -1;
+    /* openai, anthropic, or a format an extension registered (table_ext.h). */
+    if (s == NULL)
+        s = "openai";
+    if (!table_wire_format_known(s)) {
+        char shown[TABLE_SHOW_MAX + 4];
+        if (!table_wire_format_extended()) /* the control plane, tools: built-ins only */
+            return loader_fail(ld, "%s.wire_format: '%s' is not one of openai, anthropic", path,
+                               loader_show(shown, s));
+        return loader_fail(ld,
+                           "%s.wire_format: '%s' is not a wire format: expected openai, "
+                           "anthropic or one a loaded extension registers",
+                           path, loader_show(shown, s));
+    }
+    if ((p->wire_format = loader_strdup(ld->t, s)) == NULL)
+        return loader_fail(ld, "table: out of memory");
+    if (loader_read_opt_string(ld, jp, path, "api_version", &s) != 0)
         return -1;
     if (s != NULL && (loader_has_control(s) || strpbrk(s, " &#?") != NULL))
         return loader_fail(ld,
@@ -723,6 +739,11 @@ static int load_root(loader_t *ld, json_t *root)
     if (load_providers(ld, root) != 0 || load_routes(ld, root) != 0 ||
         table_access_load(ld, root) != 0)
         return -1;
+    /* Validated here like every field; main loads them (table_ext.h). */
+    table_ext_list_t exts;
+    if (table_ext_parse(root, &exts, ld->err, ld->errlen) != 0)
+        return -1;
+    table_ext_list_free(&exts);
     return 0;
 }
 

@@ -154,7 +154,8 @@ static void health_submit(health_t *h, const table_provider_t *p, size_t idx, he
     const char **headers = a ? arena_alloc(a, sizeof(char *) * cap) : NULL;
     size_t url_len = strlen(p->base_url) + strlen(path) + 1;
     char *url = a ? arena_alloc(a, url_len) : NULL;
-    if (!pr || !headers || !url || adapter_for(p)->auth_headers(p, a, headers, &n, cap) < 0)
+    const adapter_t *ad = adapter_for(p);
+    if (!pr || !headers || !url || !ad || ad->auth_headers(p, a, headers, &n, cap) < 0)
         goto fail;
     for (size_t i = 0; i < p->n_headers && n < cap; i++)
         headers[n++] = p->headers[i];

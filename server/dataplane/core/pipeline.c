@@ -29,7 +29,9 @@
 #include "cache_replay.h"
 #include "chatreq.h"
 #include "clock.h"
+#include "ext_hooks.h"
 #include "log.h"
+#include "openai.h"
 #include "planner.h"
 #include "policy.h"
 #include "provider_quirks.h"
@@ -48,13 +50,14 @@
 struct pipeline {
     upstream_t *engine;
     table_slot_t *tables;
-    atomic_uint_fast64_t seq; /* seeds each thread's route rng */
-    usage_stats_t *stats;     /* NULL: not counted */
-    planner_t planner;        /* live routing inputs; NULL members: none */
-    ratelimit_t *rl;          /* per key / team buckets, for the process's life */
-    cache_t *cache;           /* NULL: no response cache */
-    usage_log_t *usage_log;   /* NULL: no usage records */
-    budget_lease_t *leases;   /* NULL: budgets not enforced */
+    atomic_uint_fast64_t seq;    /* seeds each thread's route rng */
+    usage_stats_t *stats;        /* NULL: not counted */
+    planner_t planner;           /* live routing inputs; NULL members: none */
+    ratelimit_t *rl;             /* per key / team buckets, for the process's life */
+    cache_t *cache;              /* NULL: no response cache */
+    usage_log_t *usage_log;      /* NULL: no usage records */
+    budget_lease_t *leases;      /* NULL: budgets not enforced */
+    pl_request_decoder_t decode; /* a request hook's rewrite -> ChatRequest */
 };
 
 struct pl_request {
@@ -89,6 +92,12 @@ struct pl_request {
     size_t n_attempts;
     buf_t body;
     buf_t message; /* the final error message */
+
+    /* Extensions' request hooks (ext_hooks.h): the run, and what the rest
+     * of the start needs when it resumes after a pending hook. */
+    ext_call_t *ext;
+    bool member, no_cache;
+    int hook_http_status; /* a hook's refusal; 0 none */
 
     const adapter_t *adapter;   /* the current candidate's wire format */
     const char *warning;        /* the current attempt's llmgw-warning (arena); NULL none */
@@ -216,6 +225,11 @@ void pipeline_set_consistency(pipeline_t *p, consistency_t *c)
     p->planner.consistency = c;
 }
 
+void pipeline_set_request_decoder(pipeline_t *p, pl_request_decoder_t decode)
+{
+    p->decode = decode;
+}
+
 void pipeline_set_meter(pipeline_t *p, usage_log_t *log, budget_lease_t *leases)
 {
     p->usage_log = log;
@@ -270,11 +284,34 @@ static void pl_meter(pl_request_t *r, grpc_status_code status, const Llmgw__V1__
 }
 
 /* One finished request into the usage counters, whatever its outcome. */
+/* Extensions' usage hooks on one finished request. */
+static void pl_ext_usage(pl_request_t *r, grpc_status_code status, const Llmgw__V1__Usage *u,
+                         double cost_usd)
+{
+    const route_candidate_t *c = r->next > 0 ? &r->plan.items[r->next - 1] : NULL;
+    llmgw_ext_usage_t e = {
+        .struct_size = sizeof(e),
+        .key = r->key ? r->key->name : "",
+        .team = r->key && r->key->team ? r->key->team : "",
+        .route = r->plan.route_name ? r->plan.route_name : "",
+        .provider = c ? c->provider->name : "",
+        .model = c ? c->model->name : (r->req && r->req->model ? r->req->model : ""),
+        .prompt_tokens = u ? u->prompt_tokens : 0,
+        .completion_tokens = u ? u->completion_tokens : 0,
+        .cost_usd = cost_usd,
+        .latency_ms = (clock_now_us() - r->start_us) / 1000,
+        .grpc_status = (int)status,
+    };
+    ext_hooks_usage(&e);
+}
+
 static void pl_observe(pl_request_t *r, grpc_status_code status, const Llmgw__V1__Usage *u,
                        double cost_usd)
 {
     pl_settle(r, u);
     pl_meter(r, status, u, cost_usd);
+    if (ext_hooks_have_usage())
+        pl_ext_usage(r, status, u, cost_usd);
     if (!r->pl->stats)
         return;
     const route_candidate_t *c = r->next > 0 ? &r->plan.items[r->next - 1] : NULL;
@@ -307,6 +344,7 @@ static void pl_unref(pl_request_t *r)
     buf_free(&r->body);
     buf_free(&r->message);
     buf_free(&r->cache_value);
+    ext_call_free(r->ext);
     pthread_mutex_destroy(&r->mu);
     free(r);
 }
@@ -398,7 +436,8 @@ static void pl_finish_error(pl_request_t *r, grpc_status_code status)
                        .message = buf_cstr(&r->message),
                        .attempts = r->attempts,
                        .n_attempts = r->n_attempts,
-                       .retry_after_ms = r->last_retry_after_ms};
+                       .retry_after_ms = r->last_retry_after_ms,
+                       .http_status = r->hook_http_status};
     pl_observe(r, status, NULL, 0);
     r->cb.on_done(r->ud, &res);
 }
@@ -440,6 +479,8 @@ static void pl_finish_unary(pl_request_t *r, Llmgw__V1__ChatResponse *resp)
 {
     const route_candidate_t *c = pl_candidate(r);
     resp->provider = (char *)c->provider->name;
+    if (!resp->model || !resp->model[0])
+        resp->model = (char *)c->model->name; /* a format whose answers name none */
     resp->cost_usd = pl_cost_usd(c->model, resp->usage);
     resp->latency_ms = (clock_now_us() - r->start_us) / 1000;
     resp->route = pl_decision(r);
@@ -448,6 +489,17 @@ static void pl_finish_unary(pl_request_t *r, Llmgw__V1__ChatResponse *resp)
         return;
     }
     pl_cache_store(r, &resp->base, NULL);
+    if (ext_hooks_have_response() && resp->n_choices > 0) {
+        const Llmgw__V1__Choice *ch = resp->choices[0];
+        const char *text = ch->message && ch->message->content ? ch->message->content : "";
+        llmgw_ext_response_t x = {.struct_size = sizeof(x),
+                                  .provider = c->provider->name,
+                                  .model = c->model->name,
+                                  .content = text,
+                                  .content_len = strlen(text),
+                                  .finish_reason = ch->finish_reason ? ch->finish_reason : ""};
+        ext_hooks_response(&x);
+    }
     pl_result_t res = {
         .status = GRPC_STATUS_OK, .message = "", .response = resp, .warning = r->warning};
     if (r->policy && r->policy->log_responses && resp->n_choices > 0 && resp->choices[0]->message)
@@ -808,6 +860,8 @@ static int pl_on_event(void *ud, const char *event, const char *data, size_t len
         r->usage.base.n_unknown_fields = 0;
         r->have_usage = true;
     }
+    if (!ch->model[0])
+        ch->model = (char *)pl_candidate(r)->model->name; /* a format whose chunks name none */
     if (!r->chunk_id && ch->id[0]) {
         r->chunk_id = arena_strdup(r->arena, ch->id);
         r->chunk_model = arena_strdup(r->arena, ch->model);
@@ -833,6 +887,18 @@ static int pl_on_event(void *ud, const char *event, const char *data, size_t len
     r->started = true;
     if (r->cache_ttl_ms > 0 && cache_replay_add_chunk(&r->cache_value, ch) < 0)
         r->cache_ttl_ms = 0; /* too long a stream to keep */
+    if (ext_hooks_have_response()) {
+        const Llmgw__V1__ChunkChoice *cc = ch->choices[0];
+        const char *text = cc->delta && cc->delta->content ? cc->delta->content : "";
+        llmgw_ext_response_t x = {.struct_size = sizeof(x),
+                                  .is_chunk = 1,
+                                  .provider = ch->provider,
+                                  .model = pl_candidate(r)->model->name,
+                                  .content = text,
+                                  .content_len = strlen(text),
+                                  .finish_reason = cc->finish_reason ? cc->finish_reason : ""};
+        ext_hooks_response(&x);
+    }
     if (r->cb.on_chunk(r->ud, ch) < 0) {
         r->consumer_full = true;
         return 1;
@@ -883,7 +949,13 @@ static int pl_submit(pl_request_t *r)
     char err[512];
     r->adapter = adapter_for(p);
     buf_reset(&r->body);
-    if (r->kind == PL_KIND_RAW && r->adapter != &adapter_openai) {
+    if (!r->adapter) {
+        /* The table was checked against the registry; a guard all the same. */
+        pl_finish_errorf(r, GRPC_STATUS_FAILED_PRECONDITION,
+                         "provider '%s': wire_format '%s' has no adapter (extension not loaded)",
+                         p->name, p->wire_format ? p->wire_format : "");
+        return -1;
+    } else if (r->kind == PL_KIND_RAW && r->adapter != &adapter_openai) {
         /* A raw body is OpenAI-shaped; another wire format would get it wrong. */
         pl_finish_errorf(r, GRPC_STATUS_INVALID_ARGUMENT,
                          "%s: provider '%s' speaks the %s wire format, which has no %s endpoint",
@@ -1251,6 +1323,250 @@ static int pl_rate_limit(pl_request_t *r, bool member, bool cache_hit, int64_t *
                            errlen);
 }
 
+/* The start after validation and the request hooks: policy, plan, cache,
+ * budgets, rate limits, the first attempt. 0 when the request goes on (or
+ * was answered through on_done); -1 with *status and err when it ended
+ * before any attempt (the caller reports it). */
+static int pl_proceed(pl_request_t *r, grpc_status_code *status, char *err, size_t errlen)
+{
+    if (pl_apply_policy(r, status, err, errlen) < 0)
+        return -1;
+    route_filter_t filter = policy_route_filter(r->policy);
+    switch (planner_plan_filtered(&r->pl->planner, r->table, r->req, &filter, pl_rng(r->pl),
+                                  &r->plan, err, errlen)) {
+    case ROUTE_OK:
+        break;
+    case ROUTE_ERR_NOT_FOUND:
+        *status = GRPC_STATUS_NOT_FOUND;
+        return -1;
+    case ROUTE_ERR_NO_CANDIDATE:
+        *status = GRPC_STATUS_FAILED_PRECONDITION;
+        return -1;
+    case ROUTE_ERR_DENIED:
+        pl_policy_denied(r, err, errlen);
+        *status = GRPC_STATUS_PERMISSION_DENIED;
+        return -1;
+    case ROUTE_ERR_UNAVAILABLE: {
+        /* Every deployment waits out a Retry-After: answered through
+         * on_done, which can carry how long to back off. */
+        int64_t wait_ms = pl_plan_wait_ms(r->pl, &r->plan);
+        if (wait_ms > 0) {
+            buf_append_str(&r->message, err);
+            pl_finish_waiting(r, wait_ms);
+            return 0;
+        }
+        *status = GRPC_STATUS_UNAVAILABLE;
+        return -1;
+    }
+    default:
+        *status = GRPC_STATUS_INVALID_ARGUMENT;
+        return -1;
+    }
+    /* A cache hit costs nothing: no budget is asked, no tokens admitted. */
+    buf_t hit = BUF_INIT(PL_CACHE_VALUE_CAP);
+    int64_t hit_age_ms = 0;
+    bool cached = pl_cache_lookup(r, r->no_cache, &hit, &hit_age_ms);
+    /* Hard budgets: the first choice's provider stands for the request. */
+    if (!cached &&
+        budget_lease_admit(r->pl->leases, r->table, r->key,
+                           r->plan.n > 0 ? r->plan.items[0].provider->name : "", err, errlen) < 0) {
+        buf_free(&hit);
+        *status = GRPC_STATUS_RESOURCE_EXHAUSTED;
+        return -1;
+    }
+    if (clock_now_ms() >= r->deadline_ms) {
+        buf_free(&hit);
+        *status = GRPC_STATUS_DEADLINE_EXCEEDED;
+        snprintf(err, errlen, "deadline exceeded before the first attempt");
+        return -1;
+    }
+    if (r->key) {
+        /* Over a limit: answered through on_done like a provider's
+         * Retry-After, so the front doors can say when to come back. */
+        int64_t wait_ms = 0;
+        if (pl_rate_limit(r, r->member, cached, &wait_ms, err, errlen) != 0) {
+            buf_free(&hit);
+            buf_append_str(&r->message, err);
+            pl_finish_waiting(r, wait_ms);
+            return 0;
+        }
+    }
+    if (cached && pl_cache_replay(r, &hit, hit_age_ms)) {
+        buf_free(&hit);
+        return 0; /* answered from the cache */
+    }
+    buf_free(&hit);
+    if (r->stream) {
+        r->scratch = arena_new(0);
+        if (!r->scratch) {
+            *status = GRPC_STATUS_RESOURCE_EXHAUSTED;
+            snprintf(err, errlen, "gateway: out of memory");
+            return -1;
+        }
+    }
+    /* From here on every outcome goes through on_done. A body-building error
+     * (a *_json field) is found on the first submit and reported there. */
+    atomic_fetch_add(&r->refs, 1); /* keep r alive across the first submit */
+    if (r->pl->stats) {
+        usage_stats_request_begin(r->pl->stats);
+        r->stats_begun = true;
+    }
+    r->next = 0;
+    pl_try_next(r); /* admission may skip a candidate whose breaker just opened */
+    pl_unref(r);
+    return 0;
+}
+
+/* --- extensions' request hooks (ext_hooks.h) -------------------------------- */
+
+/* A hook's HTTP status as the gRPC door says it. */
+static grpc_status_code pl_status_of_http(int st)
+{
+    switch (st) {
+    case 400:
+    case 422:
+        return GRPC_STATUS_INVALID_ARGUMENT;
+    case 401:
+        return GRPC_STATUS_UNAUTHENTICATED;
+    case 403:
+        return GRPC_STATUS_PERMISSION_DENIED;
+    case 404:
+        return GRPC_STATUS_NOT_FOUND;
+    case 409:
+        return GRPC_STATUS_ABORTED;
+    case 413:
+    case 429:
+        return GRPC_STATUS_RESOURCE_EXHAUSTED;
+    case 501:
+        return GRPC_STATUS_UNIMPLEMENTED;
+    case 504:
+        return GRPC_STATUS_DEADLINE_EXCEEDED;
+    default:
+        return st >= 500 ? GRPC_STATUS_UNAVAILABLE : GRPC_STATUS_FAILED_PRECONDITION;
+    }
+}
+
+/* After the hooks passed: the rewritten request (if any) replaces r->req,
+ * checked like the caller's. 0, or -1 with *status and err. */
+static int pl_hooks_apply(pl_request_t *r, grpc_status_code *status, char *err, size_t errlen)
+{
+    if (!ext_call_rewritten(r->ext))
+        return 0;
+    size_t len;
+    const char *json = ext_call_json(r->ext, &len);
+    Llmgw__V1__ChatRequest *req = NULL;
+    char why[400];
+    *status = GRPC_STATUS_INVALID_ARGUMENT;
+    if (!r->pl->decode) {
+        snprintf(err, errlen,
+                 "extension rewrite: this data plane cannot decode rewritten requests");
+        return -1;
+    }
+    if (r->pl->decode(json, len, r->arena, &req, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "extension rewrite: %s", why);
+        return -1;
+    }
+    if (!req->routing)
+        req->routing = r->req->routing; /* not part of OpenAI's JSON */
+    if (chatreq_validate(req, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "extension rewrite: %s", why);
+        return -1;
+    }
+    r->req = req;
+    return 0;
+}
+
+/* One outcome of the run: 0 passed (r->req may be rewritten), 1 pending,
+ * -1 refused or failed with *status and err. */
+static int pl_hooks_step(pl_request_t *r, grpc_status_code *status, char *err, size_t errlen)
+{
+    switch (ext_call_run(r->ext)) {
+    case EXT_CALL_PENDING:
+        return 1;
+    case EXT_CALL_REFUSE:
+        r->hook_http_status = ext_call_http_status(r->ext);
+        *status = pl_status_of_http(r->hook_http_status);
+        snprintf(err, errlen, "%s", ext_call_message(r->ext));
+        return -1;
+    default:
+        return pl_hooks_apply(r, status, err, errlen);
+    }
+}
+
+static void pl_hooks_resume(void *ud, bool stopping);
+
+/* A pending hook completed (any thread): the request resumes on its engine. */
+static void pl_hooks_wake(void *ud)
+{
+    pl_request_t *r = ud;
+    if (upstream_post(r->engine, pl_hooks_resume, r) < 0)
+        pl_hooks_resume(r, true);
+}
+
+static void pl_hooks_resume(void *ud, bool stopping)
+{
+    pl_request_t *r = ud;
+    grpc_status_code status = GRPC_STATUS_OK;
+    char err[512];
+    pthread_mutex_lock(&r->mu);
+    bool cancelled = r->cancelled;
+    pthread_mutex_unlock(&r->mu);
+    if (stopping) {
+        pl_finish_errorf(r, GRPC_STATUS_UNAVAILABLE, "gateway: shutting down");
+    } else if (cancelled) {
+        pl_finish_errorf(r, GRPC_STATUS_CANCELLED, "cancelled by the client");
+    } else {
+        int rc = pl_hooks_step(r, &status, err, sizeof(err));
+        if (rc > 0)
+            return; /* the next hook is pending: its reference stays */
+        if (rc == 0 && pl_proceed(r, &status, err, sizeof(err)) == 0)
+            goto out;
+        pl_finish_errorf(r, status, "%s", err);
+    }
+out:
+    pl_unref(r); /* the pending hook's reference */
+}
+
+/* Runs the request hooks at the start. 0 passed, 1 pending (the request
+ * goes on in pl_hooks_resume), -1 with *status and err. */
+static int pl_hooks_begin(pl_request_t *r, const pl_params_t *params, grpc_status_code *status,
+                          char *err, size_t errlen)
+{
+    buf_t json = BUF_INIT(PL_BODY_CAP);
+    *status = GRPC_STATUS_INVALID_ARGUMENT;
+    if (openai_build_chat_request(r->req, r->req->model, false, &json, err, errlen) < 0) {
+        buf_free(&json);
+        return -1;
+    }
+    llmgw_ext_request_t q = {
+        .struct_size = sizeof(q),
+        .request_json = buf_cstr(&json),
+        .request_len = json.len,
+        .stream = r->stream,
+        .door = params->door ? params->door : "grpc",
+        .key = r->key ? r->key->name : "",
+        .team = r->key && r->key->team ? r->key->team : "",
+        .headers = params->headers,
+        .n_headers = params->headers ? params->n_headers : 0,
+    };
+    r->ext = ext_call_new(&q, pl_hooks_wake, r);
+    buf_free(&json);
+    if (!r->ext) {
+        *status = GRPC_STATUS_RESOURCE_EXHAUSTED;
+        snprintf(err, errlen, "gateway: out of memory");
+        return -1;
+    }
+    /* The pending hook's reference, taken first: it may complete and the
+     * request resume on the engine before ext_call_run returns. */
+    atomic_fetch_add(&r->refs, 1);
+    int rc = pl_hooks_step(r, status, err, errlen);
+    if (rc <= 0)
+        atomic_fetch_sub(&r->refs, 1); /* the front door's is still held */
+    if (rc < 0 && params->refused_http_status)
+        *params->refused_http_status = r->hook_http_status;
+    return rc;
+}
+
 pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_callbacks_t *cb,
                              void *ud, grpc_status_code *status, char *err, size_t errlen)
 {
@@ -1279,6 +1595,8 @@ pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_
     r->api_version = params->req ? params->req->api_version : NULL;
     r->stream = params->kind == PL_KIND_RAW ? params->stream && cb->on_raw_event : params->stream;
     r->last_retry_after_ms = -1;
+    r->member = params->member;
+    r->no_cache = params->no_cache;
     r->deadline_ms = params->deadline_ms;
     r->start_us = clock_now_us();
     buf_init(&r->body, PL_BODY_CAP);
@@ -1300,91 +1618,15 @@ pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_
         *status = GRPC_STATUS_INVALID_ARGUMENT;
         goto fail;
     }
-    if (pl_apply_policy(r, status, err, errlen) < 0)
-        goto fail;
-    route_filter_t filter = policy_route_filter(r->policy);
-    switch (planner_plan_filtered(&p->planner, r->table, r->req, &filter, pl_rng(p), &r->plan, err,
-                                  errlen)) {
-    case ROUTE_OK:
-        break;
-    case ROUTE_ERR_NOT_FOUND:
-        *status = GRPC_STATUS_NOT_FOUND;
-        goto fail;
-    case ROUTE_ERR_NO_CANDIDATE:
-        *status = GRPC_STATUS_FAILED_PRECONDITION;
-        goto fail;
-    case ROUTE_ERR_DENIED:
-        pl_policy_denied(r, err, errlen);
-        *status = GRPC_STATUS_PERMISSION_DENIED;
-        goto fail;
-    case ROUTE_ERR_UNAVAILABLE: {
-        /* Every deployment waits out a Retry-After: answered through
-         * on_done, which can carry how long to back off. */
-        int64_t wait_ms = pl_plan_wait_ms(p, &r->plan);
-        if (wait_ms > 0) {
-            buf_append_str(&r->message, err);
-            pl_finish_waiting(r, wait_ms);
-            return r;
-        }
-        *status = GRPC_STATUS_UNAVAILABLE;
-        goto fail;
-    }
-    default:
-        *status = GRPC_STATUS_INVALID_ARGUMENT;
-        goto fail;
-    }
-    /* A cache hit costs nothing: no budget is asked, no tokens admitted. */
-    buf_t hit = BUF_INIT(PL_CACHE_VALUE_CAP);
-    int64_t hit_age_ms = 0;
-    bool cached = pl_cache_lookup(r, params->no_cache, &hit, &hit_age_ms);
-    /* Hard budgets: the first choice's provider stands for the request. */
-    if (!cached &&
-        budget_lease_admit(p->leases, r->table, r->key,
-                           r->plan.n > 0 ? r->plan.items[0].provider->name : "", err, errlen) < 0) {
-        buf_free(&hit);
-        *status = GRPC_STATUS_RESOURCE_EXHAUSTED;
-        goto fail;
-    }
-    if (clock_now_ms() >= r->deadline_ms) {
-        buf_free(&hit);
-        *status = GRPC_STATUS_DEADLINE_EXCEEDED;
-        snprintf(err, errlen, "deadline exceeded before the first attempt");
-        goto fail;
-    }
-    if (r->key) {
-        /* Over a limit: answered through on_done like a provider's
-         * Retry-After, so the front doors can say when to come back. */
-        int64_t wait_ms = 0;
-        if (pl_rate_limit(r, params->member, cached, &wait_ms, err, errlen) != 0) {
-            buf_free(&hit);
-            buf_append_str(&r->message, err);
-            pl_finish_waiting(r, wait_ms);
-            return r;
-        }
-    }
-    if (cached && pl_cache_replay(r, &hit, hit_age_ms)) {
-        buf_free(&hit);
-        return r; /* answered from the cache */
-    }
-    buf_free(&hit);
-    if (r->stream) {
-        r->scratch = arena_new(0);
-        if (!r->scratch) {
-            *status = GRPC_STATUS_RESOURCE_EXHAUSTED;
-            snprintf(err, errlen, "gateway: out of memory");
+    if (r->kind == PL_KIND_CHAT && ext_hooks_have_request()) {
+        int rc = pl_hooks_begin(r, params, status, err, errlen);
+        if (rc > 0)
+            return r; /* a hook answers later: pl_hooks_resume goes on */
+        if (rc < 0)
             goto fail;
-        }
     }
-    /* From here on every outcome goes through on_done. A body-building error
-     * (a *_json field) is found on the first submit and reported there. */
-    atomic_fetch_add(&r->refs, 1); /* keep r alive across the first submit */
-    if (p->stats) {
-        usage_stats_request_begin(p->stats);
-        r->stats_begun = true;
-    }
-    r->next = 0;
-    pl_try_next(r); /* admission may skip a candidate whose breaker just opened */
-    pl_unref(r);
+    if (pl_proceed(r, status, err, errlen) < 0)
+        goto fail;
     return r;
 fail:
     pl_observe(r, *status, NULL, 0);

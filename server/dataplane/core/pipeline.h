@@ -75,6 +75,9 @@ typedef struct {
      * ignored ("dropped logprobs for claude"), for the llmgw-warning header
      * or trailer; NULL none (arena-owned). */
     const char *warning;
+    /* A request hook refused the request (ext_hooks.h): the HTTP status it
+     * asked for (status is its gRPC counterpart); 0 otherwise. */
+    int http_status;
 } pl_result_t;
 
 typedef struct {
@@ -159,9 +162,29 @@ typedef struct {
      * cache-control: no-cache, gRPC metadata of the same name); the answer
      * is not stored either. */
     bool no_cache;
+    /* For extensions' request hooks (read only when one is loaded): the
+     * front door ("http", "grpc"; NULL: "grpc") and the caller's headers as
+     * "name: value" lines (borrowed for the call; NULL: none). */
+    const char *door;
+    const char *const *headers;
+    size_t n_headers;
+    /* Set when a request hook refuses inside pipeline_start (NULL is
+     * returned): the HTTP status it asked for. May be NULL. */
+    int *refused_http_status;
 } pl_params_t;
 
-/* Checks the key, validates the request, plans the route and submits the
+/* Rewritten requests from extensions' request hooks come back as OpenAI
+ * chat JSON; `decode` (the HTTP front door's decoder) turns such a text into
+ * a ChatRequest in `a`. Set before the first request; without it a rewrite
+ * is refused. 0, or -1 with err naming the field. */
+typedef int (*pl_request_decoder_t)(const char *json, size_t len, arena_t *a,
+                                    Llmgw__V1__ChatRequest **out, char *err, size_t errlen);
+void pipeline_set_request_decoder(pipeline_t *p, pl_request_decoder_t decode);
+
+/* Checks the key, validates the request, runs the extensions' request hooks
+ * (a hook that answers later: pipeline_start returns the handle and the
+ * request goes on, on its engine's thread, once the hook completed), plans
+ * the route and submits the
  * first attempt. NULL when the request ends before any attempt (bad key,
  * bad request, unknown model, no memory): *status and err say why and
  * on_done never runs. Otherwise on_done runs exactly once — possibly

@@ -19,6 +19,7 @@
 #include "http_api.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -39,6 +41,7 @@
 #include "cache_replay.h"
 #include "chat_schema.h"
 #include "clock.h"
+#include "ext_hooks.h"
 #include "http_chat.h"
 #include "http_ensemble.h"
 #include "http_gw.h"
@@ -322,10 +325,27 @@ static void ha_set_warning(hconn_t *hc, const char *w)
     ha_header_safe(hc->warning);
 }
 
+/* An extension's request hook refused with its own HTTP status. */
+static void ha_hook_status(http_error_t *e, int status)
+{
+    if (status <= 0)
+        return;
+    e->http_status = status;
+    e->type = status == 401   ? "authentication_error"
+              : status == 403 ? "permission_error"
+              : status == 429 ? "rate_limit_error"
+              : status >= 500 ? "server_error"
+                              : "invalid_request_error";
+    e->code = "extension_refused";
+    e->param[0] = '\0';
+    e->retry_after_s = 0;
+}
+
 static void ha_error_answer(hconn_t *hc, const pl_result_t *res)
 {
     http_error_t e;
     http_error_from_status(res->status, res->message, res, &e);
+    ha_hook_status(&e, res->http_status);
     buf_reset(&hc->out);
     hc->retry_after_s = e.retry_after_s;
     hc->status = e.http_status;
@@ -693,6 +713,43 @@ static bool ha_completions_bridged(hconn_t *hc, const char *body, size_t len)
     return p && !ha_has_completions(p);
 }
 
+/* The request's headers for extensions' request hooks: "name: value"
+ * lines, names lower-case, in the arena (authorization left out). */
+typedef struct {
+    arena_t *a;
+    const char **lines;
+    size_t n, cap;
+} ha_headers_t;
+
+static enum MHD_Result ha_header_line(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    ha_headers_t *h = cls;
+    if (h->n >= h->cap || strcasecmp(key, "authorization") == 0)
+        return MHD_YES;
+    size_t kl = strlen(key), vl = value ? strlen(value) : 0;
+    char *line = arena_alloc(h->a, kl + vl + 3);
+    if (!line)
+        return MHD_NO;
+    for (size_t i = 0; i < kl; i++)
+        line[i] = (char)tolower((unsigned char)key[i]);
+    memcpy(line + kl, ": ", 2);
+    memcpy(line + kl + 2, value ? value : "", vl);
+    line[kl + 2 + vl] = '\0';
+    h->lines[h->n++] = line;
+    return MHD_YES;
+}
+
+static void ha_hook_headers(hconn_t *hc, pl_params_t *params)
+{
+    ha_headers_t h = {.a = hc->arena, .cap = 64};
+    if (!(h.lines = arena_alloc(hc->arena, sizeof(char *) * h.cap)))
+        return;
+    MHD_get_connection_values(hc->conn, MHD_HEADER_KIND, ha_header_line, &h);
+    params->headers = h.lines;
+    params->n_headers = h.n;
+}
+
 static enum MHD_Result ha_start(hconn_t *hc)
 {
     http_api_t *h = hc->api;
@@ -703,7 +760,10 @@ static enum MHD_Result ha_start(hconn_t *hc)
         .authorization = ha_authorization(hc->conn),
         .deadline_ms = ha_deadline_ms(hc->conn),
         .no_cache = ha_no_cache(hc->conn),
+        .door = "http",
     };
+    int refused_http_status = 0;
+    params.refused_http_status = &refused_http_status;
     if (params.deadline_ms < 0) {
         http_error_t e = {.http_status = 400, .type = "invalid_request_error"};
         snprintf(e.param, sizeof(e.param), "x-llmgw-timeout-ms");
@@ -752,6 +812,8 @@ static enum MHD_Result ha_start(hconn_t *hc)
     params.engine = hc->loop->engine;
     params.table = hc->table;
     params.key = hc->key;
+    if (params.kind == PL_KIND_CHAT && ext_hooks_have_request())
+        ha_hook_headers(hc, &params);
     buf_free(&hc->body);
 
     grpc_status_code status = GRPC_STATUS_OK;
@@ -763,6 +825,7 @@ static enum MHD_Result ha_start(hconn_t *hc)
         hconn_unref(hc);
         http_error_t e;
         http_error_from_status(status, err, NULL, &e);
+        ha_hook_status(&e, refused_http_status);
         return ha_queue_error(hc, &e, err);
     }
     pthread_mutex_lock(&hc->mu);

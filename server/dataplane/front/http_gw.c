@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "arena.h"
+#include "ext_loader.h"
 #include "http_chat.h"
 #include "provider_quirks.h"
 
@@ -385,7 +386,16 @@ int http_gw_extensions(const http_gw_view_t *v, buf_t *out)
         json_decref(providers);
         return -1;
     }
-    return gw_finish(json_pack("{s:o, s:o}", "gateway", gateway, "providers", providers), 200, out);
+    /* The plugins this process loaded (docs/extensions.md). */
+    json_t *plugins = ext_loader_list();
+    if (!plugins) {
+        json_decref(gateway);
+        json_decref(providers);
+        return -1;
+    }
+    return gw_finish(json_pack("{s:o, s:o, s:o}", "gateway", gateway, "providers", providers,
+                               "plugins", plugins),
+                     200, out);
 }
 
 int http_gw_ready(const http_gw_view_t *v, buf_t *out)

@@ -14,6 +14,8 @@
 #include "auth.h"
 #include "chatreq.h"
 #include "clock.h"
+#include "ext_loader.h"
+#include "llmgw/extension.h"
 #include "llmgw/v1/routing.pb-c.h"
 #include "planner.h"
 #include "policy.h"
@@ -225,6 +227,87 @@ done:
     table_unref(t);
 }
 
+/* --- Extensions ---------------------------------------------------------- */
+
+static Llmgw__V1__ExtensionInfo *rr_extension(arena_t *a, size_t i)
+{
+    const ext_loader_info_t *in = ext_loader_at(i);
+    Llmgw__V1__ExtensionInfo *e = arena_alloc(a, sizeof(*e));
+    char msg[256];
+    if (!e || !in)
+        return NULL;
+    llmgw__v1__extension_info__init(e);
+    e->name = (char *)in->name;
+    e->version = (char *)in->version;
+    e->abi_version = in->abi_version;
+    e->path = (char *)in->path;
+    e->adapters = (char **)in->adapters;
+    e->n_adapters = in->n_adapters;
+    e->request_hooks = (uint32_t)in->request_hooks;
+    e->response_hooks = (uint32_t)in->response_hooks;
+    e->usage_hooks = (uint32_t)in->usage_hooks;
+    e->healthy = ext_loader_health(i, msg, sizeof(msg));
+    e->health_message = arena_strdup(a, msg);
+    return e->health_message ? e : NULL;
+}
+
+static void rr_extensions(gs_call_t *call, const uint8_t *msg, size_t len, void *ctx)
+{
+    rpc_routing_t *svc = ctx;
+    char err[256];
+    const char *details = NULL;
+    const table_key_t *key = NULL;
+    table_t *t = table_slot_get(svc->tables);
+    arena_t *a = arena_new(0);
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    grpc_status_code status = auth_authorize(t, gs_call_metadata(call, "authorization"),
+                                             TABLE_SCOPE_ROUTING, &key, err, sizeof(err));
+    if (status != GRPC_STATUS_OK) {
+        details = err;
+        goto done;
+    }
+    Llmgw__V1__ExtensionsRequest *req =
+        a ? llmgw__v1__extensions_request__unpack(arena_pb_allocator(a), len, msg) : NULL;
+    if (!a)
+        goto oom;
+    if (!req) {
+        status = GRPC_STATUS_INVALID_ARGUMENT;
+        details = "request: not a valid llmgw.v1.ExtensionsRequest message";
+        goto done;
+    }
+    Llmgw__V1__ExtensionsResponse resp = LLMGW__V1__EXTENSIONS_RESPONSE__INIT;
+    size_t n = ext_loader_count();
+    resp.abi_version = LLMGW_EXT_ABI_VERSION;
+    resp.extensions = arena_alloc(a, sizeof(*resp.extensions) * (n ? n : 1));
+    if (!resp.extensions)
+        goto oom;
+    for (size_t i = 0; i < n; i++) {
+        const ext_loader_info_t *in = ext_loader_at(i);
+        if (req->name[0] && strcmp(req->name, in->name) != 0)
+            continue;
+        if (!(resp.extensions[resp.n_extensions] = rr_extension(a, i)))
+            goto oom;
+        resp.n_extensions++;
+    }
+    if (req->name[0] && resp.n_extensions == 0) {
+        status = GRPC_STATUS_NOT_FOUND;
+        snprintf(err, sizeof(err), "name: no extension '%.64s' is loaded", req->name);
+        details = err;
+        goto done;
+    }
+    if (!(out = rr_pack(a, &resp.base, &out_len)))
+        goto oom;
+    goto done;
+oom:
+    status = GRPC_STATUS_RESOURCE_EXHAUSTED;
+    details = "gateway: out of memory";
+done:
+    gs_call_finish(call, status, details, status == GRPC_STATUS_OK ? out : NULL, out_len);
+    arena_free(a);
+    table_unref(t);
+}
+
 /* --- Explain ------------------------------------------------------------- */
 
 static uint64_t *rr_rng(void)
@@ -417,6 +500,8 @@ rpc_routing_t *rpc_routing_new(gs_server_t *server, table_slot_t *tables, metric
     if (gs_server_add_method(server, "/llmgw.v1.RoutingService/Providers", GS_UNARY, rr_providers,
                              svc) < 0 ||
         gs_server_add_method(server, "/llmgw.v1.RoutingService/Explain", GS_UNARY, rr_explain,
+                             svc) < 0 ||
+        gs_server_add_method(server, "/llmgw.v1.RoutingService/Extensions", GS_UNARY, rr_extensions,
                              svc) < 0) {
         free(svc);
         return NULL;

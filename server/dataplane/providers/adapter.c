@@ -1,19 +1,94 @@
-/* adapter: the table of wire formats, and the OpenAI one. See adapter.h. */
+/* adapter: the registry of wire formats, and the OpenAI one. See adapter.h.
+ *
+ * Thread model: adapter_register runs at startup (main thread, before any
+ * request; the mutex only orders registrations). The built-ins go in on the
+ * first call of any function here (pthread_once). Lookups read `reg` and
+ * `n_reg` without the lock: both stop changing before requests begin.
+ */
 #include "adapter.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "anthropic.h"
+#include "log.h"
 #include "openai.h"
 #include "provider_quirks.h"
 
+static pthread_once_t adapter_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t adapter_mu = PTHREAD_MUTEX_INITIALIZER;
+static const adapter_t *reg[ADAPTER_MAX];
+static atomic_size_t n_reg;
+
+static int adapter_add(const adapter_t *a, char *err, size_t errlen)
+{
+    int rc = -1;
+    pthread_mutex_lock(&adapter_mu);
+    size_t n = atomic_load(&n_reg);
+    if (!a || !a->name || !a->name[0]) {
+        snprintf(err, errlen, "wire_format: an adapter needs a name");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(reg[i]->name, a->name) == 0) {
+            snprintf(err, errlen, "wire_format: '%s' is already registered", a->name);
+            goto out;
+        }
+    if (n >= ADAPTER_MAX) {
+        snprintf(err, errlen, "wire_format: '%s': no room (at most %d wire formats)", a->name,
+                 ADAPTER_MAX);
+        goto out;
+    }
+    reg[n] = a;
+    atomic_store(&n_reg, n + 1);
+    rc = 0;
+out:
+    pthread_mutex_unlock(&adapter_mu);
+    return rc;
+}
+
+/* The built-ins go through the same call as an extension's adapters. */
+static void adapter_builtins(void)
+{
+    char err[128];
+    if (adapter_add(&adapter_openai, err, sizeof(err)) < 0 ||
+        adapter_add(&adapter_anthropic, err, sizeof(err)) < 0)
+        log_error("built-in adapter not registered", "error=\"%s\"", err);
+}
+
+int adapter_register(const adapter_t *a, char *err, size_t errlen)
+{
+    pthread_once(&adapter_once, adapter_builtins);
+    return adapter_add(a, err, errlen);
+}
+
+const adapter_t *adapter_find(const char *wire_format)
+{
+    pthread_once(&adapter_once, adapter_builtins);
+    size_t n = atomic_load(&n_reg);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(reg[i]->name, wire_format) == 0)
+            return reg[i];
+    return NULL;
+}
+
+size_t adapter_count(void)
+{
+    pthread_once(&adapter_once, adapter_builtins);
+    return atomic_load(&n_reg);
+}
+
+const adapter_t *adapter_at(size_t i)
+{
+    return i < adapter_count() ? reg[i] : NULL;
+}
+
 const adapter_t *adapter_for(const table_provider_t *p)
 {
-    if (p->wire_format && strcmp(p->wire_format, "anthropic") == 0)
-        return &adapter_anthropic;
-    return &adapter_openai;
+    return adapter_find(p->wire_format && p->wire_format[0] ? p->wire_format : "openai");
 }
 
 char *adapter_chat_url(const adapter_t *ad, const table_provider_t *p, const char *path,

@@ -8,6 +8,12 @@
  *
  * Adapters are stateless tables; a stream's per-attempt state lives in an
  * adapter_stream_t the adapter allocates (stream_new) and the pipeline frees.
+ *
+ * The registry: every wire format is registered by name through
+ * adapter_register — the built-in openai and anthropic adapters (on first
+ * use) exactly as the ones extensions bring (ext_adapter.h). Registration
+ * happens at startup, before any request; lookups after that read an
+ * array that no longer changes, so they take no lock.
  */
 #ifndef LLMGW_ADAPTER_H
 #define LLMGW_ADAPTER_H
@@ -52,8 +58,21 @@ typedef struct {
                             const char *retry_after);
 } adapter_t;
 
-/* The adapter for provider p: its wire_format ("openai" unless it says
- * "anthropic", docs/providers.md). */
+#define ADAPTER_MAX 16 /* wire formats one process can know */
+
+/* Adds `a` (borrowed for the process's life) under a->name. 0, or -1 with
+ * err when the name is taken, empty or the registry is full. The built-in
+ * adapters are registered first, so an extension cannot replace them. */
+int adapter_register(const adapter_t *a, char *err, size_t errlen);
+/* The adapter registered as `wire_format`; NULL when none. */
+const adapter_t *adapter_find(const char *wire_format);
+/* The registered adapters, in registration order (for listings). */
+size_t adapter_count(void);
+const adapter_t *adapter_at(size_t i);
+
+/* The adapter for provider p: the one registered under its wire_format
+ * ("openai" when it names none, docs/providers.md); NULL when the format it
+ * names has no adapter (an extension that is not loaded). */
 const adapter_t *adapter_for(const table_provider_t *p);
 
 /* The chat URL of provider p in `a`: base_url + the adapter's chat_path (or

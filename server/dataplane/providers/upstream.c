@@ -6,7 +6,8 @@
  *     and every request's response state (status, body buffer, timings). No
  *     other thread reads or writes those.
  *   - Any thread talks to the engine only through u->lock, which guards the
- *     submit queue, the cancel queue, each request's cancel_requested flag,
+ *     submit queue, the cancel queue, the task queue (upstream_post: run in
+ *     order on the engine thread), each request's cancel_requested flag,
  *     u->stopping and the guest change. After pushing, another thread writes
  *     the engine's eventfd; the engine thread itself only sets u->kick (its
  *     next turn polls without waiting), so a submit from a callback or from
@@ -137,6 +138,13 @@ struct upstream_req {
     char storage[]; /* url NUL body NUL */
 };
 
+/* One upstream_post: fn(ud, stopping) to run on the engine thread. */
+typedef struct upstream_task {
+    void (*fn)(void *ud, bool stopping);
+    void *ud;
+    struct upstream_task *next;
+} upstream_task_t;
+
 struct upstream {
     CURLM *multi;
     pthread_t thread;
@@ -149,6 +157,7 @@ struct upstream {
     /* Guarded by lock. */
     upstream_req_t *submit_head, *submit_tail;
     upstream_req_t *cancel_head, *cancel_tail;
+    upstream_task_t *task_head, *task_tail; /* upstream_post */
     bool stopping;
     bool guest_change; /* guest_next waits to replace the guest */
     upstream_guest_t guest_next;
@@ -669,6 +678,21 @@ static void upstream_poll(upstream_t *u)
     }
 }
 
+/* Runs the posted tasks queued so far, in order, with no lock held. */
+static void upstream_run_tasks(upstream_t *u, bool stopping)
+{
+    pthread_mutex_lock(&u->lock);
+    upstream_task_t *t = u->task_head;
+    u->task_head = u->task_tail = NULL;
+    pthread_mutex_unlock(&u->lock);
+    while (t) {
+        upstream_task_t *next = t->next;
+        t->fn(t->ud, stopping);
+        free(t);
+        t = next;
+    }
+}
+
 static void *upstream_engine_main(void *arg)
 {
     upstream_t *u = arg;
@@ -681,9 +705,11 @@ static void *upstream_engine_main(void *arg)
         if (stopping) {
             upstream_process_queues(u, submits, cancels, true);
             upstream_shutdown_all(u);
+            upstream_run_tasks(u, true);
             return NULL;
         }
         upstream_process_queues(u, submits, cancels, false);
+        upstream_run_tasks(u, false);
         upstream_run_timer(u, clock_now_us());
         upstream_drain_done(u);
 
@@ -845,6 +871,28 @@ void upstream_free(upstream_t *u)
     pthread_mutex_destroy(&u->lock);
     free(u);
     curl_global_cleanup();
+}
+
+int upstream_post(upstream_t *u, void (*fn)(void *ud, bool stopping), void *ud)
+{
+    upstream_task_t *t = malloc(sizeof(*t));
+    if (!t)
+        return -1;
+    *t = (upstream_task_t){.fn = fn, .ud = ud};
+    pthread_mutex_lock(&u->lock);
+    if (u->stopping) {
+        pthread_mutex_unlock(&u->lock);
+        free(t);
+        return -1;
+    }
+    if (u->task_tail)
+        u->task_tail->next = t;
+    else
+        u->task_head = t;
+    u->task_tail = t;
+    pthread_mutex_unlock(&u->lock);
+    upstream_wake(u);
+    return 0;
 }
 
 static bool upstream_has_header(const upstream_spec_t *spec, const char *name)

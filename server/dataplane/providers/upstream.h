@@ -105,6 +105,11 @@ int upstream_set_guest(upstream_t *u, const upstream_guest_t *g);
 /* Asks the engine to run its guest soon, from any thread: for work the
  * guest's fd does not signal (libmicrohttpd's resumed connections). */
 void upstream_guest_wake(upstream_t *u);
+/* Runs fn(ud, false) once on the engine thread, soon, from any thread (a
+ * request that waited on work elsewhere resumes on its loop). A task queued
+ * when the engine stops runs with stopping = true (no submit will succeed).
+ * 0, or -1 (out of memory, or the engine is stopping: fn never runs). */
+int upstream_post(upstream_t *u, void (*fn)(void *ud, bool stopping), void *ud);
 /* Requests submitted and not yet done (for tests and metrics). */
 int upstream_in_flight(upstream_t *u);
 
