@@ -121,6 +121,14 @@ async function shot(page, name) {
     const succ = await page.textContent("#chart-success svg");
     assert(succ.includes("100% of " + simRow.requests), "success chart " + succ);
   });
+  await check("Performance Analytics charts latency from AnalyticsService (p50, p99 per deployment)", async () => {
+    for (let i = 0; i < 80; i++) {
+      if (/sim\/gpt-4o(?!-mini).*p50 [0-9.]+ ms · p99 [0-9.]+ ms/.test(await page.textContent("#chart-latency"))) return;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const perf = await api(ADMIN, "llmgw.v1.AnalyticsService/ProviderPerformance", {});
+    throw new Error("latency chart: " + (await page.textContent("#chart-latency")) + " | API: " + JSON.stringify(perf).slice(0, 600));
+  });
   await check("Routing Intelligence: route chat, its strategy, selection and fallback chain", async () => {
     const v = await page.$eval("select[data-route=chat]", (s) => s.value);
     assert(v === "priority", "strategy " + v);
@@ -159,16 +167,20 @@ async function shot(page, name) {
     await page.click("tr[data-provider=added-local] button:text('test')");
     await page.waitForFunction(() => /added-local: ok, HTTP 200/.test(document.getElementById("notice").textContent));
   });
-  await page.selectOption("select[data-route=chat]", "weighted");
-  await check("switch route chat to weighted", async () => {
-    await page.waitForFunction(() => document.getElementById("notice").textContent.includes("route chat now uses weighted"));
-    await page.waitForFunction(() => document.querySelector(".route[data-route=chat] .pick").textContent.startsWith("selection: weighted"));
+  await check("the strategy switch offers every strategy but custom (the route has no weights)", async () => {
+    const opts = await page.$$eval("select[data-route=chat] option", (o) => o.map((x) => x.value));
+    assert(opts.join(",") === "priority,weighted,cost,latency,quality,balanced", opts.join(","));
+  });
+  await page.selectOption("select[data-route=chat]", "cost");
+  await check("switch route chat to cost", async () => {
+    await page.waitForFunction(() => document.getElementById("notice").textContent.includes("route chat now uses cost"));
+    await page.waitForFunction(() => document.querySelector(".route[data-route=chat] .pick").textContent.startsWith("selection: cost"));
   });
   await check("the data plane serves route chat with the new strategy", async () => {
     let last = null;
     for (let i = 0; i < 100; i++) {
       last = await chatReason();
-      if (last.status === 200 && last.reason.startsWith("weighted:")) return;
+      if (last.status === 200 && last.reason.startsWith("cost:")) return;
       await new Promise((r) => setTimeout(r, 150));
     }
     throw new Error("last answer " + JSON.stringify(last));
@@ -205,7 +217,12 @@ async function shot(page, name) {
   await page.waitForFunction(() => document.getElementById("conn").textContent === "live");
 
   // --- the control plane goes away, then comes back ------------------------------------------------
-  const before = await page.textContent("tr[data-provider=sim] td:nth-child(5)");
+  // The figures settle first: the data plane's last usage batch (sent every
+  // second) may still be on its way after the strategy check's requests.
+  await new Promise((r) => setTimeout(r, 2500));
+  const settled = await api(ADMIN, "llmgw.v1.UsageService/GetUsageReport", { by: "provider", since_unix_ms: Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), 1) });
+  const before = String(settled.json.rows.find((r) => r.group === "sim").requests);
+  await page.waitForFunction((w) => document.querySelector("tr[data-provider=sim] td:nth-child(5)").textContent === w, before, { timeout: 20000 });
   execFileSync("bash", ["-c", CP_STOP]);
   await check("a stopped control plane: the page says so and keeps the last figures", async () => {
     await page.waitForFunction(() => /^control plane unreachable — last update \d\d:\d\d:\d\d, retrying$/.test(document.getElementById("banner").textContent) && !document.getElementById("banner").hidden, null, { timeout: 20000 });

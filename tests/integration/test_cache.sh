@@ -196,7 +196,11 @@ chat "{\"model\": \"brief\", $Q, \"temperature\": 0}"
 expect_miss "brief: past the TTL"
 
 # --- hits do not spend a key's tokens-per-minute ------------------------------------
-LONG=$(printf 'x%.0s' $(seq 1 200))
+# 100 words: the gateway's estimate (about 4 characters a token: 54) fits the
+# key's 60 tokens a minute, and the provider's count (the sim: a token a word,
+# about 200 with the answer) settles the bucket deep into debt, so the miss
+# below is refused however slowly this machine gets there (1 token/s refill).
+LONG=$(printf 'w %.0s' $(seq 1 100))
 TQ="{\"model\": \"cached\", \"messages\": [{\"role\": \"user\", \"content\": \"$LONG\"}], \"temperature\": 0}"
 KEY=$TPM_KEY chat "$TQ"
 expect_miss "tpm key: first"

@@ -78,7 +78,8 @@ static void test_pbjson_round_trip(void **state)
     (void)state;
     const char *text = "{\"route\":{\"name\":\"chat\",\"strategy\":\"weighted\",\"deployments\":"
                        "[{\"provider\":\"a\",\"model\":\"m\",\"weight\":2.5,\"priority\":1},"
-                       "{\"provider\":\"b\",\"model\":\"n\",\"weight\":1.5,\"priority\":-3}]}}";
+                       "{\"provider\":\"b\",\"model\":\"n\",\"weight\":1.5,\"priority\":-3}],"
+                       "\"max_attempts\":0}}";
     ProtobufCMessage *m = parse_ok(&llmgw__v1__update_route_request__descriptor, text);
     json_t *back = pbjson_from_message(m);
     json_t *want = json_loads(text, 0, NULL);

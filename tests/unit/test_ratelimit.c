@@ -125,6 +125,25 @@ static void test_ratelimit_zero_requests_charge_tokens_only(void **state)
     ratelimit_free(rl);
 }
 
+/* A cache hit asks for a request and no tokens: a tokens bucket in debt
+ * (a request used more than estimated) does not refuse it. */
+static void test_ratelimit_zero_tokens_pass_a_bucket_in_debt(void **state)
+{
+    (void)state;
+    fake_now = 0;
+    ratelimit_t *rl = ratelimit_new(fake_clock, NULL);
+    ratelimit_subject_t s = {.key = "debt", .key_tpm = 60};
+    ratelimit_ticket_t t;
+    int64_t retry;
+    assert_int_equal(admit(rl, &s, 54, &t, &retry), 0);
+    ratelimit_settle(rl, &t, 400); /* deep in debt */
+    assert_int_equal(admit(rl, &s, 1, NULL, &retry), 1);
+    assert_true(retry > 0);
+    assert_int_equal(admit(rl, &s, 0, NULL, &retry), 0);
+    assert_int_equal(retry, 0);
+    ratelimit_free(rl);
+}
+
 static void test_ratelimit_estimate_above_limit_needs_full_bucket(void **state)
 {
     (void)state;
@@ -259,6 +278,7 @@ int main(void)
         cmocka_unit_test(test_ratelimit_rpm_burst_refused_then_refilled),
         cmocka_unit_test(test_ratelimit_tpm_charges_estimate_and_settles),
         cmocka_unit_test(test_ratelimit_zero_requests_charge_tokens_only),
+        cmocka_unit_test(test_ratelimit_zero_tokens_pass_a_bucket_in_debt),
         cmocka_unit_test(test_ratelimit_estimate_above_limit_needs_full_bucket),
         cmocka_unit_test(test_ratelimit_team_limit_shared_by_keys_and_atomic),
         cmocka_unit_test(test_ratelimit_state_survives_reload_and_limit_changes),

@@ -11,6 +11,10 @@
 "use strict";
 
 const POLL_MS = 5000;
+/* Every strategy a route may have (docs/routing-table.md); "custom" only for
+ * a route that has weights, which it requires. */
+const STRATEGIES_ALL = ["priority", "weighted", "cost", "latency", "quality", "balanced", "custom"];
+const strategiesFor = (r) => STRATEGIES_ALL.filter((s) => s !== "custom" || r.weights || r.strategy === "custom");
 const BUCKET_MS = 5 * 60 * 1000;
 const BUCKETS = 12;
 
@@ -233,17 +237,17 @@ async function load() {
   return { now, mtd, hourStart, providers, models, routes, nodes, budgets, byProvider, byModel, series, analytics };
 }
 
-/* AnalyticsService, when this control plane has it: every read method the
- * role may call, asked with an empty request, shown as tables. */
+/* AnalyticsService (the fleet's merged metrics, docs/analytics.md), when
+ * this control plane has it: performance and quality over the last 24 hours. */
 async function loadAnalytics() {
-  const names = Object.keys(state.methods).filter((n) => n.startsWith("llmgw.v1.AnalyticsService/"));
-  const out = [];
-  for (const n of names) {
-    const m = n.split("/")[1];
-    if (!/^(Get|List|Query)/.test(m)) continue;
-    out.push({ name: n, answer: await optional(n) });
-  }
-  return { present: names.length > 0, results: out };
+  const svc = "llmgw.v1.AnalyticsService/";
+  const present = Object.keys(state.methods).some((n) => n.startsWith(svc));
+  if (!present) return { present, perf: null, quality: null };
+  const until = new Date();
+  const win = { since: new Date(until.getTime() - 24 * 3600 * 1000).toISOString(), until: until.toISOString() };
+  const perf = has(svc + "ProviderPerformance") ? await optional(svc + "ProviderPerformance", win) : null;
+  const quality = has(svc + "Quality") ? await optional(svc + "Quality", win) : null;
+  return { present, perf, quality };
 }
 
 async function refresh() {
@@ -449,7 +453,7 @@ function renderRouting(d) {
     "the data plane's live pick per request is its x-llmgw-route-reason header, not reported to the control plane.";
   for (const r of rs) {
     const sel = el("select", { "aria-label": "strategy of " + r.name, "data-route": r.name },
-      ...["priority", "weighted"].map((s) => el("option", { value: s, selected: s === r.strategy, text: s })));
+      ...strategiesFor(r).map((s) => el("option", { value: s, selected: s === r.strategy, text: s })));
     sel.addEventListener("change", () => switchStrategy(r, sel.value, sel));
     const c = chain(r);
     const items = c.ds.map((dep, i) => {
@@ -463,8 +467,13 @@ function renderRouting(d) {
       return el("li", { class: i === 0 ? "first" : "" }, el("strong", { text: dep.provider + "/" + dep.model }), " — " + bits.join(", "));
     });
     const first = c.ds[0];
+    const scored = { cost: "the lowest expected cost", latency: "the lowest predicted latency",
+      quality: "the highest quality score", balanced: "the best blend of cost, latency, quality and success",
+      custom: "the best score under the route's own weights" }[r.strategy];
     const reason = !first ? "no deployments" : r.strategy === "weighted"
       ? "weighted: each request picks by weight; " + first.provider + "/" + first.model + " has the largest share (" + pct((first.weight || 1) / c.total) + ")"
+      : scored ? r.strategy + ": each data plane ranks these deployments per request by " + scored +
+          " from its live metrics; the list below is the configured order, and the rest are the fallbacks"
       : "priority: " + first.provider + "/" + first.model + " has the lowest priority (" + first.priority + "); the rest are the fallback chain in order";
     box.append(el("div", { class: "route", "data-route": r.name },
       el("div", { class: "route-head" }, el("strong", { text: r.name }), el("label", { class: "sub", text: "strategy " }, sel)),
@@ -544,31 +553,33 @@ function renderPerformance(d) {
   renderLatency(d);
 }
 
-/* Latency is not in UsageService's report; AnalyticsService, when present,
- * may carry it. Any numeric *latency* field of its answers is charted. */
+/* Milliseconds for a label: a decimal below 10 ms (local providers answer in less than one). */
+const fmtMs = (v) => { const n = Number(v || 0); return n < 10 ? n.toFixed(1) : String(Math.round(n)); };
+
+/* Latency comes from AnalyticsService's ProviderPerformance: p50 and p99 of
+ * successful attempts per deployment, from the fleet's merged histograms. */
 function renderLatency(d) {
   const box = clear($("chart-latency"));
   const extra = clear($("analytics-extra"));
-  if (!d.analytics.present) {
-    box.append(el("p", { class: "na", text: "not available: UsageService reports no latency and this control plane has no AnalyticsService" }));
+  const a = d.analytics;
+  if (!a.present) {
+    box.append(el("p", { class: "na", text: "not available: this control plane has no AnalyticsService" }));
     return;
   }
-  const rows = [];
-  for (const res of d.analytics.results) {
-    const a = res.answer;
-    if (a.hidden || a.failed) { extra.append(el("p", { class: "na", text: res.name + ": " + a.reason })); continue; }
-    for (const [k, v] of Object.entries(a)) {
-      if (!Array.isArray(v)) continue;
-      for (const item of v) {
-        if (!item || typeof item !== "object") continue;
-        const label = item.provider || item.group || item.name || item.route || "";
-        const lk = Object.keys(item).find((x) => /latency/.test(x) && typeof item[x] === "number");
-        if (label && lk) rows.push({ label, value: item[lk], text: Math.round(item[lk]) + " ms (" + lk + ")" });
-      }
-      extra.append(el("p", { class: "sub", text: res.name + ": " + v.length + " " + k }));
-    }
+  const perf = a.perf;
+  if (!perf || perf.hidden || perf.failed) {
+    box.append(el("p", { class: "na", text: "ProviderPerformance: " + (perf ? perf.reason : "not on this control plane") }));
+    return;
   }
-  box.append(rows.length ? barChart(rows) : el("p", { class: "na", text: "AnalyticsService answered with no latency figures" }));
+  const rows = (perf.deployments || [])
+    .filter((x) => Number(x.successes || 0) > 0)
+    .map((x) => ({
+      label: x.provider + "/" + x.model,
+      value: Number(x.latency_p50_ms || 0),
+      text: "p50 " + fmtMs(x.latency_p50_ms) + " ms · p99 " + fmtMs(x.latency_p99_ms) + " ms",
+    }));
+  box.append(rows.length ? barChart(rows) : el("p", { class: "na", text: "no successful attempts in the last 24 hours" }));
+  extra.append(el("p", { class: "sub", text: "latency: AnalyticsService/ProviderPerformance, last 24 h, " + (perf.deployments || []).length + " deployments" }));
 }
 
 function renderOptimization(d) {
@@ -601,7 +612,14 @@ function renderOptimization(d) {
   const rates = [];
   for (const bk of d.series) { let req = 0, err = 0; for (const r of rowsOf(bk)) { req += r.requests; err += r.errors; } if (req) rates.push(1 - err / req); }
   add("consistency (1 − success-rate spread, last hour)", rates.length ? (1 - (Math.max(...rates) - Math.min(...rates))).toFixed(2) : "no requests in the last hour");
-  add("ensemble savings", d.analytics.present ? "see AnalyticsService figures" : "not reported: ensemble calls are not broken out by UsageService");
+  /* Ensemble consistency per model, from AnalyticsService's Quality. */
+  const q = d.analytics.quality;
+  const sampled = q && !q.hidden && !q.failed ? (q.models || []).filter((m) => Number(m.consistency_samples || 0) > 0) : [];
+  if (sampled.length)
+    add("ensemble consistency (last 24 h)", sampled.map((m) => m.provider + "/" + m.model + " " + Number(m.consistency).toFixed(2) +
+      " (" + m.consistency_samples + ")").join(", "));
+  else if (q && (q.hidden || q.failed)) add("ensemble consistency", "Quality: " + q.reason);
+  add("ensemble savings", "not reported: ensemble calls are not broken out of usage yet");
   const ul = clear($("suggestions"));
   const sugg = suggestions(d);
   if (!sugg.length) ul.append(el("li", { class: "na", text: "none: nothing in this month's usage points at a cheaper equal choice" }));

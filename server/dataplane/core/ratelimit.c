@@ -193,7 +193,9 @@ static rl_entry_t *rl_get(ratelimit_t *rl, int kind, const char *name, int64_t r
 /* ms until b holds `need` units (0: it does now). */
 static int64_t rl_wait_ms(const rl_bucket_t *b, int64_t need)
 {
-    if (b->limit == 0 || b->level >= need)
+    /* Asking for nothing never waits, not even on a bucket in debt: a cache
+     * hit (no tokens) is served while the key's tokens are spent. */
+    if (b->limit == 0 || need <= 0 || b->level >= need)
         return 0;
     int64_t missing = need - b->level;
     return (missing + b->limit - 1) / b->limit;

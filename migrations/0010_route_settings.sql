@@ -1,4 +1,4 @@
--- 0012_route_settings: a route managed by the control plane can say all that
+-- 0010_route_settings: a route managed by the control plane can say all that
 -- a standalone routing table's route can (docs/routing-table.md, routes[]):
 -- every strategy the data plane implements, the scoring weights of balanced
 -- and custom, the tolerance of the scoring strategies, a retry budget and the
