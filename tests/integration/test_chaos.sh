@@ -209,6 +209,12 @@ if mount -t tmpfs -o size=256k tmpfs "$T/full"; then
   python3 -c "
 import json,sys; d=json.load(open('$T/full/table.json')); sys.exit(0 if d['version']==$good else 1)" &&
     pass "the table on disk is the last good one, intact (version $good)" || fail "the table on disk is intact"
+  # The request above must be counted before the slate is cleaned, or its
+  # row could arrive after the DELETE.
+  for _ in $(seq 1 100); do
+    [ "$(psql_q "SELECT count(*) FROM usage_events WHERE route = 'full-route'")" = 1 ] && break
+    sleep 0.1
+  done
   psql_q "DELETE FROM usage_events" >/dev/null
   kill -9 "$CP_PID"
   wait "$CP_PID" 2>/dev/null || true
