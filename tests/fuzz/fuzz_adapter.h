@@ -1,7 +1,8 @@
 /* fuzz_adapter: what the provider-format fuzz targets share — an answer body
  * or an SSE stream from an upstream, driven through an adapter exactly as the
  * pipeline drives it (core/pipeline.c), and whatever it produced encoded for
- * the caller as the HTTP front door encodes it (front/http_chat.c). */
+ * the caller as the HTTP front door encodes it (front/http_chat.c), which
+ * must be valid JSON (fuzz_json_out.h). */
 #ifndef LLMGW_FUZZ_ADAPTER_H
 #define LLMGW_FUZZ_ADAPTER_H
 
@@ -12,6 +13,7 @@
 #include "adapter.h"
 #include "arena.h"
 #include "buf.h"
+#include "fuzz_json_out.h"
 #include "http_chat.h"
 #include "sse.h"
 #include "uerror.h"
@@ -30,7 +32,8 @@ static inline void fuzz_adapter_response(const adapter_t *ad, const uint8_t *dat
             abort();
         buf_t out;
         buf_init(&out, 64u << 20);
-        (void)http_chat_encode_response(resp, &out);
+        if (http_chat_encode_response(resp, &out) == 0)
+            fuzz_json_out_check("chat.completion", out.data, out.len);
         buf_free(&out);
     } else if (!err[0]) {
         abort(); /* a refusal must say why */
@@ -39,6 +42,16 @@ static inline void fuzz_adapter_response(const adapter_t *ad, const uint8_t *dat
     uerror_t e;
     memset(&e, 0, sizeof(e));
     ad->error_from_http(&e, size % 2 ? 429 : 500, (const char *)data, size, size % 3 ? "7" : NULL);
+    if (!e.type || strnlen(e.message, sizeof(e.message)) == sizeof(e.message))
+        abort();
+    /* The provider's message reaches the caller in our error body. */
+    http_error_t he;
+    http_error_from_status(e.grpc_status, e.message, NULL, &he);
+    buf_t out;
+    buf_init(&out, 1u << 20);
+    if (http_chat_encode_error(&he, e.message, &out) == 0)
+        fuzz_json_out_check("error body", out.data, out.len);
+    buf_free(&out);
 }
 
 typedef struct {
@@ -61,9 +74,11 @@ static int fuzz_adapter_on_event(void *ud, const char *event, const char *data, 
     if (ch) {
         buf_t out;
         buf_init(&out, 64u << 20);
-        (void)http_chat_encode_chunk(ch, true, &out);
+        if (http_chat_encode_chunk(ch, true, &out) == 0)
+            fuzz_json_out_check_sse("chat.completion.chunk", &out);
         buf_reset(&out);
-        (void)http_chat_encode_stream_end(ch, true, &out);
+        if (http_chat_encode_stream_end(ch, true, &out) == 0)
+            fuzz_json_out_check_sse("stream end", &out);
         buf_free(&out);
     }
     return f->done ? 1 : 0;

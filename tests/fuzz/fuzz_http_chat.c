@@ -6,11 +6,13 @@
  * without streaming allowed). */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "anthropic.h"
 #include "arena.h"
 #include "buf.h"
 #include "chatreq.h"
+#include "fuzz_json_out.h"
 #include "http_chat.h"
 #include "openai.h"
 
@@ -29,9 +31,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (chatreq_validate(req.req, err, sizeof(err)) == 0) {
             buf_t out;
             buf_init(&out, 64u << 20);
-            (void)openai_build_chat_request(req.req, "m", req.stream, &out, err, sizeof(err));
+            if (openai_build_chat_request(req.req, "m", req.stream, &out, err, sizeof(err)) == 0)
+                fuzz_json_out_check("openai request", out.data, out.len);
             buf_reset(&out);
-            (void)anthropic_build_request(req.req, "m", 1024, req.stream, &out, err, sizeof(err));
+            if (anthropic_build_request(req.req, "m", 1024, req.stream, &out, err, sizeof(err)) ==
+                0)
+                fuzz_json_out_check("anthropic request", out.data, out.len);
             buf_free(&out);
         } else if (!err[0]) {
             abort();
@@ -45,6 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (http_chat_decode_raw(body, size, a, &stream, &model, &rest, err, sizeof(err)) == 0) {
         if (!model || !rest)
             abort();
+        fuzz_json_out_check("raw body members", rest, strlen(rest));
     } else if (!err[0]) {
         abort();
     }

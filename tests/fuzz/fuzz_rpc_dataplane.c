@@ -15,6 +15,7 @@
 #include "arena.h"
 #include "buf.h"
 #include "chatreq.h"
+#include "fuzz_json_out.h"
 #include "llmgw/v1/chat.pb-c.h"
 #include "llmgw/v1/control.pb-c.h"
 #include "llmgw/v1/routing.pb-c.h"
@@ -31,9 +32,11 @@ static void fuzz_rpc_chat(const Llmgw__V1__ChatRequest *req)
     }
     buf_t out;
     buf_init(&out, 64u << 20);
-    (void)openai_build_chat_request(req, "m", true, &out, err, sizeof(err));
+    if (openai_build_chat_request(req, "m", true, &out, err, sizeof(err)) == 0)
+        fuzz_json_out_check("openai request", out.data, out.len);
     buf_reset(&out);
-    (void)anthropic_build_request(req, "m", 1024, false, &out, err, sizeof(err));
+    if (anthropic_build_request(req, "m", 1024, false, &out, err, sizeof(err)) == 0)
+        fuzz_json_out_check("anthropic request", out.data, out.len);
     buf_free(&out);
 }
 

@@ -10,6 +10,7 @@
 #include "adapter.h"
 #include "arena.h"
 #include "buf.h"
+#include "fuzz_json_out.h"
 #include "table.h"
 
 static void fuzz_table_provider(const table_provider_t *p, arena_t *a)
@@ -34,7 +35,8 @@ static void fuzz_table_provider(const table_provider_t *p, arena_t *a)
     buf_t body;
     buf_init(&body, 1u << 20);
     char err[256];
-    (void)ad->build_chat_request(p, &req, model, true, &body, err, sizeof(err));
+    if (ad->build_chat_request(p, &req, model, true, &body, err, sizeof(err)) == 0)
+        fuzz_json_out_check("provider request", body.data, body.len);
     buf_free(&body);
 }
 
