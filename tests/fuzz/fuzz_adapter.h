@@ -39,6 +39,15 @@ static inline void fuzz_adapter_response(const adapter_t *ad, const uint8_t *dat
         abort(); /* a refusal must say why */
     }
     arena_free(a);
+    /* Again with an arena too small for most answers: out of memory is an
+     * error with a message, wherever it strikes. */
+    if ((a = arena_new(64 + (size * 7) % 4096))) {
+        err[0] = '\0';
+        if (ad->parse_chat_response((const char *)data, size, a, &resp, err, sizeof(err)) < 0 &&
+            !err[0])
+            abort();
+        arena_free(a);
+    }
     uerror_t e;
     memset(&e, 0, sizeof(e));
     ad->error_from_http(&e, size % 2 ? 429 : 500, (const char *)data, size, size % 3 ? "7" : NULL);

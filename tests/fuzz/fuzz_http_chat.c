@@ -56,5 +56,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     (void)http_chat_decode_raw(body, size, a, NULL, &model, &rest, err, sizeof(err));
     arena_free(a);
+    /* Again with an arena too small for most bodies: out of memory is an
+     * error with a message, wherever it strikes. */
+    if ((a = arena_new(64 + (size * 7) % 4096))) {
+        err[0] = '\0';
+        if (http_chat_decode(body, size, a, &req, err, sizeof(err)) < 0 && !err[0])
+            abort();
+        arena_free(a);
+    }
     return 0;
 }
