@@ -50,3 +50,19 @@ deployments { provider: "openai" model: "gpt-4o-mini" weight: 3 } deployments { 
 seed $cp node_hello '\001\000' NodeHello 'node_id: "node-1" group: "eu" last_version: 4'
 seed $cp table_ack '\001\001' TableAck 'node_id: "node-1" version: 4 status: ACK_STATUS_NACK error: "providers[0].base_url: expected an http:// or https:// URL"'
 seed $cp create_team '\003\000' CreateTeamRequest 'team { name: "search" description: "d" requests_per_min: 60 tokens_per_min: 1000 }'
+seed $cp report_usage '\004\000' ReportUsageRequest 'node_id: "node-1" epoch: 1764720000000 seq: 3
+records { request_id: "r1" key: "k1" team: "search" route: "chat" provider: "openai" model: "gpt-4o-mini"
+prompt_tokens: 12 completion_tokens: 30 cost_usd: 0.00002 latency_ms: 420 status: 0 unix_ms: 1764720001000 }'
+
+# A usage batch file (core/usage_spill.h): magic, payload length and CRC-32
+# (big-endian), then the packed ReportUsageRequest; and a batch file name.
+us=fuzz_usage_spill
+mkdir -p "$out/$us"
+tail -c +3 "$out/$cp/report_usage" >"$out/$us/payload.tmp"
+python3 - "$out/$us/payload.tmp" "$out/$us/batch" <<'PY'
+import struct, sys, zlib
+p = open(sys.argv[1], 'rb').read()
+open(sys.argv[2], 'wb').write(b'LGWUSE1\n' + struct.pack('>II', len(p), zlib.crc32(p)) + p)
+PY
+rm -f "$out/$us/payload.tmp"
+printf 'batch-%020d-%020d.usage' 1764720000000 3 >"$out/$us/name"

@@ -19,7 +19,7 @@ corpus=$src/corpus/$name
 dict=
 case $name in
 fuzz_sse | fuzz_*_stream) dict=$src/dict/sse.dict ;;
-fuzz_rpc_*) dict= ;;
+fuzz_rpc_* | fuzz_usage_spill) dict= ;;
 *) dict=$src/dict/json.dict ;;
 esac
 
