@@ -143,6 +143,36 @@ static void test_http_chat_decode_raw_strips_model(void **state)
     assert_string_equal(rest, "{\"stream\":true}"); /* the provider streams too */
 }
 
+/* Found by fuzz_http_chat: the members of a /v1/completions body pass on as
+ * text that a policy loads again with jansson (policy_apply_raw), so a number
+ * jansson cannot hold got past the decoder and was then refused as "body:
+ * expected a JSON object" by the policy. The decoder refuses it, naming the
+ * member. */
+static void test_http_chat_decode_raw_refuses_numbers_out_of_range(void **state)
+{
+    static const char *const cases[][2] = {
+        {"{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":99999999999999999999}",
+         "max_tokens: number out of range"},
+        {"{\"model\":\"m\",\"logit_bias\":{\"50256\":1e400}}", "logit_bias: number out of range"},
+        {"{\"model\":\"m\",\"input\":[1,2,-9223372036854775809]}", "input: number out of range"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *model = NULL, *rest = NULL;
+        char err[256] = "";
+        assert_int_equal(http_chat_decode_raw(cases[i][0], strlen(cases[i][0]), arena, NULL, &model,
+                                              &rest, err, sizeof(err)),
+                         -1);
+        assert_string_equal(err, cases[i][1]);
+    }
+    /* In range, and a real that underflows (jansson reads it as 0), pass. */
+    const char *ok = "{\"model\":\"m\",\"max_tokens\":9223372036854775807,\"t\":1e-400}";
+    const char *model = NULL, *rest = NULL;
+    char err[256] = "";
+    assert_int_equal(
+        http_chat_decode_raw(ok, strlen(ok), arena, NULL, &model, &rest, err, sizeof(err)), 0);
+    assert_string_equal(rest, "{\"max_tokens\":9223372036854775807,\"t\":1e-400}");
+}
+
 /* Where llmgw reads members, a duplicate is refused (the gateway and the
  * provider could act on different values); JSON carried as text reaches the
  * provider exactly as sent, whitespace dropped. */
@@ -424,6 +454,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_http_chat_decode_errors_name_the_field, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_http_chat_decode_raw_strips_model, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_http_chat_decode_raw_refuses_numbers_out_of_range,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_chat_decode_refuses_duplicates_it_would_read,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_chat_decode_many_members, setup, teardown),

@@ -729,6 +729,27 @@ done:
     return rc;
 }
 
+/* The members of a raw body pass on as text that a policy loads again with
+ * jansson (policy_apply_raw): a number jansson cannot hold (an integer beyond
+ * int64_t, a real that overflows a double) is refused here, naming its
+ * member, instead of failing there as "expected a JSON object". */
+static int hc_check_rest_range(const jscan_value_t *root, arena_t *a, char *err, size_t errlen)
+{
+    jscan_iter_t it;
+    jscan_value_t key, val, tmp;
+    jscan_error_t je;
+    if (jscan_iter_init(&it, root) < 0)
+        return 0;
+    while (jscan_object_next(&it, &key, &val, NULL) == 1) {
+        if (jscan_document_flags(val.p, val.len, JSCAN_JANSSON_RANGE, &tmp, &je) == 0)
+            continue;
+        const char *name = jscan_string_dup(&key, a, NULL);
+        snprintf(err, errlen, "%.80s: %s", name ? name : "body", je.msg);
+        return -1;
+    }
+    return 0;
+}
+
 int http_chat_decode_raw(const char *body, size_t len, arena_t *a, bool *stream, const char **model,
                          const char **rest_json, char *err, size_t errlen)
 {
@@ -740,6 +761,8 @@ int http_chat_decode_raw(const char *body, size_t len, arena_t *a, bool *stream,
         hc_members(&root, names, 2, f, "body", &rest, err, errlen) < 0)
         goto done;
     if (rest.len && hc_check_rest_duplicates(&root, a, err, errlen) < 0)
+        goto done;
+    if (hc_check_rest_range(&root, a, err, errlen) < 0)
         goto done;
     if (f[0].type == JSCAN_NONE) {
         snprintf(err, errlen, "model: required");
