@@ -31,8 +31,10 @@
 #include <openssl/rand.h>
 
 #include "buf.h"
+#include "cli.h"
 #include "clock.h"
 #include "cp_rpc.h"
+#include "grpc_client.h"
 #include "log.h"
 #include "pbjson.h"
 #include "utf8.h"
@@ -182,28 +184,6 @@ static char *cp_http_error_json(unsigned status, const char *code, const char *m
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     return s;
-}
-
-static const char *cp_http_grpc_code_name(grpc_status_code st)
-{
-    static const char *const names[] = {"OK",
-                                        "CANCELLED",
-                                        "UNKNOWN",
-                                        "INVALID_ARGUMENT",
-                                        "DEADLINE_EXCEEDED",
-                                        "NOT_FOUND",
-                                        "ALREADY_EXISTS",
-                                        "PERMISSION_DENIED",
-                                        "RESOURCE_EXHAUSTED",
-                                        "FAILED_PRECONDITION",
-                                        "ABORTED",
-                                        "OUT_OF_RANGE",
-                                        "UNIMPLEMENTED",
-                                        "INTERNAL",
-                                        "UNAVAILABLE",
-                                        "DATA_LOSS",
-                                        "UNAUTHENTICATED"};
-    return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "UNKNOWN";
 }
 
 static enum MHD_Result cp_http_send(struct MHD_Connection *conn, unsigned status, const char *type,
@@ -401,7 +381,7 @@ static void cp_http_bridge(cp_http_req_t *q, const cp_caller_t *caller)
         log_info("console call failed", "method=%s status=%d error=\"%s\"", m->path, (int)st,
                  details);
         unsigned status = cp_http_status_of(st);
-        cp_http_finish(q, status, cp_http_error_json(status, cp_http_grpc_code_name(st), details));
+        cp_http_finish(q, status, cp_http_error_json(status, gc_status_name(st), details));
         return;
     }
     json_t *out = resp ? pbjson_from_message(resp) : json_object();
@@ -679,51 +659,11 @@ static void cp_http_log(void *cls, const char *fmt, va_list ap)
     log_debug("console http", "mhd=\"%s\"", line);
 }
 
-static int cp_http_parse_listen(const char *listen, struct sockaddr_storage *ss, char *err,
-                                size_t errlen)
-{
-    char host[256];
-    const char *colon = listen ? strrchr(listen, ':') : NULL;
-    if (!colon || (size_t)(colon - listen) >= sizeof(host))
-        goto bad;
-    memcpy(host, listen, (size_t)(colon - listen));
-    host[colon - listen] = '\0';
-    char *end = NULL;
-    long port = strtol(colon + 1, &end, 10);
-    if (end == colon + 1 || *end || port < 0 || port > 65535)
-        goto bad;
-    memset(ss, 0, sizeof(*ss));
-    size_t hl = strlen(host);
-    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-        host[hl - 1] = '\0';
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
-        if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1)
-            goto bad;
-        return 0;
-    }
-    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-    a4->sin_family = AF_INET;
-    a4->sin_port = htons((uint16_t)port);
-    if (!strcmp(host, "localhost"))
-        snprintf(host, sizeof(host), "127.0.0.1");
-    if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
-        goto bad;
-    return 0;
-bad:
-    snprintf(err, errlen,
-             "--http-listen: expected HOST:PORT (IPv4, [IPv6] or localhost; port 0..65535), got "
-             "'%.200s'",
-             listen ? listen : "");
-    return -1;
-}
-
 cp_http_t *cp_http_start(cp_t *cp, cp_console_events_t *events, const char *listen, int *port,
                          char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
-    if (cp_http_parse_listen(listen, &ss, err, errlen) < 0)
+    if (cli_parse_listen("--http-listen", listen, &ss, err, errlen) < 0)
         return NULL;
     cp_http_t *h = calloc(1, sizeof(*h));
     if (!h) {

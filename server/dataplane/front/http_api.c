@@ -40,6 +40,7 @@
 #include "buf.h"
 #include "cache_replay.h"
 #include "chat_schema.h"
+#include "cli.h"
 #include "clock.h"
 #include "ext_hooks.h"
 #include "http_chat.h"
@@ -1275,48 +1276,6 @@ static void ha_logger(void *cls, const char *fmt, va_list ap)
 
 /* --- start and stop ------------------------------------------------------- */
 
-static int ha_parse_listen(const char *listen, struct sockaddr_storage *ss, bool *v6, char *err,
-                           size_t errlen)
-{
-    char host[256];
-    const char *colon = strrchr(listen, ':');
-    if (!colon || (size_t)(colon - listen) >= sizeof(host))
-        goto bad;
-    memcpy(host, listen, (size_t)(colon - listen));
-    host[colon - listen] = '\0';
-    char *end = NULL;
-    long port = strtol(colon + 1, &end, 10);
-    if (end == colon + 1 || *end || port < 0 || port > 65535)
-        goto bad;
-    memset(ss, 0, sizeof(*ss));
-    size_t hl = strlen(host);
-    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-        host[hl - 1] = '\0';
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
-        if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1)
-            goto bad;
-        *v6 = true;
-        return 0;
-    }
-    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-    a4->sin_family = AF_INET;
-    a4->sin_port = htons((uint16_t)port);
-    if (!strcmp(host, "localhost"))
-        snprintf(host, sizeof(host), "127.0.0.1");
-    if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
-        goto bad;
-    *v6 = false;
-    return 0;
-bad:
-    snprintf(err, errlen,
-             "http listen: expected HOST:PORT (IPv4, [IPv6] or localhost; port 0..65535), got "
-             "'%.200s'",
-             listen);
-    return -1;
-}
-
 /* The engine thread's turn at its daemon: accepts, reads, handlers, writes
  * and timeouts, without blocking. Returns when MHD wants its next turn: 0
  * while a connection can go on writing (MHD's own ready list, which its
@@ -1446,9 +1405,9 @@ http_api_t *http_api_start(const http_api_config_t *cfg, char *err, size_t errle
         }
     }
     struct sockaddr_storage ss;
-    bool v6 = false;
-    if (ha_parse_listen(cfg->listen, &ss, &v6, err, errlen) < 0)
+    if (cli_parse_listen("http listen", cfg->listen, &ss, err, errlen) < 0)
         return NULL;
+    bool v6 = ss.ss_family == AF_INET6;
     if (cfg->n_engines > 1 && ha_address_free(&ss, v6, cfg->listen, err, errlen) < 0)
         return NULL;
     http_api_t *h = calloc(1, sizeof(*h));
