@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <protobuf-c/protobuf-c.h>
 
@@ -69,6 +70,9 @@ int cmd_check_target(const char *cmd, const char *flag, const char *target);
  * LLMGW_TARGET (checked like --target; default CMD_DEFAULT_TARGET), *key from
  * LLMGW_API_KEY (stays NULL when unset or empty). -1 after a message. */
 int cmd_env_defaults(const char *cmd, const char **target, const char **key);
+/* One CSV cell on f (cmd_csv.c): as is, or quoted when it holds a comma, a
+ * quote or a line break (RFC 4180). No separator. */
+void cmd_csv_field(FILE *f, const char *s);
 /* Prints "<cmd>: <fmt…>" and a pointer to --help on stderr; returns
  * CMD_EXIT_USAGE. */
 int cmd_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

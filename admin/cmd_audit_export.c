@@ -23,17 +23,7 @@
 
 static void export_csv_field(FILE *f, const char *s, bool last)
 {
-    if (strpbrk(s, ",\"\r\n")) {
-        fputc('"', f);
-        for (; *s; s++) {
-            if (*s == '"')
-                fputc('"', f);
-            fputc(*s, f);
-        }
-        fputc('"', f);
-    } else {
-        fputs(s, f);
-    }
+    cmd_csv_field(f, s);
     fputs(last ? "\r\n" : ",", f);
 }
 

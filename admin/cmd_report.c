@@ -172,22 +172,6 @@ static int report_parse(int argc, char **argv, report_opts_t *o)
     return ctl_opts_finish(REPORT_CMD, &o->ctl);
 }
 
-/* A CSV field: quoted when it holds a comma, quote or line break. */
-static void report_csv_field(const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, stdout);
-        return;
-    }
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"')
-            putchar('"');
-        putchar(*s);
-    }
-    putchar('"');
-}
-
 /* --- cost ------------------------------------------------------------------------ */
 
 static void report_cost_csv(const report_opts_t *o, const Llmgw__V1__CostReportResponse *r)
@@ -198,7 +182,7 @@ static void report_cost_csv(const report_opts_t *o, const Llmgw__V1__CostReportR
             for (size_t k = 0; k < r->groups[i]->n_days; k++) {
                 const Llmgw__V1__CostDay *d = r->groups[i]->days[k];
                 printf("%s,", d->day);
-                report_csv_field(r->groups[i]->group);
+                cmd_csv_field(stdout, r->groups[i]->group);
                 printf(",%lld,%lld,%lld,%lld,%.6f\n", (long long)d->requests,
                        (long long)d->ok_requests, (long long)d->prompt_tokens,
                        (long long)d->completion_tokens, d->cost_usd);
@@ -210,11 +194,11 @@ static void report_cost_csv(const report_opts_t *o, const Llmgw__V1__CostReportR
            o->by);
     for (size_t i = 0; i < r->n_groups; i++) {
         const Llmgw__V1__CostGroup *g = r->groups[i];
-        report_csv_field(g->group);
+        cmd_csv_field(stdout, g->group);
         printf(",%lld,%lld,%lld,%lld,%.6f,%.6f,%.6f,", (long long)g->requests,
                (long long)g->ok_requests, (long long)g->prompt_tokens,
                (long long)g->completion_tokens, g->cost_usd, g->share, g->cost_per_1k_ok_usd);
-        report_csv_field(g->budget);
+        cmd_csv_field(stdout, g->budget);
         printf(",%.6f\n", g->budget_share);
     }
 }
@@ -282,9 +266,9 @@ static void report_providers_csv(const Llmgw__V1__ProviderPerformanceResponse *r
            "errors_other,requests,breaker_opened\n");
     for (size_t i = 0; i < r->n_deployments; i++) {
         const Llmgw__V1__DeploymentPerformance *d = r->deployments[i];
-        report_csv_field(d->provider);
+        cmd_csv_field(stdout, d->provider);
         putchar(',');
-        report_csv_field(d->model);
+        cmd_csv_field(stdout, d->model);
         printf(",%lld,%lld,%.6f,%.6f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%lld,%lld,%lld,%lld,%lld,"
                "%lld,%lld,%lld\n",
                (long long)d->attempts, (long long)d->successes, d->success_rate, d->availability,

@@ -160,22 +160,6 @@ static int usage_parse(int argc, char **argv, usage_opts_t *o)
     return ctl_opts_finish(USAGE_CMD, &o->ctl);
 }
 
-/* A CSV field: quoted when it holds a comma, quote or line break. */
-static void usage_csv_field(const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, stdout);
-        return;
-    }
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"')
-            putchar('"');
-        putchar(*s);
-    }
-    putchar('"');
-}
-
 static int usage_print(const usage_opts_t *o, const Llmgw__V1__UsageReportResponse *r)
 {
     bool csv = o->format && strcmp(o->format, "csv") == 0;
@@ -183,7 +167,7 @@ static int usage_print(const usage_opts_t *o, const Llmgw__V1__UsageReportRespon
         printf("%s,requests,errors,prompt_tokens,completion_tokens,cost_usd\n", o->by);
         for (size_t i = 0; i < r->n_rows; i++) {
             const Llmgw__V1__UsageReportRow *w = r->rows[i];
-            usage_csv_field(w->group);
+            cmd_csv_field(stdout, w->group);
             printf(",%lld,%lld,%lld,%lld,%.6f\n", (long long)w->requests, (long long)w->errors,
                    (long long)w->prompt_tokens, (long long)w->completion_tokens, w->cost_usd);
         }
