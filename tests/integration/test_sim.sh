@@ -321,6 +321,12 @@ check_true test_bad_flag_names_flag_and_prints_usage "$(head -2 "$WORK/usage.err
     bash -c "grep -q -- '--latency-ms: expected' '$WORK/usage.err' && grep -q '^usage:' '$WORK/usage.err'"
 "$BIN" --no-such-flag >/dev/null 2>&1
 check test_unknown_flag_exits_2 2 "$?"
+for v in 0 100001 many; do
+    "$BIN" --max-connections "$v" >/dev/null 2>"$WORK/maxconn.err"
+    check "test_max_connections_${v}_exits_2" 2 "$?"
+    check_true "test_max_connections_${v}_names_flag" "$(head -1 "$WORK/maxconn.err")" \
+        grep -q -- '--max-connections: expected an integer 1..100000' "$WORK/maxconn.err"
+done
 echo '{"models":{"m":{"latency_ms":"slow"}}}' >"$WORK/bad.json"
 "$BIN" --config "$WORK/bad.json" >/dev/null 2>"$WORK/cfg.err"
 check test_bad_config_exits_2 2 "$?"
