@@ -577,6 +577,44 @@ static void check_error(const char *fixture, long status, const char *type, bool
     free(body);
 }
 
+/* Found by fuzz_anthropic_stream: counts near INT32_MAX in message_start and
+ * message_delta overflowed total_tokens (signed overflow, undefined). Each
+ * count and the total saturate at INT32_MAX, in a stream and in an answer. */
+static void test_anthropic_usage_counts_saturate_instead_of_overflowing(void **state)
+{
+    adapter_stream_t *s = adapter_anthropic.stream_new();
+    arena_t *a = arena_new(0);
+    Llmgw__V1__ChatChunk *ch = NULL;
+    bool done = false;
+    char err[256];
+    const char *start = "{\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":"
+                        "{\"input_tokens\":472,\"output_tokens\":2},\"content\":[]}}";
+    const char *delta = "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},"
+                        "\"usage\":{\"output_tokens\":99999999999}}";
+    assert_int_equal(adapter_anthropic.stream_event(s, "message_start", start, strlen(start), a,
+                                                    &ch, &done, err, sizeof(err)),
+                     0);
+    assert_int_equal(adapter_anthropic.stream_event(s, "message_delta", delta, strlen(delta), a,
+                                                    &ch, &done, err, sizeof(err)),
+                     0);
+    assert_non_null(ch);
+    assert_non_null(ch->usage);
+    assert_int_equal(ch->usage->prompt_tokens, 472);
+    assert_int_equal(ch->usage->completion_tokens, INT32_MAX);
+    assert_int_equal(ch->usage->total_tokens, INT32_MAX);
+    adapter_anthropic.stream_free(s);
+
+    const char *body = "{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"c\","
+                       "\"content\":[{\"type\":\"text\",\"text\":\"x\"}],\"stop_reason\":\"end_turn\","
+                       "\"usage\":{\"input_tokens\":2147483647,\"cache_read_input_tokens\":5,"
+                       "\"output_tokens\":2147483647}}";
+    Llmgw__V1__ChatResponse *r = NULL;
+    assert_int_equal(anthropic_parse_response(body, strlen(body), a, &r, err, sizeof(err)), 0);
+    assert_int_equal(r->usage->prompt_tokens, INT32_MAX);
+    assert_int_equal(r->usage->total_tokens, INT32_MAX);
+    arena_free(a);
+}
+
 static void test_anthropic_errors_are_normalized(void **state)
 {
     check_error("error_overloaded.json", 529, "server", true, GRPC_STATUS_UNAVAILABLE,
@@ -1020,6 +1058,7 @@ int main(void)
         cmocka_unit_test(test_anthropic_stream_error_event_is_an_error),
         cmocka_unit_test(test_anthropic_stream_cut_mid_event_never_finishes),
         cmocka_unit_test(test_anthropic_stream_rejects_events_before_message_start_and_bad_json),
+        cmocka_unit_test(test_anthropic_usage_counts_saturate_instead_of_overflowing),
         cmocka_unit_test(test_anthropic_errors_are_normalized),
         cmocka_unit_test(test_adapter_for_anthropic_wire_format_sends_key_and_version_headers),
         cmocka_unit_test(test_openai_answer_keeps_unmodelled_fields_in_extensions),

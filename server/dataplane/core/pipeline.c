@@ -566,6 +566,15 @@ static void pl_finish_raw_stream(pl_request_t *r)
     r->cb.on_done(r->ud, &res);
 }
 
+/* A token count from a provider's raw usage object: not an integer is 0,
+ * and negative or huge values are clamped, since they feed costs and
+ * budgets (a cast would wrap). */
+static int32_t pl_json_tokens(const json_t *usage, const char *name)
+{
+    json_int_t n = json_integer_value(json_object_get(usage, name));
+    return n < 0 ? 0 : n > INT32_MAX ? INT32_MAX : (int32_t)n;
+}
+
 static void pl_finish_raw(pl_request_t *r, const char *body, size_t len)
 {
     const route_candidate_t *c = pl_candidate(r);
@@ -582,9 +591,9 @@ static void pl_finish_raw(pl_request_t *r, const char *body, size_t len)
     llmgw__v1__usage__init(usage);
     json_t *root = json_loadb(copy, len, 0, NULL);
     json_t *u = json_object_get(root, "usage");
-    usage->prompt_tokens = (int32_t)json_integer_value(json_object_get(u, "prompt_tokens"));
-    usage->completion_tokens = (int32_t)json_integer_value(json_object_get(u, "completion_tokens"));
-    usage->total_tokens = (int32_t)json_integer_value(json_object_get(u, "total_tokens"));
+    usage->prompt_tokens = pl_json_tokens(u, "prompt_tokens");
+    usage->completion_tokens = pl_json_tokens(u, "completion_tokens");
+    usage->total_tokens = pl_json_tokens(u, "total_tokens");
     json_decref(root);
     pl_result_t res = {.status = GRPC_STATUS_OK,
                        .message = "",
@@ -820,11 +829,9 @@ static int pl_on_raw_event(pl_request_t *r, const char *data, size_t len)
         json_t *root = json_loadb(data, len, 0, NULL);
         json_t *u = json_object_get(root, "usage");
         if (json_is_object(u)) {
-            r->usage.prompt_tokens =
-                (int32_t)json_integer_value(json_object_get(u, "prompt_tokens"));
-            r->usage.completion_tokens =
-                (int32_t)json_integer_value(json_object_get(u, "completion_tokens"));
-            r->usage.total_tokens = (int32_t)json_integer_value(json_object_get(u, "total_tokens"));
+            r->usage.prompt_tokens = pl_json_tokens(u, "prompt_tokens");
+            r->usage.completion_tokens = pl_json_tokens(u, "completion_tokens");
+            r->usage.total_tokens = pl_json_tokens(u, "total_tokens");
             r->have_usage = true;
         }
         json_decref(root);

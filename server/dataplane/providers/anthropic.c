@@ -108,6 +108,14 @@ static int32_t anth_i32(const jscan_value_t *v)
     return n < 0 ? 0 : n > INT32_MAX ? INT32_MAX : (int32_t)n;
 }
 
+/* Two counts of anth_i32 added without overflow: a provider may send
+ * INT32_MAX in both (found by fuzz_anthropic_stream). */
+static int32_t anth_sum_i32(int32_t x, int32_t y)
+{
+    int64_t n = (int64_t)x + y;
+    return n > INT32_MAX ? INT32_MAX : (int32_t)n;
+}
+
 /* A string value decoded into the arena; "" when v is not a string. */
 static char *anth_arena_str(arena_t *a, const jscan_value_t *v)
 {
@@ -1092,7 +1100,7 @@ int anthropic_parse_response(const char *body, size_t len, arena_t *a,
     anth_lookup(&f[ANTH_R_USAGE], anth_usage_names, ANTH_N_U, u);
     us->prompt_tokens = anth_prompt_tokens(u);
     us->completion_tokens = anth_i32(&u[ANTH_U_OUTPUT]);
-    us->total_tokens = us->prompt_tokens + us->completion_tokens;
+    us->total_tokens = anth_sum_i32(us->prompt_tokens, us->completion_tokens);
     r->usage = us;
     r->id = anth_arena_str(a, &f[ANTH_R_ID]);
     r->model = anth_arena_str(a, &f[ANTH_R_MODEL]);
@@ -1365,7 +1373,7 @@ static int anth_event(anth_stream_t *s, const jscan_value_t *f, const char *type
         llmgw__v1__usage__init(u);
         u->prompt_tokens = s->input_tokens;
         u->completion_tokens = anth_i32(&out_tokens);
-        u->total_tokens = u->prompt_tokens + u->completion_tokens;
+        u->total_tokens = anth_sum_i32(u->prompt_tokens, u->completion_tokens);
         (*out)->usage = u;
         c->finish_reason = anth_finish(a, &d[0], "end_turn");
         jscan_value_t ext_vals[4] = {d[0], d[1], s->cache[0], s->cache[1]};
