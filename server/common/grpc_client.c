@@ -47,6 +47,19 @@ struct gc_stream {
 
 gc_channel_t *gc_channel_new(const char *target)
 {
+    return gc_channel_open(target, NULL);
+}
+
+static grpc_channel_credentials *client_credentials(const tls_files_t *tls)
+{
+    if (!tls)
+        return grpc_insecure_credentials_create();
+    grpc_ssl_pem_key_cert_pair pair = {.private_key = tls->key_pem, .cert_chain = tls->cert_pem};
+    return grpc_ssl_credentials_create(tls->ca_pem, tls->cert_pem ? &pair : NULL, NULL, NULL);
+}
+
+gc_channel_t *gc_channel_open(const char *target, const tls_files_t *tls)
+{
     grpc_init();
     gc_channel_t *c = calloc(1, sizeof(*c));
     if (c == NULL)
@@ -57,7 +70,9 @@ gc_channel_t *gc_channel_new(const char *target)
     arg.key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
     arg.value.integer = GC_MAX_RECV_MESSAGE;
     grpc_channel_args args = {1, &arg};
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    grpc_channel_credentials *creds = client_credentials(tls);
+    if (creds == NULL)
+        goto fail;
     c->ch = grpc_channel_create(target, creds, &args);
     grpc_channel_credentials_release(creds);
     if (c->ch == NULL)

@@ -12,12 +12,18 @@
 #include <grpc/status.h>
 
 #include "buf.h"
+#include "tls.h"
 
 typedef struct gc_channel gc_channel_t;
 typedef struct gc_stream gc_stream_t;
 
 /* Calls grpc_init (balanced by gc_channel_free). NULL on failure. */
 gc_channel_t *gc_channel_new(const char *target);
+/* gc_channel_new over TLS when tls is not NULL: the server's certificate
+ * must chain to tls->ca_pem and name the target's host; tls->cert_pem and
+ * key_pem (both or neither) are this client's certificate for mTLS. The
+ * files are copied by the core. */
+gc_channel_t *gc_channel_open(const char *target, const tls_files_t *tls);
 void gc_channel_free(gc_channel_t *ch);
 
 /* One unary call. `bearer` adds "authorization: Bearer <bearer>" (NULL: none).

@@ -150,6 +150,8 @@ struct gs_server {
     bool started;
     bool shut;
     gs_tag_t tag_shutdown;
+    const tls_files_t *tls; /* NULL: plaintext; borrowed until started */
+    bool require_client_cert;
 
     pthread_mutex_t mu; /* guards the fields below */
     pthread_cond_t cond;
@@ -380,6 +382,29 @@ void gs_call_peer(const gs_call_t *call, char *out, size_t cap)
         snprintf(out, cap, "%s", peer);
         gpr_free(peer);
     }
+}
+
+bool gs_call_peer_verified(const gs_call_t *call, char *out, size_t cap)
+{
+    if (out && cap)
+        out[0] = '\0';
+    if (!call->call || !call->srv->tls || !call->srv->tls->ca_pem)
+        return false;
+    grpc_auth_context *ctx = grpc_call_auth_context(call->call);
+    if (!ctx)
+        return false;
+    /* With a client CA the core fails the handshake on a certificate that
+     * does not verify, so a peer identity means one was presented and
+     * verified; without a certificate the peer has none. */
+    bool ok = grpc_auth_context_peer_is_authenticated(ctx) != 0;
+    if (ok && out && cap) {
+        grpc_auth_property_iterator it = grpc_auth_context_peer_identity(ctx);
+        const grpc_auth_property *p = grpc_auth_property_iterator_next(&it);
+        if (p)
+            snprintf(out, cap, "%.*s", (int)p->value_length, p->value);
+    }
+    grpc_auth_context_release(ctx);
+    return ok;
 }
 
 const char *gs_call_method(const gs_call_t *call)
@@ -935,6 +960,27 @@ fail:
     return -1;
 }
 
+void gs_server_set_tls(gs_server_t *s, const tls_files_t *t, bool require_client_cert)
+{
+    s->tls = t;
+    s->require_client_cert = require_client_cert;
+}
+
+/* Plaintext, or TLS with the listener's key pair; with a client CA the
+ * core verifies what the client presents (required or not). */
+static grpc_server_credentials *server_credentials(const gs_server_t *s)
+{
+    if (!s->tls)
+        return grpc_insecure_server_credentials_create();
+    grpc_ssl_pem_key_cert_pair pair = {.private_key = s->tls->key_pem,
+                                       .cert_chain = s->tls->cert_pem};
+    grpc_ssl_client_certificate_request_type req =
+        !s->tls->ca_pem            ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+        : s->require_client_cert ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                 : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+    return grpc_ssl_server_credentials_create_ex(s->tls->ca_pem, &pair, 1, req, NULL);
+}
+
 int gs_server_start(gs_server_t *s, const char *addr, int n_threads, char *err, size_t errlen)
 {
     if (s->started || s->threads != NULL) {
@@ -958,7 +1004,11 @@ int gs_server_start(gs_server_t *s, const char *addr, int n_threads, char *err, 
         }
         s->n_threads++;
     }
-    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    grpc_server_credentials *creds = server_credentials(s);
+    if (!creds) {
+        snprintf(err, errlen, "listen %s: the TLS credentials were not accepted", addr);
+        return -1;
+    }
     int port = grpc_server_add_http2_port(s->server, addr, creds);
     grpc_server_credentials_release(creds);
     if (port <= 0) {

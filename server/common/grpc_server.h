@@ -34,6 +34,8 @@
 
 #include <grpc/status.h>
 
+#include "tls.h"
+
 typedef struct gs_server gs_server_t;
 typedef struct gs_call gs_call_t;
 
@@ -61,6 +63,11 @@ gs_server_t *gs_server_new(void);
  * (copied). 0 or -1. */
 int gs_server_add_method(gs_server_t *s, const char *path, gs_kind_t kind, gs_handler_fn fn,
                          void *ctx);
+/* TLS for the listener instead of plaintext; before gs_server_start, *t
+ * borrowed until it returns. With t->ca_pem clients are asked for a
+ * certificate that chains to it: `require_client_cert` refuses the
+ * handshake without one, otherwise gs_call_peer_verified tells. */
+void gs_server_set_tls(gs_server_t *s, const tls_files_t *t, bool require_client_cert);
 /* Binds `addr` ("127.0.0.1:50051", or port 0 for any free port) and starts
  * n_threads CQ threads. Returns the bound port (> 0) or -1 with err filled. */
 int gs_server_start(gs_server_t *s, const char *addr, int n_threads, char *err, size_t errlen);
@@ -110,6 +117,10 @@ const char *gs_call_metadata(const gs_call_t *call, const char *key);
 /* The client's address as the core reports it ("ipv4:127.0.0.1:53412"),
  * copied into out (truncated to cap; "" when unknown). */
 void gs_call_peer(const gs_call_t *call, char *out, size_t cap);
+/* True when the client presented a certificate that chains to the
+ * listener's client CA (gs_server_set_tls); the certificate's identity
+ * (CN or first SAN) is copied into out when out is not NULL. */
+bool gs_call_peer_verified(const gs_call_t *call, char *out, size_t cap);
 /* The method path of this call (borrowed). */
 const char *gs_call_method(const gs_call_t *call);
 /* Attach handler state. on_cancel may be NULL; on_free may be NULL. */
