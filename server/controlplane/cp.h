@@ -10,6 +10,8 @@
 #ifndef LLMGW_CP_H
 #define LLMGW_CP_H
 
+#include <stdbool.h>
+
 #include "cp_auth.h"
 #include "cp_work.h"
 #include "grpc_server.h"
@@ -27,6 +29,10 @@ typedef struct {
     gs_server_t *server;
     cp_dist_t *dist;
     cp_console_events_t *events; /* new table versions for the console's stream (cp_http) */
+    /* mTLS (--tls-client-ca without --insecure-dev): calls of access class
+     * "nodes" (subscription, ACKs, usage, leases) must come with a client
+     * certificate the listener verified; see cp_rpc_node_transport. */
+    bool node_cert_required;
 } cp_t;
 
 /* Maps a storage error code to a gRPC status. */

@@ -235,6 +235,8 @@ static void cp_watch_on_request(gs_call_t *call, const uint8_t *msg, size_t len,
     cp_dist_t *d = ctx;
     cp_caller_t who;
     cp_auth_ticket_t ticket;
+    if (!cp_rpc_node_transport(d->cp, call, CP_ACCESS_NODES))
+        return;
     switch (cp_auth_check(d->cp->auth, call, &who, &ticket)) {
     case CP_AUTH_REFUSED:
         return;

@@ -646,6 +646,11 @@ static enum MHD_Result cp_http_handler(void *cls, struct MHD_Connection *conn, c
     }
     if (!post)
         return cp_http_send_error(conn, 405, "method: expected POST with a JSON body");
+    /* Data-plane methods want a verified client certificate under mTLS,
+     * which the console's listener never asks for. */
+    if (m->access == CP_ACCESS_NODES && h->cp->node_cert_required)
+        return cp_http_send_error(conn, 403,
+                                  "method: data-plane methods are served over gRPC with mTLS only");
     q->kind = REQ_BRIDGE;
     q->m = m;
     return cp_http_dispatch(h, conn, q);
@@ -659,9 +664,10 @@ static void cp_http_log(void *cls, const char *fmt, va_list ap)
     log_debug("console http", "mhd=\"%s\"", line);
 }
 
-cp_http_t *cp_http_start(cp_t *cp, cp_console_events_t *events, const char *listen, int *port,
-                         char *err, size_t errlen)
+cp_http_t *cp_http_start(cp_t *cp, cp_console_events_t *events, const char *listen,
+                         const tls_files_t *tls, int *port, char *err, size_t errlen)
 {
+    (void)tls; /* HTTPS: see cp_http.h */
     struct sockaddr_storage ss;
     if (cli_parse_listen("--http-listen", listen, &ss, err, errlen) < 0)
         return NULL;

@@ -30,6 +30,7 @@
 
 #include "cp.h"
 #include "cp_console_events.h"
+#include "tls.h"
 
 #define CP_HTTP_BODY_MAX (1u << 20)
 #define CP_HTTP_TICKET_TTL_MS 60000
@@ -39,10 +40,12 @@
 typedef struct cp_http cp_http_t;
 
 /* Listens on `listen` (HOST:PORT, port 0: any free one); *port is the bound
- * port. cp and events are borrowed and must outlive cp_http_stop. NULL with
+ * port. cp and events are borrowed and must outlive cp_http_stop. tls
+ * (borrowed, may be NULL: plaintext) serves HTTPS with its certificate and
+ * key; its ca_pem is not used (browsers log in with admin tokens). NULL with
  * err filled when the address is bad or taken. */
-cp_http_t *cp_http_start(cp_t *cp, cp_console_events_t *events, const char *listen, int *port,
-                         char *err, size_t errlen);
+cp_http_t *cp_http_start(cp_t *cp, cp_console_events_t *events, const char *listen,
+                         const tls_files_t *tls, int *port, char *err, size_t errlen);
 /* Ends the streams, waits for every connection thread and frees h. The
  * workers must still be running (a call in progress finishes on them). */
 void cp_http_stop(cp_http_t *h);

@@ -124,11 +124,25 @@ static void cp_rpc_run(void *arg)
     free(j);
 }
 
+bool cp_rpc_node_transport(const cp_t *cp, gs_call_t *call, cp_access_t cls)
+{
+    char who[128];
+    if (cls != CP_ACCESS_NODES || !cp->node_cert_required || gs_call_peer_verified(call, who, sizeof(who)))
+        return true;
+    gs_call_finish(call, GRPC_STATUS_UNAUTHENTICATED,
+                   "data-plane methods need mTLS: present a client certificate signed by the "
+                   "control plane's --tls-client-ca",
+                   NULL, 0);
+    return false;
+}
+
 static void cp_rpc_on_request(gs_call_t *call, const uint8_t *msg, size_t len, void *ctx)
 {
     const cp_rpc_method_t *m = ctx;
     cp_caller_t caller = {0};
     cp_auth_ticket_t ticket;
+    if (!cp_rpc_node_transport(m->cp, call, m->access))
+        return;
     cp_auth_result_t ar = cp_auth_check(m->cp->auth, call, &caller, &ticket);
     if (ar == CP_AUTH_REFUSED)
         return;

@@ -35,6 +35,12 @@ typedef struct {
 void cp_rpc_deny(cp_t *cp, const audit_actor_t *who, const char *path, cp_access_t cls,
                  char *details, size_t dlen);
 
+/* The transport check of access class "nodes" (on any thread, before the
+ * token): true when the call may go on; otherwise the call was finished
+ * UNAUTHENTICATED, naming the client certificate it lacks. Other classes
+ * always pass: admins authenticate with tokens. */
+bool cp_rpc_node_transport(const cp_t *cp, gs_call_t *call, cp_access_t cls);
+
 /* Registers each method of a table (the table must outlive the server).
  * -1 when a method has no access class. Also records the method for
  * cp_rpc_find (the console's JSON bridge, cp_http.c). */

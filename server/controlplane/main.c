@@ -33,6 +33,7 @@
 #include "grpc_reflection.h"
 #include "log.h"
 #include "migrate.h"
+#include "tls.h"
 
 #ifndef LLMGW_MIGRATIONS_DIR
 #define LLMGW_MIGRATIONS_DIR "migrations"
@@ -52,6 +53,8 @@ typedef struct {
     int grace_ms;
     int migrate_only;
     cp_analytics_config_t metrics;
+    tls_paths_t tls; /* --tls-cert, --tls-key, --tls-client-ca */
+    bool insecure_dev;
 } cpm_options_t;
 
 static void cpm_usage(FILE *f)
@@ -80,6 +83,13 @@ static void cpm_usage(FILE *f)
             "  --http-listen HOST:PORT  also serve the web console and its JSON admin API\n"
             "                           (docs/console.md; port 0: any free)\n"
             "  --http-port-file PATH    write the bound console port to PATH once listening\n"
+            "  --tls-cert FILE          PEM certificate chain of the gRPC and console listeners\n"
+            "  --tls-key FILE           its PEM private key\n"
+            "  --tls-client-ca FILE     PEM CA that data planes' client certificates chain to\n"
+            "                           (mTLS: data-plane methods need one; admins use tokens)\n"
+            "  --insecure-dev           allow plaintext and data planes without certificates;\n"
+            "                           without it the three --tls flags are required, since\n"
+            "                           pushed tables carry provider secrets (docs/tls.md)\n"
             "  --log-level LEVEL        debug, info, warn or error (default info)\n"
             "  --help                   this text\n");
 }
@@ -103,10 +113,17 @@ static int cpm_parse(int argc, char **argv, cpm_options_t *o)
         {"metrics-rollup-hours", required_argument, NULL, 'R'},
         {"metrics-retention-days", required_argument, NULL, 'D'},
         {"metrics-maintenance-ms", required_argument, NULL, 'T'},
+        {"tls-cert", required_argument, NULL, 'c'},
+        {"tls-key", required_argument, NULL, 'K'},
+        {"tls-client-ca", required_argument, NULL, 'A'},
+        {"insecure-dev", no_argument, NULL, 'I'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     o->listen = "127.0.0.1:50052";
+    o->tls.cert_flag = "--tls-cert";
+    o->tls.key_flag = "--tls-key";
+    o->tls.ca_flag = "--tls-client-ca";
     o->migrations_dir = LLMGW_MIGRATIONS_DIR;
     o->threads = 1;
     o->workers = 4;
@@ -171,6 +188,18 @@ static int cpm_parse(int argc, char **argv, cpm_options_t *o)
         case 'H':
             o->http_listen = optarg;
             break;
+        case 'c':
+            o->tls.cert = optarg;
+            break;
+        case 'K':
+            o->tls.key = optarg;
+            break;
+        case 'A':
+            o->tls.ca = optarg;
+            break;
+        case 'I':
+            o->insecure_dev = true;
+            break;
         case 'P':
             o->http_port_file = optarg;
             break;
@@ -202,6 +231,14 @@ static int cpm_parse(int argc, char **argv, cpm_options_t *o)
         fprintf(stderr, "llmgw-controlplane: --http-port-file: needs --http-listen\n");
         return -1;
     }
+    /* The routing tables it pushes carry provider API keys. */
+    if (!o->insecure_dev && !o->migrate_only && (!o->tls.cert || !o->tls.ca)) {
+        fprintf(stderr, "llmgw-controlplane: %s: required: data planes receive provider secrets "
+                        "only over mTLS (--tls-cert, --tls-key, --tls-client-ca); "
+                        "--insecure-dev allows plaintext for development\n",
+                o->tls.cert ? "--tls-client-ca" : "--tls-cert");
+        return -1;
+    }
     if (!o->database_url || !*o->database_url) {
         fprintf(stderr, "llmgw-controlplane: --database-url: required (or LLMGW_DATABASE_URL)\n");
         return -1;
@@ -218,9 +255,17 @@ int main(int argc, char **argv)
     char err[1024];
     int rc = 1, applied = 0;
     store_err_t se = {0};
+    tls_files_t tls = {0};
 
     if (cpm_parse(argc, argv, &o) < 0)
         return 2;
+    if (tls_paths_given(&o.tls) && tls_files_load(&o.tls, true, &tls, err, sizeof(err)) < 0) {
+        fprintf(stderr, "llmgw-controlplane: %s\n", err);
+        return 2;
+    }
+    /* The console's listener asks browsers for no certificate. */
+    tls_files_t console_tls = {.cert_pem = tls.cert_pem, .key_pem = tls.key_pem};
+    cp.node_cert_required = tls.ca_pem && !o.insecure_dev;
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -230,17 +275,17 @@ int main(int argc, char **argv)
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "llmgw-controlplane: cannot initialise libcurl\n");
+        tls_files_free(&tls);
         return 1;
     }
     if (migrate_run(o.database_url, o.migrations_dir, &applied, err, sizeof(err)) < 0) {
         fprintf(stderr, "llmgw-controlplane: %s\n", err);
-        curl_global_cleanup();
-        return 1;
+        goto out;
     }
     log_info("migrations up to date", "applied_now=%d dir=%s", applied, o.migrations_dir);
     if (o.migrate_only) {
-        curl_global_cleanup();
-        return 0;
+        rc = 0;
+        goto out;
     }
 
     if (secret_key_load(o.master_key_file, &cp.key, err, sizeof(err)) < 0) {
@@ -278,6 +323,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "llmgw-controlplane: cannot start (out of memory or threads)\n");
         goto out;
     }
+    if (tls.cert_pem)
+        gs_server_set_tls(cp.server, &tls, false);
     int port = gs_server_start(cp.server, o.listen, o.threads, err, sizeof(err));
     if (port < 0) {
         fprintf(stderr, "llmgw-controlplane: %s\n", err);
@@ -290,10 +337,13 @@ int main(int argc, char **argv)
         gs_server_shutdown(cp.server, 0);
         goto out;
     }
-    log_info("listening", "addr=%s port=%d workers=%d", o.listen, port, o.workers);
+    log_info("listening", "addr=%s port=%d workers=%d tls=%s", o.listen, port, o.workers,
+             !tls.cert_pem ? "off (--insecure-dev)" : cp.node_cert_required ? "mtls" : "on");
     if (o.http_listen) {
         int http_port = 0;
-        if (!(http = cp_http_start(&cp, cp.events, o.http_listen, &http_port, err, sizeof(err)))) {
+        if (!(http = cp_http_start(&cp, cp.events, o.http_listen,
+                                   tls.cert_pem ? &console_tls : NULL, &http_port, err,
+                                   sizeof(err)))) {
             fprintf(stderr, "llmgw-controlplane: %s\n", err);
             cp_dist_stop(cp.dist);
             gs_server_shutdown(cp.server, 0);
@@ -332,5 +382,6 @@ out:
     cp_auth_free(cp.auth);
     cp_console_events_free(cp.events);
     curl_global_cleanup();
+    tls_files_free(&tls);
     return rc;
 }

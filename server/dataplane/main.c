@@ -41,6 +41,7 @@
 #include "sync.h"
 #include "table.h"
 #include "table_ext.h"
+#include "tls.h"
 #include "upstream.h"
 #include "usage_log.h"
 #include "usage_stats.h"
@@ -62,6 +63,9 @@ typedef struct {
     const char *discover_local_ports;       /* its optional preset:port list */
     const char *extensions[EXT_LOADER_MAX]; /* --extension PATH[:CONFIG_FILE] */
     int n_extensions;
+    tls_paths_t tls;    /* --tls-cert, --tls-key, --tls-client-ca: the client-facing listeners */
+    tls_paths_t cp_tls; /* --cp-ca, --cp-cert, --cp-key: the channel to the control plane */
+    bool insecure_dev;  /* --insecure-dev: the control plane over plaintext */
 } dp_options_t;
 
 static void dp_usage(FILE *f)
@@ -94,6 +98,16 @@ static void dp_usage(FILE *f)
         "  --extension PATH[:CONFIG_FILE]  load an extension (docs/extensions.md); its\n"
         "                      config is the JSON object in CONFIG_FILE; repeatable; a\n"
         "                      failure stops startup. The table's \"extensions\" load too\n"
+        "  --tls-cert FILE     PEM certificate chain: gRPC and HTTP listeners serve TLS\n"
+        "  --tls-key FILE      its PEM private key\n"
+        "  --tls-client-ca FILE  PEM CA: clients of both listeners must present a\n"
+        "                      certificate that chains to it (mTLS)\n"
+        "  --cp-ca FILE        PEM CA of the control plane's certificate (managed mode)\n"
+        "  --cp-cert FILE      this node's PEM client certificate for the control plane\n"
+        "  --cp-key FILE       its PEM private key\n"
+        "  --insecure-dev      managed mode over plaintext, for development; without it\n"
+        "                      --cp-ca, --cp-cert and --cp-key are required, since pushed\n"
+        "                      tables carry provider secrets (docs/tls.md)\n"
         "  --log-level LEVEL   debug, info, warn or error (default info)\n"
         "  --help              this text\n");
 }
@@ -119,11 +133,22 @@ static int dp_parse_args(int argc, char **argv, dp_options_t *o)
         {"cache-max-mib", required_argument, NULL, 'M'},
         {"discover-local", optional_argument, NULL, 'D'},
         {"extension", required_argument, NULL, 'X'},
+        {"tls-cert", required_argument, NULL, 'c'},
+        {"tls-key", required_argument, NULL, 'k'},
+        {"tls-client-ca", required_argument, NULL, 'a'},
+        {"cp-ca", required_argument, NULL, 'A'},
+        {"cp-cert", required_argument, NULL, 'E'},
+        {"cp-key", required_argument, NULL, 'K'},
+        {"insecure-dev", no_argument, NULL, 'i'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     o->listen = "127.0.0.1:50051";
+    o->tls = (tls_paths_t){
+        .cert_flag = "--tls-cert", .key_flag = "--tls-key", .ca_flag = "--tls-client-ca"};
+    o->cp_tls =
+        (tls_paths_t){.cert_flag = "--cp-cert", .key_flag = "--cp-key", .ca_flag = "--cp-ca"};
     /* One core is left to the upstream engine thread: on a 2-core box one CQ
      * thread gave ~18k Complete/s against ~15.7k with two (bench_complete). */
     o->threads = ncpu > 1 && ncpu <= 65 ? (int)ncpu - 1 : 1;
@@ -216,6 +241,27 @@ static int dp_parse_args(int argc, char **argv, dp_options_t *o)
             }
             o->extensions[o->n_extensions++] = optarg;
             break;
+        case 'c':
+            o->tls.cert = optarg;
+            break;
+        case 'k':
+            o->tls.key = optarg;
+            break;
+        case 'a':
+            o->tls.ca = optarg;
+            break;
+        case 'A':
+            o->cp_tls.ca = optarg;
+            break;
+        case 'E':
+            o->cp_tls.cert = optarg;
+            break;
+        case 'K':
+            o->cp_tls.key = optarg;
+            break;
+        case 'i':
+            o->insecure_dev = true;
+            break;
         case 'h':
             dp_usage(stdout);
             exit(0);
@@ -237,6 +283,36 @@ static int dp_parse_args(int argc, char **argv, dp_options_t *o)
     }
     if (sync_check_config(&o->managed) < 0)
         return -1;
+    if (!o->managed.target && tls_paths_given(&o->cp_tls)) {
+        fprintf(stderr, "llmgw-dataplane: --cp-ca, --cp-cert, --cp-key: only with --control-plane\n");
+        return -1;
+    }
+    /* The pushed table carries provider API keys: taken over mTLS only. */
+    if (o->managed.target && !o->insecure_dev && (!o->cp_tls.ca || !o->cp_tls.cert)) {
+        fprintf(stderr,
+                "llmgw-dataplane: %s: required with --control-plane: the pushed table carries "
+                "provider secrets, taken only over mTLS (--cp-ca, --cp-cert, --cp-key); "
+                "--insecure-dev allows plaintext for development\n",
+                !o->cp_tls.ca ? "--cp-ca" : "--cp-cert");
+        return -1;
+    }
+    return 0;
+}
+
+/* The listeners' and the control-plane channel's files, checked before
+ * anything starts. 0, or -1 after printing the error. */
+static int dp_load_tls(const dp_options_t *o, tls_files_t *listen, tls_files_t *cp)
+{
+    char err[512];
+    if (tls_paths_given(&o->tls) && tls_files_load(&o->tls, true, listen, err, sizeof(err)) < 0) {
+        fprintf(stderr, "llmgw-dataplane: %s\n", err);
+        return -1;
+    }
+    if (tls_paths_given(&o->cp_tls) && tls_files_load(&o->cp_tls, false, cp, err, sizeof(err)) < 0) {
+        fprintf(stderr, "llmgw-dataplane: %s\n", err);
+        tls_files_free(listen);
+        return -1;
+    }
     return 0;
 }
 
@@ -408,9 +484,12 @@ int main(int argc, char **argv)
     cache_t *cache = NULL;
     usage_log_t *usage = NULL;     /* managed mode: usage records to the control plane */
     budget_lease_t *leases = NULL; /* managed mode: budget leases */
+    tls_files_t listen_tls = {0}, cp_tls = {0};
 
-    if (dp_parse_args(argc, argv, &o) < 0)
+    if (dp_parse_args(argc, argv, &o) < 0 || dp_load_tls(&o, &listen_tls, &cp_tls) < 0)
         return 2;
+    if (cp_tls.ca_pem)
+        o.managed.tls = &cp_tls;
 
     sigset_t set;
     sigemptyset(&set);
@@ -427,12 +506,12 @@ int main(int argc, char **argv)
 
     if (dp_load_extensions(&o) < 0) {
         ext_loader_unload_all();
-        return 1;
+        goto out_tls;
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         log_error("cannot initialise libcurl", "%s", "");
         ext_loader_unload_all();
-        return 1;
+        goto out_tls;
     }
     table_t *t = NULL;
     if (o.table_path)
@@ -493,9 +572,12 @@ int main(int argc, char **argv)
         usage_log_config_t ucfg = {.target = o.managed.target,
                                    .node_id = o.managed.node_id,
                                    .state_dir = o.managed.state_dir,
-                                   .token = o.managed.token};
-        budget_lease_config_t bcfg = {
-            .target = o.managed.target, .node_id = o.managed.node_id, .token = o.managed.token};
+                                   .token = o.managed.token,
+                                   .tls = o.managed.tls};
+        budget_lease_config_t bcfg = {.target = o.managed.target,
+                                      .node_id = o.managed.node_id,
+                                      .token = o.managed.token,
+                                      .tls = o.managed.tls};
         if (!(usage = usage_log_start(&ucfg)) || !(leases = budget_lease_start(&bcfg, slot)))
             goto out;
         pipeline_set_meter(pl, usage, leases);
@@ -503,6 +585,8 @@ int main(int argc, char **argv)
         log_warn("budgets in a standalone table are not enforced (leases need a control plane)",
                  "budgets=%zu", table_n_budgets(t));
     }
+    if (listen_tls.cert_pem) /* with a client CA, clients without a certificate are refused */
+        gs_server_set_tls(server, &listen_tls, true);
     int port = gs_server_start(server, o.listen, o.threads, err, sizeof(err));
     if (port < 0) {
         fprintf(stderr, "llmgw-dataplane: %s\n", err);
@@ -522,6 +606,7 @@ int main(int argc, char **argv)
         .n_engines = (size_t)o.http_threads,
         .max_body_bytes = (size_t)o.http_max_body_bytes,
         .idle_timeout_s = o.http_idle_timeout_s,
+        .tls = listen_tls.cert_pem ? &listen_tls : NULL,
     };
     http = http_api_start(&http_cfg, err, sizeof(err));
     if (!http) {
@@ -540,8 +625,9 @@ int main(int argc, char **argv)
         gs_server_shutdown(server, 0);
         goto out;
     }
-    log_info("listening", "addr=%s port=%d threads=%d table=%s", o.listen, port, o.threads,
-             o.table_path ? o.table_path : "(managed)");
+    log_info("listening", "addr=%s port=%d threads=%d table=%s tls=%s", o.listen, port,
+             o.threads, o.table_path ? o.table_path : "(managed)",
+             !listen_tls.cert_pem ? "off" : listen_tls.ca_pem ? "mtls" : "on");
     log_info("http listening", "addr=%s port=%d", o.http_listen, http_api_port(http));
 
     for (;;) {
@@ -597,5 +683,8 @@ out:
     metrics_free(metrics);
     ext_loader_unload_all(); /* no request is left to run a hook */
     curl_global_cleanup();
+out_tls:
+    tls_files_free(&listen_tls);
+    tls_files_free(&cp_tls);
     return rc;
 }

@@ -40,6 +40,7 @@ typedef struct {
 
 struct budget_lease {
     char *target, *node_id, *token;
+    const tls_files_t *tls; /* borrowed */
     table_slot_t *slot;
     pthread_t thread;
     pthread_mutex_t mu;
@@ -177,7 +178,7 @@ void budget_lease_foreach(budget_lease_t *bl, void (*fn)(void *ud, const budget_
 static grpc_status_code bl_call(budget_lease_t *bl, const char *method, const void *req, size_t len,
                                 buf_t *resp, buf_t *details)
 {
-    if (!bl->ch && !(bl->ch = gc_channel_new(bl->target)))
+    if (!bl->ch && !(bl->ch = gc_channel_open(bl->target, bl->tls)))
         return GRPC_STATUS_UNAVAILABLE;
     grpc_status_code st =
         gc_unary(bl->ch, method, bl->token, BL_RPC_TIMEOUT_MS, req, len, resp, details);
@@ -415,6 +416,7 @@ budget_lease_t *budget_lease_start(const budget_lease_config_t *cfg, table_slot_
     if (token && !*token)
         token = NULL;
     bl->target = strdup(cfg->target);
+    bl->tls = cfg->tls;
     bl->node_id = strdup(cfg->node_id);
     bl->token = token ? strdup(token) : NULL;
     if (!bl->target || !bl->node_id || (token && !bl->token) ||

@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "table.h"
+#include "tls.h"
 
 typedef struct budget_lease budget_lease_t;
 
@@ -37,6 +38,7 @@ typedef struct {
     const char *target;  /* control plane HOST:PORT */
     const char *node_id; /* as in sync_config_t */
     const char *token;   /* NULL: LLMGW_CONTROL_PLANE_TOKEN */
+    const tls_files_t *tls; /* as in sync_config_t; NULL: plaintext */
 } budget_lease_config_t;
 
 /* Follows `slot` (borrowed; outlives the module). NULL on failure. */

@@ -32,6 +32,7 @@
 
 struct sync {
     char *target, *node_id, *group, *state_dir, *token;
+    const tls_files_t *tls; /* borrowed */
     table_slot_t *slot; /* under mu; NULL until sync_attach */
     table_t *pending;   /* under mu: a good table received before sync_attach */
     pthread_t thread;
@@ -276,7 +277,7 @@ static void *sync_main(void *arg)
     while (!atomic_load(&s->stop)) {
         /* A fresh channel per attempt: the core's own reconnect backoff (up
          * to minutes) must not outlast a control plane that came back. */
-        gc_channel_t *ch = gc_channel_new(s->target);
+        gc_channel_t *ch = gc_channel_open(s->target, s->tls);
         if (!ch) {
             sync_sleep(s, backoff_ms);
             continue;
@@ -355,6 +356,7 @@ sync_t *sync_start(const sync_config_t *cfg)
     atomic_init(&s->stop, false);
     s->seed = (unsigned)time(NULL) ^ (unsigned)getpid();
     s->target = strdup(cfg->target);
+    s->tls = cfg->tls;
     s->node_id = strdup(cfg->node_id);
     s->group = strdup(cfg->group ? cfg->group : "");
     s->state_dir = cfg->state_dir ? strdup(cfg->state_dir) : NULL;

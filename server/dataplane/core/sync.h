@@ -21,6 +21,7 @@
 #include <stddef.h>
 
 #include "table.h"
+#include "tls.h"
 
 typedef struct sync sync_t;
 
@@ -30,6 +31,9 @@ typedef struct {
     const char *group;     /* may be "" */
     const char *state_dir; /* NULL: nothing persisted */
     const char *token;     /* bearer token; NULL: LLMGW_CONTROL_PLANE_TOKEN, else none */
+    /* The channel's TLS (CA, client certificate); NULL: plaintext. Borrowed:
+     * outlives the sync (and the usage log and leases, which share it). */
+    const tls_files_t *tls;
 } sync_config_t;
 
 /* Checks the managed-mode flags: with a target, node_id is required and

@@ -37,6 +37,7 @@ typedef struct ul_batch {
 
 struct usage_log {
     char *target, *node_id, *spill_dir, *token;
+    const tls_files_t *tls; /* borrowed */
     int flush_ms, batch_max;
     int64_t epoch;
     int64_t next_seq; /* sender thread only */
@@ -428,7 +429,7 @@ static void *ul_main(void *arg)
     int backoff_ms = UL_BACKOFF_MIN_MS;
     int64_t retry_at = 0, flush_at = clock_now_ms() + l->flush_ms;
     bool away = false;
-    gc_channel_t *ch = gc_channel_new(l->target);
+    gc_channel_t *ch = gc_channel_open(l->target, l->tls);
     for (;;) {
         pthread_mutex_lock(&l->mu);
         while (!l->stop && l->n_pending < (size_t)l->batch_max) {
@@ -454,7 +455,7 @@ static void *ul_main(void *arg)
         if (!l->head || now < retry_at)
             continue;
         if (!ch)
-            ch = gc_channel_new(l->target);
+            ch = gc_channel_open(l->target, l->tls);
         if (ch && ul_drain(l, ch, UL_SEND_TIMEOUT_MS)) {
             if (away)
                 log_info("usage delivery resumed", "%s", "");
@@ -475,7 +476,7 @@ static void *ul_main(void *arg)
     ul_enqueue(l, false);
     if (l->head && l->grace_ms > 0) {
         if (!ch)
-            ch = gc_channel_new(l->target);
+            ch = gc_channel_open(l->target, l->tls);
         if (ch)
             (void)ul_drain(l, ch, l->grace_ms);
     }
@@ -554,6 +555,7 @@ usage_log_t *usage_log_start(const usage_log_config_t *cfg)
     if (token && !*token)
         token = NULL;
     l->target = strdup(cfg->target);
+    l->tls = cfg->tls;
     l->node_id = strdup(cfg->node_id);
     l->token = token ? strdup(token) : NULL;
     if (!l->target || !l->node_id || (token && !l->token) || !(l->metrics = usage_metrics_new()))

@@ -26,6 +26,8 @@
 
 #include <stdint.h>
 
+#include "tls.h"
+
 #define USAGE_LOG_BATCH_MAX 1000
 #define USAGE_LOG_FLUSH_MS 1000
 #define USAGE_LOG_PENDING_MAX_BYTES (64u << 20)
@@ -58,6 +60,7 @@ typedef struct {
     const char *token;     /* NULL: LLMGW_CONTROL_PLANE_TOKEN */
     int flush_ms;          /* 0: USAGE_LOG_FLUSH_MS */
     int batch_max;         /* 0: USAGE_LOG_BATCH_MAX */
+    const tls_files_t *tls; /* as in sync_config_t; NULL: plaintext */
 } usage_log_config_t;
 
 typedef struct {

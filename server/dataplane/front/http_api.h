@@ -26,6 +26,7 @@
 #include "metrics.h"
 #include "pipeline.h"
 #include "table.h"
+#include "tls.h"
 #include "usage_stats.h"
 
 typedef struct http_api http_api_t;
@@ -49,6 +50,9 @@ typedef struct {
     size_t n_engines;
     size_t max_body_bytes; /* request body cap (413 past it); 0: 8 MiB */
     int idle_timeout_s;    /* idle or stalled connection timeout; 0: 30 */
+    /* Borrowed; NULL: plaintext. HTTPS with tls->cert_pem / key_pem; with
+     * tls->ca_pem every client must present a certificate chaining to it. */
+    const tls_files_t *tls;
 } http_api_config_t;
 
 /* Binds and starts serving. NULL with err filled. */
