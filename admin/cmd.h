@@ -17,6 +17,8 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "grpc_client.h"
+
 #define CMD_EXIT_OK 0
 #define CMD_EXIT_RPC 1
 #define CMD_EXIT_USAGE 2
@@ -87,6 +89,10 @@ typedef struct cmd_conn cmd_conn_t;
 /* NULL after printing "error: …" when the channel cannot be created.
  * api_key NULL: no authorization metadata. */
 cmd_conn_t *cmd_conn_open(const char *target, const char *api_key, int timeout_ms);
+/* A channel to target: TLS when LLMGW_TLS_CA (and for mTLS LLMGW_TLS_CERT,
+ * LLMGW_TLS_KEY) name PEM files, else plaintext. NULL after printing why
+ * (cmd_tls.c). */
+gc_channel_t *cmd_channel_open(const char *target);
 void cmd_conn_close(cmd_conn_t *c);
 /* Packs `req`, calls `method` and unpacks the answer as `resp_desc` into
  * *resp (the caller frees it with protobuf_c_message_free_unpacked). */

@@ -90,7 +90,7 @@ int cmd_health(int argc, char **argv)
 
     int rc = CMD_EXIT_RPC;
     buf_t resp = BUF_INIT(64 << 10), details = BUF_INIT(4096);
-    gc_channel_t *ch = gc_channel_new(target);
+    gc_channel_t *ch = cmd_channel_open(target);
     if (!ch) {
         fprintf(stderr, "error: %s: cannot create a channel\n", target);
         goto out;

@@ -38,7 +38,7 @@ cmd_conn_t *cmd_conn_open(const char *target, const char *api_key, int timeout_m
         if (!c->api_key)
             goto fail;
     }
-    c->ch = gc_channel_new(target);
+    c->ch = cmd_channel_open(target);
     if (!c->ch)
         goto fail;
     return c;

@@ -55,7 +55,9 @@ static void main_usage(FILE *out)
         fprintf(out, "  %-8s %s\n", main_cmds[i].name, main_cmds[i].summary);
     fputs("\nRun 'llmgw <command> --help' for a command's flags.\n"
           "environment: LLMGW_TARGET (data plane address, default " CMD_DEFAULT_TARGET "),\n"
-          "             LLMGW_API_KEY (bearer key when --key is absent)\n",
+          "             LLMGW_API_KEY (bearer key when --key is absent),\n"
+          "             LLMGW_TLS_CA, LLMGW_TLS_CERT, LLMGW_TLS_KEY (TLS: the server's CA,\n"
+          "             the client certificate and key for mTLS; docs/tls.md)\n",
           out);
 }
 

@@ -21,7 +21,7 @@ export LLMGW_ADMIN_TOKEN=bench-admin-token-$RANDOM$RANDOM
 export LLMGW_MASTER_KEY=$(openssl rand -hex 32)
 pg_cluster_start "$T/pg"
 for r in a b; do
-  "$BUILD/bin/llmgw-controlplane" --database-url "$PG_URL" --migrations-dir "$SRC/migrations" \
+  "$BUILD/bin/llmgw-controlplane" --insecure-dev --database-url "$PG_URL" --migrations-dir "$SRC/migrations" \
     --listen 127.0.0.1:0 --port-file "$T/$r.port" --log-level warn >"$T/$r.log" 2>&1 &
   PIDS+=($!)
   for i in $(seq 1 100); do [ -s "$T/$r.port" ] && break; sleep 0.1; done

@@ -25,7 +25,7 @@ pg_cluster_start "$T/pg"
 pg_cluster__as_owner "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w -t 30 restart \
   -o "-p $PG_PORT -k $PG_SOCKDIR -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=100" \
   >/dev/null
-"$BUILD/bin/llmgw-controlplane" --database-url "$PG_URL" --migrations-dir "$SRC/migrations" \
+"$BUILD/bin/llmgw-controlplane" --insecure-dev --database-url "$PG_URL" --migrations-dir "$SRC/migrations" \
   --listen 127.0.0.1:0 --port-file "$T/cp.port" --log-level warn --workers 4 >"$T/cp.log" 2>&1 &
 PIDS+=($!)
 for i in $(seq 1 100); do [ -s "$T/cp.port" ] && break; sleep 0.1; done

@@ -22,7 +22,7 @@ sha256_hex() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
 start_cp() { # start_cp NAME [DB_URL]: a replica on a free port; sets NAME_PORT, NAME_PID
   local url=${2:-$PG_URL}
   rm -f "$T/$1.port"
-  "$BIN/llmgw-controlplane" --database-url "$url" --migrations-dir "$SRC/migrations" \
+  "$BIN/llmgw-controlplane" --insecure-dev --database-url "$url" --migrations-dir "$SRC/migrations" \
     --listen 127.0.0.1:0 --port-file "$T/$1.port" --workers 2 --grace-ms 500 \
     >>"$T/$1.log" 2>&1 &
   PIDS+=($!)
@@ -119,7 +119,7 @@ psql_q "INSERT INTO admin_tokens (name, sha256) VALUES ('sql', decode('$(sha256_
 check "a token B never heard of is found by the reload on a miss" llmgw_on "$cpb_PORT" "$SQLTOK" provider list
 DPTOK=dp-token-$RANDOM$RANDOM$RANDOM
 psql_q "INSERT INTO admin_tokens (name, sha256) VALUES ('dp', decode('$(sha256_hex "$DPTOK")', 'hex'))"
-LLMGW_CONTROL_PLANE_TOKEN=$DPTOK "$BIN/llmgw-dataplane" --control-plane "127.0.0.1:$cpb_PORT" \
+LLMGW_CONTROL_PLANE_TOKEN=$DPTOK "$BIN/llmgw-dataplane" --insecure-dev --control-plane "127.0.0.1:$cpb_PORT" \
   --node-id dp1 --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --threads 1 --grace-ms 500 \
   >"$T/dp1.log" 2>&1 &
 PIDS+=($!)
@@ -201,7 +201,7 @@ stop_cp cpc
 psql_q "CREATE DATABASE boot3" >/dev/null
 check_fails "a too short bootstrap token stops the first start" 1 \
   "LLMGW_BOOTSTRAP_TOKEN: expected 16 to 512 characters" \
-  env LLMGW_BOOTSTRAP_TOKEN=short "$BIN/llmgw-controlplane" \
+  env LLMGW_BOOTSTRAP_TOKEN=short "$BIN/llmgw-controlplane" --insecure-dev \
   --database-url "postgresql://postgres@127.0.0.1:$PG_PORT/boot3" --migrations-dir "$SRC/migrations" \
   --listen 127.0.0.1:0
 [ "$(psql "postgresql://postgres@127.0.0.1:$PG_PORT/boot3" -X -q -t -A -c 'SELECT count(*) FROM admin_tokens')" = 0 ] &&

@@ -29,7 +29,7 @@ T=$(mktemp -d /tmp/llmgw-analytics-test.XXXXXX)
 
 start_cp() { # start_cp [flags...]: the control plane on CP_PORT
   rm -f "$T/cp.port"
-  "$BIN/llmgw-controlplane" --database-url "$PG_URL" --migrations-dir "$SRC/migrations" \
+  "$BIN/llmgw-controlplane" --insecure-dev --database-url "$PG_URL" --migrations-dir "$SRC/migrations" \
     --listen "127.0.0.1:$CP_PORT" --port-file "$T/cp.port" --workers 3 --grace-ms 500 "$@" \
     >>"$T/cp.log" 2>&1 &
   PIDS+=($!)
@@ -40,7 +40,7 @@ launch_dp() { # launch_dp NAME [extra]
   local name=$1
   shift
   rm -f "$T/$name.http"
-  "$BIN/llmgw-dataplane" --control-plane "127.0.0.1:$CP_PORT" --node-id "$name" \
+  "$BIN/llmgw-dataplane" --insecure-dev --control-plane "127.0.0.1:$CP_PORT" --node-id "$name" \
     --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --http-port-file "$T/$name.http" \
     --threads 1 --http-threads 4 --grace-ms 1000 "$@" >>"$T/$name.log" 2>&1 &
   PIDS+=($!)

@@ -24,7 +24,7 @@ T=$(mktemp -d /tmp/llmgw-audit-test.XXXXXX)
 
 start_cp() { # start_cp NAME URL: a control plane on a free port; sets NAME_PORT
   rm -f "$T/$1.port"
-  "$BIN/llmgw-controlplane" --database-url "$2" --migrations-dir "$SRC/migrations" \
+  "$BIN/llmgw-controlplane" --insecure-dev --database-url "$2" --migrations-dir "$SRC/migrations" \
     --listen 127.0.0.1:0 --port-file "$T/$1.port" --workers 2 --grace-ms 500 \
     >>"$T/$1.log" 2>&1 &
   PIDS+=($!)

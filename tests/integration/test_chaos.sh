@@ -32,7 +32,7 @@ trap chaos_cleanup EXIT
 CP_FIXED_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 start_cp() { # start_cp: the control plane on the fixed port; sets CP_PID
   rm -f "$T/cp.port"
-  "$BIN/llmgw-controlplane" --database-url "$PG_URL" --migrations-dir "$SRC/migrations" \
+  "$BIN/llmgw-controlplane" --insecure-dev --database-url "$PG_URL" --migrations-dir "$SRC/migrations" \
     --listen "127.0.0.1:$CP_FIXED_PORT" --port-file "$T/cp.port" --workers 3 --grace-ms 500 \
     >>"$T/cp.log" 2>&1 &
   CP_PID=$!
@@ -42,7 +42,7 @@ start_cp() { # start_cp: the control plane on the fixed port; sets CP_PID
 launch_dp() { # launch_dp NAME STATE_DIR: a managed node; sets NAME_PID
   local name=$1 state=$2
   rm -f "$T/$name.port" "$T/$name.http"
-  "$BIN/llmgw-dataplane" --control-plane "127.0.0.1:$CP_FIXED_PORT" --node-id "$name" \
+  "$BIN/llmgw-dataplane" --insecure-dev --control-plane "127.0.0.1:$CP_FIXED_PORT" --node-id "$name" \
     --state-dir "$state" --listen 127.0.0.1:0 --port-file "$T/$name.port" \
     --http-listen 127.0.0.1:0 --http-port-file "$T/$name.http" --threads 1 --http-threads 1 \
     --grace-ms 1000 >>"$T/$name.log" 2>&1 &

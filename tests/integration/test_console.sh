@@ -27,7 +27,7 @@ T=$(mktemp -d /tmp/llmgw-console-test.XXXXXX)
 
 start_cp() { # start_cp: (re)starts the control plane on the fixed ports; sets CP_PID, CP_HTTP
   rm -f "$T/cp.port" "$T/cp.http"
-  "$BIN/llmgw-controlplane" --database-url "$PG_URL" --migrations-dir "$SRC/migrations" \
+  "$BIN/llmgw-controlplane" --insecure-dev --database-url "$PG_URL" --migrations-dir "$SRC/migrations" \
     --listen "127.0.0.1:$CP_FIXED_PORT" --port-file "$T/cp.port" \
     --http-listen "127.0.0.1:$CP_FIXED_HTTP" --http-port-file "$T/cp.http" \
     --workers 3 --grace-ms 500 >>"$T/cp.log" 2>&1 &
@@ -91,7 +91,7 @@ check "token create aud --role auditor" "$BIN/llmgw" token create aud --role aud
 AUD=$(cat "$T/out")
 ADM=$LLMGW_ADMIN_TOKEN
 
-"$BIN/llmgw-dataplane" --control-plane "127.0.0.1:$CP_FIXED_PORT" --node-id dp1 \
+"$BIN/llmgw-dataplane" --insecure-dev --control-plane "127.0.0.1:$CP_FIXED_PORT" --node-id dp1 \
   --listen 127.0.0.1:0 --port-file "$T/dp.port" --http-listen 127.0.0.1:0 \
   --http-port-file "$T/dp.http" --threads 1 --http-threads 2 --grace-ms 500 >"$T/dp.log" 2>&1 &
 PIDS+=($!)
@@ -110,12 +110,12 @@ done
 
 # --- flags ---------------------------------------------------------------------------------
 check_fails "--http-port-file needs --http-listen" 2 "--http-port-file: needs --http-listen" \
-  "$BIN/llmgw-controlplane" --database-url "$PG_URL" --http-port-file "$T/x.port"
+  "$BIN/llmgw-controlplane" --insecure-dev --database-url "$PG_URL" --http-port-file "$T/x.port"
 check_fails "a bad --http-listen names the flag" 1 "--http-listen: expected HOST:PORT (IPv4, [IPv6] or localhost; port 0..65535), got 'nowhere'" \
-  "$BIN/llmgw-controlplane" --database-url "$PG_URL" --migrations-dir "$SRC/migrations" \
+  "$BIN/llmgw-controlplane" --insecure-dev --database-url "$PG_URL" --migrations-dir "$SRC/migrations" \
   --listen 127.0.0.1:0 --http-listen nowhere
 check_fails "a taken --http-listen port says so" 1 "--http-listen: cannot listen on 127.0.0.1:$CP_HTTP" \
-  "$BIN/llmgw-controlplane" --database-url "$PG_URL" --migrations-dir "$SRC/migrations" \
+  "$BIN/llmgw-controlplane" --insecure-dev --database-url "$PG_URL" --migrations-dir "$SRC/migrations" \
   --listen 127.0.0.1:0 --http-listen "127.0.0.1:$CP_HTTP"
 
 # --- static files ------------------------------------------------------------------

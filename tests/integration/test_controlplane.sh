@@ -18,7 +18,7 @@ T=$(mktemp -d /tmp/llmgw-cp-test.XXXXXX)
 . "$SRC/tests/support/cp_checks.sh"
 
 start_cp() { # start_cp NAME: a control-plane replica on a free port; sets CP_PORT
-  "$BIN/llmgw-controlplane" --database-url "$PG_URL" --migrations-dir "$T/mig" \
+  "$BIN/llmgw-controlplane" --insecure-dev --database-url "$PG_URL" --migrations-dir "$T/mig" \
     --listen 127.0.0.1:0 --port-file "$T/$1.port" --workers 2 --grace-ms 500 \
     >"$T/$1.log" 2>&1 &
   PIDS+=($!)
@@ -30,7 +30,7 @@ launch_dp() { # launch_dp NAME CP_PORT [extra]: a managed data plane; it listens
   local name=$1 cp=$2  # once it has a table (saved or pushed): see wait_dp
   shift 2
   rm -f "$T/$name.port"
-  "$BIN/llmgw-dataplane" --control-plane "127.0.0.1:$cp" --node-id "$name" \
+  "$BIN/llmgw-dataplane" --insecure-dev --control-plane "127.0.0.1:$cp" --node-id "$name" \
     --listen 127.0.0.1:0 --port-file "$T/$name.port" --http-listen 127.0.0.1:0 \
     --threads 1 --grace-ms 500 "$@" >>"$T/$name.log" 2>&1 &
   PIDS+=($!)
@@ -64,10 +64,10 @@ cp -r "$SRC/migrations" "$T/mig"
 N_MIG=$(ls "$T/mig"/[0-9][0-9][0-9][0-9]_*.sql | wc -l)
 
 # --- migrations -------------------------------------------------------------
-"$BIN/llmgw-controlplane" --database-url "$PG_URL" --migrations-dir "$T/mig" --migrate-only \
+"$BIN/llmgw-controlplane" --insecure-dev --database-url "$PG_URL" --migrations-dir "$T/mig" --migrate-only \
   >"$T/m1.log" 2>&1 &
 m1=$!
-"$BIN/llmgw-controlplane" --database-url "$PG_URL" --migrations-dir "$T/mig" --migrate-only \
+"$BIN/llmgw-controlplane" --insecure-dev --database-url "$PG_URL" --migrations-dir "$T/mig" --migrate-only \
   >"$T/m2.log" 2>&1 &
 m2=$!
 rc1=0 rc2=0
@@ -89,7 +89,7 @@ echo "-- edited after it was applied" >>"$T/mig_changed/0001_registry.sql"
 check_fails "a changed, applied migration is refused" 1 "0001_registry.sql: changed after it was applied" \
   "$BIN/llmgw" migrate --database-url "$PG_URL" --migrations-dir "$T/mig_changed"
 check_fails "an unreachable database is a clear error" 1 "cannot connect" \
-  "$BIN/llmgw-controlplane" --database-url "postgresql://postgres@127.0.0.1:1/x?connect_timeout=2" \
+  "$BIN/llmgw-controlplane" --insecure-dev --database-url "postgresql://postgres@127.0.0.1:1/x?connect_timeout=2" \
   --migrations-dir "$T/mig" --migrate-only
 
 # --- replicas, simulator, data planes ---------------------------------------

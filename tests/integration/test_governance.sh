@@ -60,7 +60,7 @@ pg_cluster_start "$T/pg"
   --models gpt-4o-mini >"$T/sim.log" 2>&1 &
 PIDS+=($!)
 wait_file "$T/sim.port"
-"$BIN/llmgw-controlplane" --database-url "$PG_URL" --migrations-dir "$SRC/migrations" \
+"$BIN/llmgw-controlplane" --insecure-dev --database-url "$PG_URL" --migrations-dir "$SRC/migrations" \
   --listen 127.0.0.1:0 --port-file "$T/cp.port" --workers 2 --grace-ms 500 >"$T/cp.log" 2>&1 &
 PIDS+=($!)
 wait_file "$T/cp.port" || { cat "$T/cp.log" >&2; exit 1; }
@@ -76,7 +76,7 @@ check "provider add" L provider add sim --base-url "http://127.0.0.1:$(cat "$T/s
   --region eu-west-1
 check "model add" L model add sim/gpt-4o-mini --input-cost 0.15 --output-cost 0.6
 check "route add" L route add chat --deployment sim/gpt-4o-mini
-"$BIN/llmgw-dataplane" --control-plane "$LLMGW_CONTROL_TARGET" --node-id gdp \
+"$BIN/llmgw-dataplane" --insecure-dev --control-plane "$LLMGW_CONTROL_TARGET" --node-id gdp \
   --listen 127.0.0.1:0 --port-file "$T/dp.port" --http-listen 127.0.0.1:0 --threads 1 \
   --grace-ms 500 >"$T/dp.log" 2>&1 &
 PIDS+=($!)

@@ -49,7 +49,7 @@ pg_cluster_start "$T/pg"
 PIDS+=($!)
 wait_file "$T/sim.port"
 SIM_PORT=$(cat "$T/sim.port")
-"$BIN/llmgw-controlplane" --database-url "$PG_URL" --migrations-dir "$SRC/migrations" \
+"$BIN/llmgw-controlplane" --insecure-dev --database-url "$PG_URL" --migrations-dir "$SRC/migrations" \
   --listen 127.0.0.1:0 --port-file "$T/cp.port" --workers 3 --grace-ms 500 >"$T/cp.log" 2>&1 &
 PIDS+=($!)
 wait_file "$T/cp.port" || { cat "$T/cp.log" >&2; exit 1; }
@@ -61,7 +61,7 @@ check "provider add" L provider add sim --base-url "http://127.0.0.1:$SIM_PORT/v
 check "model add" L model add sim/gpt-4o-mini --input-cost 10000 --output-cost 10000
 check "route add" L route add chat --deployment sim/gpt-4o-mini
 mkdir -p "$T/state"
-"$BIN/llmgw-dataplane" --control-plane "$LLMGW_CONTROL_TARGET" --node-id e2e \
+"$BIN/llmgw-dataplane" --insecure-dev --control-plane "$LLMGW_CONTROL_TARGET" --node-id e2e \
   --listen 127.0.0.1:0 --port-file "$T/dp.port" --http-listen 127.0.0.1:0 \
   --http-port-file "$T/dp.http" --state-dir "$T/state" --threads 1 --http-threads 1 \
   --grace-ms 500 >"$T/dp.log" 2>&1 &

@@ -90,7 +90,7 @@ unset LLMGW_BOOTSTRAP_TOKEN LLMGW_DATABASE_URL
 export LLMGW_ADMIN_TOKEN=roles-admin-token-$RANDOM$RANDOM$RANDOM
 export LLMGW_MASTER_KEY=$(openssl rand -hex 32)
 pg_cluster_start "$T/pg"
-"$BIN/llmgw-controlplane" --database-url "$PG_URL" --migrations-dir "$SRC/migrations" \
+"$BIN/llmgw-controlplane" --insecure-dev --database-url "$PG_URL" --migrations-dir "$SRC/migrations" \
   --listen 127.0.0.1:0 --port-file "$T/cp.port" --workers 2 --grace-ms 500 >"$T/cp.log" 2>&1 &
 PIDS+=($!)
 wait_file "$T/cp.port" || { cat "$T/cp.log" >&2; exit 1; }
@@ -145,7 +145,7 @@ done
 
 # --- a data plane subscribing with an auditor token ------------------------------------------
 before=$(psql_q "SELECT coalesce(max(id), 0) FROM audit_log")
-LLMGW_CONTROL_PLANE_TOKEN=${TOKEN[auditor]} "$BIN/llmgw-dataplane" --control-plane "127.0.0.1:$CP_PORT" \
+LLMGW_CONTROL_PLANE_TOKEN=${TOKEN[auditor]} "$BIN/llmgw-dataplane" --insecure-dev --control-plane "127.0.0.1:$CP_PORT" \
   --node-id dp-aud --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --threads 1 --grace-ms 500 \
   >"$T/dp.log" 2>&1 &
 DP=$!

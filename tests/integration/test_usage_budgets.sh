@@ -23,7 +23,7 @@ start_cp() { # start_cp NAME [env...]: sets NAME_PORT; listens on CP_LISTEN
   local name=$1
   shift
   rm -f "$T/$name.port"
-  env "$@" "$BIN/llmgw-controlplane" --database-url "$PG_URL" --migrations-dir "$SRC/migrations" \
+  env "$@" "$BIN/llmgw-controlplane" --insecure-dev --database-url "$PG_URL" --migrations-dir "$SRC/migrations" \
     --listen "127.0.0.1:${CP_FIXED_PORT:-0}" --port-file "$T/$name.port" --workers 3 --grace-ms 500 \
     >>"$T/$name.log" 2>&1 &
   PIDS+=($!)
@@ -35,7 +35,7 @@ launch_dp() { # launch_dp NAME [extra]: a managed data plane on the fixed contro
   local name=$1
   shift
   rm -f "$T/$name.port" "$T/$name.http"
-  "$BIN/llmgw-dataplane" --control-plane "127.0.0.1:$CP_FIXED_PORT" --node-id "$name" \
+  "$BIN/llmgw-dataplane" --insecure-dev --control-plane "127.0.0.1:$CP_FIXED_PORT" --node-id "$name" \
     --listen 127.0.0.1:0 --port-file "$T/$name.port" --http-listen 127.0.0.1:0 \
     --http-port-file "$T/$name.http" --threads 1 --http-threads 2 --grace-ms 1000 "$@" \
     >>"$T/$name.log" 2>&1 &

@@ -222,6 +222,7 @@ static int ui_setup(void **state)
     snprintf(port_file, sizeof(port_file), "%s/cp.port", harness_dir());
     snprintf(mig, sizeof(mig), "%s/migrations", src);
     const char *argv[] = {harness_bin("llmgw-controlplane"),
+                          "--insecure-dev",
                           "--database-url",
                           g_url,
                           "--migrations-dir",

@@ -90,7 +90,7 @@ PG_TOP=$(mktemp -d /tmp/llmgw-reflect-pg.XXXXXX)
 chmod 755 "$PG_TOP"
 pg_cluster_start "$PG_TOP/pg" >"$WORK/pg.log" 2>&1 || { cat "$WORK/pg.log" >&2; fail "cannot start PostgreSQL"; }
 LLMGW_ADMIN_TOKEN=reflect-admin-$RANDOM LLMGW_MASTER_KEY=$(openssl rand -hex 32) \
-    "$BIN_DIR/llmgw-controlplane" --database-url "$PG_URL" --migrations-dir "$SRC_DIR/migrations" \
+    "$BIN_DIR/llmgw-controlplane" --insecure-dev --database-url "$PG_URL" --migrations-dir "$SRC_DIR/migrations" \
     --listen 127.0.0.1:0 --port-file "$WORK/cp.port" --workers 1 --grace-ms 500 \
     >"$WORK/controlplane.log" 2>&1 &
 CP_PID=$!
