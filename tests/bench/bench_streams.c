@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc_stats.h"
+
 #define BS_BODY_CAP (64 * 1024)
 
 typedef struct {
@@ -38,90 +40,12 @@ typedef struct {
     bool done;    /* the transfer ended (status set, -1: transport error) */
 } bs_stream_t;
 
-typedef struct {
-    long rss_kib, hwm_kib;
-    int fds, close_wait;
-} bs_sample_t;
 
 static double bs_now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long bs_status_kib(int pid, const char *field)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", pid);
-    FILE *f = fopen(path, "r");
-    long v = -1;
-    size_t n = strlen(field);
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof(line), f))
-        if (strncmp(line, field, n) == 0 && line[n] == ':')
-            v = strtol(line + n + 1, NULL, 10);
-    fclose(f);
-    return v;
-}
-
-/* Socket inodes of pid in CLOSE-WAIT (state 08 in /proc/net/tcp{,6}). */
-static int bs_close_wait(int pid)
-{
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-    DIR *d = opendir(path);
-    if (!d)
-        return -1;
-    size_t cap = 1024, n = 0;
-    unsigned long *inodes = malloc(cap * sizeof(*inodes));
-    struct dirent *de;
-    while (inodes && (de = readdir(d))) {
-        char link[320], target[128];
-        snprintf(link, sizeof(link), "%s/%s", path, de->d_name);
-        ssize_t k = readlink(link, target, sizeof(target) - 1);
-        if (k <= 0)
-            continue;
-        target[k] = '\0';
-        unsigned long ino;
-        if (sscanf(target, "socket:[%lu]", &ino) != 1)
-            continue;
-        if (n == cap) {
-            unsigned long *more = realloc(inodes, 2 * cap * sizeof(*inodes));
-            if (!more)
-                break;
-            inodes = more;
-            cap *= 2;
-        }
-        inodes[n++] = ino;
-    }
-    closedir(d);
-    int count = 0;
-    const char *tables[] = {"/proc/net/tcp", "/proc/net/tcp6"};
-    for (int t = 0; t < 2 && inodes; t++) {
-        FILE *f = fopen(tables[t], "r");
-        char line[512];
-        if (!f)
-            continue;
-        while (fgets(line, sizeof(line), f)) {
-            unsigned st;
-            unsigned long ino;
-            /* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
-            if (sscanf(line, " %*s %*s %*s %x %*s %*s %*s %*s %*s %lu", &st, &ino) != 2)
-                continue;
-            if (st != 0x08)
-                continue;
-            for (size_t i = 0; i < n; i++)
-                if (inodes[i] == ino) {
-                    count++;
-                    break;
-                }
-        }
-        fclose(f);
-    }
-    free(inodes);
-    return count;
 }
 
 /* Marks the finished transfers done with their HTTP status. */
@@ -138,24 +62,6 @@ static void bs_collect(CURLM *m)
                 s->status = -1;
             s->done = true;
         }
-}
-
-static void bs_sample(int pid, bs_sample_t *s)
-{
-    s->rss_kib = bs_status_kib(pid, "VmRSS");
-    s->hwm_kib = bs_status_kib(pid, "VmHWM");
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-    s->fds = -1;
-    DIR *d = opendir(path);
-    if (d) {
-        s->fds = 0;
-        while (readdir(d))
-            s->fds++;
-        s->fds -= 2;
-        closedir(d);
-    }
-    s->close_wait = bs_close_wait(pid);
 }
 
 static size_t bs_on_body(char *p, size_t size, size_t nmemb, void *ud)
@@ -244,8 +150,8 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    bs_sample_t s0;
-    bs_sample(pid, &s0);
+    proc_stats_t s0;
+    proc_stats_sample(pid, &s0);
     printf("# before: rss %ld KiB, fds %d\n", s0.rss_kib, s0.fds);
     printf("burst streams ok open_max secs rss_peak_kib kib_per_stream fds_peak rss_idle_kib "
            "fds_idle close_wait_idle\n");
@@ -293,15 +199,15 @@ int main(int argc, char **argv)
         }
         double t0 = bs_now_s(), last = 0;
         int running = 1, open_max = 0;
-        bs_sample_t peak = {0};
+        proc_stats_t peak = {0};
         while (running) {
             curl_multi_perform(m, &running);
             bs_collect(m);
             curl_multi_poll(m, NULL, 0, 100, NULL);
             if (bs_now_s() - last >= 0.5) {
                 last = bs_now_s();
-                bs_sample_t x;
-                bs_sample(pid, &x);
+                proc_stats_t x;
+                proc_stats_sample(pid, &x);
                 if (x.rss_kib > peak.rss_kib)
                     peak.rss_kib = x.rss_kib;
                 if (x.fds > peak.fds)
@@ -326,8 +232,8 @@ int main(int argc, char **argv)
         curl_multi_cleanup(m);
         failures += streams - ok;
         sleep((unsigned)idle_s);
-        bs_sample_t idle;
-        bs_sample(pid, &idle);
+        proc_stats_t idle;
+        proc_stats_sample(pid, &idle);
         printf("%d %d %d %d %.1f %ld %.1f %d %ld %d %d\n", b, streams, ok, open_max, secs,
                peak.rss_kib, (double)(peak.rss_kib - s0.rss_kib) / streams, peak.fds, idle.rss_kib,
                idle.fds, idle.close_wait);
