@@ -11,7 +11,12 @@
 # Needs wrk and nginx: when missing, installs Debian's packages with apt-get
 # (root only). Not part of the test suite.
 #
-# Usage: tests/bench/bench_http.sh [--duration S] [--threads N] [--http-threads N]
+# With --rate R, instead: bench_rate sends R requests/s, open loop, for
+# --duration S to the sim directly and then through llmgw, and prints the
+# p50 / p99 llmgw adds at that rate (latency counted from when each request
+# was due, so queueing shows).
+#
+# Usage: tests/bench/bench_http.sh [--duration S] [--threads N] [--http-threads N] [--rate R]
 # Env: LLMGW_BIN_DIR (build dir, default ./build).
 set -euo pipefail
 
@@ -20,12 +25,14 @@ BIN_DIR=${LLMGW_BIN_DIR:-$SRC_DIR/build}/bin
 DURATION=5
 THREADS=
 HTTP_THREADS=
+RATE=
 while [ $# -gt 0 ]; do
     case $1 in
     --duration) DURATION=$2; shift 2 ;;
     --threads) THREADS=$2; shift 2 ;;
     --http-threads) HTTP_THREADS=$2; shift 2 ;;
-    *) echo "usage: $0 [--duration S] [--threads N] [--http-threads N]" >&2; exit 2 ;;
+    --rate) RATE=$2; shift 2 ;;
+    *) echo "usage: $0 [--duration S] [--threads N] [--http-threads N] [--rate R]" >&2; exit 2 ;;
     esac
 done
 
@@ -192,6 +199,27 @@ to_us() {
            else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1e6 } }'
 }
 
+if [ -n "$RATE" ]; then
+    BENCH_RATE=$(dirname "$BIN_DIR")/bench_rate
+    [ -x "$BENCH_RATE" ] || fail "$BENCH_RATE: missing (build first)"
+    echo "bench_http: $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg); $RATE requests/s for ${DURATION}s, open loop"
+    # rate_run NAME PORT MODEL: sets P50, P99 (µs)
+    rate_run() {
+        local out
+        out=$("$BENCH_RATE" --url "http://127.0.0.1:$2/v1/chat/completions" --rate "$RATE" \
+            --duration-s "$DURATION" --model "$3") || { echo "$out"; fail "$1: errors at $RATE/s"; }
+        printf '%-12s %s\n' "$1" "$(echo "$out" | tr '\n' ' ')"
+        P50=$(echo "$out" | awk '/latency/ { print $4 }')
+        P99=$(echo "$out" | awk '/latency/ { print $8 }')
+    }
+    "$BENCH_RATE" --url "http://127.0.0.1:$LLMGW_PORT/v1/chat/completions" --rate 1000 \
+        --duration-s 1 --model chat >/dev/null || true # warm-up
+    rate_run direct-sim "$SIM_PORT" gpt-4o-mini
+    DP50=$P50 DP99=$P99
+    rate_run llmgw-http "$LLMGW_PORT" chat
+    echo "added by llmgw at $RATE/s: p50 $((P50 - DP50)) us, p99 $((P99 - DP99)) us"
+    exit 0
+fi
 echo "bench_http: $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "bench_http: wrk ${DURATION}s per run, 195-byte chat body; llmgw threads=${THREADS:-default} http-threads=${HTTP_THREADS:-default}"
 run direct-sim "$SIM_PORT" gpt-4o-mini 1 ""
