@@ -26,7 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -42,7 +44,6 @@
 
 #define SIM_BODY_MAX (8u << 20)           /* request bodies above this get 413 */
 #define SIM_PENDING_MAX (64u << 20)       /* a stream's unsent events */
-#define SIM_WAIT_SLICE_MS 20              /* how often waits look at the stop flag */
 #define SIM_HANG_MAX_MS 120000            /* a hang ends (connection closed) after this */
 #define SIM_CONNECTION_TIMEOUT_S 120      /* idle keep-alive connections */
 #define SIM_THREAD_STACK_BYTES (1u << 20) /* jansson parses nested JSON recursively */
@@ -55,6 +56,7 @@ struct sim_http {
     uint64_t seed;
     int64_t started_unix;
     atomic_bool stopping;
+    int stop_fd; /* an eventfd, readable once stopping: every wait polls it */
     atomic_uint_fast64_t next_id; /* chatcmpl-sim-<n> */
     atomic_uint_fast64_t draws;   /* error-rate PRNG position */
 };
@@ -79,8 +81,11 @@ typedef struct {
 
 /* What the shared prelude (hang, latency, status, error rate) decided. */
 
-/* Sleeps up to `ms`, in slices, watching the stop flag and the client's
- * socket. 0 when the time passed; -1 when stopping or the client left. */
+/* Sleeps up to `ms` watching the client's socket (fd < 0: none) and the
+ * stop eventfd, so a thread sleeps the whole time: with thousands of slow
+ * streams, waking each every few ms to look at a flag kept the machine's
+ * run queue full. 0 when the time passed; -1 when stopping or the client
+ * left. */
 static int sim_wait(sim_http_t *h, int fd, int64_t ms)
 {
     int64_t deadline = clock_now_ms() + ms;
@@ -90,16 +95,12 @@ static int sim_wait(sim_http_t *h, int fd, int64_t ms)
         int64_t left = deadline - clock_now_ms();
         if (left <= 0)
             return 0;
-        int slice = left < SIM_WAIT_SLICE_MS ? (int)left : SIM_WAIT_SLICE_MS;
-        if (fd < 0) {
-            struct timespec ts = {0, (long)slice * 1000000L};
-            nanosleep(&ts, NULL);
-            continue;
-        }
         /* POLLRDHUP: the client closed (or half-closed) its side. */
-        struct pollfd pfd = {.fd = fd, .events = POLLRDHUP};
-        int rc = poll(&pfd, 1, slice);
-        if (rc > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+        struct pollfd pfd[2] = {{.fd = h->stop_fd, .events = POLLIN},
+                                {.fd = fd, .events = POLLRDHUP}};
+        int rc = poll(pfd, fd < 0 ? 1 : 2, left > 60000 ? 60000 : (int)left);
+        if (rc > 0 && (pfd[0].revents ||
+                       (fd >= 0 && (pfd[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))))
             return -1;
         if (rc < 0 && errno != EINTR)
             return -1;
@@ -845,6 +846,12 @@ sim_http_t *sim_http_start(const sim_config_t *cfg, const struct sockaddr *addr,
     atomic_init(&h->stopping, false);
     atomic_init(&h->next_id, 0);
     atomic_init(&h->draws, 0);
+    h->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (h->stop_fd < 0) {
+        snprintf(err, errlen, "eventfd: %s", strerror(errno));
+        free(h);
+        return NULL;
+    }
     unsigned flags =
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
     if (addr->sa_family == AF_INET6)
@@ -857,6 +864,7 @@ sim_http_t *sim_http_start(const sim_config_t *cfg, const struct sockaddr *addr,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t)SIM_THREAD_STACK_BYTES, MHD_OPTION_END);
     if (!h->daemon) {
         snprintf(err, errlen, "--listen: cannot listen (address in use or not available)");
+        close(h->stop_fd);
         free(h);
         return NULL;
     }
@@ -875,6 +883,10 @@ void sim_http_stop(sim_http_t *h)
     if (!h)
         return;
     atomic_store(&h->stopping, true);
+    uint64_t one = 1; /* stays readable: wakes every wait, now and later */
+    if (write(h->stop_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+        log_warn("sim: cannot wake the waits; they end within a minute", "%s", "");
     MHD_stop_daemon(h->daemon);
+    close(h->stop_fd);
     free(h);
 }
