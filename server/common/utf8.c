@@ -32,3 +32,14 @@ size_t utf8_seq_len(const unsigned char *p, const unsigned char *end)
             return 0;
     return n;
 }
+
+size_t utf8_prefix_len(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    size_t n = max;
+    /* s[n] is inside the text: back off while it continues a sequence. */
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}

@@ -14,4 +14,9 @@
  * form, surrogate, past U+10FFFF, or cut short by end). Unicode table 3-7. */
 size_t utf8_seq_len(const unsigned char *p, const unsigned char *end);
 
+/* The longest prefix of the UTF-8 text s[0..len) that is at most max bytes
+ * and ends between two sequences, for cutting text to a buffer without
+ * leaving half a character (which no JSON reader accepts). */
+size_t utf8_prefix_len(const char *s, size_t len, size_t max);
+
 #endif

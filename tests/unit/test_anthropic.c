@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "fixture.h"
 #include "sse.h"
+#include "utf8.h"
 
 static char *anth_fixture(const char *name, size_t *len)
 {
@@ -615,6 +616,36 @@ static void test_anthropic_usage_counts_saturate_instead_of_overflowing(void **s
     arena_free(a);
 }
 
+/* Found by fuzz_anthropic_stream: a message id longer than the stream keeps
+ * was cut in the middle of a character, and the chunks carried invalid
+ * UTF-8. It is cut between characters now. */
+static void test_anthropic_stream_long_id_is_cut_between_characters(void **state)
+{
+    adapter_stream_t *s = adapter_anthropic.stream_new();
+    arena_t *a = arena_new(0);
+    Llmgw__V1__ChatChunk *ch = NULL;
+    bool done = false;
+    char err[256], ev[1024];
+    int n = snprintf(ev, sizeof(ev), "{\"type\":\"message_start\",\"message\":{\"id\":\"mx");
+    for (int i = 0; i < 100; i++)
+        n += snprintf(ev + n, sizeof(ev) - (size_t)n, "\xc3\xa9"); /* é: the cut at 127 falls inside one */
+    snprintf(ev + n, sizeof(ev) - (size_t)n, "\",\"usage\":{\"input_tokens\":1},\"content\":[]}}");
+    assert_int_equal(adapter_anthropic.stream_event(s, "message_start", ev, strlen(ev), a, &ch,
+                                                    &done, err, sizeof(err)),
+                     0);
+    assert_non_null(ch);
+    size_t len = strlen(ch->id);
+    assert_true(len > 0 && len < 200);
+    const unsigned char *p = (const unsigned char *)ch->id, *end = p + len;
+    while (p < end) {
+        size_t k = utf8_seq_len(p, end);
+        assert_true(k > 0);
+        p += k;
+    }
+    adapter_anthropic.stream_free(s);
+    arena_free(a);
+}
+
 static void test_anthropic_errors_are_normalized(void **state)
 {
     check_error("error_overloaded.json", 529, "server", true, GRPC_STATUS_UNAVAILABLE,
@@ -1059,6 +1090,7 @@ int main(void)
         cmocka_unit_test(test_anthropic_stream_cut_mid_event_never_finishes),
         cmocka_unit_test(test_anthropic_stream_rejects_events_before_message_start_and_bad_json),
         cmocka_unit_test(test_anthropic_usage_counts_saturate_instead_of_overflowing),
+        cmocka_unit_test(test_anthropic_stream_long_id_is_cut_between_characters),
         cmocka_unit_test(test_anthropic_errors_are_normalized),
         cmocka_unit_test(test_adapter_for_anthropic_wire_format_sends_key_and_version_headers),
         cmocka_unit_test(test_openai_answer_keeps_unmodelled_fields_in_extensions),

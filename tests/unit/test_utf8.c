@@ -53,6 +53,32 @@ static void test_utf8_refuses_ill_formed_sequences(void **state)
     assert_int_equal(seq_len("\xF0\x9F\x98\x41", 4), 0); /* bad fourth byte */
 }
 
+static void test_utf8_prefix_len_cuts_between_characters(void **state)
+{
+    const char *t = "ab\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"; /* a b é € 😀 */
+    size_t len = strlen(t);
+    assert_int_equal(utf8_prefix_len(t, len, 100), len);
+    assert_int_equal(utf8_prefix_len(t, len, len), len);
+    assert_int_equal(utf8_prefix_len(t, len, 2), 2);
+    assert_int_equal(utf8_prefix_len(t, len, 3), 2); /* inside é */
+    assert_int_equal(utf8_prefix_len(t, len, 4), 4);
+    assert_int_equal(utf8_prefix_len(t, len, 5), 4); /* inside € */
+    assert_int_equal(utf8_prefix_len(t, len, 6), 4);
+    assert_int_equal(utf8_prefix_len(t, len, 7), 7);
+    assert_int_equal(utf8_prefix_len(t, len, 10), 7); /* inside 😀 */
+    assert_int_equal(utf8_prefix_len(t, len, 0), 0);
+    /* Every cut is itself well-formed. */
+    for (size_t max = 0; max <= len; max++) {
+        size_t n = utf8_prefix_len(t, len, max);
+        const unsigned char *p = (const unsigned char *)t, *end = p + n;
+        while (p < end) {
+            size_t k = utf8_seq_len(p, end);
+            assert_true(k > 0);
+            p += k;
+        }
+    }
+}
+
 static void test_utf8_refuses_sequences_cut_by_the_end(void **state)
 {
     assert_int_equal(seq_len("\xC3", 1), 0);
@@ -67,6 +93,7 @@ int main(void)
         cmocka_unit_test(test_utf8_accepts_well_formed_sequences),
         cmocka_unit_test(test_utf8_refuses_ill_formed_sequences),
         cmocka_unit_test(test_utf8_refuses_sequences_cut_by_the_end),
+        cmocka_unit_test(test_utf8_prefix_len_cuts_between_characters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1247,9 +1247,14 @@ static void anth_copy_str(char *dst, size_t n, const jscan_value_t *v, arena_t *
         jscan_string_decode(v, dst);
         return;
     }
-    char *s = jscan_string_dup(v, a, NULL);
-    if (s)
-        snprintf(dst, n, "%s", s);
+    size_t len = 0;
+    char *s = jscan_string_dup(v, a, &len);
+    if (!s)
+        return;
+    /* Cut on a character boundary: a provider's id may be any length. */
+    len = utf8_prefix_len(s, len, n - 1);
+    memcpy(dst, s, len);
+    dst[len] = '\0';
 }
 
 /* The members of an event read, in this order. */
