@@ -51,12 +51,15 @@ cleanup() {
 trap cleanup EXIT
 wait_file() { for _ in $(seq 1 200); do [ -s "$1" ] && return 0; sleep 0.05; done; echo "bench_streams: $1 did not appear" >&2; cat "$WORK"/*.log >&2; exit 1; }
 
+# Headroom over --streams: streams replaced as they end open new upstream
+# connections while the sim still counts the closing ones.
 "$BUILD/bin/llmgw-sim" --listen 127.0.0.1:0 --port-file "$WORK/sim.port" --tokens-per-s "$TPS" \
-    --max-connections $((STREAMS + 64)) --log-level warn >"$WORK/sim.log" 2>&1 &
+    --max-connections $((STREAMS * 3 / 2 + 256)) --log-level warn >"$WORK/sim.log" 2>&1 &
 PIDS+=($!)
 wait_file "$WORK/sim.port"
 cat >"$WORK/table.json" <<JSON
 {"providers": [{"name": "sim", "base_url": "http://127.0.0.1:$(cat "$WORK/sim.port")/v1", "timeout_ms": 600000,
+                "health": {"interval_ms": 0},
                 "models": [{"name": "m"}]}],
  "routes": [{"name": "chat", "strategy": "priority", "deployments": [{"provider": "sim", "model": "m"}]}]}
 JSON
