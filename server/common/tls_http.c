@@ -100,8 +100,8 @@ tls_http_client_t tls_http_client_verify(struct MHD_Connection *conn, const char
     /* Against the daemon's trust list (MHD_OPTION_HTTPS_MEM_TRUST), and for
      * client authentication: a server certificate of the same CA is not a
      * client's. */
-    gnutls_typed_vdata_st purpose = {
-        .type = GNUTLS_DT_KEY_PURPOSE_OID, .data = (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT};
+    gnutls_typed_vdata_st purpose = {.type = GNUTLS_DT_KEY_PURPOSE_OID,
+                                     .data = (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT};
     unsigned status = 0;
     int rc = gnutls_certificate_verify_peers(session, &purpose, 1, &status);
     if (rc == 0 && status == 0)

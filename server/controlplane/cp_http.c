@@ -684,9 +684,8 @@ cp_http_t *cp_http_start(cp_t *cp, cp_console_events_t *events, const char *list
     h->events = events;
     pthread_mutex_init(&h->mu, NULL);
     atomic_init(&h->stopping, false);
-    unsigned flags =
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
-        tls_http_flags(tls);
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD |
+                     MHD_USE_ERROR_LOG | tls_http_flags(tls);
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     h->daemon = MHD_start_daemon(

@@ -1400,7 +1400,8 @@ static int ha_loop_start(http_api_t *h, size_t i, struct sockaddr_storage *ss, b
     errno = 0;
     loop->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, ha_handler, loop, MHD_OPTION_EXTERNAL_LOGGER, ha_logger, h,
-        MHD_OPTION_ARRAY, where, MHD_OPTION_ARRAY, tls, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        MHD_OPTION_ARRAY, where, MHD_OPTION_ARRAY, tls, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)h->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)(HA_CONNECTION_LIMIT / h->n_loops), MHD_OPTION_NOTIFY_COMPLETED, ha_completed,
         loop, MHD_OPTION_NOTIFY_CONNECTION, ha_notify_connection, loop, MHD_OPTION_END);
     if (!loop->daemon) {
