@@ -8,7 +8,8 @@
 # suspend/resume turns), a 240 KB body and answer, two requests on one
 # kept-alive connection, the openai SDK (NODE_EXTRA_CA_CERTS); plaintext HTTP
 # to the TLS port gets no answer; a client trusting another CA refuses the
-# server; gRPC over TLS (grpc-js) answers. With --tls-client-ca: no client
+# server; gRPC over TLS (grpc-js) answers; a silent TCP connection does
+# not make the event loop spin. With --tls-client-ca: no client
 # certificate 401 (client_certificate_required, the message names the flag),
 # probes included; client.pem 200, also for a stream and a second request on
 # the connection; rogue.pem (another CA), expired-client.pem and server.pem
@@ -217,6 +218,20 @@ curl -sS -o /dev/null --max-time 10 --cacert "$C/other-ca.pem" "$BASE/v1/models"
 
 got=$(grpc_health -)
 [ "$got" = SERVING ] || fail "grpc over TLS: $got"
+
+# A TCP connection that never starts its handshake must not make the event
+# loop spin (libmicrohttpd 0.9.75 asks to be run again at once while a
+# handshake waits; before ha_run capped it: 58-102 ticks in 2 s, 30-50 % of
+# a core). Allowed: 20 ticks (10 %), room for a loaded machine.
+cpu_ticks() { sed 's/^.*) //' "/proc/$DP_PID/stat" | awk '{ print $12 + $13 }'; }
+exec {silent}<>"/dev/tcp/127.0.0.1/$HTTP_PORT"
+sleep 0.3
+t0=$(cpu_ticks)
+sleep 2
+t1=$(cpu_ticks)
+exec {silent}>&-
+[ $((t1 - t0)) -le 20 ] ||
+    fail "a silent TCP connection cost the data plane $((t1 - t0)) CPU ticks in 2 s (want <= 20)"
 
 # The official SDK, which only needs the CA in Node's trust store.
 NODE_EXTRA_CA_CERTS=$C/ca.pem node "$INTEROP/openai_client.js" --base-url "$BASE/v1" \
