@@ -328,6 +328,15 @@ rc=0
 code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 "http://127.0.0.1:$CP_HTTP/" \
     2>"$WORK/curl.err") || rc=$?
 [ "$rc" != 0 ] && [ "$code" = 000 ] || fail "plaintext to the console: curl rc=$rc code=$code"
+# The console's threads poll their sockets: a silent connection costs nothing.
+exec {silent}<>"/dev/tcp/127.0.0.1/$CP_HTTP"
+sleep 0.3
+t0=$(DP_PID=$CP_PID cpu_ticks)
+sleep 2
+t1=$(DP_PID=$CP_PID cpu_ticks)
+exec {silent}>&-
+[ $((t1 - t0)) -le 20 ] ||
+    fail "a silent TCP connection cost the control plane $((t1 - t0)) CPU ticks in 2 s (want <= 20)"
 
 STATUS=0
 echo "test_tls_http: ok"
