@@ -37,6 +37,7 @@
 #include "grpc_client.h"
 #include "log.h"
 #include "pbjson.h"
+#include "tls_http.h"
 #include "utf8.h"
 
 /* Embedded by cmake/embed_bytes.cmake from server/controlplane/console/. */
@@ -667,9 +668,12 @@ static void cp_http_log(void *cls, const char *fmt, va_list ap)
 cp_http_t *cp_http_start(cp_t *cp, cp_console_events_t *events, const char *listen,
                          const tls_files_t *tls, int *port, char *err, size_t errlen)
 {
-    (void)tls; /* HTTPS: see cp_http.h */
     struct sockaddr_storage ss;
     if (cli_parse_listen("--http-listen", listen, &ss, err, errlen) < 0)
+        return NULL;
+    /* No client CA: browsers log in with admin tokens, not certificates. */
+    struct MHD_OptionItem tls_opts[TLS_HTTP_N_OPTIONS];
+    if (tls_http_options(tls, false, tls_opts, err, errlen) < 0)
         return NULL;
     cp_http_t *h = calloc(1, sizeof(*h));
     if (!h) {
@@ -680,15 +684,16 @@ cp_http_t *cp_http_start(cp_t *cp, cp_console_events_t *events, const char *list
     h->events = events;
     pthread_mutex_init(&h->mu, NULL);
     atomic_init(&h->stopping, false);
-    unsigned flags =
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD |
+                     MHD_USE_ERROR_LOG | tls_http_flags(tls);
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, cp_http_handler, h, MHD_OPTION_EXTERNAL_LOGGER, cp_http_log, h,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
         cp_http_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CP_HTTP_IDLE_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CP_HTTP_CONNECTION_LIMIT, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CP_HTTP_CONNECTION_LIMIT, MHD_OPTION_ARRAY, tls_opts,
+        MHD_OPTION_END);
     if (!h->daemon) {
         snprintf(err, errlen,
                  "--http-listen: cannot listen on %s (address in use or not available)", listen);

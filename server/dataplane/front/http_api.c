@@ -15,6 +15,9 @@
  *   stream, produced by the content reader).
  * - The HTTP status of a stream is chosen at its first event: an error
  *   before the first chunk is an ordinary JSON error.
+ * - With a client CA (cfg->tls->ca_pem) no request is looked at before its
+ *   connection's client certificate verified: MHD only asks for one
+ *   (tls_http.h), the handler refuses.
  */
 #include "http_api.h"
 
@@ -49,6 +52,7 @@
 #include "http_watch.h"
 #include "log.h"
 #include "prom.h"
+#include "tls_http.h"
 
 #define HA_ARENA_LIMIT (256u << 20)
 #define HA_DEFAULT_BODY_CAP (8u << 20)
@@ -87,11 +91,15 @@ typedef struct hconn hconn_t;
  * whether its socket is in the hang-up watcher. The socket is watched from
  * its first waiting request until it closes: one epoll_ctl per connection,
  * not two per request (a measurable share of a request's CPU). A keep-alive
- * connection runs one request at a time, so the id names that request. */
+ * connection runs one request at a time, so the id names that request.
+ * With a client CA its certificate is checked at its first request: one TLS
+ * session, one certificate, so later requests skip the check. */
 typedef struct {
     uint32_t id;
     int fd;
     bool watched;
+    bool client_ok;
+    bool greeting; /* TLS: counted in its loop's `greeting` until its first request */
 } hsock_t;
 
 /* One event loop: a daemon run by one engine's thread. Every loop's daemon
@@ -103,6 +111,11 @@ typedef struct {
     upstream_t *engine;
     MHD_socket quiesced_fd;
     bool guest_set;
+    /* HTTPS (this loop's thread only): connections accepted that have not
+     * yet sent a request, i.e. the ones that may be in their handshake, and
+     * how many turns in a row MHD asked to be run again at once. See ha_run. */
+    int greeting;
+    int zero_turns;
 } ha_loop_t;
 
 struct http_api {
@@ -188,7 +201,11 @@ static hconn_t *hconn_new(ha_loop_t *loop, struct MHD_Connection *conn)
     pthread_mutex_init(&hc->mu, NULL);
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    const hsock_t *hs = ci ? ci->socket_context : NULL;
+    hsock_t *hs = ci ? ci->socket_context : NULL;
+    if (hs && hs->greeting) { /* its handshake is over */
+        hs->greeting = false;
+        loop->greeting--;
+    }
     pthread_mutex_lock(&h->mu);
     hc->id = hs ? hs->id : ++h->next_id;
     hc->next = h->head;
@@ -573,11 +590,16 @@ static void ha_watch(hconn_t *hc)
 static void ha_notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                                  enum MHD_ConnectionNotificationCode toe)
 {
-    http_api_t *h = ((ha_loop_t *)cls)->api;
+    ha_loop_t *loop = cls;
+    http_api_t *h = loop->api;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         hsock_t *hs = calloc(1, sizeof(*hs));
         if (!hs)
             return; /* its requests are not watched */
+        if (h->cfg.tls) {
+            hs->greeting = true;
+            loop->greeting++;
+        }
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         hs->fd = ci ? ci->connect_fd : -1;
@@ -594,6 +616,8 @@ static void ha_notify_connection(void *cls, struct MHD_Connection *conn, void **
      * can have the same fd in the watcher yet. */
     if (hs->watched)
         http_watch_del(h->watch, hs->fd);
+    if (hs->greeting)
+        loop->greeting--;
     free(hs);
     *socket_context = NULL;
 }
@@ -1133,6 +1157,34 @@ static unsigned ha_scope(ha_endpoint_t ep)
     }
 }
 
+/* mTLS: with a client CA, the connection's certificate before anything
+ * else, probes included (they are on the same listener; a client that
+ * cannot present one has no business there). 0, or -1 with 401 queued. */
+static int ha_client_certificate(hconn_t *hc, enum MHD_Result *rc)
+{
+    const tls_files_t *tls = hc->api->cfg.tls;
+    if (!tls || !tls->ca_pem)
+        return 0;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(hc->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    hsock_t *hs = ci ? ci->socket_context : NULL;
+    if (hs && hs->client_ok)
+        return 0;
+    char msg[512];
+    tls_http_client_t v = tls_http_client_verify(hc->conn, "--tls-client-ca", msg, sizeof(msg));
+    if (v == TLS_HTTP_CLIENT_OK) {
+        if (hs)
+            hs->client_ok = true;
+        return 0;
+    }
+    log_info("http client certificate refused", "request=%u reason=\"%s\"", hc->id, msg);
+    *rc = ha_queue_simple_error(hc, 401, "invalid_request_error",
+                                v == TLS_HTTP_CLIENT_NONE ? "client_certificate_required"
+                                                          : "invalid_client_certificate",
+                                msg);
+    return -1;
+}
+
 /* Authentication before anything else (the body is not read, not even its
  * size checked): 0 with hc->table / hc->key set, or -1 with the refusal
  * queued. Probes (/healthz, /readyz, /metrics) are open; an unknown path
@@ -1208,7 +1260,7 @@ static enum MHD_Result ha_handler(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         *con_cls = hc;
         enum MHD_Result rc;
-        if (ha_authenticate(hc, url, method, &rc) < 0)
+        if (ha_client_certificate(hc, &rc) < 0 || ha_authenticate(hc, url, method, &rc) < 0)
             return rc;
         /* A declared length over the cap is refused before reading the body. */
         const char *cl =
@@ -1276,10 +1328,28 @@ static void ha_logger(void *cls, const char *fmt, va_list ap)
 
 /* --- start and stop ------------------------------------------------------- */
 
+/* Zero-timeout turns in a row, while an HTTPS handshake is pending, after
+ * which ha_run waits HA_TLS_SPIN_WAIT_MS between turns. 64 turns move 1 MiB
+ * of 16 KiB TLS records at full speed. */
+#define HA_TLS_SPIN_TURNS 64
+#define HA_TLS_SPIN_WAIT_MS 1
+
 /* The engine thread's turn at its daemon: accepts, reads, handlers, writes
  * and timeouts, without blocking. Returns when MHD wants its next turn: 0
  * while a connection can go on writing (MHD's own ready list, which its
- * epoll fd does not signal), else its nearest connection timeout. */
+ * epoll fd does not signal), else its nearest connection timeout.
+ *
+ * HTTPS: libmicrohttpd 0.9.75 keeps a connection whose TLS handshake waits
+ * for the client on that ready list (the handshake's EAGAIN does not clear
+ * its read-ready mark), so it asks for 0 until the client's next flight
+ * arrives: measured, one silent TCP connection to the TLS port made this
+ * thread spin (recvfrom EAGAIN, epoll_wait 0) at 30-50% of a core until the
+ * idle timeout, and a handshake per request cost 3 ms of CPU. While any
+ * connection of this loop has not sent its first request, a long run of
+ * zero timeouts becomes a wait of HA_TLS_SPIN_WAIT_MS: the client's bytes
+ * still wake the loop at once (they signal MHD's epoll fd), and only work
+ * MHD holds without a socket event (a long answer's next records) goes at
+ * one turn per millisecond meanwhile. */
 static int ha_run(void *ud)
 {
     ha_loop_t *loop = ud;
@@ -1288,6 +1358,11 @@ static int ha_run(void *ud)
     MHD_UNSIGNED_LONG_LONG ms = 0;
     if (MHD_get_timeout(loop->daemon, &ms) != MHD_YES)
         return -1;
+    if (ms != 0) {
+        loop->zero_turns = 0;
+    } else if (loop->greeting > 0 && ++loop->zero_turns > HA_TLS_SPIN_TURNS) {
+        return HA_TLS_SPIN_WAIT_MS;
+    }
     return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
@@ -1305,7 +1380,10 @@ static int ha_loop_start(http_api_t *h, size_t i, struct sockaddr_storage *ss, b
     loop->engine = h->cfg.engines[i];
     loop->quiesced_fd = MHD_INVALID_SOCKET;
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
-                     (v6 ? MHD_USE_IPv6 : 0);
+                     (v6 ? MHD_USE_IPv6 : 0) | tls_http_flags(h->cfg.tls);
+    struct MHD_OptionItem tls[TLS_HTTP_N_OPTIONS];
+    if (tls_http_options(h->cfg.tls, true, tls, err, errlen) < 0)
+        return -1;
     if (i > 0) {
         /* Port 0 asked for any port: the others join the one loop 0 got. */
         uint16_t port = htons((uint16_t)h->port);
@@ -1321,11 +1399,11 @@ static int ha_loop_start(http_api_t *h, size_t i, struct sockaddr_storage *ss, b
     };
     errno = 0;
     loop->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, ha_handler, loop, MHD_OPTION_ARRAY, where,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        flags, 0, NULL, NULL, ha_handler, loop, MHD_OPTION_EXTERNAL_LOGGER, ha_logger, h,
+        MHD_OPTION_ARRAY, where, MHD_OPTION_ARRAY, tls, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)h->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)(HA_CONNECTION_LIMIT / h->n_loops), MHD_OPTION_NOTIFY_COMPLETED, ha_completed,
-        loop, MHD_OPTION_NOTIFY_CONNECTION, ha_notify_connection, loop, MHD_OPTION_EXTERNAL_LOGGER,
-        ha_logger, h, MHD_OPTION_END);
+        loop, MHD_OPTION_NOTIFY_CONNECTION, ha_notify_connection, loop, MHD_OPTION_END);
     if (!loop->daemon) {
         snprintf(err, errlen, "http listen: cannot serve on %s: %s", h->cfg.listen,
                  errno ? strerror(errno) : "libmicrohttpd refused to start");
