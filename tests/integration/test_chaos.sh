@@ -50,7 +50,8 @@ launch_dp() { # launch_dp NAME STATE_DIR: a managed node; sets NAME_PID
   PIDS+=($!)
 }
 wait_dp() { # wait_dp NAME: sets NAME_HTTP and NAME_GRPC
-  wait_file "$T/$1.http" || { cat "$T/$1.log" >&2; return 1; }
+  # Both port files: the HTTP one may be written first.
+  { wait_file "$T/$1.http" && wait_file "$T/$1.port"; } || { cat "$T/$1.log" >&2; return 1; }
   eval "${1}_HTTP=$(cat "$T/$1.http")"
   eval "${1}_GRPC=$(cat "$T/$1.port")"
 }
