@@ -50,7 +50,8 @@ launch_dp() { # launch_dp NAME STATE_DIR: a managed node; sets NAME_PID
   PIDS+=($!)
 }
 wait_dp() { # wait_dp NAME: sets NAME_HTTP and NAME_GRPC
-  wait_file "$T/$1.http" || { cat "$T/$1.log" >&2; return 1; }
+  # Both port files: the HTTP one may be written first.
+  { wait_file "$T/$1.http" && wait_file "$T/$1.port"; } || { cat "$T/$1.log" >&2; return 1; }
   eval "${1}_HTTP=$(cat "$T/$1.http")"
   eval "${1}_GRPC=$(cat "$T/$1.port")"
 }
@@ -166,7 +167,11 @@ curl_pid=$!
 "$BIN/llmgw" chat --target "127.0.0.1:$n2_GRPC" --model trickle --stream --timeout-ms 30000 "$long $long" \
   >"$T/stream.grpc" 2>"$T/stream.grpc.err" &
 grpc_pid=$!
-for _ in $(seq 1 50); do grep -q '"content"' "$T/stream.http" 2>/dev/null && break; sleep 0.1; done
+# Both streams under way (the CLI's first delta too) before the upstream dies.
+for _ in $(seq 1 $((50 * ${LLMGW_TEST_TIMEOUT_SCALE:-1}))); do
+  grep -q '"content"' "$T/stream.http" 2>/dev/null && [ -s "$T/stream.grpc" ] && break
+  sleep 0.1
+done
 sleep 0.5
 kill -9 "$drip_PID"
 t0=$(date +%s)
@@ -246,4 +251,4 @@ else
 fi
 audit_ok && pass "llmgw audit verify passes at the end" || { fail "llmgw audit verify at the end"; cat "$T/verify" >&2; }
 
-[ "$FAILS" = 0 ] || { tail -20 "$T"/n1.log "$T"/cp.log >&2; exit 1; }
+[ "$FAILS" = 0 ] || { tail -n 20 "$T"/n1.log "$T"/cp.log >&2; exit 1; }

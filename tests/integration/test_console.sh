@@ -237,7 +237,8 @@ st=$(curl -s -o "$T/api.json" -w '%{http_code}' "$U/api/events?ticket=0000")
 st=$(curl -s -o "$T/api.json" -w '%{http_code}' -X POST "$U/api/events/ticket" -H "authorization: Bearer $AUD")
 TICKET=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ticket"])' "$T/api.json" 2>/dev/null || true)
 [ "$st" = 200 ] && [ ${#TICKET} = 64 ] && pass "a ticket for the stream" || fail "a ticket for the stream ($st)"
-curl -s -N --max-time 4 "$U/api/events?ticket=$TICKET" >"$T/sse" 2>/dev/null &
+# Open 4 s (times LLMGW_TEST_TIMEOUT_SCALE: the CLI's change takes longer under valgrind).
+curl -s -N --max-time $((4 * ${LLMGW_TEST_TIMEOUT_SCALE:-1})) "$U/api/events?ticket=$TICKET" >"$T/sse" 2>/dev/null &
 SSE=$!
 sleep 1
 check "a change while the stream is open" "$BIN/llmgw" route update chat --strategy weighted \

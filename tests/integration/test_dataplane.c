@@ -651,8 +651,8 @@ static void *slow_call_thread(void *arg)
     uint8_t bytes[256];
     size_t len = llmgw__v1__chat_request__pack(req, bytes);
     buf_t resp = BUF_INIT(1 << 20);
-    sc->status =
-        gc_unary(sc->ch, "/llmgw.v1.ChatService/Complete", NULL, 10000, bytes, len, &resp, NULL);
+    sc->status = gc_unary(sc->ch, "/llmgw.v1.ChatService/Complete", NULL, harness_scale_ms(10000),
+                          bytes, len, &resp, NULL);
     if (sc->status == GRPC_STATUS_OK) {
         Llmgw__V1__ChatResponse *cr =
             llmgw__v1__chat_response__unpack(NULL, resp.len, (uint8_t *)resp.data);
@@ -668,7 +668,10 @@ static void *slow_call_thread(void *arg)
 static void test_sigterm_finishes_in_flight_calls_then_exits(void **state)
 {
     harness_proc_t slow_sim, own;
-    const char *sim_args[] = {"--latency-ms", "600", NULL};
+    /* Scaled: under valgrind the call takes longer than 200 ms to arrive. */
+    char latency[16];
+    snprintf(latency, sizeof(latency), "%d", harness_scale_ms(600));
+    const char *sim_args[] = {"--latency-ms", latency, NULL};
     assert_int_equal(harness_start_sim(&slow_sim, "sim-slow", sim_args), 0);
     char path[512];
     snprintf(path, sizeof(path), "%s", small_table("shutdown.json", 1, slow_sim.port));
@@ -678,14 +681,14 @@ static void test_sigterm_finishes_in_flight_calls_then_exits(void **state)
     slow_call_t sc = {.ch = gc_channel_new(t)};
     pthread_t th;
     pthread_create(&th, NULL, slow_call_thread, &sc);
-    usleep(200000); /* the call is now waiting on the 600 ms upstream */
+    usleep((useconds_t)harness_scale_ms(200) * 1000); /* the call now waits on the upstream */
     int64_t t0 = clock_now_ms();
     kill(own.pid, SIGTERM);
     pthread_join(th, NULL);
     assert_int_equal(sc.status, GRPC_STATUS_OK);
     assert_string_equal(sc.content, "[sim-slow] in flight");
     assert_int_equal(harness_stop(&own, 0, 5000), 0); /* signal 0: just wait */
-    assert_true(clock_now_ms() - t0 < 5000);
+    assert_true(clock_now_ms() - t0 < harness_scale_ms(5000));
     gc_channel_free(sc.ch);
     harness_stop(&slow_sim, SIGTERM, 2000);
 }

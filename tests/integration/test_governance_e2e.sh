@@ -133,11 +133,11 @@ check_fails "once spent, gRPC answers RESOURCE_EXHAUSTED naming the budget" 1 \
   "RESOURCE_EXHAUSTED: budget 'search-monthly'" \
   L chat --target "127.0.0.1:$DP_PORT" --key "$SVC" --model chat "one more"
 for i in $(seq 1 100); do
-  L budget list --json >"$T/budgets.json" 2>/dev/null || true
+  L budget list --output json >"$T/budgets.json" 2>/dev/null || true
   python3 -c "
 import json,sys
 d=json.load(open('$T/budgets.json'))
-b=[x for x in d.get('budgets', d if isinstance(d, list) else []) if x.get('name')=='search-monthly']
+b=[x for x in d.get('budgets', []) if x.get('budget', {}).get('name')=='search-monthly']
 sys.exit(0 if b and float(b[0].get('percent', 0)) >= 90 else 1)" 2>/dev/null && break
   sleep 0.1
 done

@@ -79,7 +79,9 @@ for cls in $(grep -ho 'CP_ACCESS_[A-Z_]*' "$SRC"/server/controlplane/*.c |
   files=$(grep -l "$cls" "$SRC"/server/controlplane/*.c | grep -v '/cp_access\.c$' || true)
   [ -n "$files" ] || continue
   name=$(echo "${cls#CP_ACCESS_}" | tr 'A-Z_' 'a-z.')
-  if printf '%s\n' "${CALLS[@]}" | grep -q "^$name|"; then
+  # grep without -q reads all of its input: with -q it may exit before printf
+  # is done, and pipefail turns printf's SIGPIPE into a failed match.
+  if printf '%s\n' "${CALLS[@]}" | grep "^$name|" >/dev/null; then
     pass "class $name (used in $(basename -a $files | paste -sd' ')) has calls in the table"
   else
     fail "class $name is used by a registered RPC but has no row in CALLS"

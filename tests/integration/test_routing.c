@@ -56,7 +56,7 @@ static const char *table_json(int fast, int slow, int flaky)
         "{\"x-sim-status\": \"500\"}, \"health\": {\"interval_ms\": 0}, \"models\": [{\"name\": "
         "\"m\"}]},"
         "{\"name\": \"flaky\", \"base_url\": \"http://127.0.0.1:%3$d/v1\","
-        " \"health\": {\"interval_ms\": 100, \"timeout_ms\": 500, \"failures_to_down\": 1},"
+        " \"health\": {\"interval_ms\": 100, \"timeout_ms\": %4$d, \"failures_to_down\": 1},"
         " \"models\": [{\"name\": \"m\"}]}],"
         "\"routes\": ["
         "{\"name\": \"r-latency\", \"strategy\": \"latency\", \"deployments\": ["
@@ -75,7 +75,7 @@ static const char *table_json(int fast, int slow, int flaky)
         "{\"name\": \"r-flaky\", \"strategy\": \"priority\", \"deployments\": ["
         " {\"provider\": \"flaky\", \"model\": \"m\", \"priority\": 0},"
         " {\"provider\": \"slow\", \"model\": \"m\", \"priority\": 1}]}]}",
-        fast, slow, flaky);
+        fast, slow, flaky, harness_scale_ms(500)); /* a probe under valgrind is slower */
     return buf;
 }
 
@@ -194,10 +194,11 @@ static void provider_status(const char *name, char out[32])
     llmgw__v1__providers_response__free_unpacked(r, NULL);
 }
 
-/* Polls until provider `name` has status `want`, up to timeout_ms. */
+/* Polls until provider `name` has status `want`, up to timeout_ms (scaled). */
 static bool wait_status(const char *name, const char *want, int timeout_ms)
 {
     char st[32];
+    timeout_ms = harness_scale_ms(timeout_ms);
     for (int waited = 0; waited <= timeout_ms; waited += 50) {
         provider_status(name, st);
         if (strcmp(st, want) == 0)

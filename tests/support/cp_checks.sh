@@ -46,9 +46,12 @@ check_fails() { # check_fails NAME EXIT_CODE NEEDLE CMD...: exit code and stderr
     cat "$T/out" "$T/err" >&2
   fi
 }
-wait_file() { # wait_file PATH: up to 10 s
+# wait_file PATH: up to 10 s times LLMGW_TEST_TIMEOUT_SCALE (10 under
+# valgrind, docs/valgrind.md). It reads the variable itself: tests export the
+# function to other shells.
+wait_file() {
   local i
-  for i in $(seq 1 100); do
+  for i in $(seq 1 $((100 * ${LLMGW_TEST_TIMEOUT_SCALE:-1}))); do
     [ -s "$1" ] && return 0
     sleep 0.1
   done

@@ -26,6 +26,17 @@ static void harness_sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+int harness_scale_ms(int ms)
+{
+    static int scale;
+    if (!scale) {
+        const char *v = getenv("LLMGW_TEST_TIMEOUT_SCALE");
+        int n = v ? atoi(v) : 1;
+        scale = n >= 1 && n <= 100 ? n : 1;
+    }
+    return ms * scale;
+}
+
 const char *harness_dir(void)
 {
     if (!harness_scratch[0]) {
@@ -102,7 +113,7 @@ int harness_spawn(harness_proc_t *p, const char *const argv[], const char *port_
     if (harness_n_procs < HARNESS_MAX_PROCS)
         harness_pids[harness_n_procs++] = pid;
     if (port_file) {
-        p->port = harness_read_port(port_file, 10000, pid);
+        p->port = harness_read_port(port_file, harness_scale_ms(10000), pid);
         if (p->port < 0) {
             fprintf(stderr, "harness: %s did not report a port; log %s\n", argv[0], p->log_path);
             return -1;
@@ -149,6 +160,7 @@ int harness_stop(harness_proc_t *p, int sig, int timeout_ms)
     if (p->pid <= 0)
         return -1;
     kill(p->pid, sig);
+    timeout_ms = harness_scale_ms(timeout_ms);
     int status = 0;
     for (int waited = 0;; waited += 10) {
         pid_t r = waitpid(p->pid, &status, WNOHANG);

@@ -18,6 +18,10 @@ typedef struct {
     char log_path[512];
 } harness_proc_t;
 
+/* ms times LLMGW_TEST_TIMEOUT_SCALE (1; 10 when the binaries run under
+ * valgrind, docs/valgrind.md): every wait for a started process goes
+ * through it. */
+int harness_scale_ms(int ms);
 /* The scratch directory (created on first use). */
 const char *harness_dir(void);
 /* "$LLMGW_BIN_DIR/bin/<name>" (static buffer per call site is not kept:
@@ -28,14 +32,14 @@ const char *harness_bin(const char *name);
 const char *harness_write(const char *name, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Starts `argv` (argv[0] a path) with stdout+stderr to a log file and, when
- * port_file is non-NULL, waits up to 10 s for it. 0 or -1. */
+ * port_file is non-NULL, waits up to 10 s (scaled) for it. 0 or -1. */
 int harness_spawn(harness_proc_t *p, const char *const argv[], const char *port_file);
 /* llmgw-sim --name NAME --listen 127.0.0.1:0 plus extra args (NULL-terminated
  * list, may be NULL). 0 or -1; p->port is the port. */
 int harness_start_sim(harness_proc_t *p, const char *name, const char *const extra[]);
 /* llmgw-dataplane --table PATH --listen 127.0.0.1:0 plus extra args. */
 int harness_start_dataplane(harness_proc_t *p, const char *table_path, const char *const extra[]);
-/* Sends sig and waits up to timeout_ms for exit; SIGKILL after that. Returns
+/* Sends sig and waits up to timeout_ms (scaled) for exit; SIGKILL after that. Returns
  * the exit status (0..255), 128+signal when killed by a signal, or -1. */
 int harness_stop(harness_proc_t *p, int sig, int timeout_ms);
 /* True when the log file of p contains `needle`. */

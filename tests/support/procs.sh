@@ -4,7 +4,8 @@
 #
 # Source it after defining fail() (prints and exits), TEST_NAME (message
 # prefix), WORK (the test's work directory, logs in WORK/*.log) and
-# START_TIMEOUT_S. Provides:
+# START_TIMEOUT_S. Every wait is multiplied by LLMGW_TEST_TIMEOUT_SCALE (1;
+# 10 under valgrind, docs/valgrind.md). Provides:
 #   stop PID           SIGTERM, up to 10 s, then SIGKILL; exit status in STOP_RC
 #   show_logs          the last 30 lines of every WORK/*.log, on stderr
 #   wait_port PID FILE NAME
@@ -17,6 +18,8 @@
 #                      free port, log in WORK/sim.log; sets SIM_PID, SIM_PORT
 #   procs_cleanup      the EXIT trap of a sim + data plane test (see below)
 
+TIMEOUT_SCALE=${LLMGW_TEST_TIMEOUT_SCALE:-1}
+
 # 0 = clean. Not run in a $(...) subshell: only the test's shell can wait for
 # its children.
 STOP_RC=0
@@ -25,12 +28,12 @@ stop() {
     STOP_RC=0
     [ -n "$pid" ] || return 0
     kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 200; i++)); do
+    for ((i = 0; i < 200 * TIMEOUT_SCALE; i++)); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.05
     done
     if kill -0 "$pid" 2>/dev/null; then
-        echo "$TEST_NAME: pid $pid ignored SIGTERM for 10 s; killing it" >&2
+        echo "$TEST_NAME: pid $pid ignored SIGTERM for $((10 * TIMEOUT_SCALE)) s; killing it" >&2
         kill -KILL "$pid" 2>/dev/null || true
     fi
     wait "$pid" 2>/dev/null || STOP_RC=$?
@@ -47,7 +50,7 @@ show_logs() {
 
 wait_port() {
     local pid=$1 file=$2 name=$3 i port
-    for ((i = 0; i < START_TIMEOUT_S * 20; i++)); do
+    for ((i = 0; i < START_TIMEOUT_S * 20 * TIMEOUT_SCALE; i++)); do
         if [ "${WAIT_PORT_WHOLE_LINE:-0}" = 1 ]; then
             if [ -s "$file" ] && [ "$(wc -l <"$file")" -ge 1 ]; then
                 port=$(head -n 1 "$file")
@@ -62,7 +65,7 @@ wait_port() {
         kill -0 "$pid" 2>/dev/null || fail "$name exited before listening"
         sleep 0.05
     done
-    fail "$name: not listening after ${START_TIMEOUT_S}s"
+    fail "$name: not listening after $((START_TIMEOUT_S * TIMEOUT_SCALE))s"
 }
 
 dead_port() {
