@@ -20,6 +20,9 @@ const AUDITOR = env("AUDITOR_TOKEN");
 const DP = env("DP_URL");
 const SIM = env("SIM_URL");
 const OUT = env("OUT_DIR");
+// Waits stretched by LLMGW_TEST_TIMEOUT_SCALE (the valgrind stage slows the control plane).
+const SCALE = Math.max(1, Number(process.env.LLMGW_TEST_TIMEOUT_SCALE) || 1);
+const T = (ms) => ms * SCALE;
 const CP_STOP = env("CP_STOP_CMD");
 const CP_START = env("CP_START_CMD");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
@@ -69,7 +72,7 @@ async function shot(page, name) {
   page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
   page.on("pageerror", (e) => consoleErrors.push("pageerror: " + e.message));
   page.on("dialog", (d) => d.accept());
-  page.setDefaultTimeout(15000);
+  page.setDefaultTimeout(T(15000));
 
   await page.goto(CONSOLE + "/");
   await check("the page opens on the login screen", async () => {
@@ -209,7 +212,7 @@ async function shot(page, name) {
   await check("a token revoked while signed in: back to the login screen with the message", async () => {
     assert(revoked.status === 200, "revoke " + JSON.stringify(revoked));
     await page.waitForFunction(() => !document.getElementById("login").hidden &&
-      document.getElementById("login-error").textContent === "authorization: admin token not valid", null, { timeout: 20000 });
+      document.getElementById("login-error").textContent === "authorization: admin token not valid", null, { timeout: T(20000) });
     assert(await page.isHidden("#panels"), "panels still shown");
   });
   await login(page, ADMIN);
@@ -222,10 +225,10 @@ async function shot(page, name) {
   await new Promise((r) => setTimeout(r, 2500));
   const settled = await api(ADMIN, "llmgw.v1.UsageService/GetUsageReport", { by: "provider", since_unix_ms: Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), 1) });
   const before = String(settled.json.rows.find((r) => r.group === "sim").requests);
-  await page.waitForFunction((w) => document.querySelector("tr[data-provider=sim] td:nth-child(5)").textContent === w, before, { timeout: 20000 });
+  await page.waitForFunction((w) => document.querySelector("tr[data-provider=sim] td:nth-child(5)").textContent === w, before, { timeout: T(20000) });
   execFileSync("bash", ["-c", CP_STOP]);
   await check("a stopped control plane: the page says so and keeps the last figures", async () => {
-    await page.waitForFunction(() => /^control plane unreachable — last update \d\d:\d\d:\d\d, retrying$/.test(document.getElementById("banner").textContent) && !document.getElementById("banner").hidden, null, { timeout: 20000 });
+    await page.waitForFunction(() => /^control plane unreachable — last update \d\d:\d\d:\d\d, retrying$/.test(document.getElementById("banner").textContent) && !document.getElementById("banner").hidden, null, { timeout: T(20000) });
     assert(await page.isVisible("#panels"), "panels gone");
     const after = await page.textContent("tr[data-provider=sim] td:nth-child(5)");
     assert(after === before, "figures changed: " + before + " -> " + after);
@@ -234,7 +237,7 @@ async function shot(page, name) {
   await shot(page, "unreachable");
   execFileSync("bash", ["-c", CP_START]);
   await check("the control plane is back: the page reconnects", async () => {
-    await page.waitForFunction(() => document.getElementById("banner").hidden && document.getElementById("conn").textContent === "live", null, { timeout: 30000 });
+    await page.waitForFunction(() => document.getElementById("banner").hidden && document.getElementById("conn").textContent === "live", null, { timeout: T(30000) });
   });
   await check("no script errors in the page", async () => {
     const real = consoleErrors.filter((e) => !/Failed to load resource|net::ERR_|EventSource/.test(e));

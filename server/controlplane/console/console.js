@@ -427,7 +427,9 @@ async function saveProvider(ev) {
   if (f.elements.api_key.value) p.api_key = f.elements.api_key.value;
   let r;
   if (state.editing) {
-    const old = (state.data.providers.providers || []).find((x) => x.name === state.editing);
+    // state.data is null until the first load after a sign-in finishes.
+    const known = (state.data && state.data.providers && state.data.providers.providers) || [];
+    const old = known.find((x) => x.name === state.editing);
     if (old && old.headers) p.headers = old.headers;
     p.wire_format = old ? old.wire_format : "";
     p.api_version = old ? old.api_version : "";
