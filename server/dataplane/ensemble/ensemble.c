@@ -1024,8 +1024,7 @@ static void ens_record_savings(ensemble_t *e)
             paid += m->resp->cost_usd;
     }
     const Llmgw__V1__Usage *u = chosen->resp ? chosen->resp->usage : NULL;
-    double saved =
-        u ? ensm_savings_usd(mc, e->n, u->prompt_tokens, u->completion_tokens) : 0;
+    double saved = u ? ensm_savings_usd(mc, e->n, u->prompt_tokens, u->completion_tokens) : 0;
     usage_metrics_ensemble(pipeline_usage_metrics(e->svc->pl), chosen->provider, chosen->model,
                            paid, saved);
 }
