@@ -186,6 +186,11 @@ expect_jq '.plugins.loaded[0].name == "prompt_guard" and .plugins.loaded[0].requ
 expect_jq '.plugins.loaded[0].health_message == "passed=10 refused=3 tagged=2"' "prompt_guard counters: ten passed (two tagged), three refused"
 expect_jq '.plugins.loaded[1].name == "cohere" and .plugins.loaded[1].adapters == ["cohere"] and .plugins.loaded[1].version == "1.0.0"' "cohere listed"
 expect_jq '(.providers[] | select(.provider == "cohere-sim") | .wire_format) == "cohere"' "provider wire format"
+# A plugin adapter translates chat only: raw OpenAI-shaped endpoints are refused by name
+# (the adapter registry says which formats serve them; see docs/extensions.md).
+req POST /v1/embeddings '{"model":"cohere-sim/command-a","input":"a"}'
+expect_code 400 "embeddings to a plugin wire format"
+expect_jq '.error.message | test("/embeddings: provider .cohere-sim. speaks the cohere wire format, which has no /embeddings endpoint")' "raw refusal names the format"
 
 # --- RoutingService and the gRPC door -----------------------------------------------
 command -v node >/dev/null || fail "node: not installed (tests/support/node_deps.sh installs it)"

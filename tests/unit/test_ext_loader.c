@@ -423,6 +423,13 @@ static void test_ext_adapter_registry_builtins_first(void **state)
     assert_ptr_equal(adapter_for(&p), &adapter_openai); /* no wire_format: openai */
     p.wire_format = "nope";
     assert_null(adapter_for(&p));
+    /* Raw (OpenAI-shaped) endpoints are the registry's data, not a name
+     * test in the pipeline: openai declares them, anthropic none. */
+    assert_true(adapter_serves_raw(adapter_find("openai"), "/completions"));
+    assert_true(adapter_serves_raw(adapter_find("openai"), "/embeddings"));
+    assert_false(adapter_serves_raw(adapter_find("openai"), "/images"));
+    assert_false(adapter_serves_raw(adapter_find("anthropic"), "/embeddings"));
+    assert_false(adapter_serves_raw(NULL, "/embeddings"));
 }
 
 /* --- the table's "extensions" ----------------------------------------------- */

@@ -962,8 +962,9 @@ static int pl_submit(pl_request_t *r)
                          "provider '%s': wire_format '%s' has no adapter (extension not loaded)",
                          p->name, p->wire_format ? p->wire_format : "");
         return -1;
-    } else if (r->kind == PL_KIND_RAW && r->adapter != &adapter_openai) {
-        /* A raw body is OpenAI-shaped; another wire format would get it wrong. */
+    } else if (r->kind == PL_KIND_RAW && !adapter_serves_raw(r->adapter, r->raw_path)) {
+        /* A raw body is OpenAI-shaped: only a format that declares the
+         * endpoint takes it (the registry's data, not a name test here). */
         pl_finish_errorf(r, GRPC_STATUS_INVALID_ARGUMENT,
                          "%s: provider '%s' speaks the %s wire format, which has no %s endpoint",
                          r->raw_path, p->name, r->adapter->name, r->raw_path);

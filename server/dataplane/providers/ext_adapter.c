@@ -315,6 +315,7 @@ int ext_adapter_register(const llmgw_ext_adapter_t *pa, void *state, const char 
         .stream_free = ext_stream_free,
         .stream_event = ext_stream_event,
         .error_from_http = slot_fns[n_slots].error,
+        .raw_paths = NULL, /* the ABI translates chat only: no raw completions/embeddings */
     };
     if (adapter_register(&s->ad, err, errlen) < 0)
         return -1;
