@@ -246,8 +246,10 @@ static int eval_store_check(const eval_opts_t *o)
             return CMD_EXIT_USAGE;
         }
         if (ctl_model_get(&o->ctl, prov, name, &m) != CMD_EXIT_OK) {
-            fprintf(stderr, "%s: --store-quality: candidate '%s': not readable from the control "
-                    "plane at %s (nothing was run)\n", EVAL_CMD, o->candidates[i], o->ctl.target);
+            fprintf(stderr,
+                    "%s: --store-quality: candidate '%s': not readable from the control "
+                    "plane at %s (nothing was run)\n",
+                    EVAL_CMD, o->candidates[i], o->ctl.target);
             return CMD_EXIT_RPC;
         }
         protobuf_c_message_free_unpacked(&m->base, NULL);
@@ -281,8 +283,8 @@ static int eval_store(const eval_opts_t *o, const eval_summary_t *sum)
         ctl_model_edit_t e = {.quality_set = true, .quality = s->m.quality};
         if (ctl_model_split(s->name, prov, sizeof(prov), &name) < 0 ||
             ctl_model_update(&o->ctl, prov, name, &e, &change) != CMD_EXIT_OK) {
-            fprintf(stderr, "%s: --store-quality: %s: quality %.4g not stored\n", EVAL_CMD,
-                    s->name, s->m.quality);
+            fprintf(stderr, "%s: --store-quality: %s: quality %.4g not stored\n", EVAL_CMD, s->name,
+                    s->m.quality);
             rc = CMD_EXIT_RPC;
             continue;
         }

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #define MODEL_CMD "llmgw model"
 #define MODEL_MAX_CAPS 32
 

@@ -284,7 +284,7 @@ typedef const llmgw_ext_info_t *(*llmgw_ext_entry_fn)(void);
 #define LLMGW_EXT_INFO_V1_SIZE LLMGW_EXT_SIZE_THROUGH(llmgw_ext_info_t, shutdown)
 #define LLMGW_EXT_ADAPTER_V1_SIZE LLMGW_EXT_SIZE_THROUGH(llmgw_ext_adapter_t, map_error)
 #define LLMGW_EXT_REQUEST_HOOK_V1_SIZE LLMGW_EXT_SIZE_THROUGH(llmgw_ext_request_hook_t, on_request)
-#define LLMGW_EXT_RESPONSE_HOOK_V1_SIZE                                                           \
+#define LLMGW_EXT_RESPONSE_HOOK_V1_SIZE                                                            \
     LLMGW_EXT_SIZE_THROUGH(llmgw_ext_response_hook_t, on_response)
 #define LLMGW_EXT_USAGE_HOOK_V1_SIZE LLMGW_EXT_SIZE_THROUGH(llmgw_ext_usage_hook_t, on_usage)
 /* The structs the gateway passes, for plugins that check them. */

@@ -259,8 +259,8 @@ static const struct {
 #else
 static const llmgw_ext_info_t info = {
     .struct_size = TEST_PLUGIN_SMALL_STRUCT ? 8
-                   : TEST_PLUGIN_V1_STRUCT  ? LLMGW_EXT_INFO_V1_SIZE
-                                            : sizeof(llmgw_ext_info_t),
+                   : TEST_PLUGIN_V1_STRUCT ? LLMGW_EXT_INFO_V1_SIZE
+                                           : sizeof(llmgw_ext_info_t),
     .abi_version = TEST_PLUGIN_WRONG_ABI ? 99 : LLMGW_EXT_ABI_VERSION,
 #if TEST_PLUGIN_OK
     .name = "test_ok",

@@ -308,8 +308,8 @@ static void test_ext_hook_struct_checked(void **state)
 
 /* A request of `kind` through the hooks; struct_size as given (a V1-sized
  * one has no kind field). */
-static ext_call_state_t run_kind(llmgw_ext_request_kind_t kind, uint32_t struct_size,
-                                 char *msg, size_t msglen)
+static ext_call_state_t run_kind(llmgw_ext_request_kind_t kind, uint32_t struct_size, char *msg,
+                                 size_t msglen)
 {
     waker_t w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
     const char *json = kind == LLMGW_EXT_REQ_EMBEDDING    ? "{\"model\":\"m\",\"input\":\"hi\"}"

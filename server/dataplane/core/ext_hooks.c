@@ -56,24 +56,24 @@ int ext_hooks_add_request(const llmgw_ext_request_hook_t *h, void *state, const 
                           char *err, size_t errlen)
 {
     return ext_add(req_hooks, &n_req, h, h ? h->struct_size : 0,
-                   (uint32_t)LLMGW_EXT_REQUEST_HOOK_V1_SIZE, h && h->on_request,
-                   "request", state, ext, err, errlen);
+                   (uint32_t)LLMGW_EXT_REQUEST_HOOK_V1_SIZE, h && h->on_request, "request", state,
+                   ext, err, errlen);
 }
 
 int ext_hooks_add_response(const llmgw_ext_response_hook_t *h, void *state, const char *ext,
                            char *err, size_t errlen)
 {
     return ext_add(resp_hooks, &n_resp, h, h ? h->struct_size : 0,
-                   (uint32_t)LLMGW_EXT_RESPONSE_HOOK_V1_SIZE, h && h->on_response,
-                   "response", state, ext, err, errlen);
+                   (uint32_t)LLMGW_EXT_RESPONSE_HOOK_V1_SIZE, h && h->on_response, "response",
+                   state, ext, err, errlen);
 }
 
 int ext_hooks_add_usage(const llmgw_ext_usage_hook_t *h, void *state, const char *ext, char *err,
                         size_t errlen)
 {
     return ext_add(usage_hooks, &n_usage, h, h ? h->struct_size : 0,
-                   (uint32_t)LLMGW_EXT_USAGE_HOOK_V1_SIZE, h && h->on_usage,
-                   "usage", state, ext, err, errlen);
+                   (uint32_t)LLMGW_EXT_USAGE_HOOK_V1_SIZE, h && h->on_usage, "usage", state, ext,
+                   err, errlen);
 }
 
 void ext_hooks_clear(void)

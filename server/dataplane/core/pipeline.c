@@ -1460,7 +1460,7 @@ static llmgw_ext_request_kind_t pl_hook_kind(const pl_request_t *r)
     if (r->kind != PL_KIND_RAW)
         return LLMGW_EXT_REQ_CHAT;
     return strcmp(r->raw_path, "/embeddings") == 0 ? LLMGW_EXT_REQ_EMBEDDING
-                                                    : LLMGW_EXT_REQ_COMPLETION;
+                                                   : LLMGW_EXT_REQ_COMPLETION;
 }
 
 /* A raw request as hooks see it: the body with the caller's "model" put
