@@ -3,10 +3,16 @@
  * prints a ranked table; --output writes JSON or CSV, --gate turns the
  * figures into an exit status for CI (3 when a candidate fails a term).
  *
+ * --store-quality then writes each provider/model candidate's measured
+ * quality to the control plane (ctl_model: GetModel + UpdateModel, so each
+ * stored value is validated, published and audited like `llmgw model edit`).
+ *
  * The modules: eval_prompts (the file), eval_score (scorers), eval_run (the
  * worker pool), eval_stats (percentiles, gates), eval_report (outputs).
  */
 #include "cmd.h"
+#include "cmd_ctl.h"
+#include "ctl_model.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -44,10 +50,16 @@ static const char eval_usage[] =
     "  --output FILE       write the results as JSON (.json) or CSV (.csv)\n"
     "  --json              print the JSON results on stdout instead of the table\n"
     "  --timeout-ms N      deadline of each call, 1..86400000 (default 60000)\n"
+    "  --store-quality     after the run, set each candidate's quality in the control\n"
+    "                      plane to the measured one (provider/model candidates only)\n"
+    "  --control-target HOST:PORT  control plane for --store-quality (env\n"
+    "                      LLMGW_CONTROL_TARGET, default " CTL_DEFAULT_TARGET ")\n"
+    "  --token T           admin token for --store-quality (env LLMGW_ADMIN_TOKEN)\n"
     "  -h, --help          show this help\n"
     "\n"
     "exit status: 0 every candidate passed the gate (or no gate), 1 the run failed,\n"
-    "2 bad arguments or a bad prompt file, 3 a candidate failed the gate\n";
+    "2 bad arguments or a bad prompt file, 3 a candidate failed the gate (1 wins\n"
+    "over 3 when --store-quality could not store a value)\n";
 
 typedef struct {
     const char *target;
@@ -63,6 +75,8 @@ typedef struct {
     bool json;
     int concurrency;
     int timeout_ms;
+    bool store_quality;
+    ctl_opts_t ctl; /* --store-quality's control plane */
 } eval_opts_t;
 
 static bool eval_ends_with(const char *s, const char *suffix)
@@ -82,6 +96,7 @@ static int eval_parse(int argc, char **argv, eval_opts_t *o)
     memset(o, 0, sizeof(*o));
     o->concurrency = EVAL_DEFAULT_CONCURRENCY;
     o->timeout_ms = CMD_DEFAULT_TIMEOUT_MS;
+    ctl_opts_init(&o->ctl);
     cmd_args_init(&a, EVAL_CMD, argc, argv);
     while (cmd_args_next(&a)) {
         if (!a.name) {
@@ -94,6 +109,22 @@ static int eval_parse(int argc, char **argv, eval_opts_t *o)
             if (cmd_args_no_value(&a) < 0)
                 return -1;
             o->json = true;
+        } else if (cmd_args_is(&a, "--store-quality")) {
+            if (cmd_args_no_value(&a) < 0)
+                return -1;
+            o->store_quality = true;
+        } else if (cmd_args_is(&a, "--control-target")) {
+            if (!(v = cmd_args_value(&a)) || cmd_check_target(EVAL_CMD, "--control-target", v) < 0)
+                return -1;
+            o->ctl.target = v;
+        } else if (cmd_args_is(&a, "--token")) {
+            if (!(v = cmd_args_value(&a)))
+                return -1;
+            if (!v[0]) {
+                cmd_usage_error(EVAL_CMD, "--token: must not be empty");
+                return -1;
+            }
+            o->ctl.token = v;
         } else if (cmd_args_is(&a, "--target")) {
             if (!(v = cmd_args_value(&a)) || cmd_check_target(EVAL_CMD, "--target", v) < 0)
                 return -1;
@@ -172,9 +203,96 @@ static int eval_parse(int argc, char **argv, eval_opts_t *o)
         cmd_usage_error(EVAL_CMD, "--candidate: required (a route name or provider/model)");
         return -1;
     }
+    if (!o->store_quality && (o->ctl.target || o->ctl.token)) {
+        cmd_usage_error(EVAL_CMD, "%s: only used with --store-quality",
+                        o->ctl.target ? "--control-target" : "--token");
+        return -1;
+    }
+    if (o->store_quality) {
+        /* Refused, not resolved to its deployments: a route's figures mix
+         * whichever deployments served each call, so no one model earned
+         * them. Refused before any call, so nothing is spent. */
+        for (size_t i = 0; i < o->n_candidates; i++) {
+            if (!strchr(o->candidates[i], '/')) {
+                cmd_usage_error(EVAL_CMD,
+                                "--store-quality: candidate '%s' is a route, not a "
+                                "provider/model (its figures mix the deployments that "
+                                "served it; evaluate those as provider/model candidates)",
+                                o->candidates[i]);
+                return -1;
+            }
+        }
+        o->ctl.timeout_ms = o->timeout_ms;
+        if (ctl_opts_finish(EVAL_CMD, &o->ctl) < 0)
+            return -1;
+    }
     if (cmd_env_defaults(EVAL_CMD, &o->target, &o->key) < 0)
         return -1;
     return 0;
+}
+
+/* Before any call: every candidate must be a model the control plane knows
+ * (and the control plane reachable with the token), so a typo costs no
+ * run. CMD_EXIT_OK or CMD_EXIT_RPC after a message. */
+static int eval_store_check(const eval_opts_t *o)
+{
+    for (size_t i = 0; i < o->n_candidates; i++) {
+        char prov[CTL_MODEL_PROVIDER_MAX];
+        const char *name;
+        Llmgw__V1__Model *m = NULL;
+        if (ctl_model_split(o->candidates[i], prov, sizeof(prov), &name) < 0) {
+            fprintf(stderr, "%s: --store-quality: candidate '%s': expected PROVIDER/MODEL\n",
+                    EVAL_CMD, o->candidates[i]);
+            return CMD_EXIT_USAGE;
+        }
+        if (ctl_model_get(&o->ctl, prov, name, &m) != CMD_EXIT_OK) {
+            fprintf(stderr,
+                    "%s: --store-quality: candidate '%s': not readable from the control "
+                    "plane at %s (nothing was run)\n",
+                    EVAL_CMD, o->candidates[i], o->ctl.target);
+            return CMD_EXIT_RPC;
+        }
+        protobuf_c_message_free_unpacked(&m->base, NULL);
+    }
+    return CMD_EXIT_OK;
+}
+
+/* After the run: one audited UpdateModel per candidate. A candidate whose
+ * every call failed measured nothing about its answers (an outage, a bad
+ * key), so its stored quality is kept and the run fails. CMD_EXIT_OK, or
+ * CMD_EXIT_RPC when any value was not stored. */
+static int eval_store(const eval_opts_t *o, const eval_summary_t *sum)
+{
+    int rc = CMD_EXIT_OK;
+    for (size_t i = 0; i < o->n_candidates; i++) {
+        const eval_summary_t *s = NULL;
+        for (size_t k = 0; k < o->n_candidates && !s; k++)
+            if (strcmp(sum[k].name, o->candidates[i]) == 0)
+                s = &sum[k];
+        if (!s)
+            continue;
+        if (s->requests == 0 || s->errors == s->requests) {
+            fprintf(stderr, "%s: --store-quality: %s: quality not stored: every call failed\n",
+                    EVAL_CMD, s->name);
+            rc = CMD_EXIT_RPC;
+            continue;
+        }
+        char prov[CTL_MODEL_PROVIDER_MAX];
+        const char *name;
+        Llmgw__V1__RegistryChange *change = NULL;
+        ctl_model_edit_t e = {.quality_set = true, .quality = s->m.quality};
+        if (ctl_model_split(s->name, prov, sizeof(prov), &name) < 0 ||
+            ctl_model_update(&o->ctl, prov, name, &e, &change) != CMD_EXIT_OK) {
+            fprintf(stderr, "%s: --store-quality: %s: quality %.4g not stored\n", EVAL_CMD, s->name,
+                    s->m.quality);
+            rc = CMD_EXIT_RPC;
+            continue;
+        }
+        fprintf(stderr, "%s: --store-quality: %s: quality %.4g stored (table version %lld)\n",
+                EVAL_CMD, s->name, s->m.quality, (long long)change->table_version);
+        protobuf_c_message_free_unpacked(&change->base, NULL);
+    }
+    return rc;
 }
 
 static int eval_write_output(const eval_opts_t *o, const eval_run_t *r, const eval_summary_t *s)
@@ -218,6 +336,8 @@ int cmd_eval(int argc, char **argv)
             }
         }
     }
+    if (o.store_quality && (rc = eval_store_check(&o)) != CMD_EXIT_OK)
+        goto out;
     rc = CMD_EXIT_RPC;
     run.prompts = &prompts;
     run.candidates = o.candidates;
@@ -243,10 +363,12 @@ int cmd_eval(int argc, char **argv)
     }
     if (o.output && eval_write_output(&o, &run, sum) < 0)
         goto out;
+    /* Stored whatever the gate says: the figure is what was measured. */
+    int store_rc = o.store_quality ? eval_store(&o, sum) : CMD_EXIT_OK;
     for (size_t i = 0; i < o.n_candidates; i++)
         if (sum[i].gated && !sum[i].gate_ok)
             fprintf(stderr, "%s: gate failed: %s: %s\n", EVAL_CMD, sum[i].name, sum[i].why);
-    rc = failed ? EVAL_EXIT_GATE : CMD_EXIT_OK;
+    rc = store_rc != CMD_EXIT_OK ? store_rc : failed ? EVAL_EXIT_GATE : CMD_EXIT_OK;
 out:
     free(sum);
     eval_run_free(&run);

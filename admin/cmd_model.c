@@ -1,12 +1,11 @@
 /* cmd_model: `llmgw model add|list|remove` — models of the registry's
  * providers, named PROVIDER/MODEL (the model part may itself hold '/'). */
 #include "cmd_ctl.h"
+#include "ctl_model.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "llmgw/v1/control.pb-c.h"
 
 #define MODEL_CMD "llmgw model"
 #define MODEL_MAX_CAPS 32
@@ -24,7 +23,7 @@ static const char model_usage[] =
     "  --output-cost USD     USD per million output tokens, >= 0 (default 0)\n"
     "  --context-window N    context window in tokens (default 0: unknown)\n"
     "  --capability C        capability label, repeatable (chat, tools, vision, ...)\n"
-    "  --quality Q           quality score, 0 < Q <= 1 (default 0.5)\n"
+    "  --quality Q           quality score, 0 <= Q <= 1 (default 0.5)\n"
     "\n"
     "common flags:\n" CTL_COMMON_FLAGS "  -h, --help            show this help\n"
     "\n"
@@ -101,7 +100,7 @@ int cmd_model(int argc, char **argv)
             out_set = true;
         } else if (cmd_args_is(&a, "--quality")) {
             if (!(v = cmd_args_value(&a)) ||
-                cmd_parse_double(MODEL_CMD, "--quality", v, 0.000001, 1, &quality) < 0)
+                cmd_parse_double(MODEL_CMD, "--quality", v, 0, 1, &quality) < 0)
                 return CMD_EXIT_USAGE;
             quality_set = true;
         } else if (cmd_args_is(&a, "--context-window")) {
@@ -153,21 +152,20 @@ int cmd_model(int argc, char **argv)
             MODEL_CMD, "unknown action '%s' (expected add, list, show, edit, remove)", verb);
     if (!id)
         return cmd_usage_error(MODEL_CMD, "%s: PROVIDER/MODEL: required", verb);
-    const char *slash = strchr(id, '/');
-    if (!slash || slash == id || !slash[1])
+    char prov[CTL_MODEL_PROVIDER_MAX];
+    const char *name;
+    if (ctl_model_split(id, prov, sizeof(prov), &name) < 0)
         return cmd_usage_error(MODEL_CMD, "%s: expected PROVIDER/MODEL, got '%s'", verb, id);
-    char prov[128];
-    snprintf(prov, sizeof(prov), "%.*s", (int)(slash - id), id);
-    char *name = (char *)slash + 1;
 
     if (strcmp(verb, "add") == 0) {
         Llmgw__V1__Model m = LLMGW__V1__MODEL__INIT;
         m.provider = prov;
-        m.name = name;
+        m.name = (char *)name;
         m.input_cost_per_mtok = in;
         m.output_cost_per_mtok = out;
         m.context_window = (int)ctx;
-        m.quality = quality;
+        m.quality = quality; /* sent with presence: an explicit 0 stays 0 */
+        m.quality_opt_case = LLMGW__V1__MODEL__QUALITY_OPT_QUALITY;
         m.capabilities = (char **)caps;
         m.n_capabilities = n_caps;
         Llmgw__V1__CreateModelRequest req = LLMGW__V1__CREATE_MODEL_REQUEST__INIT;
@@ -176,47 +174,32 @@ int cmd_model(int argc, char **argv)
                       &llmgw__v1__registry_change__descriptor, &resp);
     } else if (strcmp(verb, "show") == 0 || strcmp(verb, "get") == 0 ||
                strcmp(verb, "update") == 0 || strcmp(verb, "edit") == 0) {
-        Llmgw__V1__GetModelRequest g = LLMGW__V1__GET_MODEL_REQUEST__INIT;
-        g.provider = prov;
-        g.name = name;
-        rc = ctl_call(&ctl, "/llmgw.v1.RegistryService/GetModel", &g.base,
-                      &llmgw__v1__model__descriptor, &resp);
-        if (rc != CMD_EXIT_OK)
-            return rc;
-        Llmgw__V1__Model *m = (void *)resp;
         if (verb[0] == 's' || verb[0] == 'g') {
-            rc = model_print(&ctl, &m, 1, resp);
-            protobuf_c_message_free_unpacked(resp, NULL);
+            Llmgw__V1__Model *m = NULL;
+            if ((rc = ctl_model_get(&ctl, prov, name, &m)) != CMD_EXIT_OK)
+                return rc;
+            rc = model_print(&ctl, &m, 1, &m->base);
+            protobuf_c_message_free_unpacked(&m->base, NULL);
             return rc;
         }
         /* Only the settings given change; the rest are the current ones. */
-        char **orig_caps = m->capabilities;
-        size_t orig_n = m->n_capabilities;
-        if (in_set)
-            m->input_cost_per_mtok = in;
-        if (out_set)
-            m->output_cost_per_mtok = out;
-        if (quality_set)
-            m->quality = quality;
-        if (ctx_set)
-            m->context_window = (int)ctx;
-        if (n_caps) {
-            m->capabilities = (char **)caps;
-            m->n_capabilities = n_caps;
-        }
-        Llmgw__V1__UpdateModelRequest req = LLMGW__V1__UPDATE_MODEL_REQUEST__INIT;
-        req.model = m;
-        ProtobufCMessage *change = NULL;
-        rc = ctl_call(&ctl, "/llmgw.v1.RegistryService/UpdateModel", &req.base,
-                      &llmgw__v1__registry_change__descriptor, &change);
-        m->capabilities = orig_caps; /* give the unpacked message its own array back */
-        m->n_capabilities = orig_n;
-        protobuf_c_message_free_unpacked(resp, NULL);
-        resp = change;
+        ctl_model_edit_t e = {.input_cost_set = in_set,
+                              .input_cost = in,
+                              .output_cost_set = out_set,
+                              .output_cost = out,
+                              .context_window_set = ctx_set,
+                              .context_window = (int)ctx,
+                              .quality_set = quality_set,
+                              .quality = quality,
+                              .caps = caps,
+                              .n_caps = n_caps};
+        Llmgw__V1__RegistryChange *change = NULL;
+        rc = ctl_model_update(&ctl, prov, name, &e, &change);
+        resp = change ? &change->base : NULL;
     } else {
         Llmgw__V1__DeleteModelRequest req = LLMGW__V1__DELETE_MODEL_REQUEST__INIT;
         req.provider = prov;
-        req.name = name;
+        req.name = (char *)name;
         rc = ctl_call(&ctl, "/llmgw.v1.RegistryService/DeleteModel", &req.base,
                       &llmgw__v1__registry_change__descriptor, &resp);
     }

@@ -129,6 +129,7 @@ static Llmgw__V1__Model *models_from_row(const PGresult *r, int i)
     m->output_cost_per_mtok = strtod(store_get(r, i, "output_cost_per_mtok"), NULL);
     m->context_window = atoi(store_get(r, i, "context_window"));
     m->quality = strtod(store_get(r, i, "quality"), NULL);
+    m->quality_opt_case = LLMGW__V1__MODEL__QUALITY_OPT_QUALITY; /* a reply always carries it */
     if (store_msg_str(&m->provider, store_get(r, i, "provider")) < 0 ||
         store_msg_str(&m->name, store_get(r, i, "name")) < 0)
         goto fail;

@@ -1,12 +1,17 @@
 /* prompt_guard: an llmgw extension with one request hook, run before
  * routing:
  *
- *   - refuses a request whose prompt (the text of every message's content)
- *     is over max_prompt_bytes: HTTP 413 (gRPC RESOURCE_EXHAUSTED), before
- *     any provider is paid for it;
+ *   - refuses a request whose prompt is over max_prompt_bytes: HTTP 413
+ *     (gRPC RESOURCE_EXHAUSTED), before any provider is paid for it. The
+ *     prompt of a chat request is the text of every message's content; of
+ *     a native /v1/completions request its "prompt", of an /v1/embeddings
+ *     request its "input" (a string, an array of strings, or token ids —
+ *     each id counted as 4 bytes, about a token's text). The hook runs on
+ *     every kind, so neither endpoint bypasses the limit;
  *   - tags the tenant: when the request carries the tenant_header (HTTP
  *     door), the request is rewritten with "user": "tenant:<value>", so the
- *     provider's abuse tracking and the usage records see the tenant; with
+ *     provider's abuse tracking and the usage records see the tenant (all
+ *     three kinds take "user"); with
  *     require_tenant a request without the header is refused with 400.
  *
  * Config: {"max_prompt_bytes": N (required, >= 1), "tenant_header"?:
@@ -43,6 +48,21 @@ static size_t content_bytes(json_t *c)
     return n;
 }
 
+/* Bytes of a completions "prompt" or embeddings "input": a string, token
+ * ids, or an array of either (nested once, as OpenAI allows). */
+static size_t input_bytes(json_t *v, int depth)
+{
+    if (json_is_string(v))
+        return json_string_length(v);
+    if (json_is_integer(v))
+        return 4;
+    size_t n = 0, i;
+    json_t *x;
+    if (depth < 2)
+        json_array_foreach(v, i, x) n += input_bytes(x, depth + 1);
+    return n;
+}
+
 /* The header's value (trimmed), or NULL. */
 static const char *find_header(const llmgw_ext_request_t *r, const char *name, size_t *len)
 {
@@ -70,12 +90,23 @@ static llmgw_ext_verdict_t guard_on_request(void *state, const llmgw_ext_request
     llmgw_ext_verdict_t v = LLMGW_EXT_PASS;
     size_t bytes = 0, i;
     json_t *m;
-    json_array_foreach(json_object_get(req, "messages"), i, m) bytes +=
-        content_bytes(json_object_get(m, "content"));
+    /* A gateway from before `kind` hooks chat requests only. */
+    llmgw_ext_request_kind_t kind =
+        LLMGW_EXT_HAS(llmgw_ext_request_t, r, kind) ? r->kind : LLMGW_EXT_REQ_CHAT;
+    const char *what = "prompt";
+    if (kind == LLMGW_EXT_REQ_COMPLETION) {
+        bytes = input_bytes(json_object_get(req, "prompt"), 0);
+    } else if (kind == LLMGW_EXT_REQ_EMBEDDING) {
+        bytes = input_bytes(json_object_get(req, "input"), 0);
+        what = "input";
+    } else {
+        json_array_foreach(json_object_get(req, "messages"), i, m) bytes +=
+            content_bytes(json_object_get(m, "content"));
+    }
     if ((json_int_t)bytes > g->max_prompt_bytes) {
         d->http_status = 413;
         snprintf(d->message, sizeof(d->message),
-                 "prompt is %zu bytes, over the limit of %lld (max_prompt_bytes)", bytes,
+                 "%s is %zu bytes, over the limit of %lld (max_prompt_bytes)", what, bytes,
                  (long long)g->max_prompt_bytes);
         v = LLMGW_EXT_REFUSE;
         goto out;
@@ -116,6 +147,7 @@ out:
 static const llmgw_ext_request_hook_t guard_hook = {
     .struct_size = sizeof(llmgw_ext_request_hook_t),
     .on_request = guard_on_request,
+    .kinds = 0, /* every kind: chat, completions, embeddings */
 };
 
 static int guard_init(const llmgw_ext_api_t *a, const char *config_json, void **state, char *err,
@@ -200,7 +232,7 @@ static const llmgw_ext_info_t guard_info = {
     .struct_size = sizeof(llmgw_ext_info_t),
     .abi_version = LLMGW_EXT_ABI_VERSION,
     .name = "prompt_guard",
-    .version = "1.0.0",
+    .version = "1.1.0", /* 1.1: completions' prompt and embeddings' input guarded too */
     .init = guard_init,
     .health = guard_health,
     .shutdown = guard_shutdown,

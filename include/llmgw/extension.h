@@ -21,11 +21,19 @@
  *   - response hooks: see each answer and each streamed chunk's text;
  *   - usage hooks: see every finished request's usage and cost.
  *
- * Versioning: every struct starts with `struct_size` (sizeof as the plugin
- * was built). A later ABI only appends fields; the gateway reads a field
- * only when struct_size covers it, and refuses a struct that is smaller than
- * the first version's. LLMGW_EXT_ABI_VERSION changes only when a field's
- * meaning changes (the gateway refuses any other version).
+ * Versioning: every struct starts with `struct_size` (sizeof as its
+ * builder compiled it). A later header only appends fields, so ABI 1 grows
+ * without breaking anyone: the gateway accepts a plugin struct whose
+ * struct_size is at least the frozen first-version size (LLMGW_EXT_*_V1_SIZE
+ * below — not the current sizeof) and reads a field added later only when
+ * struct_size covers it (LLMGW_EXT_HAS); a plugin does the same with the
+ * structs the gateway passes (an older gateway's are shorter). A struct
+ * smaller than its V1 size is refused. LLMGW_EXT_ABI_VERSION changes only
+ * when a field's meaning changes (the gateway refuses any other version).
+ *
+ * Added within ABI 1 (read them only through LLMGW_EXT_HAS):
+ *   llmgw_ext_request_t.kind         which endpoint the request came to
+ *   llmgw_ext_request_hook_t.kinds   which kinds the hook wants (0: all)
  *
  * Threading: hooks and adapter functions run on the data plane's event loops
  * (several threads; any function may run on several at once) and MUST NOT
@@ -125,10 +133,24 @@ typedef struct {
 
 /* --- hooks ----------------------------------------------------------------- */
 
+/* The kind of request a request hook sees: the endpoint's OpenAI JSON. */
+typedef enum {
+    LLMGW_EXT_REQ_CHAT = 0,       /* chat.completions: model, messages, ... (also a legacy
+                                   * /v1/completions request the gateway bridges to chat) */
+    LLMGW_EXT_REQ_COMPLETION = 1, /* native /v1/completions: model, prompt, ... */
+    LLMGW_EXT_REQ_EMBEDDING = 2,  /* /v1/embeddings: model, input, ... */
+} llmgw_ext_request_kind_t;
+
+/* A bit of llmgw_ext_request_hook_t.kinds. */
+#define LLMGW_EXT_KIND_BIT(kind) (1u << (unsigned)(kind))
+
 /* One request as request hooks see it. */
 typedef struct {
     uint32_t struct_size;
-    const char *request_json; /* the OpenAI chat request (model, messages, ...) */
+    /* The caller's OpenAI request of `kind` as JSON, "model" the name the
+     * caller gave (a route or provider/model). A gateway older than `kind`
+     * runs hooks on chat requests only. */
+    const char *request_json;
     size_t request_len;
     int stream;                 /* the caller asked for a stream */
     const char *door;           /* "http" or "grpc" */
@@ -136,6 +158,9 @@ typedef struct {
     const char *team;           /* the key's team; "" when none */
     const char *const *headers; /* "name: value" (names lower-case); HTTP only */
     size_t n_headers;
+    /* --- added within ABI 1: read only when LLMGW_EXT_HAS(llmgw_ext_request_t, r, kind);
+     * absent means LLMGW_EXT_REQ_CHAT. */
+    llmgw_ext_request_kind_t kind;
 } llmgw_ext_request_t;
 
 typedef enum {
@@ -151,15 +176,26 @@ typedef struct {
     llmgw_ext_verdict_t verdict; /* for PENDING: set before request_complete */
     int http_status;             /* REFUSE: 400..599 (gRPC gets the matching status) */
     char message[256];           /* REFUSE: what the caller reads */
-    llmgw_ext_buf_t *rewrite;    /* REWRITE: append the new OpenAI request JSON here */
+    /* REWRITE: append the new request JSON here, of the same kind (a
+     * completion or embedding rewrite keeps "model" a string and may not
+     * change "stream"). */
+    llmgw_ext_buf_t *rewrite;
 } llmgw_ext_decision_t;
 
 typedef struct {
     uint32_t struct_size;
     /* Returns the verdict (and fills d). For LLMGW_EXT_PENDING, req, d and
-     * ticket stay valid until api->request_complete(ticket). */
+     * ticket stay valid until api->request_complete(ticket). Runs on every
+     * kind of request (chat, completion, embedding) unless `kinds` says
+     * otherwise, so a guard cannot be bypassed by another endpoint. */
     llmgw_ext_verdict_t (*on_request)(void *state, const llmgw_ext_request_t *req,
                                       llmgw_ext_decision_t *d, llmgw_ext_ticket_t *ticket);
+    /* --- added within ABI 1 (a hook built before it, struct_size ==
+     * LLMGW_EXT_REQUEST_HOOK_V1_SIZE, sees every kind): the kinds the hook
+     * runs on, LLMGW_EXT_KIND_BIT(LLMGW_EXT_REQ_...) or-ed; 0 means every
+     * kind. A hook that only understands chat JSON sets
+     * LLMGW_EXT_KIND_BIT(LLMGW_EXT_REQ_CHAT) — and then guards nothing else. */
+    uint32_t kinds;
 } llmgw_ext_request_hook_t;
 
 /* One answer, or one streamed chunk, as response hooks see it. */
@@ -234,6 +270,30 @@ typedef struct {
 } llmgw_ext_info_t;
 
 typedef const llmgw_ext_info_t *(*llmgw_ext_entry_fn)(void);
+
+/* --- versioning ------------------------------------------------------------------ */
+
+/* The end of `field` in `type`: how big struct_size must be to hold it. */
+#define LLMGW_EXT_SIZE_THROUGH(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
+/* Whether s (a pointer to a `type` built by the other side) holds `field`. */
+#define LLMGW_EXT_HAS(type, s, field) ((s)->struct_size >= LLMGW_EXT_SIZE_THROUGH(type, field))
+
+/* Frozen: each struct's size in ABI 1 as first published — through its
+ * last first-version field, so appending fields never changes them. A
+ * struct_size below these is refused; at or above, accepted. */
+#define LLMGW_EXT_INFO_V1_SIZE LLMGW_EXT_SIZE_THROUGH(llmgw_ext_info_t, shutdown)
+#define LLMGW_EXT_ADAPTER_V1_SIZE LLMGW_EXT_SIZE_THROUGH(llmgw_ext_adapter_t, map_error)
+#define LLMGW_EXT_REQUEST_HOOK_V1_SIZE LLMGW_EXT_SIZE_THROUGH(llmgw_ext_request_hook_t, on_request)
+#define LLMGW_EXT_RESPONSE_HOOK_V1_SIZE                                                            \
+    LLMGW_EXT_SIZE_THROUGH(llmgw_ext_response_hook_t, on_response)
+#define LLMGW_EXT_USAGE_HOOK_V1_SIZE LLMGW_EXT_SIZE_THROUGH(llmgw_ext_usage_hook_t, on_usage)
+/* The structs the gateway passes, for plugins that check them. */
+#define LLMGW_EXT_REQUEST_V1_SIZE LLMGW_EXT_SIZE_THROUGH(llmgw_ext_request_t, n_headers)
+#define LLMGW_EXT_DECISION_V1_SIZE LLMGW_EXT_SIZE_THROUGH(llmgw_ext_decision_t, rewrite)
+#define LLMGW_EXT_RESPONSE_V1_SIZE LLMGW_EXT_SIZE_THROUGH(llmgw_ext_response_t, finish_reason)
+#define LLMGW_EXT_USAGE_V1_SIZE LLMGW_EXT_SIZE_THROUGH(llmgw_ext_usage_t, grpc_status)
+#define LLMGW_EXT_ERROR_V1_SIZE LLMGW_EXT_SIZE_THROUGH(llmgw_ext_error_t, message)
+#define LLMGW_EXT_API_V1_SIZE LLMGW_EXT_SIZE_THROUGH(llmgw_ext_api_t, log)
 
 #ifdef __cplusplus
 }

@@ -138,9 +138,14 @@ int cp_validate_model(Llmgw__V1__Model *m, char *err, size_t errlen)
         snprintf(err, errlen, "model.context_window: expected an integer >= 0");
         return -1;
     }
-    if (m->quality == 0)
+    /* Presence, not the value, decides the default: an absent quality is
+     * 0.5, an explicit 0 (a model an eval measured as always wrong) stays 0
+     * — the routing table accepts 0..1 (server/table/table.c). */
+    if (m->quality_opt_case != LLMGW__V1__MODEL__QUALITY_OPT_QUALITY) {
+        m->quality_opt_case = LLMGW__V1__MODEL__QUALITY_OPT_QUALITY;
         m->quality = 0.5;
-    if (!(m->quality > 0 && m->quality <= 1)) {
+    }
+    if (!(m->quality >= 0 && m->quality <= 1)) {
         snprintf(err, errlen, "model.quality: expected a number from 0 to 1");
         return -1;
     }

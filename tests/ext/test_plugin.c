@@ -2,8 +2,14 @@
  * (CMakeLists.txt defines TEST_PLUGIN_<VARIANT>):
  *
  *   ok            request, response and usage hooks; config {"mode": "pass" |
- *                 "refuse" | "rewrite" | "async" | "bad_status"}; health
- *                 reports what its hooks saw ("requests=1 responses=2 usage=1")
+ *                 "refuse" | "rewrite" | "async" | "bad_status", "kinds"?:
+ *                 "chat" (the request hook asks for chat requests only)};
+ *                 health reports what its hooks saw ("requests=1 responses=2
+ *                 usage=1"); a refusal names the request's kind
+ *   v1_struct     as ok, but every struct it hands over is exactly the frozen
+ *                 first-version size (LLMGW_EXT_*_V1_SIZE), as a plugin built
+ *                 before fields were appended within ABI 1 (its request hook
+ *                 has no `kinds`: it must see every kind)
  *   wrong_abi     abi_version 99
  *   no_entry      no llmgw_extension symbol
  *   init_fails    init returns -1 with a message naming a config field
@@ -17,6 +23,7 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +40,24 @@
 #ifndef TEST_PLUGIN_WRONG_ABI
 #define TEST_PLUGIN_WRONG_ABI 0
 #endif
+#ifndef TEST_PLUGIN_V1_STRUCT
+#define TEST_PLUGIN_V1_STRUCT 0
+#endif
+
+static const char *kind_name(const llmgw_ext_request_t *r)
+{
+    if (!LLMGW_EXT_HAS(llmgw_ext_request_t, r, kind))
+        return "chat(no kind field)";
+    switch (r->kind) {
+    case LLMGW_EXT_REQ_CHAT:
+        return "chat";
+    case LLMGW_EXT_REQ_COMPLETION:
+        return "completion";
+    case LLMGW_EXT_REQ_EMBEDDING:
+        return "embedding";
+    }
+    return "unknown";
+}
 
 static const llmgw_ext_api_t *api;
 static atomic_long n_requests, n_responses, n_chunks, n_usage;
@@ -64,8 +89,8 @@ static llmgw_ext_verdict_t on_request(void *state, const llmgw_ext_request_t *r,
     atomic_fetch_add(&n_requests, 1);
     if (!strcmp(mode, "refuse")) {
         d->http_status = 403;
-        snprintf(d->message, sizeof(d->message), "refused by test (door=%s key=%s)", r->door,
-                 r->key);
+        snprintf(d->message, sizeof(d->message), "refused by test (door=%s key=%s kind=%s)",
+                 r->door, r->key, kind_name(r));
         return LLMGW_EXT_REFUSE;
     }
     if (!strcmp(mode, "bad_status")) {
@@ -112,9 +137,28 @@ static void on_usage(void *state, const llmgw_ext_usage_t *u)
     atomic_fetch_add(&n_usage, 1);
 }
 
-static const llmgw_ext_request_hook_t req_hook = {sizeof(req_hook), on_request};
-static const llmgw_ext_response_hook_t resp_hook = {sizeof(resp_hook), on_response};
-static const llmgw_ext_usage_hook_t usage_hook = {sizeof(usage_hook), on_usage};
+#if TEST_PLUGIN_V1_STRUCT
+#define HOOK_SIZE(v1, cur) (v1)
+#else
+#define HOOK_SIZE(v1, cur) (cur)
+#endif
+/* unused in the variants whose init registers nothing */
+__attribute__((unused)) static const llmgw_ext_request_hook_t req_hook = {
+    .struct_size = HOOK_SIZE(LLMGW_EXT_REQUEST_HOOK_V1_SIZE, sizeof(llmgw_ext_request_hook_t)),
+    .on_request = on_request};
+/* unused in the variants whose init registers nothing */
+__attribute__((unused)) static const llmgw_ext_request_hook_t req_hook_chat_only = {
+    .struct_size = sizeof(llmgw_ext_request_hook_t),
+    .on_request = on_request,
+    .kinds = LLMGW_EXT_KIND_BIT(LLMGW_EXT_REQ_CHAT)};
+/* unused in the variants whose init registers nothing */
+__attribute__((unused)) static const llmgw_ext_response_hook_t resp_hook = {
+    .struct_size = HOOK_SIZE(LLMGW_EXT_RESPONSE_HOOK_V1_SIZE, sizeof(llmgw_ext_response_hook_t)),
+    .on_response = on_response};
+/* unused in the variants whose init registers nothing */
+__attribute__((unused)) static const llmgw_ext_usage_hook_t usage_hook = {
+    .struct_size = HOOK_SIZE(LLMGW_EXT_USAGE_HOOK_V1_SIZE, sizeof(llmgw_ext_usage_hook_t)),
+    .on_usage = on_usage};
 
 #if TEST_PLUGIN_DUP_ADAPTER
 static int dummy_build(void *s, const char *j, size_t l, int st, llmgw_ext_buf_t *o, char *e,
@@ -164,8 +208,10 @@ static int plugin_init(const llmgw_ext_api_t *a, const char *config_json, void *
     const char *m = json_string_value(json_object_get(cfg, "mode"));
     if (m)
         snprintf(mode, sizeof(mode), "%s", m);
+    const char *k = json_string_value(json_object_get(cfg, "kinds"));
+    bool chat_only = k && !strcmp(k, "chat");
     json_decref(cfg);
-    if (a->register_request_hook(a->host, &req_hook) < 0 ||
+    if (a->register_request_hook(a->host, chat_only ? &req_hook_chat_only : &req_hook) < 0 ||
         a->register_response_hook(a->host, &resp_hook) < 0 ||
         a->register_usage_hook(a->host, &usage_hook) < 0) {
         snprintf(err, errlen, "registration refused");
@@ -212,12 +258,16 @@ static const struct {
 #define INFO (&info.v1)
 #else
 static const llmgw_ext_info_t info = {
-    .struct_size = TEST_PLUGIN_SMALL_STRUCT ? 8 : sizeof(llmgw_ext_info_t),
+    .struct_size = TEST_PLUGIN_SMALL_STRUCT ? 8
+                   : TEST_PLUGIN_V1_STRUCT ? LLMGW_EXT_INFO_V1_SIZE
+                                           : sizeof(llmgw_ext_info_t),
     .abi_version = TEST_PLUGIN_WRONG_ABI ? 99 : LLMGW_EXT_ABI_VERSION,
 #if TEST_PLUGIN_OK
     .name = "test_ok",
 #elif TEST_PLUGIN_LATE_REGISTER
     .name = "test_late",
+#elif TEST_PLUGIN_V1_STRUCT
+    .name = "test_v1",
 #else
     .name = "test_plugin",
 #endif

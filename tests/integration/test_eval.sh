@@ -8,8 +8,15 @@
 # --concurrency bounds the calls in flight, an unreachable candidate, that
 # corrupt prompt files and bad flags are refused (exit 2) with a message
 # naming FILE:LINE: field, and that the data plane then stops cleanly.
+# --store-quality against a real control plane on a private PostgreSQL
+# (tests/support/pg_cluster.sh): the measured figures land in the registry
+# (a 0 stays 0, also across a later edit), one audited model.update each,
+# and a route candidate, an unknown model, no control plane, no token and a
+# candidate whose every call failed are refused with the reason and exit
+# status. Under a pseudo-terminal (script(1)) the progress bar is drawn on
+# stderr.
 #
-# Needs jq. Env: LLMGW_BIN_DIR, LLMGW_SRC_DIR (default from here).
+# Needs jq, script (util-linux) and PostgreSQL's server binaries. Env: LLMGW_BIN_DIR, LLMGW_SRC_DIR (default from here).
 set -uo pipefail
 
 SRC_DIR=${LLMGW_SRC_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -17,6 +24,7 @@ BIN_DIR=${LLMGW_BIN_DIR:-$SRC_DIR/build}/bin
 START_TIMEOUT_S=20
 TEST_NAME=test_eval
 WORK=$(mktemp -d /tmp/llmgw-eval.XXXXXX)
+chmod 755 "$WORK" # the PostgreSQL cluster under it may run as another user (pg_cluster.sh)
 PIDS=()
 FAILS=0
 
@@ -24,6 +32,7 @@ cleanup() {
     for pid in "${PIDS[@]}"; do
         kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
     done
+    pg_cluster_stop
     [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -39,9 +48,12 @@ bad() {
 ok() { echo "ok   $1"; }
 # shellcheck source=../support/procs.sh
 . "$SRC_DIR/tests/support/procs.sh"
+# shellcheck source=../support/pg_cluster.sh
+. "$SRC_DIR/tests/support/pg_cluster.sh"
 
 command -v jq >/dev/null || fail "jq is missing"
-for b in llmgw-sim llmgw-dataplane llmgw; do
+command -v script >/dev/null || fail "script (util-linux) is missing"
+for b in llmgw-sim llmgw-dataplane llmgw llmgw-controlplane; do
     [ -x "$BIN_DIR/$b" ] || fail "$BIN_DIR/$b: missing (build first)"
 done
 
@@ -232,6 +244,117 @@ eval_run --prompts "$WORK/p.jsonl" --candidate a --output x.txt >/dev/null 2>"$W
 [ $? = 2 ] && grep -q -- "--output: expected" "$WORK/bad.err" && ok "bad --output" || bad "bad --output"
 eval_run --prompts "$WORK/p.jsonl" --candidate a --concurrency 0 >/dev/null 2>"$WORK/bad.err"
 [ $? = 2 ] && ok "bad --concurrency" || bad "bad --concurrency"
+
+# --- a progress bar on stderr when it is a terminal ----------------------------
+# script(1) runs the command on a pseudo-terminal; stdout goes to a file, so
+# whatever the typescript holds came from stderr.
+script -qec "'$BIN_DIR/llmgw' eval --target '$TARGET' --prompts '$WORK/p.jsonl' --candidate good/m \
+    --concurrency 1 >'$WORK/tty.out'" "$WORK/tty.typescript" >/dev/null 2>&1 </dev/null
+rc=$?
+[ "$rc" = 0 ] && grep -q 'eval \[##############################\] 4/4' "$WORK/tty.typescript" \
+    && grep -q 'eval \[#######\.*\] 1/4' "$WORK/tty.typescript" && ok "tty: progress bar drawn on stderr, 1/4 .. 4/4" \
+    || bad "tty progress: rc=$rc $(cat -v "$WORK/tty.typescript")"
+grep -q 'eval \[' "$WORK/tty.out" && bad "tty: progress bar on stdout" || ok "tty: stdout holds no progress bar"
+grep -q '^1 *good/m' "$WORK/tty.out" && ok "tty: the table still on stdout" || bad "tty table: $(cat "$WORK/tty.out")"
+
+# --- --store-quality: the measured quality becomes the model's in the registry --
+unset LLMGW_DATABASE_URL LLMGW_BOOTSTRAP_TOKEN LLMGW_CONTROL_TARGET
+export LLMGW_ADMIN_TOKEN=eval-admin-token-$RANDOM$RANDOM$RANDOM
+LLMGW_MASTER_KEY=$(openssl rand -hex 32)
+export LLMGW_MASTER_KEY
+pg_cluster_start "$WORK/pg" >"$WORK/pg.log" 2>&1 || fail "PostgreSQL did not start"
+"$BIN_DIR/llmgw-controlplane" --insecure-dev --database-url "$PG_URL" \
+    --migrations-dir "$SRC_DIR/migrations" --listen 127.0.0.1:0 --port-file "$WORK/cp.port" \
+    --workers 2 --grace-ms 500 >"$WORK/controlplane.log" 2>&1 &
+PIDS+=($!)
+CP_PORT=$(wait_port "$!" "$WORK/cp.port" llmgw-controlplane)
+[ -n "$CP_PORT" ] || fail "llmgw-controlplane did not start"
+CP=127.0.0.1:$CP_PORT
+cp_ok() { # cp_ok NAME CMD...: a control-plane command that must succeed
+    local name=$1
+    shift
+    "$BIN_DIR/llmgw" "$@" --target "$CP" >"$WORK/cp.out" 2>&1 && ok "$name" || bad "$name: $(cat "$WORK/cp.out")"
+}
+cp_ok "registry: provider good" provider add good --base-url "http://127.0.0.1:$GOOD/v1"
+cp_ok "registry: provider bad" provider add bad --base-url "http://127.0.0.1:$BAD/v1"
+cp_ok "registry: provider nowhere" provider add nowhere --base-url "http://127.0.0.1:9/v1"
+cp_ok "registry: good/m at 0.5" model add good/m --quality 0.5
+cp_ok "registry: good/slow at 0.5" model add good/slow --quality 0.5
+cp_ok "registry: bad/m at 0.9" model add bad/m --quality 0.9 --input-cost 100
+cp_ok "registry: nowhere/m at 0.6" model add nowhere/m --quality 0.6
+quality_of() { "$BIN_DIR/llmgw" model get "$1" --target "$CP" --output json | jq -r .quality; }
+psql_q() { psql "$PG_URL" -X -q -t -A -v ON_ERROR_STOP=1 -c "$1"; }
+
+# three of four prompts expect Paris, one London: good/* 0.75, bad/m 0.25
+{ grep . "$WORK/p.jsonl" | head -3; printf '%s\n' '{"id": "uk", "prompt": "Capital of the UK?", "expected": "london"}'; } \
+    >"$WORK/q.jsonl"
+eval_run --prompts "$WORK/q.jsonl" --candidate good/m --candidate bad/m --store-quality \
+    --control-target "$CP" --json >"$WORK/sq.json" 2>"$WORK/sq.err"
+rc=$?
+[ "$rc" = 0 ] && ok "--store-quality: exit 0" || bad "--store-quality exit $rc: $(cat "$WORK/sq.err")"
+jq -e '.candidates | length == 2' "$WORK/sq.json" >/dev/null && ok "--store-quality: stdout is still the JSON" \
+    || bad "--store-quality stdout: $(cat "$WORK/sq.json")"
+[ "$(quality_of good/m)" = 0.75 ] && ok "good/m: stored quality 0.75" || bad "good/m quality: $(quality_of good/m)"
+[ "$(quality_of bad/m)" = 0.25 ] && ok "bad/m: stored quality 0.25" || bad "bad/m quality: $(quality_of bad/m)"
+grep -q "good/m: quality 0.75 stored (table version [0-9]*)" "$WORK/sq.err" && ok "stderr names what was stored" \
+    || bad "store lines: $(cat "$WORK/sq.err")"
+"$BIN_DIR/llmgw" model get good/m --target "$CP" | grep -q '^good  *m  .* 0\.75 ' \
+    && ok "model get shows 0.75" || bad "model get table: $("$BIN_DIR/llmgw" model get good/m --target "$CP")"
+
+# a model that is always wrong is stored as 0, not read back as the 0.5 default
+eval_run --prompts "$WORK/p.jsonl" --candidate bad/m --candidate good/slow --store-quality \
+    --control-target "$CP" --gate "quality>=0.8" >/dev/null 2>"$WORK/sq0.err"
+rc=$?
+[ "$rc" = 3 ] && ok "--store-quality with a failing gate: exit 3, still stored" || bad "gate+store exit $rc: $(cat "$WORK/sq0.err")"
+[ "$(quality_of bad/m)" = 0 ] && ok "bad/m: measured 0 stored as 0" || bad "bad/m quality 0: $(quality_of bad/m)"
+[ "$(quality_of good/slow)" = 1 ] && ok "good/slow: stored 1" || bad "good/slow quality: $(quality_of good/slow)"
+cp_ok "edit another setting of bad/m" model edit bad/m --input-cost 5
+[ "$(quality_of bad/m)" = 0 ] && ok "bad/m: quality 0 kept across an edit of its price" \
+    || bad "bad/m quality after edit: $(quality_of bad/m)"
+[ "$(psql_q "SELECT string_agg(detail, '|' ORDER BY id) FROM audit_log WHERE action = 'model.update' AND object = 'model/bad/m'")" = \
+  "input_cost_per_mtok=100 output_cost_per_mtok=0 context_window=0 quality=0.25 before: quality=0.9|input_cost_per_mtok=100 output_cost_per_mtok=0 context_window=0 quality=0 before: quality=0.25|input_cost_per_mtok=5 output_cost_per_mtok=0 context_window=0 quality=0 before: input_cost_per_mtok=100" ] \
+    && ok "audit: one model.update per stored value, naming the earlier quality" \
+    || bad "audit rows: $(psql_q "SELECT detail FROM audit_log WHERE object = 'model/bad/m' ORDER BY id")"
+# good/m once, good/slow once, bad/m twice by eval and once by the edit
+[ "$(psql_q "SELECT count(*) FROM audit_log WHERE action = 'model.update'")" = 5 ] \
+    && ok "audit: 5 model.update rows in all" || bad "audit count: $(psql_q "SELECT count(*) FROM audit_log WHERE action = 'model.update'")"
+
+# store_refused NAME RC NEEDLE ARGS...: exit RC, NEEDLE on stderr, nothing changed
+store_refused() {
+    local name=$1 want=$2 needle=$3
+    shift 3
+    local before
+    before=$(psql_q "SELECT count(*) FROM audit_log")
+    eval_run --prompts "$WORK/p.jsonl" --store-quality "$@" >/dev/null 2>"$WORK/sr.err"
+    local rc=$?
+    if [ "$rc" = "$want" ] && grep -qF -- "$needle" "$WORK/sr.err" &&
+        [ "$(psql_q "SELECT count(*) FROM audit_log")" = "$before" ]; then ok "refused: $name"; else
+        bad "refused $name: rc=$rc (want $want) $(cat "$WORK/sr.err")"; fi
+}
+store_refused "a route candidate" 2 "--store-quality: candidate 'fast-paris' is a route" \
+    --candidate good/m --candidate fast-paris --control-target "$CP"
+store_refused "an unknown model" 1 "candidate 'good/nosuch': not readable from the control plane" \
+    --candidate good/nosuch --control-target "$CP"
+grep -q "NOT_FOUND" "$WORK/sr.err" && ok "unknown model: the status is named" || bad "unknown model status: $(cat "$WORK/sr.err")"
+store_refused "no control plane" 1 "UNAVAILABLE" --candidate good/m --control-target 127.0.0.1:9
+store_refused "a wrong token" 1 "UNAUTHENTICATED" --candidate good/m --control-target "$CP" --token wrong-token
+eval_run --prompts "$WORK/p.jsonl" --candidate good/m --control-target "$CP" >/dev/null 2>"$WORK/sr.err"
+[ $? = 2 ] && grep -q -- "--control-target: only used with --store-quality" "$WORK/sr.err" \
+    && ok "refused: --control-target without --store-quality" || bad "--control-target alone: $(cat "$WORK/sr.err")"
+eval_run --prompts "$WORK/p.jsonl" --candidate good/m --token x >/dev/null 2>"$WORK/sr.err"
+[ $? = 2 ] && grep -q -- "--token: only used with --store-quality" "$WORK/sr.err" && ok "refused: --token without --store-quality" \
+    || bad "--token alone: $(cat "$WORK/sr.err")"
+(unset LLMGW_ADMIN_TOKEN; eval_run --prompts "$WORK/p.jsonl" --candidate good/m --store-quality \
+    --control-target "$CP" >/dev/null 2>"$WORK/sr.err")
+[ $? = 2 ] && grep -q -- "--token: required" "$WORK/sr.err" && ok "refused: no admin token" \
+    || bad "no admin token: $(cat "$WORK/sr.err")"
+eval_run --prompts "$WORK/p.jsonl" --candidate nowhere/m --candidate good/m --store-quality \
+    --control-target "$CP" >/dev/null 2>"$WORK/sr.err"
+rc=$?
+[ "$rc" = 1 ] && grep -q "nowhere/m: quality not stored: every call failed" "$WORK/sr.err" \
+    && [ "$(quality_of nowhere/m)" = 0.6 ] && [ "$(quality_of good/m)" = 1 ] \
+    && ok "every call failed: quality kept, the others stored, exit 1" \
+    || bad "all failed: rc=$rc $(quality_of nowhere/m) $(cat "$WORK/sr.err")"
 
 # the data plane survived every run and stops cleanly
 stop "$DP_PID"

@@ -8,9 +8,13 @@
 #     reasons translated; an OpenAI field Cohere cannot express is refused
 #     naming it; a provider error is mapped; fallback from cohere to openai
 #   - prompt_guard passes, refuses a big prompt with 413, tags the tenant
-#     (a rewrite), requires the tenant header
-#   - the test plugin's rewrite (the answer shows it), refusal (its 403),
-#     async verdict (a worker thread completes: 429), response and usage
+#     (a rewrite), requires the tenant header; the same on native
+#     /v1/completions ("prompt") and /v1/embeddings ("input"): neither
+#     endpoint bypasses the request hooks
+#   - the test plugin's rewrite (the answer shows it; an embeddings rewrite
+#     goes through), refusal (its 403, on chat, native completions (also
+#     streamed) and embeddings, each naming the kind the hook was told; with
+#     "kinds": "chat" the hook skips embeddings), async verdict (a worker thread completes: 429), response and usage
 #     hooks (counted in its health line)
 #   - GET /v1/extensions and RoutingService/Extensions (extensions_rpc.js)
 #   - startup refusals: wrong ABI, missing entry point, init failing, init
@@ -159,14 +163,34 @@ req POST /v1/chat/completions "$(chat openai-sim/gpt-4o-mini 'small prompt')" -H
 expect_code 200 "prompt_guard passes and tags"
 expect_jq '.choices[0].message.content == "[sim-c] small prompt"' "tagged request answered"
 
+# the native completions and embeddings endpoints run the hook too
+req POST /v1/completions "{\"model\":\"openai-sim/gpt-4o-mini\",\"prompt\":\"$BIG\"}"
+expect_code 413 "prompt_guard refuses a 300-byte completions prompt"
+expect_jq '.error.message | test("extension prompt_guard: prompt is 300 bytes, over the limit of 200")' "completions refusal message"
+HALF=$(head -c 150 /dev/zero | tr '\0' 'y')
+req POST /v1/embeddings "{\"model\":\"openai-sim/gpt-4o-mini\",\"input\":[\"$HALF\",\"$HALF\"]}"
+expect_code 413 "prompt_guard refuses 2 x 150 bytes of embeddings input"
+expect_jq '.error.message | test("extension prompt_guard: input is 300 bytes, over the limit of 200")' "embeddings refusal message"
+expect_jq '.error.code == "extension_refused"' "embeddings refusal body"
+req POST /v1/embeddings '{"model":"openai-sim/gpt-4o-mini","input":"small input"}' -H 'X-Tenant: acme'
+expect_code 200 "prompt_guard passes and tags an embeddings request (a raw rewrite)"
+expect_jq '.object == "list" and (.data | length) == 1' "tagged embeddings answered"
+req POST /v1/completions '{"model":"openai-sim/gpt-4o-mini","prompt":"small prompt"}'
+expect_code 200 "prompt_guard passes a small completions prompt"
+
 # --- listing ----------------------------------------------------------------------
 req GET /v1/extensions ""
 expect_code 200 "/v1/extensions"
 expect_jq '.plugins.abi_version == 1 and (.plugins.loaded | length) == 2' "two plugins"
 expect_jq '.plugins.loaded[0].name == "prompt_guard" and .plugins.loaded[0].request_hooks == 1 and .plugins.loaded[0].healthy' "prompt_guard listed"
-expect_jq '.plugins.loaded[0].health_message == "passed=8 refused=1 tagged=1"' "prompt_guard counters: eight passed (one tagged), one refused"
+expect_jq '.plugins.loaded[0].health_message == "passed=10 refused=3 tagged=2"' "prompt_guard counters: ten passed (two tagged), three refused"
 expect_jq '.plugins.loaded[1].name == "cohere" and .plugins.loaded[1].adapters == ["cohere"] and .plugins.loaded[1].version == "1.0.0"' "cohere listed"
 expect_jq '(.providers[] | select(.provider == "cohere-sim") | .wire_format) == "cohere"' "provider wire format"
+# A plugin adapter translates chat only: raw OpenAI-shaped endpoints are refused by name
+# (the adapter registry says which formats serve them; see docs/extensions.md).
+req POST /v1/embeddings '{"model":"cohere-sim/command-a","input":"a"}'
+expect_code 400 "embeddings to a plugin wire format"
+expect_jq '.error.message | test("/embeddings: provider .cohere-sim. speaks the cohere wire format, which has no /embeddings endpoint")' "raw refusal names the format"
 
 # --- RoutingService and the gRPC door -----------------------------------------------
 command -v node >/dev/null || fail "node: not installed (tests/support/node_deps.sh installs it)"
@@ -191,8 +215,12 @@ dp_run() {
     wait_port "$DP_PID" "$WORK/grpc.port" llmgw-dataplane >/dev/null
     BASE=http://127.0.0.1:$(wait_port "$DP_PID" "$WORK/http.port" llmgw-dataplane)
 }
-for mode in rewrite refuse async bad_status; do
-    echo "{\"mode\": \"$mode\"}" >"$WORK/mode.json"
+for mode in rewrite refuse refuse_chat_only async bad_status; do
+    if [ "$mode" = refuse_chat_only ]; then
+        echo '{"mode": "refuse", "kinds": "chat"}' >"$WORK/mode.json"
+    else
+        echo "{\"mode\": \"$mode\"}" >"$WORK/mode.json"
+    fi
     dp_run "dp-$mode" --extension "$EXT_DIR/test_ext_ok.so:$WORK/mode.json"
     req POST /v1/chat/completions "$(chat cohere-sim/command-a 'original text')"
     case $mode in
@@ -205,10 +233,29 @@ for mode in rewrite refuse async bad_status; do
         req GET /v1/extensions ""
         # one unary answer, one stream of 5 chunks (role chunk held back: "[sim-c]", "rewritten", "by", "test", finish)
         expect_jq '.plugins.loaded[0].health_message | test("^requests=2 responses=1 chunks=[1-9][0-9]* usage=2$")' "response and usage hooks ran"
+        # an embeddings request rewritten (to itself) still reaches the provider
+        req POST /v1/embeddings '{"model":"openai-sim/gpt-4o-mini","input":"rewrite me"}'
+        expect_code 200 "rewrite: embeddings"
+        expect_jq '.object == "list"' "rewrite: embeddings answer"
         ;;
     refuse)
         expect_code 403 "refuse"
-        expect_jq '.error.message == "extension test_ok: refused by test (door=http key=ext-key)" and .error.type == "permission_error"' "refusal message"
+        expect_jq '.error.message == "extension test_ok: refused by test (door=http key=ext-key kind=chat)" and .error.type == "permission_error"' "refusal message"
+        req POST /v1/completions '{"model":"openai-sim/gpt-4o-mini","prompt":"hi"}'
+        expect_code 403 "refuse: native completions"
+        expect_jq '.error.message == "extension test_ok: refused by test (door=http key=ext-key kind=completion)"' "refusal names kind completion"
+        req POST /v1/embeddings '{"model":"openai-sim/gpt-4o-mini","input":["a","b"]}'
+        expect_code 403 "refuse: embeddings"
+        expect_jq '.error.message == "extension test_ok: refused by test (door=http key=ext-key kind=embedding)"' "refusal names kind embedding"
+        curl -sS -N -o "$WORK/stream" -w '%{http_code}' -H "Authorization: Bearer $API_KEY" --max-time 20 \
+            --data-binary '{"model":"openai-sim/gpt-4o-mini","prompt":"hi","stream":true}' \
+            "$BASE/v1/completions" >"$WORK/code" || fail "refuse: completions stream: curl failed"
+        [ "$(cat "$WORK/code")" = 403 ] || fail "refuse: a streamed completions request: HTTP $(cat "$WORK/code")"
+        ;;
+    refuse_chat_only)
+        expect_code 403 "refuse, chat only: chat refused"
+        req POST /v1/embeddings '{"model":"openai-sim/gpt-4o-mini","input":"a"}'
+        expect_code 200 "refuse, chat only: the hook opted out of embeddings"
         ;;
     async)
         expect_code 429 "async verdict from a worker thread"
@@ -217,6 +264,10 @@ for mode in rewrite refuse async bad_status; do
         req POST /v1/chat/completions "$(chat cohere-sim/command-a 'stream me' ',"stream":true')"
         expect_code 429 "async verdict on a stream"
         expect_jq '.error.code == "extension_refused"' "async stream refusal body"
+        # A raw request decided later: it outlives the front door's call frame.
+        req POST /v1/embeddings '{"model":"openai-sim/gpt-4o-mini","input":"later"}'
+        expect_code 429 "async verdict on embeddings"
+        expect_jq '.error.message == "extension test_ok: async verdict: slow down"' "async embeddings message"
         ;;
     bad_status)
         expect_code 500 "a refusal with status 200 becomes 500"

@@ -1,7 +1,9 @@
 /* Unit tests for the extension machinery: ext_loader (every refusal a
  * plugin can earn — wrong ABI, no entry point, a struct too small, init
  * failing, crashing or hanging in the forked probe, a taken wire format, a
- * late registration — and a bigger struct from a later ABI accepted),
+ * late registration — and a bigger struct from a later ABI accepted, and one
+ * of exactly the frozen first-version sizes), the request kinds (a hook
+ * sees completions and embeddings unless its `kinds` opts out),
  * ext_hooks (a run through request hooks: rewrite, refuse, a bad status, an
  * async verdict completed from another thread; response and usage hooks),
  * the adapter registry, and the table's "extensions" array. The plugins are
@@ -177,7 +179,8 @@ static llmgw_ext_verdict_t my_hook(void *state, const llmgw_ext_request_t *r,
     return mine;
 }
 
-static const llmgw_ext_request_hook_t my_req_hook = {sizeof(my_req_hook), my_hook};
+static const llmgw_ext_request_hook_t my_req_hook = {.struct_size = sizeof(my_req_hook),
+                                                     .on_request = my_hook};
 
 static void wake(void *ud)
 {
@@ -303,6 +306,108 @@ static void test_ext_hook_struct_checked(void **state)
     assert_string_equal(err, "usage_hook.on_usage: required");
 }
 
+/* A request of `kind` through the hooks; struct_size as given (a V1-sized
+ * one has no kind field). */
+static ext_call_state_t run_kind(llmgw_ext_request_kind_t kind, uint32_t struct_size, char *msg,
+                                 size_t msglen)
+{
+    waker_t w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+    const char *json = kind == LLMGW_EXT_REQ_EMBEDDING    ? "{\"model\":\"m\",\"input\":\"hi\"}"
+                       : kind == LLMGW_EXT_REQ_COMPLETION ? "{\"model\":\"m\",\"prompt\":\"hi\"}"
+                                                          : "{\"model\":\"m\",\"messages\":[]}";
+    llmgw_ext_request_t q = {.struct_size = struct_size,
+                             .request_json = json,
+                             .request_len = strlen(json),
+                             .door = "http",
+                             .key = "",
+                             .team = "",
+                             .kind = kind};
+    ext_call_t *c = ext_call_new(&q, wake, &w);
+    assert_non_null(c);
+    ext_call_state_t st = ext_call_run(c);
+    snprintf(msg, msglen, "%s", st == EXT_CALL_REFUSE ? ext_call_message(c) : "");
+    ext_call_free(c);
+    return st;
+}
+
+static void test_ext_v1_sized_structs_accepted(void **state)
+{
+    char err[1024] = "", msg[512];
+    ext_hooks_clear();
+    /* The sizes are frozen below the current structs that grew. */
+    assert_true(LLMGW_EXT_REQUEST_HOOK_V1_SIZE < sizeof(llmgw_ext_request_hook_t));
+    assert_true(LLMGW_EXT_REQUEST_V1_SIZE < sizeof(llmgw_ext_request_t));
+    assert_int_equal(LLMGW_EXT_INFO_V1_SIZE, sizeof(llmgw_ext_info_t));
+    /* A plugin whose info and hooks are exactly the V1 sizes loads. */
+    ext_load_spec_t spec = {.path = plugin("v1_struct"), .config_json = "{\"mode\": \"refuse\"}"};
+    assert_int_equal(ext_loader_load(&spec, err, sizeof(err)), 0);
+    const ext_loader_info_t *in = ext_loader_at(ext_loader_count() - 1);
+    assert_string_equal(in->name, "test_v1");
+    assert_int_equal(in->request_hooks, 1);
+    assert_int_equal(in->response_hooks, 1);
+    assert_int_equal(in->usage_hooks, 1);
+    /* Its hook has no `kinds`: it runs on every kind, and reads `kind`
+     * because this gateway's request struct holds it. */
+    assert_int_equal(run_kind(LLMGW_EXT_REQ_CHAT, sizeof(llmgw_ext_request_t), msg, sizeof(msg)),
+                     EXT_CALL_REFUSE);
+    assert_non_null(strstr(msg, "kind=chat)"));
+    assert_int_equal(
+        run_kind(LLMGW_EXT_REQ_COMPLETION, sizeof(llmgw_ext_request_t), msg, sizeof(msg)),
+        EXT_CALL_REFUSE);
+    assert_non_null(strstr(msg, "kind=completion)"));
+    assert_int_equal(
+        run_kind(LLMGW_EXT_REQ_EMBEDDING, sizeof(llmgw_ext_request_t), msg, sizeof(msg)),
+        EXT_CALL_REFUSE);
+    assert_non_null(strstr(msg, "kind=embedding)"));
+    /* Directly: V1 size accepted, one byte less refused with the V1 size named. */
+    llmgw_ext_request_hook_t h = {.struct_size = LLMGW_EXT_REQUEST_HOOK_V1_SIZE,
+                                  .on_request = my_hook};
+    assert_int_equal(ext_hooks_add_request(&h, NULL, "t", err, sizeof(err)), 0);
+    llmgw_ext_request_hook_t h2 = {.struct_size = LLMGW_EXT_REQUEST_HOOK_V1_SIZE - 1,
+                                   .on_request = my_hook};
+    assert_int_equal(ext_hooks_add_request(&h2, NULL, "t", err, sizeof(err)), -1);
+    char want[96];
+    snprintf(want, sizeof(want), "the ABI needs at least %u",
+             (unsigned)LLMGW_EXT_REQUEST_HOOK_V1_SIZE);
+    assert_non_null(strstr(err, want));
+    ext_hooks_clear();
+}
+
+static void test_ext_hook_kinds(void **state)
+{
+    char err[256], msg[512];
+    ext_hooks_clear();
+    llmgw_ext_request_hook_t chat_only = {.struct_size = sizeof(chat_only),
+                                          .on_request = my_hook,
+                                          .kinds = LLMGW_EXT_KIND_BIT(LLMGW_EXT_REQ_CHAT)};
+    assert_int_equal(ext_hooks_add_request(&chat_only, NULL, "chat_only", err, sizeof(err)), 0);
+    mine = LLMGW_EXT_REFUSE;
+    mine_status = 403;
+    assert_int_equal(run_kind(LLMGW_EXT_REQ_CHAT, sizeof(llmgw_ext_request_t), msg, sizeof(msg)),
+                     EXT_CALL_REFUSE);
+    /* Opted out of embeddings and completions: skipped there. */
+    assert_int_equal(
+        run_kind(LLMGW_EXT_REQ_EMBEDDING, sizeof(llmgw_ext_request_t), msg, sizeof(msg)),
+        EXT_CALL_PASS);
+    assert_int_equal(
+        run_kind(LLMGW_EXT_REQ_COMPLETION, sizeof(llmgw_ext_request_t), msg, sizeof(msg)),
+        EXT_CALL_PASS);
+    /* A request struct from before `kind` (V1 size) is chat, whatever the
+     * bytes past its end hold. */
+    assert_int_equal(run_kind(LLMGW_EXT_REQ_EMBEDDING, LLMGW_EXT_REQUEST_V1_SIZE, msg, sizeof(msg)),
+                     EXT_CALL_REFUSE);
+    /* kinds 0 is every kind. */
+    ext_hooks_clear();
+    llmgw_ext_request_hook_t all = {.struct_size = sizeof(all), .on_request = my_hook};
+    assert_int_equal(ext_hooks_add_request(&all, NULL, "all", err, sizeof(err)), 0);
+    assert_int_equal(
+        run_kind(LLMGW_EXT_REQ_EMBEDDING, sizeof(llmgw_ext_request_t), msg, sizeof(msg)),
+        EXT_CALL_REFUSE);
+    assert_string_equal(msg, "extension all: no (http  0)");
+    mine = LLMGW_EXT_PASS;
+    ext_hooks_clear();
+}
+
 /* --- the adapter registry ----------------------------------------------------- */
 
 static void test_ext_adapter_registry_builtins_first(void **state)
@@ -318,6 +423,13 @@ static void test_ext_adapter_registry_builtins_first(void **state)
     assert_ptr_equal(adapter_for(&p), &adapter_openai); /* no wire_format: openai */
     p.wire_format = "nope";
     assert_null(adapter_for(&p));
+    /* Raw (OpenAI-shaped) endpoints are the registry's data, not a name
+     * test in the pipeline: openai declares them, anthropic none. */
+    assert_true(adapter_serves_raw(adapter_find("openai"), "/completions"));
+    assert_true(adapter_serves_raw(adapter_find("openai"), "/embeddings"));
+    assert_false(adapter_serves_raw(adapter_find("openai"), "/images"));
+    assert_false(adapter_serves_raw(adapter_find("anthropic"), "/embeddings"));
+    assert_false(adapter_serves_raw(NULL, "/embeddings"));
 }
 
 /* --- the table's "extensions" ----------------------------------------------- */
@@ -410,6 +522,8 @@ int main(void)
         cmocka_unit_test(test_ext_adapter_registry_builtins_first),
         cmocka_unit_test(test_ext_table_extensions_parsed),
         cmocka_unit_test(test_ext_table_wire_formats),
+        cmocka_unit_test(test_ext_v1_sized_structs_accepted),
+        cmocka_unit_test(test_ext_hook_kinds),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     ext_loader_unload_all();

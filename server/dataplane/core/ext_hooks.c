@@ -55,22 +55,25 @@ static int ext_add(ext_entry_t *tab, atomic_size_t *n, const void *hook, uint32_
 int ext_hooks_add_request(const llmgw_ext_request_hook_t *h, void *state, const char *ext,
                           char *err, size_t errlen)
 {
-    return ext_add(req_hooks, &n_req, h, h ? h->struct_size : 0, sizeof(*h), h && h->on_request,
-                   "request", state, ext, err, errlen);
+    return ext_add(req_hooks, &n_req, h, h ? h->struct_size : 0,
+                   (uint32_t)LLMGW_EXT_REQUEST_HOOK_V1_SIZE, h && h->on_request, "request", state,
+                   ext, err, errlen);
 }
 
 int ext_hooks_add_response(const llmgw_ext_response_hook_t *h, void *state, const char *ext,
                            char *err, size_t errlen)
 {
-    return ext_add(resp_hooks, &n_resp, h, h ? h->struct_size : 0, sizeof(*h), h && h->on_response,
-                   "response", state, ext, err, errlen);
+    return ext_add(resp_hooks, &n_resp, h, h ? h->struct_size : 0,
+                   (uint32_t)LLMGW_EXT_RESPONSE_HOOK_V1_SIZE, h && h->on_response, "response",
+                   state, ext, err, errlen);
 }
 
 int ext_hooks_add_usage(const llmgw_ext_usage_hook_t *h, void *state, const char *ext, char *err,
                         size_t errlen)
 {
-    return ext_add(usage_hooks, &n_usage, h, h ? h->struct_size : 0, sizeof(*h), h && h->on_usage,
-                   "usage", state, ext, err, errlen);
+    return ext_add(usage_hooks, &n_usage, h, h ? h->struct_size : 0,
+                   (uint32_t)LLMGW_EXT_USAGE_HOOK_V1_SIZE, h && h->on_usage, "usage", state, ext,
+                   err, errlen);
 }
 
 void ext_hooks_clear(void)
@@ -154,6 +157,7 @@ ext_call_t *ext_call_new(const llmgw_ext_request_t *req, void (*wake)(void *ud),
             goto fail;
     c->req = (llmgw_ext_request_t){
         .struct_size = sizeof(c->req),
+        .kind = LLMGW_EXT_HAS(llmgw_ext_request_t, req, kind) ? req->kind : LLMGW_EXT_REQ_CHAT,
         .stream = req->stream,
         .door = c->door,
         .key = c->key,
@@ -193,6 +197,16 @@ static void ext_refuse(ext_call_t *c, const char *ext, int status, const char *m
 {
     c->http_status = status;
     snprintf(c->message, sizeof(c->message), "extension %s: %s", ext, msg);
+}
+
+/* Whether hook h runs on requests of this kind: `kinds` is read only when
+ * the hook's struct holds it, and 0 (or a hook built before it) means every
+ * kind — a guard is not bypassed by a new endpoint unless it opted out. */
+static bool ext_hook_wants(const llmgw_ext_request_hook_t *h, llmgw_ext_request_kind_t kind)
+{
+    if (!LLMGW_EXT_HAS(llmgw_ext_request_hook_t, h, kinds) || h->kinds == 0)
+        return true;
+    return (h->kinds & LLMGW_EXT_KIND_BIT(kind)) != 0;
 }
 
 /* Applies hook i's decision. true: the run goes on. */
@@ -251,6 +265,8 @@ ext_call_state_t ext_call_run(ext_call_t *c)
     while (c->next < n) {
         size_t i = c->next++;
         const llmgw_ext_request_hook_t *h = req_hooks[i].hook;
+        if (!ext_hook_wants(h, c->req.kind))
+            continue;
         buf_reset(&c->rewrite);
         c->d = (llmgw_ext_decision_t){.struct_size = sizeof(c->d),
                                       .rewrite = (llmgw_ext_buf_t *)(void *)&c->rewrite};

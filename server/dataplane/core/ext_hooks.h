@@ -54,6 +54,8 @@ typedef enum {
 } ext_call_state_t;
 
 /* A run over `req` (request_json, door, key, team and headers are copied;
+ * req->kind is read when req->struct_size holds it, else chat; hooks whose
+ * `kinds` exclude it are skipped;
  * the struct itself and the strings may go after the call). wake(ud) is
  * called from any thread when a pending hook completes. NULL when out of
  * memory. */

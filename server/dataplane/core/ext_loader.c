@@ -93,12 +93,14 @@ static int api_register_adapter(llmgw_ext_host_t *h, const llmgw_ext_adapter_t *
 }
 
 /* Hooks: struct size and function now, the table's room at commit. */
-#define API_REGISTER_HOOK(fn, type, arr, n, field, kind)                                           \
+/* The size floor is the frozen first-version size, not sizeof: a hook built
+ * before a field was appended must still load (llmgw/extension.h). */
+#define API_REGISTER_HOOK(fn, type, v1_size, arr, n, field, kind)                                  \
     static int fn(llmgw_ext_host_t *h, const type *hk)                                             \
     {                                                                                              \
         if (!host_accepting(h, "register_" kind "_hook"))                                          \
             return -1;                                                                             \
-        if (!hk || hk->struct_size < sizeof(type))                                                 \
+        if (!hk || hk->struct_size < (v1_size))                                                    \
             return host_refuse(h, kind "_hook.struct_size: smaller than this ABI's");              \
         if (!hk->field)                                                                            \
             return host_refuse(h, kind "_hook." #field ": required");                              \
@@ -107,12 +109,12 @@ static int api_register_adapter(llmgw_ext_host_t *h, const llmgw_ext_adapter_t *
         h->arr[h->n++] = hk;                                                                       \
         return 0;                                                                                  \
     }
-API_REGISTER_HOOK(api_register_request_hook, llmgw_ext_request_hook_t, req, n_req, on_request,
-                  "request")
-API_REGISTER_HOOK(api_register_response_hook, llmgw_ext_response_hook_t, resp, n_resp, on_response,
-                  "response")
-API_REGISTER_HOOK(api_register_usage_hook, llmgw_ext_usage_hook_t, usage, n_usage, on_usage,
-                  "usage")
+API_REGISTER_HOOK(api_register_request_hook, llmgw_ext_request_hook_t,
+                  LLMGW_EXT_REQUEST_HOOK_V1_SIZE, req, n_req, on_request, "request")
+API_REGISTER_HOOK(api_register_response_hook, llmgw_ext_response_hook_t,
+                  LLMGW_EXT_RESPONSE_HOOK_V1_SIZE, resp, n_resp, on_response, "response")
+API_REGISTER_HOOK(api_register_usage_hook, llmgw_ext_usage_hook_t, LLMGW_EXT_USAGE_HOOK_V1_SIZE,
+                  usage, n_usage, on_usage, "usage")
 
 static void api_log(llmgw_ext_host_t *h, int level, const char *message)
 {
@@ -158,9 +160,9 @@ static int ext_check_info(llmgw_ext_host_t *h, const ext_load_spec_t *spec, char
         snprintf(err, errlen, "extension at %s: %s() returned NULL", path, LLMGW_EXT_ENTRY_SYMBOL);
         return -1;
     }
-    if (x->struct_size < sizeof(llmgw_ext_info_t)) {
+    if (x->struct_size < LLMGW_EXT_INFO_V1_SIZE) {
         snprintf(err, errlen, "extension at %s: info.struct_size %u, ABI %u needs at least %zu",
-                 path, x->struct_size, LLMGW_EXT_ABI_VERSION, sizeof(llmgw_ext_info_t));
+                 path, x->struct_size, LLMGW_EXT_ABI_VERSION, (size_t)LLMGW_EXT_INFO_V1_SIZE);
         return -1;
     }
     if (x->abi_version != LLMGW_EXT_ABI_VERSION) {

@@ -962,8 +962,9 @@ static int pl_submit(pl_request_t *r)
                          "provider '%s': wire_format '%s' has no adapter (extension not loaded)",
                          p->name, p->wire_format ? p->wire_format : "");
         return -1;
-    } else if (r->kind == PL_KIND_RAW && r->adapter != &adapter_openai) {
-        /* A raw body is OpenAI-shaped; another wire format would get it wrong. */
+    } else if (r->kind == PL_KIND_RAW && !adapter_serves_raw(r->adapter, r->raw_path)) {
+        /* A raw body is OpenAI-shaped: only a format that declares the
+         * endpoint takes it (the registry's data, not a name test here). */
         pl_finish_errorf(r, GRPC_STATUS_INVALID_ARGUMENT,
                          "%s: provider '%s' speaks the %s wire format, which has no %s endpoint",
                          r->raw_path, p->name, r->adapter->name, r->raw_path);
@@ -1453,14 +1454,93 @@ static grpc_status_code pl_status_of_http(int st)
     }
 }
 
-/* After the hooks passed: the rewritten request (if any) replaces r->req,
- * checked like the caller's. 0, or -1 with *status and err. */
+/* The hooks' kind of a request: chat, or which raw endpoint. */
+static llmgw_ext_request_kind_t pl_hook_kind(const pl_request_t *r)
+{
+    if (r->kind != PL_KIND_RAW)
+        return LLMGW_EXT_REQ_CHAT;
+    return strcmp(r->raw_path, "/embeddings") == 0 ? LLMGW_EXT_REQ_EMBEDDING
+                                                   : LLMGW_EXT_REQ_COMPLETION;
+}
+
+/* A raw request as hooks see it: the body with the caller's "model" put
+ * back first. 0, or -1 out of memory / past the cap. */
+static int pl_raw_hook_json(const pl_request_t *r, buf_t *out)
+{
+    json_t *m = json_string(r->req->model ? r->req->model : "");
+    char *quoted = m ? json_dumps(m, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    json_decref(m);
+    if (!quoted)
+        return -1;
+    const char *rest = r->raw_json + 1; /* past the object's '{' */
+    while (*rest == ' ' || *rest == '\n' || *rest == '\t' || *rest == '\r')
+        rest++;
+    int rc = buf_printf(out, "{\"model\":%s%s%s", quoted, *rest == '}' ? "" : ",", rest);
+    free(quoted);
+    return rc;
+}
+
+/* A raw request rewritten by a hook: its "model" (a string, required)
+ * becomes the request's model, the rest its body; "stream" may not change
+ * (the front door already chose how to answer). 0, or -1 with err. */
+static int pl_hooks_apply_raw(pl_request_t *r, const char *json, size_t len, char *err,
+                              size_t errlen)
+{
+    json_error_t je;
+    json_t *o = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
+    int rc = -1;
+    if (!json_is_object(o)) {
+        snprintf(err, errlen, "extension rewrite: expected a JSON object (%s)",
+                 o ? "not an object" : je.text);
+        goto out;
+    }
+    json_t *model = json_object_get(o, "model");
+    if (!json_is_string(model) || json_string_length(model) == 0) {
+        snprintf(err, errlen, "extension rewrite: model: expected a non-empty string");
+        goto out;
+    }
+    json_t *stream = json_object_get(o, "stream");
+    if (stream && !json_is_boolean(stream)) {
+        snprintf(err, errlen, "extension rewrite: stream: expected a boolean");
+        goto out;
+    }
+    if ((stream && json_is_true(stream)) != r->stream) {
+        snprintf(err, errlen, "extension rewrite: stream: may not be changed by a request hook");
+        goto out;
+    }
+    Llmgw__V1__ChatRequest *req = arena_alloc(r->arena, sizeof(*req));
+    char *name = arena_strdup(r->arena, json_string_value(model));
+    json_object_del(o, "model");
+    char *rest = json_dumps(o, JSON_COMPACT);
+    char *body = rest ? arena_strdup(r->arena, rest) : NULL;
+    free(rest);
+    if (!req || !name || !body) {
+        snprintf(err, errlen, "gateway: out of memory");
+        goto out;
+    }
+    *req = *r->req;
+    req->model = name;
+    r->req = req;
+    r->raw_json = body;
+    rc = 0;
+out:
+    json_decref(o);
+    return rc;
+}
+
+/* After the hooks passed: the rewritten request (if any) replaces r->req
+ * (a raw one: r->req's model and r->raw_json), checked like the caller's.
+ * 0, or -1 with *status and err. */
 static int pl_hooks_apply(pl_request_t *r, grpc_status_code *status, char *err, size_t errlen)
 {
     if (!ext_call_rewritten(r->ext))
         return 0;
     size_t len;
     const char *json = ext_call_json(r->ext, &len);
+    if (r->kind == PL_KIND_RAW) {
+        *status = GRPC_STATUS_INVALID_ARGUMENT;
+        return pl_hooks_apply_raw(r, json, len, err, errlen);
+    }
     Llmgw__V1__ChatRequest *req = NULL;
     char why[400];
     *status = GRPC_STATUS_INVALID_ARGUMENT;
@@ -1541,12 +1621,25 @@ static int pl_hooks_begin(pl_request_t *r, const pl_params_t *params, grpc_statu
 {
     buf_t json = BUF_INIT(PL_BODY_CAP);
     *status = GRPC_STATUS_INVALID_ARGUMENT;
-    if (openai_build_chat_request(r->req, r->req->model, false, &json, err, errlen) < 0) {
+    if (r->kind == PL_KIND_RAW) {
+        /* The front door's request struct may live on its stack, and a
+         * pending hook resumes after pipeline_start returned: keep a copy. */
+        Llmgw__V1__ChatRequest *copy = arena_alloc(r->arena, sizeof(*copy));
+        if (!copy || pl_raw_hook_json(r, &json) < 0) {
+            buf_free(&json);
+            *status = GRPC_STATUS_RESOURCE_EXHAUSTED;
+            snprintf(err, errlen, "gateway: out of memory");
+            return -1;
+        }
+        *copy = *r->req;
+        r->req = copy;
+    } else if (openai_build_chat_request(r->req, r->req->model, false, &json, err, errlen) < 0) {
         buf_free(&json);
         return -1;
     }
     llmgw_ext_request_t q = {
         .struct_size = sizeof(q),
+        .kind = pl_hook_kind(r),
         .request_json = buf_cstr(&json),
         .request_len = json.len,
         .stream = r->stream,
@@ -1625,7 +1718,9 @@ pl_request_t *pipeline_start(pipeline_t *p, const pl_params_t *params, const pl_
         *status = GRPC_STATUS_INVALID_ARGUMENT;
         goto fail;
     }
-    if (r->kind == PL_KIND_CHAT && ext_hooks_have_request()) {
+    /* Every kind: a guard on chat must not be bypassed through the native
+     * /v1/completions or /v1/embeddings endpoints. */
+    if (ext_hooks_have_request()) {
         int rc = pl_hooks_begin(r, params, status, err, errlen);
         if (rc > 0)
             return r; /* a hook answers later: pl_hooks_resume goes on */

@@ -837,7 +837,7 @@ static enum MHD_Result ha_start(hconn_t *hc)
     params.engine = hc->loop->engine;
     params.table = hc->table;
     params.key = hc->key;
-    if (params.kind == PL_KIND_CHAT && ext_hooks_have_request())
+    if (ext_hooks_have_request()) /* every kind: completions and embeddings are hooked too */
         ha_hook_headers(hc, &params);
     buf_free(&hc->body);
 

@@ -151,6 +151,17 @@ static int adapter_openai_stream_event(adapter_stream_t *s, const char *event, c
     return openai_parse_chat_chunk(data, len, a, out, err, errlen);
 }
 
+bool adapter_serves_raw(const adapter_t *ad, const char *path)
+{
+    for (size_t i = 0; ad && ad->raw_paths && ad->raw_paths[i]; i++)
+        if (strcmp(ad->raw_paths[i], path) == 0)
+            return true;
+    return false;
+}
+
+/* OpenAI's own API: a raw body is already in its format. */
+static const char *const adapter_openai_raw_paths[] = {"/completions", "/embeddings", NULL};
+
 const adapter_t adapter_openai = {
     .name = "openai",
     .chat_path = "/chat/completions",
@@ -161,4 +172,5 @@ const adapter_t adapter_openai = {
     .stream_free = adapter_openai_stream_free,
     .stream_event = adapter_openai_stream_event,
     .error_from_http = uerror_from_http,
+    .raw_paths = adapter_openai_raw_paths,
 };

@@ -56,6 +56,11 @@ typedef struct {
     /* A non-2xx answer into the normalized error. */
     void (*error_from_http)(uerror_t *e, long status, const char *body, size_t len,
                             const char *retry_after);
+    /* The OpenAI-shaped endpoints besides chat this format serves verbatim
+     * ("/completions", "/embeddings"; NULL-terminated): the pipeline's raw
+     * calls forward their body to base_url + path unchanged, with only
+     * "model" put in. NULL: none (a raw call to such a provider is refused). */
+    const char *const *raw_paths;
 } adapter_t;
 
 #define ADAPTER_MAX 16 /* wire formats one process can know */
@@ -86,6 +91,9 @@ char *adapter_chat_url(const adapter_t *ad, const table_provider_t *p, const cha
  * "x-api-key: k", "api-key: k"; none for "none" or no key). 0 or -1. */
 int adapter_key_header(const table_provider_t *p, arena_t *a, const char **out, size_t *n,
                        size_t cap);
+
+/* Whether ad serves the raw (OpenAI-shaped) endpoint `path`. */
+bool adapter_serves_raw(const adapter_t *ad, const char *path);
 
 /* The OpenAI chat.completions format. */
 extern const adapter_t adapter_openai;

@@ -250,9 +250,11 @@ static bool ext_format_name_ok(const char *s)
 
 int ext_adapter_check(const llmgw_ext_adapter_t *pa, char *err, size_t errlen)
 {
-    if (!pa || pa->struct_size < sizeof(llmgw_ext_adapter_t)) {
+    /* The frozen first-version size, not sizeof: an adapter built before a
+     * field was appended must still load (llmgw/extension.h). */
+    if (!pa || pa->struct_size < LLMGW_EXT_ADAPTER_V1_SIZE) {
         snprintf(err, errlen, "adapter.struct_size: %u, the ABI needs at least %zu",
-                 pa ? pa->struct_size : 0, sizeof(llmgw_ext_adapter_t));
+                 pa ? pa->struct_size : 0, (size_t)LLMGW_EXT_ADAPTER_V1_SIZE);
         return -1;
     }
     if (!ext_format_name_ok(pa->wire_format)) {
@@ -313,6 +315,7 @@ int ext_adapter_register(const llmgw_ext_adapter_t *pa, void *state, const char 
         .stream_free = ext_stream_free,
         .stream_event = ext_stream_event,
         .error_from_http = slot_fns[n_slots].error,
+        .raw_paths = NULL, /* the ABI translates chat only: no raw completions/embeddings */
     };
     if (adapter_register(&s->ad, err, errlen) < 0)
         return -1;
