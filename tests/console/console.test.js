@@ -316,7 +316,8 @@ async function shot(page, name) {
     const p = await api(ADMIN, "llmgw.v1.RegistryService/GetProvider", { name: "added-local" });
     assert(p.status === 200 && p.json.region === "lab-2" && p.json.timeout_ms === 7000 && p.json.base_url === SIM + "/v1",
       JSON.stringify(p));
-    assert((await page.textContent("#provider-save")) === "Add provider", "the editor is back to adding");
+    // The editor goes back to adding once the refresh after the save is done.
+    await page.waitForFunction(() => document.getElementById("provider-save").textContent === "Add provider");
   });
   await check("remove a provider", async () => {
     await page.click("tr[data-provider=added-local] button:text('remove')");
@@ -368,7 +369,7 @@ async function shot(page, name) {
     assert(st.opened > 0 && st.open === 0, JSON.stringify(st));
   });
   // A slot the page held frees within 0.5 s (the server looks at the socket).
-  await new Promise((res) => setTimeout(res, 1500));
+  await new Promise((res) => setTimeout(res, T(1500)));
   const held = [];
   await check("with every event stream slot taken, a 17th stream is refused", async () => {
     let refused = null;
