@@ -13,10 +13,13 @@
 # get an answer and the server stays up; the event stream wants a ticket,
 # says "changed" on a CLI change, and a ticket works once. Browser cases
 # (tests/console/console.test.js): login with a bad token, the four panels'
-# figures against the RPCs, add a provider, test it, switch a route's
-# strategy and see the data plane serve with it, the auditor's refused edit,
-# a token revoked while signed in, the control plane stopped and restarted;
-# then the audit rows of it all. Screenshots: $LLMGW_BIN_DIR/console-*.png.
+# figures against the RPCs (status from ProviderPerformance: a provider on a
+# simulator answering 500 is ✗; each route's pick from RoutingDecisions),
+# add a provider, test it, switch a route's strategy and see the data plane
+# serve with it, edit and remove the provider, the auditor's refused edit, a
+# token revoked while signed in, every stream slot taken (the page polls),
+# the control plane stopped and restarted; then the audit rows of it all.
+# Screenshots: $LLMGW_BIN_DIR/console-*.png.
 set -euo pipefail
 
 BIN=${LLMGW_BIN_DIR:?}/bin
@@ -296,11 +299,12 @@ check "route add flaky" "$BIN/llmgw" route add flaky --deployment bad/flaky-1,pr
   --deployment sim/gpt-4o-mini,priority=1
 flaky() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$DP_HTTP/v1/chat/completions" \
   -H 'content-type: application/json' -d '{"model":"flaky","messages":[{"role":"user","content":"hello there"}]}'; }
-for _ in $(seq 1 100); do [ "$(flaky)" = 200 ] && break; sleep 0.1; done
+# Waits stretched by LLMGW_TEST_TIMEOUT_SCALE, as in console.test.js.
+for _ in $(seq 1 $((100 * ${LLMGW_TEST_TIMEOUT_SCALE:-1}))); do [ "$(flaky)" = 200 ] && break; sleep 0.1; done
 ok=0
 for _ in $(seq 1 9); do [ "$(flaky)" = 200 ] && ok=$((ok + 1)); done
 [ "$ok" = 9 ] && pass "route flaky serves every request from its fallback" || fail "route flaky serves from its fallback ($ok/9)"
-for _ in $(seq 1 100); do
+for _ in $(seq 1 $((100 * ${LLMGW_TEST_TIMEOUT_SCALE:-1}))); do
   api "$ADM" llmgw.v1.AnalyticsService/ProviderPerformance '{"provider":"bad"}' >/dev/null
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["deployments"]; sys.exit(0 if d and int(d[0].get("breaker_opened", 0)) > 0 else 1)' \
     "$T/api.json" 2>/dev/null && break
