@@ -23,6 +23,10 @@ const BUCKETS = 12;
 const RECENT_MS = 15 * 60 * 1000;
 const RECENT_TEXT = "last 15 min";
 
+/* A map keyed by names from the server (providers, routes, reasons): no
+ * prototype, so a provider named "__proto__" is just a key. */
+const dict = () => Object.create(null);
+
 const state = {
   token: sessionStorage.getItem("llmgw.token") || "",
   caller: null,
@@ -32,7 +36,7 @@ const state = {
   lastOk: null,
   refreshing: false,
   pendingRefresh: false,
-  probes: {},     // provider -> TestConnection answer (admin/operator only)
+  probes: dict(), // provider -> TestConnection answer (admin/operator only)
   data: null,     // the last complete set of answers
   editing: null,  // provider name being edited, null when adding
 };
@@ -128,7 +132,7 @@ function showLogin(message) {
   /* Nothing of the last session stays on the page. */
   resetEditor();
   $("provider-editor").open = false;
-  state.probes = {};
+  state.probes = dict();
   state.data = null;
   $("token").focus();
 }
@@ -313,7 +317,7 @@ async function change(name, body, okText) {
 function rowsOf(ans) { return ans && ans.rows ? ans.rows : []; }
 
 function byGroup(ans) {
-  const m = {};
+  const m = dict();
   for (const r of rowsOf(ans)) m[r.group] = r;
   return m;
 }
@@ -332,7 +336,7 @@ function recentHealth(d) {
   const a = d.analytics;
   const perf = a && a.recentPerf;
   if (!perf || perf.hidden || perf.failed) return null;
-  const m = {};
+  const m = dict();
   for (const x of perf.deployments || []) {
     const h = m[x.provider] || (m[x.provider] = { attempts: 0, results: 0, successes: 0, breaker: 0, observed: 0, down: 0 });
     const results = Number(x.attempts || 0) - Number(x.errors_other || 0);
@@ -502,14 +506,14 @@ function routePicks(rd, route) {
   const rows = (rd.decisions || []).filter((x) => x.route === route.name && x.strategy === route.strategy);
   if (!rows.length) return null;
   const total = rows.reduce((s, x) => s + Number(x.count || 0), 0);
-  const deps = {};
-  const byReason = {};
+  const deps = dict();
+  const byReason = dict();
   for (const x of rows) {
     const n = Number(x.count || 0);
     byReason[x.reason] = (byReason[x.reason] || 0) + n;
     if (!x.provider) continue; /* "failed": no deployment served */
     const k = x.provider + "/" + x.model;
-    const dep = deps[k] || (deps[k] = { name: k, count: 0, reasons: {} });
+    const dep = deps[k] || (deps[k] = { name: k, count: 0, reasons: dict() });
     dep.count += n;
     dep.reasons[x.reason] = (dep.reasons[x.reason] || 0) + n;
   }
@@ -543,7 +547,7 @@ function renderRouting(d) {
   const pu = byGroup(d.byProvider);
   const rd = d.analytics && d.analytics.routing;
   const live = rd && !rd.hidden && !rd.failed;
-  const breakers = {};
+  const breakers = dict();
   if (live) for (const x of rd.deployments || []) breakers[x.provider + "/" + x.model] = x;
   $("routing-summary").textContent = rs.length + " routes. " + (live
     ? "Selection: the data planes' decisions per route under its current strategy (AnalyticsService/RoutingDecisions, " +
@@ -662,10 +666,10 @@ function renderPerformance(d) {
     const total = mtd.reduce((s, r) => s + r.requests, 0);
     $("perf-summary").textContent = "UsageService.GetUsageReport by provider: " + total + " requests this month; the last hour in " + BUCKETS + " buckets.";
     const names = Array.from(new Set([...mtd.map((r) => r.group), ...d.series.flatMap((b) => rowsOf(b).map((r) => r.group))])).sort();
-    const thr = d.series.map((b) => { const m = {}; for (const r of rowsOf(b)) m[r.group] = r.requests / (BUCKET_MS / 60000); for (const n of names) if (!(n in m)) m[n] = 0; return m; });
+    const thr = d.series.map((b) => { const m = dict(); for (const r of rowsOf(b)) m[r.group] = r.requests / (BUCKET_MS / 60000); for (const n of names) if (!(n in m)) m[n] = 0; return m; });
     if (names.length) {
       clear($("chart-throughput")).append(seriesChart(names, thr, (v) => v.toFixed(2) + "/min"));
-      const hour = {};
+      const hour = dict();
       for (const b of d.series) for (const r of rowsOf(b)) { const h = hour[r.group] || (hour[r.group] = { req: 0, err: 0 }); h.req += r.requests; h.err += r.errors; }
       const rows = names.filter((n) => hour[n] && hour[n].req).map((n) => ({ label: n, value: 1 - hour[n].err / hour[n].req, text: pct(1 - hour[n].err / hour[n].req) + " of " + hour[n].req, bad: hour[n].err > 0 }));
       clear($("chart-success")).append(rows.length ? barChart(rows, 1) : el("p", { class: "na", text: "no requests in the last hour" }));
