@@ -52,6 +52,63 @@ async function chatReason() {
   return { status: r.status, reason: r.headers.get("x-llmgw-route-reason") || "" };
 }
 
+// RoutingDecisions over the console's recent window (15 min), for one route:
+// the most-picked deployment under a strategy (most decisions, ties by
+// name), the reason most of its decisions had, and its share — the sum of
+// the RPC's own shares of its rows (each is count / the route's decisions
+// under that strategy) — plus the route's fallbacks.
+const RECENT_MS = 15 * 60 * 1000;
+async function rpcPick(route, strategy) {
+  const until = new Date();
+  const r = await api(ADMIN, "llmgw.v1.AnalyticsService/RoutingDecisions",
+    { since: new Date(until.getTime() - RECENT_MS).toISOString(), until: until.toISOString(), route });
+  if (r.status !== 200) throw new Error("RoutingDecisions " + JSON.stringify(r.json));
+  const rows = (r.json.decisions || []).filter((x) => x.route === route && x.strategy === strategy);
+  const deps = {};
+  let fallbacks = 0, total = 0;
+  for (const x of rows) {
+    total += x.count;
+    if (x.reason === "fallback") fallbacks += x.count;
+    if (!x.provider) continue;
+    const k = x.provider + "/" + x.model;
+    const d = deps[k] || (deps[k] = { name: k, count: 0, share: 0, reasons: {} });
+    d.count += x.count; d.share += x.share;
+    d.reasons[x.reason] = (d.reasons[x.reason] || 0) + x.count;
+  }
+  const best = Object.values(deps).sort((a, b) => b.count - a.count || (a.name < b.name ? -1 : 1))[0];
+  if (!best) return { pick: "", reason: "", share: 0, total, fallbacks, answer: r.json };
+  const reason = Object.entries(best.reasons).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0][0];
+  return { pick: best.name, reason, share: best.share, total, fallbacks, answer: r.json };
+}
+
+// The page's selection for a route equals the RPC's, within a few refreshes
+// (the page re-reads on every 5 s tick; a batch may land in between).
+async function samePick(page, route, strategy) {
+  let want, got;
+  for (let i = 0; i < 40; i++) {
+    want = await rpcPick(route, strategy);
+    got = await page.$eval(".route[data-route=" + route + "] .pick", (p) => ({
+      pick: p.dataset.pick, reason: p.dataset.reason, share: Number(p.dataset.share), text: p.textContent }));
+    if (want.pick && got.pick === want.pick && got.reason === want.reason && Math.abs(got.share - want.share) < 1e-3 &&
+        got.text.includes(want.total + " decisions")) return { want, got };
+    await new Promise((r) => setTimeout(r, T(500)));
+  }
+  throw new Error("page " + JSON.stringify(got) + " vs RoutingDecisions " + JSON.stringify({ ...want, answer: undefined }));
+}
+
+const pctOf = (x) => (x * 100).toFixed(x >= 0.995 || x === 0 ? 0 : 1) + "%";
+
+// Every label of the bar charts ends inside its chart's view box.
+async function labelsFit(page, sel) {
+  return page.$$eval(sel + " svg", (svgs) => svgs.filter((s) => s.querySelector("rect")).map((s) => {
+    const w = s.viewBox.baseVal.width;
+    return Array.from(s.querySelectorAll("text")).map((t) => {
+      const b = t.getBBox();
+      return { text: t.textContent, right: b.x + b.width, w };
+    }).filter((x) => x.right > x.w + 0.5);
+  }).flat());
+}
+
 async function login(page, token) {
   await page.fill("#token", token);
   await page.click("#login-form button[type=submit]");
@@ -67,6 +124,15 @@ async function shot(page, name) {
     args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
   });
   const context = await browser.newContext({ viewport: { width: 1680, height: 900 } });
+  // Counts the page's EventSources, to tell a leaked stream from a held one.
+  await context.addInitScript(() => {
+    const ES = window.EventSource;
+    const all = [];
+    window.__streams = () => ({ opened: all.length, open: all.filter((e) => e.readyState !== ES.CLOSED).length });
+    window.EventSource = class extends ES {
+      constructor(...a) { super(...a); all.push(this); }
+    };
+  });
   const page = await context.newPage();
   const consoleErrors = [];
   page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
@@ -95,16 +161,35 @@ async function shot(page, name) {
     assert(JSON.stringify(titles) === JSON.stringify(["Provider Registry", "Routing Intelligence", "Performance Analytics", "Optimization"]), titles.join(","));
     await page.waitForFunction(() => document.getElementById("who").textContent === "bootstrap (admin)");
   });
-  await check("Provider Registry lists sim and spare with status from health", async () => {
+  await check("Provider Registry lists sim, bad and spare with status from health", async () => {
     await page.waitForSelector("tr[data-provider=sim]");
     await page.waitForSelector("tr[data-provider=spare]");
-    const sim = await page.textContent("tr[data-provider=sim] .health");
-    assert(sim === "✓", "sim status " + sim);
+    await page.waitForSelector("tr[data-provider=bad]");
     const where = await page.textContent("tr[data-provider=sim] td:nth-child(2)");
     assert(where === "local", "sim is " + where);
     const summary = await page.textContent("#registry-summary");
-    assert(/^2 providers: 1 available \(enabled\), 2 local, 0 remote/.test(summary), summary);
-    assert((await page.textContent("tr[data-provider=spare] .health")) === "✗", "spare (disabled) is not ✗");
+    assert(/^3 providers: 2 available \(enabled\), 3 local, 0 remote/.test(summary), summary);
+    const st = async (p) => page.$eval("tr[data-provider=" + p + "] .health", (t) => t.textContent + " " + t.title);
+    assert((await st("spare")).startsWith("✗ disabled"), "spare (disabled): " + (await st("spare")));
+  });
+  await check("status from ProviderPerformance: sim ✓ (all recent attempts ok), bad ✗ (its breaker opened)", async () => {
+    const until = new Date();
+    const perf = await api(ADMIN, "llmgw.v1.AnalyticsService/ProviderPerformance",
+      { since: new Date(until.getTime() - RECENT_MS).toISOString(), until: until.toISOString() });
+    const dep = (p) => perf.json.deployments.filter((x) => x.provider === p);
+    const simAttempts = dep("sim").reduce((s, x) => s + x.attempts - x.errors_other, 0);
+    const badOpened = dep("bad").reduce((s, x) => s + x.breaker_opened, 0);
+    assert(simAttempts > 0 && dep("sim").every((x) => x.successes === x.attempts - x.errors_other), "sim " + JSON.stringify(dep("sim")));
+    assert(badOpened > 0, "bad " + JSON.stringify(dep("bad")));
+    const st = async (p) => page.$eval("tr[data-provider=" + p + "] .health", (t) => t.textContent + " " + t.title);
+    await page.waitForFunction(() => document.querySelector("tr[data-provider=sim] .health").textContent === "✓" &&
+      document.querySelector("tr[data-provider=bad] .health").textContent === "✗");
+    // The figures of the title are the RPC's (more may have arrived since: at least these).
+    const sim = await st("sim"), bad = await st("bad");
+    const m = /^✓ (\d+) attempts in the last 15 min, all succeeded/.exec(sim);
+    assert(m && Number(m[1]) >= simAttempts, "sim: " + sim + " (RPC " + simAttempts + " attempts)");
+    const b = /^✗ circuit breaker opened (\d+)× in the last 15 min/.exec(bad);
+    assert(b && Number(b[1]) >= badOpened, "bad: " + bad + " (RPC " + badOpened + " openings)");
   });
   const usage = await api(ADMIN, "llmgw.v1.UsageService/GetUsageReport", { by: "provider", since_unix_ms: Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), 1) });
   const simRow = usage.json.rows.find((r) => r.group === "sim");
@@ -132,13 +217,34 @@ async function shot(page, name) {
     const perf = await api(ADMIN, "llmgw.v1.AnalyticsService/ProviderPerformance", {});
     throw new Error("latency chart: " + (await page.textContent("#chart-latency")) + " | API: " + JSON.stringify(perf).slice(0, 600));
   });
-  await check("Routing Intelligence: route chat, its strategy, selection and fallback chain", async () => {
+  await check("the bar charts' labels are not clipped (latency: the p99 figure ends inside the chart)", async () => {
+    const out = await labelsFit(page, "#panel-performance");
+    assert(out.length === 0, JSON.stringify(out));
+    assert(/p99 [0-9.]+ ms$/.test(await page.textContent("#chart-latency svg text:last-of-type")), "last label");
+  });
+  await check("Routing Intelligence: route chat, its strategy, configured selection and fallback chain", async () => {
     const v = await page.$eval("select[data-route=chat]", (s) => s.value);
     assert(v === "priority", "strategy " + v);
-    const pick = await page.textContent(".route[data-route=chat] .pick");
-    assert(pick.includes("priority: sim/gpt-4o has the lowest priority"), pick);
+    const conf = await page.textContent(".route[data-route=chat] .config");
+    assert(conf.includes("priority: sim/gpt-4o has the lowest priority"), conf);
     const items = await page.$$eval(".route[data-route=chat] li strong", (l) => l.map((x) => x.textContent));
     assert(items.join(",") === "sim/gpt-4o,sim/gpt-4o-mini", items.join(","));
+  });
+  await check("Routing Intelligence: route chat's pick, reason and share are RoutingDecisions'", async () => {
+    const { want, got } = await samePick(page, "chat", "priority");
+    assert(want.pick === "sim/gpt-4o" && want.reason === "first_choice", "RPC " + JSON.stringify({ ...want, answer: undefined }));
+    assert(got.text.startsWith("selection: sim/gpt-4o — priority, first_choice, " + pctOf(want.share) + " of " + want.total + " decisions"), got.text);
+  });
+  await check("Routing Intelligence: route flaky picks its fallback, with the fallbacks and breaker openings", async () => {
+    const { want, got } = await samePick(page, "flaky", "priority");
+    assert(want.pick === "sim/gpt-4o-mini" && (want.reason === "fallback" || want.reason === "excluded"),
+      "RPC " + JSON.stringify({ ...want, answer: undefined }));
+    const opened = want.answer.deployments.filter((x) => x.provider === "bad").reduce((s, x) => s + x.breaker_opened, 0);
+    assert(opened > 0, "RPC breaker openings " + JSON.stringify(want.answer.deployments));
+    assert(got.text.includes("fallbacks " + want.fallbacks + ", breaker openings " + opened), got.text);
+    const items = await page.$$eval(".route[data-route=flaky] li", (l) => l.map((x) => x.textContent));
+    assert(items[0].startsWith("bad/flaky-1") && items[0].includes("breaker opened " + opened + "×"), items[0]);
+    assert(items[1].startsWith("sim/gpt-4o-mini") && items[1].includes("picked "), items[1]);
   });
   await check("Optimization: month-to-date cost vs budget and a computed suggestion", async () => {
     const b = await page.textContent("[data-budget=org-monthly]");
@@ -166,9 +272,15 @@ async function shot(page, name) {
     const p = await api(ADMIN, "llmgw.v1.RegistryService/GetProvider", { name: "added-local" });
     assert(p.status === 200 && p.json.region === "lab" && p.json.base_url === SIM + "/v1", JSON.stringify(p));
   });
-  await check("test connection from the console", async () => {
+  await check("a provider with no recent attempts is ⚠ (health unknown)", async () => {
+    const t = await page.$eval("tr[data-provider=added-local] .health", (x) => x.textContent + " " + x.title);
+    assert(t.startsWith("⚠ no attempts in the last 15 min: health unknown"), t);
+  });
+  await check("test connection from the console: then ✓", async () => {
     await page.click("tr[data-provider=added-local] button:text('test')");
     await page.waitForFunction(() => /added-local: ok, HTTP 200/.test(document.getElementById("notice").textContent));
+    const t = await page.$eval("tr[data-provider=added-local] .health", (x) => x.textContent + " " + x.title);
+    assert(/^✓ no attempts in the last 15 min; test connection ok in \d+ ms$/.test(t), t);
   });
   await check("the strategy switch offers every strategy but custom (the route has no weights)", async () => {
     const opts = await page.$$eval("select[data-route=chat] option", (o) => o.map((x) => x.value));
@@ -177,7 +289,7 @@ async function shot(page, name) {
   await page.selectOption("select[data-route=chat]", "cost");
   await check("switch route chat to cost", async () => {
     await page.waitForFunction(() => document.getElementById("notice").textContent.includes("route chat now uses cost"));
-    await page.waitForFunction(() => document.querySelector(".route[data-route=chat] .pick").textContent.startsWith("selection: cost"));
+    await page.waitForFunction(() => document.querySelector(".route[data-route=chat] .config").textContent.startsWith("configured: cost"));
   });
   await check("the data plane serves route chat with the new strategy", async () => {
     let last = null;
@@ -188,7 +300,32 @@ async function shot(page, name) {
     }
     throw new Error("last answer " + JSON.stringify(last));
   });
+  await check("after traffic under cost, route chat's pick and reason are RoutingDecisions'", async () => {
+    const { want, got } = await samePick(page, "chat", "cost");
+    assert(want.pick === "sim/gpt-4o-mini" && want.reason === "first_choice", "RPC " + JSON.stringify({ ...want, answer: undefined }));
+    assert(got.text.startsWith("selection: sim/gpt-4o-mini — cost, first_choice, "), got.text);
+  });
   await shot(page, "admin-changed");
+  await check("edit an existing provider and save it", async () => {
+    await page.click("tr[data-provider=added-local] button:text('edit')");
+    assert((await page.inputValue("#provider-form [name=region]")) === "lab", "the form holds the stored region");
+    await page.fill("#provider-form [name=region]", "lab-2");
+    await page.fill("#provider-form [name=timeout_ms]", "7000");
+    await page.click("#provider-save");
+    await page.waitForFunction(() => document.getElementById("notice").textContent.startsWith("saved provider added-local"));
+    const p = await api(ADMIN, "llmgw.v1.RegistryService/GetProvider", { name: "added-local" });
+    assert(p.status === 200 && p.json.region === "lab-2" && p.json.timeout_ms === 7000 && p.json.base_url === SIM + "/v1",
+      JSON.stringify(p));
+    // The editor goes back to adding once the refresh after the save is done.
+    await page.waitForFunction(() => document.getElementById("provider-save").textContent === "Add provider");
+  });
+  await check("remove a provider", async () => {
+    await page.click("tr[data-provider=added-local] button:text('remove')");
+    await page.waitForFunction(() => document.getElementById("notice").textContent.startsWith("removed provider added-local"));
+    await page.waitForSelector("tr[data-provider=added-local]", { state: "detached" });
+    const p = await api(ADMIN, "llmgw.v1.RegistryService/GetProvider", { name: "added-local" });
+    assert(p.status === 404, JSON.stringify(p));
+  });
 
   // --- the auditor ---------------------------------------------------------------------------
   await page.click("#logout");
@@ -196,7 +333,8 @@ async function shot(page, name) {
   await login(page, AUDITOR);
   await check("the auditor signs in and sees the providers", async () => {
     await page.waitForFunction(() => document.getElementById("who").textContent === "aud (auditor)");
-    await page.waitForSelector("tr[data-provider=added-local]");
+    await page.waitForSelector("tr[data-provider=bad]");
+    assert(!(await page.$("tr[data-provider=added-local]")), "the removed provider is listed");
     await page.waitForSelector(".route[data-route=chat]");
   });
   await page.click("tr[data-provider=sim] button:text('edit')");
@@ -218,6 +356,67 @@ async function shot(page, name) {
   await login(page, ADMIN);
   await page.waitForSelector("tr[data-provider=sim]");
   await page.waitForFunction(() => document.getElementById("conn").textContent === "live");
+
+  // --- no event stream to be had: the page polls ---------------------------------------------------
+  // The control plane holds at most 16 streams (docs/console.md). Signed out,
+  // the page holds none; 16 other clients then take every slot, so the page's
+  // next stream is refused (503) and it must fall back to polling, and still
+  // show new figures. Once the slots are free again it is live again.
+  await page.click("#logout");
+  await page.waitForSelector("#login:not([hidden])");
+  await check("signed out, the page holds no event stream", async () => {
+    const st = await page.evaluate(() => window.__streams());
+    assert(st.opened > 0 && st.open === 0, JSON.stringify(st));
+  });
+  // A slot the page held frees within 0.5 s (the server looks at the socket).
+  await new Promise((res) => setTimeout(res, T(1500)));
+  const held = [];
+  await check("with every event stream slot taken, a 17th stream is refused", async () => {
+    let refused = null;
+    for (let i = 0; i < 40 && refused === null; i++) {
+      const t = await fetch(CONSOLE + "/api/events/ticket", { method: "POST", headers: { authorization: "Bearer " + ADMIN } });
+      const { ticket } = await t.json();
+      const ac = new AbortController();
+      const r = await fetch(CONSOLE + "/api/events?ticket=" + ticket, { signal: ac.signal });
+      if (r.status === 503) { refused = (await r.json()).error.message; break; }
+      assert(r.status === 200, "stream " + r.status);
+      held.push(ac);
+      // Held only once it said hello: the slot is taken.
+      const reader = r.body.getReader();
+      let got = "";
+      while (!got.includes("event: hello")) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error("stream ended before hello");
+        got += Buffer.from(value).toString();
+      }
+    }
+    assert(refused === "events: too many open streams", "refused: " + refused + " after " + held.length);
+    assert(held.length === 16, held.length + " streams held; the page's: " + JSON.stringify(await page.evaluate(() => window.__streams())));
+  });
+  await login(page, ADMIN);
+  await check("the stream refused: the page says polling", async () => {
+    await page.waitForSelector("tr[data-provider=sim]");
+    await page.waitForFunction(() => document.getElementById("conn").textContent === "polling", null, { timeout: T(15000) });
+  });
+  await check("while polling, new figures still arrive", async () => {
+    const simRequests = async () => {
+      const u = await api(ADMIN, "llmgw.v1.UsageService/GetUsageReport", { by: "provider", since_unix_ms: Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), 1) });
+      return u.json.rows.find((r) => r.group === "sim").requests;
+    };
+    const start = await simRequests();
+    for (let i = 0; i < 3; i++) assert((await chatReason()).status === 200, "chat");
+    let n = start;
+    for (let i = 0; i < 100 && n < start + 3; i++) { await new Promise((r) => setTimeout(r, T(100))); n = await simRequests(); }
+    assert(n >= start + 3, "usage " + start + " -> " + n);
+    const want = String(n);
+    await page.waitForFunction((w) => document.querySelector("tr[data-provider=sim] td:nth-child(5)").textContent === w &&
+      document.getElementById("conn").textContent === "polling", want, { timeout: T(20000) });
+  });
+  await shot(page, "polling");
+  for (const ac of held) ac.abort();
+  await check("the slots free again: the page is live again", async () => {
+    await page.waitForFunction(() => document.getElementById("conn").textContent === "live", null, { timeout: T(20000) });
+  });
 
   // --- the control plane goes away, then comes back ------------------------------------------------
   // The figures settle first: the data plane's last usage batch (sent every

@@ -13,10 +13,13 @@
 # get an answer and the server stays up; the event stream wants a ticket,
 # says "changed" on a CLI change, and a ticket works once. Browser cases
 # (tests/console/console.test.js): login with a bad token, the four panels'
-# figures against the RPCs, add a provider, test it, switch a route's
-# strategy and see the data plane serve with it, the auditor's refused edit,
-# a token revoked while signed in, the control plane stopped and restarted;
-# then the audit rows of it all. Screenshots: $LLMGW_BIN_DIR/console-*.png.
+# figures against the RPCs (status from ProviderPerformance: a provider on a
+# simulator answering 500 is ✗; each route's pick from RoutingDecisions),
+# add a provider, test it, switch a route's strategy and see the data plane
+# serve with it, edit and remove the provider, the auditor's refused edit, a
+# token revoked while signed in, every stream slot taken (the page polls),
+# the control plane stopped and restarted; then the audit rows of it all.
+# Screenshots: $LLMGW_BIN_DIR/console-*.png.
 set -euo pipefail
 
 BIN=${LLMGW_BIN_DIR:?}/bin
@@ -281,6 +284,35 @@ done
 [[ "$r" == "priority: sim/gpt-4o has the lowest priority (0) of 2 deployments" ]] &&
   pass "the data plane is back on priority" || fail "the data plane is back on priority ('$r')"
 
+# --- a provider that fails --------------------------------------------------------------------
+# A second simulator answering 500 to everything, first in route flaky: its
+# requests fall back to sim until its breaker opens (5 consecutive failures,
+# docs/routing-table.md), then skip it. The console shows it ✗ from
+# ProviderPerformance and route flaky's picks from RoutingDecisions.
+"$BIN/llmgw-sim" --listen 127.0.0.1:0 --port-file "$T/bad.port" --name bad --status 500 \
+  --models flaky-1 >"$T/bad.log" 2>&1 &
+PIDS+=($!)
+wait_file "$T/bad.port"
+check "provider add bad" "$BIN/llmgw" provider add bad --base-url "http://127.0.0.1:$(cat "$T/bad.port")/v1"
+check "model add bad/flaky-1" "$BIN/llmgw" model add bad/flaky-1 --input-cost 5000 --output-cost 20000
+check "route add flaky" "$BIN/llmgw" route add flaky --deployment bad/flaky-1,priority=0 \
+  --deployment sim/gpt-4o-mini,priority=1
+flaky() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$DP_HTTP/v1/chat/completions" \
+  -H 'content-type: application/json' -d '{"model":"flaky","messages":[{"role":"user","content":"hello there"}]}'; }
+# Waits stretched by LLMGW_TEST_TIMEOUT_SCALE, as in console.test.js.
+for _ in $(seq 1 $((100 * ${LLMGW_TEST_TIMEOUT_SCALE:-1}))); do [ "$(flaky)" = 200 ] && break; sleep 0.1; done
+ok=0
+for _ in $(seq 1 9); do [ "$(flaky)" = 200 ] && ok=$((ok + 1)); done
+[ "$ok" = 9 ] && pass "route flaky serves every request from its fallback" || fail "route flaky serves from its fallback ($ok/9)"
+for _ in $(seq 1 $((100 * ${LLMGW_TEST_TIMEOUT_SCALE:-1}))); do
+  api "$ADM" llmgw.v1.AnalyticsService/ProviderPerformance '{"provider":"bad"}' >/dev/null
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["deployments"]; sys.exit(0 if d and int(d[0].get("breaker_opened", 0)) > 0 else 1)' \
+    "$T/api.json" 2>/dev/null && break
+  sleep 0.1
+done
+grep -q '"breaker_opened":[1-9]' "$T/api.json" && pass "  ... and bad's breaker opening reached ProviderPerformance" ||
+  { fail "  ... bad's breaker opening in ProviderPerformance"; cat "$T/api.json" >&2; }
+
 # --- in the browser ------------------------------------------------------------------------
 # Debian's chromium and the pinned playwright-core (tests/console/package.json).
 if ! [ -x /usr/bin/chromium ]; then
@@ -307,7 +339,7 @@ PIDS+=("$(cat "$T/cp.pid")")
 [ "$rc" = 0 ] && pass "the console in headless chromium" || fail "the console in headless chromium (exit $rc)"
 [ "$(psql_q "SELECT string_agg(actor || ' ' || action || ' ' || object, ', ' ORDER BY id) FROM audit_log
   WHERE id > $before AND action <> 'access.denied'")" = \
-  "bootstrap provider.create provider/added-local, bootstrap route.update route/chat, bootstrap admin_token.revoke admin_token/aud" ] &&
+  "bootstrap provider.create provider/added-local, bootstrap route.update route/chat, bootstrap provider.update provider/added-local, bootstrap provider.delete provider/added-local, bootstrap admin_token.revoke admin_token/aud" ] &&
   pass "the console's changes are audited admin actions" ||
   { fail "the console's changes are audited"; psql_q "SELECT id, actor, action, object FROM audit_log WHERE id > $before" >&2; }
 [ "$(psql_q "SELECT count(*) FROM audit_log WHERE id > $before AND action = 'access.denied' AND actor = 'aud'

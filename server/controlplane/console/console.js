@@ -17,6 +17,15 @@ const STRATEGIES_ALL = ["priority", "weighted", "cost", "latency", "quality", "b
 const strategiesFor = (r) => STRATEGIES_ALL.filter((s) => s !== "custom" || r.weights || r.strategy === "custom");
 const BUCKET_MS = 5 * 60 * 1000;
 const BUCKETS = 12;
+/* "Recently", for provider health and the routing picks: the same 15 minutes
+ * `llmgw top` shows by default, long enough to hold a quiet route's last
+ * requests, short enough that a breaker from an hour ago no longer counts. */
+const RECENT_MS = 15 * 60 * 1000;
+const RECENT_TEXT = "last 15 min";
+
+/* A map keyed by names from the server (providers, routes, reasons): no
+ * prototype, so a provider named "__proto__" is just a key. */
+const dict = () => Object.create(null);
 
 const state = {
   token: sessionStorage.getItem("llmgw.token") || "",
@@ -27,7 +36,7 @@ const state = {
   lastOk: null,
   refreshing: false,
   pendingRefresh: false,
-  probes: {},     // provider -> TestConnection answer (admin/operator only)
+  probes: dict(), // provider -> TestConnection answer (admin/operator only)
   data: null,     // the last complete set of answers
   editing: null,  // provider name being edited, null when adding
 };
@@ -123,7 +132,7 @@ function showLogin(message) {
   /* Nothing of the last session stays on the page. */
   resetEditor();
   $("provider-editor").open = false;
-  state.probes = {};
+  state.probes = dict();
   state.data = null;
   $("token").focus();
 }
@@ -238,16 +247,24 @@ async function load() {
 }
 
 /* AnalyticsService (the fleet's merged metrics, docs/analytics.md), when
- * this control plane has it: performance and quality over the last 24 hours. */
+ * this control plane has it: performance and quality over the last 24 hours
+ * (latency chart, ensemble consistency), and over the recent window the
+ * performance behind each provider's status and the routing decisions behind
+ * each route's selection. */
 async function loadAnalytics() {
   const svc = "llmgw.v1.AnalyticsService/";
   const present = Object.keys(state.methods).some((n) => n.startsWith(svc));
-  if (!present) return { present, perf: null, quality: null };
+  if (!present) return { present, perf: null, quality: null, recentPerf: null, routing: null };
   const until = new Date();
-  const win = { since: new Date(until.getTime() - 24 * 3600 * 1000).toISOString(), until: until.toISOString() };
-  const perf = has(svc + "ProviderPerformance") ? await optional(svc + "ProviderPerformance", win) : null;
-  const quality = has(svc + "Quality") ? await optional(svc + "Quality", win) : null;
-  return { present, perf, quality };
+  const iso = (ms) => new Date(ms).toISOString();
+  const win = { since: iso(until.getTime() - 24 * 3600 * 1000), until: until.toISOString() };
+  const recent = { since: iso(until.getTime() - RECENT_MS), until: until.toISOString() };
+  const call = (m, w) => has(svc + m) ? optional(svc + m, w) : Promise.resolve(null);
+  const [perf, quality, recentPerf, routing] = await Promise.all([
+    call("ProviderPerformance", win), call("Quality", win),
+    call("ProviderPerformance", recent), call("RoutingDecisions", recent),
+  ]);
+  return { present, perf, quality, recentPerf, routing };
 }
 
 async function refresh() {
@@ -300,7 +317,7 @@ async function change(name, body, okText) {
 function rowsOf(ans) { return ans && ans.rows ? ans.rows : []; }
 
 function byGroup(ans) {
-  const m = {};
+  const m = dict();
   for (const r of rowsOf(ans)) m[r.group] = r;
   return m;
 }
@@ -312,16 +329,48 @@ function isLocal(url) {
   } catch (e) { return false; }
 }
 
-/* ✓ ⚠ ✗ with where it came from. */
-function health(p, usage, probe) {
+/* A provider's recent figures from ProviderPerformance over RECENT_MS,
+ * summed over its deployments; null when the answer is not there (the
+ * reason is in the answer). */
+function recentHealth(d) {
+  const a = d.analytics;
+  const perf = a && a.recentPerf;
+  if (!perf || perf.hidden || perf.failed) return null;
+  const m = dict();
+  for (const x of perf.deployments || []) {
+    const h = m[x.provider] || (m[x.provider] = { attempts: 0, results: 0, successes: 0, breaker: 0, observed: 0, down: 0 });
+    const results = Number(x.attempts || 0) - Number(x.errors_other || 0);
+    h.attempts += Number(x.attempts || 0);
+    h.results += results;
+    h.successes += Number(x.successes || 0);
+    h.breaker += Number(x.breaker_opened || 0);
+    if (results > 0) { h.observed++; if (Number(x.availability || 0) === 0) h.down++; }
+  }
+  return m;
+}
+
+/* ✓ ⚠ ✗ with where it came from (docs/console.md, "Provider Registry"):
+ * ✗ disabled, a failed "test", a breaker that opened recently, or no
+ *   deployment of it available in any recent minute (availability 0);
+ * ⚠ some recent attempts failed, or no recent attempts (health unknown);
+ * ✓ recent attempts all succeeded, or none but a passing "test". */
+function health(p, recent, probe, whyUnknown) {
   if (!p.enabled) return { sym: "✗", cls: "st-bad", why: "disabled: left out of the routing table" };
   if (probe && !probe.ok) return { sym: "✗", cls: "st-bad", why: "test connection failed: " + (probe.error || "HTTP " + probe.http_status) };
-  const errRate = usage && usage.requests ? usage.errors / usage.requests : 0;
-  if (errRate > 0.2) return { sym: "✗", cls: "st-bad", why: "failing " + pct(errRate) + " of this month's requests" };
-  if (errRate > 0) return { sym: "⚠", cls: "st-warn", why: pct(errRate) + " of this month's requests failed" };
-  if (probe && probe.ok) return { sym: "✓", cls: "st-ok", why: "test connection ok in " + probe.latency_ms + " ms; no failed requests" };
-  if (usage && usage.requests) return { sym: "✓", cls: "st-ok", why: usage.requests + " requests this month, none failed" };
-  return { sym: "⚠", cls: "st-warn", why: "no traffic and no connection test yet" };
+  const okProbe = probe && probe.ok ? "; test connection ok in " + probe.latency_ms + " ms" : "";
+  if (!recent) return { sym: "⚠", cls: "st-warn", why: "health unknown: ProviderPerformance " + whyUnknown + okProbe };
+  const h = recent[p.name];
+  if (h && h.breaker > 0)
+    return { sym: "✗", cls: "st-bad", why: "circuit breaker opened " + h.breaker + "× in the " + RECENT_TEXT };
+  if (h && h.observed && h.down === h.observed)
+    return { sym: "✗", cls: "st-bad", why: "availability 0: no successful attempt in the " + RECENT_TEXT + " (" + h.attempts + " attempts)" };
+  if (!h || !h.results) {
+    if (okProbe) return { sym: "✓", cls: "st-ok", why: "no attempts in the " + RECENT_TEXT + okProbe };
+    return { sym: "⚠", cls: "st-warn", why: "no attempts in the " + RECENT_TEXT + ": health unknown (try \"test\")" };
+  }
+  if (h.successes < h.results)
+    return { sym: "⚠", cls: "st-warn", why: "success " + pct(h.successes / h.results) + " of " + h.results + " attempts in the " + RECENT_TEXT };
+  return { sym: "✓", cls: "st-ok", why: h.results + " attempts in the " + RECENT_TEXT + ", all succeeded" + okProbe };
 }
 
 /* The order a route tries its deployments, from its configuration. */
@@ -358,6 +407,9 @@ function renderRegistry(d) {
   const ps = d.providers.providers || [];
   const models = d.models.models || [];
   const usage = byGroup(d.byProvider);
+  const recent = recentHealth(d);
+  const rp = d.analytics && d.analytics.recentPerf;
+  const whyUnknown = !d.analytics || !d.analytics.present ? "not on this control plane" : rp ? rp.reason : "not on this control plane";
   const local = ps.filter((p) => isLocal(p.base_url)).length;
   const available = ps.filter((p) => p.enabled).length;
   $("registry-summary").textContent = ps.length + " providers: " + available + " available (enabled), " +
@@ -365,7 +417,7 @@ function renderRegistry(d) {
     (d.nodes.nodes ? "; " + d.nodes.nodes.length + " data plane node(s), table v" + d.nodes.latest_version : "");
   for (const p of ps) {
     const u = usage[p.name];
-    const h = health(p, u, state.probes[p.name]);
+    const h = health(p, recent, state.probes[p.name], whyUnknown);
     const nm = models.filter((m) => m.provider === p.name).length;
     const tr = el("tr", { "data-provider": p.name },
       el("td", {}, el("strong", { text: p.name }), el("div", { class: "url", text: (p.preset && p.preset !== "custom" ? p.preset + " · " : "") + (p.base_url || "(preset URL)") })),
@@ -445,20 +497,71 @@ async function removeProvider(name) {
   await change("llmgw.v1.RegistryService/DeleteProvider", { name }, "removed provider " + name);
 }
 
+/* What RoutingDecisions says of one route under its current strategy: the
+ * most-picked deployment (most decisions; a tie goes to the name first in
+ * order), the reason most of its decisions had, its share of the route's
+ * decisions, and the route's fallbacks, exclusions and failures. null when
+ * there were none in the window. */
+function routePicks(rd, route) {
+  const rows = (rd.decisions || []).filter((x) => x.route === route.name && x.strategy === route.strategy);
+  if (!rows.length) return null;
+  const total = rows.reduce((s, x) => s + Number(x.count || 0), 0);
+  const deps = dict();
+  const byReason = dict();
+  for (const x of rows) {
+    const n = Number(x.count || 0);
+    byReason[x.reason] = (byReason[x.reason] || 0) + n;
+    if (!x.provider) continue; /* "failed": no deployment served */
+    const k = x.provider + "/" + x.model;
+    const dep = deps[k] || (deps[k] = { name: k, count: 0, reasons: dict() });
+    dep.count += n;
+    dep.reasons[x.reason] = (dep.reasons[x.reason] || 0) + n;
+  }
+  const top = (m) => Object.entries(m).sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1))[0];
+  const ranked = Object.values(deps).sort((x, y) => y.count - x.count || (x.name < y.name ? -1 : 1));
+  const pick = ranked[0] || null;
+  return {
+    total, deps, byReason, pick,
+    reason: pick ? top(pick.reasons)[0] : "failed",
+    share: pick && total ? pick.count / total : 0,
+  };
+}
+
+/* The selection the configuration implies, said as such. */
+function configuredSelection(r, c) {
+  const first = c.ds[0];
+  const scored = { cost: "the lowest expected cost", latency: "the lowest predicted latency",
+    quality: "the highest quality score", balanced: "the best blend of cost, latency, quality and success",
+    custom: "the best score under the route's own weights" }[r.strategy];
+  return !first ? "no deployments" : r.strategy === "weighted"
+    ? "weighted: each request picks by weight; " + first.provider + "/" + first.model + " has the largest share (" + pct((first.weight || 1) / c.total) + ")"
+    : scored ? r.strategy + ": each data plane ranks these deployments per request by " + scored + " from its live metrics"
+    : "priority: " + first.provider + "/" + first.model + " has the lowest priority (" + first.priority + "); the rest are the fallback chain in order";
+}
+
 function renderRouting(d) {
   const box = clear($("routes"));
   if (d.routes.hidden || d.routes.failed) { $("routing-summary").textContent = "routes: " + d.routes.reason; return; }
   const rs = d.routes.routes || [];
   const models = d.models.models || [];
   const pu = byGroup(d.byProvider);
-  $("routing-summary").textContent = rs.length + " routes. The first choice and fallback order below follow each route's configuration; " +
-    "the data plane's live pick per request is its x-llmgw-route-reason header, not reported to the control plane.";
+  const rd = d.analytics && d.analytics.routing;
+  const live = rd && !rd.hidden && !rd.failed;
+  const breakers = dict();
+  if (live) for (const x of rd.deployments || []) breakers[x.provider + "/" + x.model] = x;
+  $("routing-summary").textContent = rs.length + " routes. " + (live
+    ? "Selection: the data planes' decisions per route under its current strategy (AnalyticsService/RoutingDecisions, " +
+      RECENT_TEXT + ", " + rd.total_decisions + " decisions); the list is the configured order, the fallback chain."
+    : "Routing decisions: " + (rd ? rd.reason : "no AnalyticsService on this control plane") +
+      "; the selection below is what the configuration implies.");
   for (const r of rs) {
     const sel = el("select", { "aria-label": "strategy of " + r.name, "data-route": r.name },
       ...strategiesFor(r).map((s) => el("option", { value: s, selected: s === r.strategy, text: s })));
     sel.addEventListener("change", () => switchStrategy(r, sel.value, sel));
     const c = chain(r);
+    const picks = live ? routePicks(rd, r) : null;
     const items = c.ds.map((dep, i) => {
+      const name = dep.provider + "/" + dep.model;
       const m = modelPrice(models, dep.provider, dep.model);
       const u = pu[dep.provider];
       const bits = [];
@@ -466,20 +569,34 @@ function renderRouting(d) {
       else bits.push("priority " + dep.priority);
       if (m) bits.push(usd(m.input_cost_per_mtok) + "/" + usd(m.output_cost_per_mtok) + " per Mtok");
       if (u && u.requests) bits.push("success " + pct(1 - u.errors / u.requests));
-      return el("li", { class: i === 0 ? "first" : "" }, el("strong", { text: dep.provider + "/" + dep.model }), " — " + bits.join(", "));
+      if (picks && picks.deps[name]) bits.push("picked " + picks.deps[name].count + "× (" + pct(picks.deps[name].count / picks.total) + ")");
+      const br = breakers[name];
+      if (br && Number(br.breaker_opened) > 0) bits.push("breaker opened " + br.breaker_opened + "×");
+      const top = picks && picks.pick && picks.pick.name === name;
+      return el("li", { class: (i === 0 ? "first" : "") + (top ? " picked" : ""), "data-deployment": name },
+        el("strong", { text: name }), " — " + bits.join(", "));
     });
-    const first = c.ds[0];
-    const scored = { cost: "the lowest expected cost", latency: "the lowest predicted latency",
-      quality: "the highest quality score", balanced: "the best blend of cost, latency, quality and success",
-      custom: "the best score under the route's own weights" }[r.strategy];
-    const reason = !first ? "no deployments" : r.strategy === "weighted"
-      ? "weighted: each request picks by weight; " + first.provider + "/" + first.model + " has the largest share (" + pct((first.weight || 1) / c.total) + ")"
-      : scored ? r.strategy + ": each data plane ranks these deployments per request by " + scored +
-          " from its live metrics; the list below is the configured order, and the rest are the fallbacks"
-      : "priority: " + first.provider + "/" + first.model + " has the lowest priority (" + first.priority + "); the rest are the fallback chain in order";
+    let pick;
+    if (picks && picks.pick) {
+      const others = Object.entries(picks.byReason).sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1))
+        .map(([k, v]) => k + " " + v).join(", ");
+      pick = el("div", { class: "pick", "data-pick": picks.pick.name, "data-reason": picks.reason, "data-share": picks.share.toFixed(4) },
+        "selection: ", el("strong", { text: picks.pick.name }),
+        " — " + r.strategy + ", " + picks.reason + ", " + pct(picks.share) + " of " + picks.total + " decisions (" + RECENT_TEXT + ")");
+      pick.append(el("div", { class: "pick-detail", text: "decisions: " + others +
+        "; fallbacks " + (picks.byReason.fallback || 0) + ", breaker openings " +
+        c.ds.reduce((s, dep) => s + Number((breakers[dep.provider + "/" + dep.model] || {}).breaker_opened || 0), 0) }));
+    } else if (picks) {
+      pick = el("div", { class: "pick", "data-pick": "", "data-reason": picks.reason, "data-share": "0" },
+        "selection: none — all " + picks.total + " decisions under " + r.strategy + " failed (" + RECENT_TEXT + ")");
+    } else {
+      pick = el("div", { class: "pick", "data-pick": "", "data-reason": "", "data-share": "0",
+        text: "selection: " + (live ? "no decisions under " + r.strategy + " in the " + RECENT_TEXT : "not reported") });
+    }
     box.append(el("div", { class: "route", "data-route": r.name },
       el("div", { class: "route-head" }, el("strong", { text: r.name }), el("label", { class: "sub", text: "strategy " }, sel)),
-      el("div", { class: "pick", text: "selection: " + reason }),
+      pick,
+      el("div", { class: "config", text: "configured: " + configuredSelection(r, c) }),
       el("ol", {}, ...items)));
   }
 }
@@ -490,15 +607,24 @@ async function switchStrategy(route, strategy, sel) {
   if (!r) sel.value = route.strategy;
 }
 
-/* A horizontal bar chart: rows of {label, value, text, bad}. */
+/* Roughly the width of a 10px system-ui label: SVG text is not measured
+ * before it is in the page, and the margins must hold the longest one. */
+const textW = (t) => Math.ceil(String(t).length * 6.2) + 6;
+
+/* A horizontal bar chart: rows of {label, value, text, bad}. The label
+ * column and the right margin fit the longest label and figure; the view
+ * box widens (and the chart scales down) rather than clip either. */
 function barChart(rows, max) {
-  const W = 300, rowH = 18, labelW = 90;
+  const rowH = 18, minBar = 80;
+  const labelW = Math.max(40, ...rows.map((r) => textW(r.label)));
+  const valueW = Math.max(40, ...rows.map((r) => textW(r.text)));
+  const W = Math.max(300, labelW + minBar + valueW);
   const H = Math.max(rows.length, 1) * rowH + 4;
   const s = svg("svg", { viewBox: "0 0 " + W + " " + H, width: "100%", height: H, role: "img" });
   const top = max || Math.max(...rows.map((r) => r.value), 1e-12);
   rows.forEach((r, i) => {
     const y = i * rowH + 2;
-    const w = Math.max(0, (W - labelW - 70) * (r.value / top));
+    const w = Math.max(0, (W - labelW - valueW) * (r.value / top));
     s.append(svg("text", { x: 0, y: y + 12, text: r.label }));
     s.append(svg("rect", { class: "bar" + (r.bad ? " bad" : ""), x: labelW, y: y + 3, width: w.toFixed(1), height: rowH - 7, rx: 2 }));
     s.append(svg("text", { x: labelW + w + 4, y: y + 12, text: r.text }));
@@ -540,10 +666,10 @@ function renderPerformance(d) {
     const total = mtd.reduce((s, r) => s + r.requests, 0);
     $("perf-summary").textContent = "UsageService.GetUsageReport by provider: " + total + " requests this month; the last hour in " + BUCKETS + " buckets.";
     const names = Array.from(new Set([...mtd.map((r) => r.group), ...d.series.flatMap((b) => rowsOf(b).map((r) => r.group))])).sort();
-    const thr = d.series.map((b) => { const m = {}; for (const r of rowsOf(b)) m[r.group] = r.requests / (BUCKET_MS / 60000); for (const n of names) if (!(n in m)) m[n] = 0; return m; });
+    const thr = d.series.map((b) => { const m = dict(); for (const r of rowsOf(b)) m[r.group] = r.requests / (BUCKET_MS / 60000); for (const n of names) if (!(n in m)) m[n] = 0; return m; });
     if (names.length) {
       clear($("chart-throughput")).append(seriesChart(names, thr, (v) => v.toFixed(2) + "/min"));
-      const hour = {};
+      const hour = dict();
       for (const b of d.series) for (const r of rowsOf(b)) { const h = hour[r.group] || (hour[r.group] = { req: 0, err: 0 }); h.req += r.requests; h.err += r.errors; }
       const rows = names.filter((n) => hour[n] && hour[n].req).map((n) => ({ label: n, value: 1 - hour[n].err / hour[n].req, text: pct(1 - hour[n].err / hour[n].req) + " of " + hour[n].req, bad: hour[n].err > 0 }));
       clear($("chart-success")).append(rows.length ? barChart(rows, 1) : el("p", { class: "na", text: "no requests in the last hour" }));
