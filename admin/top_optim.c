@@ -108,14 +108,13 @@ static void top_scores(top_panel_t *p, const top_data_t *d)
     }
     char text[TOP_LINE] = "";
     size_t used = 0;
-    for (size_t i = 0; i < q->n_models && used < sizeof(text); i++) {
+    for (size_t i = 0; i < q->n_models; i++) {
         const Llmgw__V1__ModelQuality *m = q->models[i];
         if (m->consistency_samples <= 0)
             continue;
         suggest_fixed(m->consistency, 2, v, sizeof(v));
-        used += (size_t)snprintf(text + used, sizeof(text) - used, "%s%s/%s %s (%lld)",
-                                 used ? ", " : "", m->provider, m->model, v,
-                                 (long long)m->consistency_samples);
+        top_append(text, sizeof(text), &used, "%s%s/%s %s (%lld)", used ? ", " : "", m->provider,
+                   m->model, v, (long long)m->consistency_samples);
     }
     if (used)
         top_panel_line(p, "ensemble consistency (window): %s", text);

@@ -25,6 +25,20 @@ void top_panel_line(top_panel_t *p, const char *fmt, ...)
     }
 }
 
+void top_append(char *buf, size_t cap, size_t *used, const char *fmt, ...)
+{
+    if (*used + 1 >= cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *used, cap - *used, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        buf[*used] = '\0';
+    else
+        *used = (size_t)n >= cap - *used ? cap - 1 : *used + (size_t)n;
+}
+
 const Llmgw__V1__CostGroup *top_cost_group(const Llmgw__V1__CostReportResponse *r,
                                            const char *group)
 {

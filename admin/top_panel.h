@@ -43,6 +43,10 @@ void top_routing(top_panel_t *p, const top_data_t *d, bool utf8);
 void top_perf(top_panel_t *p, const top_data_t *d);
 void top_optim(top_panel_t *p, const top_data_t *d, bool utf8);
 
+/* Appends to buf (capacity cap, *used bytes so far, NUL-terminated): cut
+ * at cap - 1, after which nothing more is added. */
+void top_append(char *buf, size_t cap, size_t *used, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* The group's row in a CostReport answer, NULL when absent (or r NULL). */
 const Llmgw__V1__CostGroup *top_cost_group(const Llmgw__V1__CostReportResponse *r,
                                            const char *group);

@@ -76,6 +76,7 @@ static void top_picks(top_panel_t *p, const Llmgw__V1__RoutingDecisionsResponse 
     }
     char text[TOP_LINE] = "  picked:";
     size_t used = strlen(text);
+    bool any = false;
     bool *done = calloc(rd->n_decisions ? rd->n_decisions : 1, sizeof(*done));
     if (!done)
         return;
@@ -102,23 +103,21 @@ static void top_picks(top_panel_t *p, const Llmgw__V1__RoutingDecisionsResponse 
         }
         if (!bp)
             break;
-        used += (size_t)snprintf(text + used, used < sizeof(text) ? sizeof(text) - used : 0,
-                                 "%s %s/%s %lld of %lld (", used > 10 ? ";" : "",
-                                 bp[0] ? bp : "(none)", bm, best, total);
+        top_append(text, sizeof(text), &used, "%s %s/%s %lld of %lld (", any ? ";" : "",
+                   bp[0] ? bp : "(none)", bm, best, total);
+        any = true;
         bool first = true;
         for (size_t k = 0; k < rd->n_decisions; k++) {
             const Llmgw__V1__DecisionRow *y = rd->decisions[k];
             if (done[k] || strcmp(y->route, route) != 0 || strcmp(y->provider, bp) != 0 ||
                 strcmp(y->model, bm) != 0)
                 continue;
-            if (used < sizeof(text))
-                used += (size_t)snprintf(text + used, sizeof(text) - used, "%s%s %lld",
-                                         first ? "" : ", ", y->reason, (long long)y->count);
+            top_append(text, sizeof(text), &used, "%s%s %lld", first ? "" : ", ", y->reason,
+                       (long long)y->count);
             first = false;
             done[k] = true;
         }
-        if (used < sizeof(text))
-            used += (size_t)snprintf(text + used, sizeof(text) - used, ")");
+        top_append(text, sizeof(text), &used, ")");
     }
     free(done);
     top_panel_line(p, "%s", text);
@@ -166,33 +165,33 @@ static void top_route(top_panel_t *p, const top_data_t *d, const Llmgw__V1__Rout
         top_picks(p, rd, r->name);
     for (size_t i = 0; i < r->n_deployments; i++) {
         const Llmgw__V1__Deployment *dep = ds[i];
-        char bits[TOP_LINE], a[64], b[64];
+        char bits[TOP_LINE] = "", a[64], b[64];
         size_t used = 0;
         if (weighted) {
             suggest_pct(top_weight(dep) / total, share, sizeof(share));
-            used = (size_t)snprintf(bits, sizeof(bits), "weight %g (%s)", top_weight(dep), share);
+            top_append(bits, sizeof(bits), &used, "weight %g (%s)", top_weight(dep), share);
         } else {
-            used = (size_t)snprintf(bits, sizeof(bits), "priority %d", dep->priority);
+            top_append(bits, sizeof(bits), &used, "priority %d", dep->priority);
         }
         const Llmgw__V1__Model *m = top_model(ms, dep->provider, dep->model);
-        if (m && used < sizeof(bits)) {
+        if (m) {
             suggest_usd(m->input_cost_per_mtok, a, sizeof(a));
             suggest_usd(m->output_cost_per_mtok, b, sizeof(b));
-            used += (size_t)snprintf(bits + used, sizeof(bits) - used, ", %s/%s per Mtok", a, b);
+            top_append(bits, sizeof(bits), &used, ", %s/%s per Mtok", a, b);
         }
         const Llmgw__V1__CostGroup *u = top_cost_group(mtd, dep->provider);
-        if (u && u->requests && used < sizeof(bits)) {
+        if (u && u->requests) {
             suggest_pct(1 - (double)(u->requests - u->ok_requests) / (double)u->requests, a,
                         sizeof(a));
-            used += (size_t)snprintf(bits + used, sizeof(bits) - used, ", success %s", a);
+            top_append(bits, sizeof(bits), &used, ", success %s", a);
         }
-        for (size_t k = 0; rd && k < rd->n_deployments && used < sizeof(bits); k++) {
+        for (size_t k = 0; rd && k < rd->n_deployments; k++) {
             const Llmgw__V1__DeploymentRouting *x = rd->deployments[k];
             if (strcmp(x->provider, dep->provider) == 0 && strcmp(x->model, dep->model) == 0 &&
                 (x->fallbacks || x->breaker_opened))
-                used += (size_t)snprintf(bits + used, sizeof(bits) - used,
-                                         "; window: %lld fallbacks, breaker opened %lld",
-                                         (long long)x->fallbacks, (long long)x->breaker_opened);
+                top_append(bits, sizeof(bits), &used,
+                           "; window, all routes: %lld fallbacks, breaker opened %lld",
+                           (long long)x->fallbacks, (long long)x->breaker_opened);
         }
         top_panel_line(p, "  %zu. %s/%s %s %s", i + 1, dep->provider, dep->model, top_dash(utf8),
                        bits);
@@ -211,10 +210,9 @@ void top_routing(top_panel_t *p, const top_data_t *d, bool utf8)
     if (rd) {
         char reasons[TOP_LINE] = "";
         size_t used = 0;
-        for (size_t i = 0; i < rd->n_top_reasons && used < sizeof(reasons); i++)
-            used +=
-                (size_t)snprintf(reasons + used, sizeof(reasons) - used, " %s=%lld",
-                                 rd->top_reasons[i]->reason, (long long)rd->top_reasons[i]->count);
+        for (size_t i = 0; i < rd->n_top_reasons; i++)
+            top_append(reasons, sizeof(reasons), &used, " %s=%lld", rd->top_reasons[i]->reason,
+                       (long long)rd->top_reasons[i]->count);
         top_panel_line(p, "%zu routes; %lld decisions in the window:%s", rs->n_routes,
                        (long long)rd->total_decisions, reasons[0] ? reasons : " none");
     } else {
