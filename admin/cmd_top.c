@@ -247,15 +247,18 @@ static int top_screen(const top_opts_t *o)
                 top_hms(s->at_ms, at, sizeof(at));
                 snprintf(status, sizeof(status), "updated %s", at);
                 top_header(o, s->at_ms, head, sizeof(head));
-            } else if (have) {
-                char at[16];
-                top_hms(s->at_ms, at, sizeof(at));
-                snprintf(status, sizeof(status),
-                         "control plane unreachable %s showing figures from %s, retrying (%s)",
-                         dash, at, err);
             } else {
-                snprintf(status, sizeof(status), "control plane unreachable %s retrying (%s)", dash,
-                         err);
+                const char *what = strncmp(err, "UNAUTHENTICATED:", 16) == 0
+                                       ? "control plane refused the token"
+                                       : "control plane unreachable";
+                char at[16];
+                if (have) {
+                    top_hms(s->at_ms, at, sizeof(at));
+                    snprintf(status, sizeof(status), "%s %s showing figures from %s, retrying (%s)",
+                             what, dash, at, err);
+                } else {
+                    snprintf(status, sizeof(status), "%s %s retrying (%s)", what, dash, err);
+                }
             }
             next_fetch = top_now_ms() + o->interval_ms;
             top_draw_screen(head, status, have ? s : NULL);

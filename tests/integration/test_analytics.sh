@@ -386,6 +386,15 @@ if bad:
     print("\n".join(top), file=sys.stderr)
     sys.exit(1)
 PY
+# A role that may not read budgets (operator): that place says why, the rest shows.
+check "token create top-op (operator)" "$BIN/llmgw" token create top-op --role operator
+LLMGW_ADMIN_TOKEN=$(cat "$T/out") "$BIN/llmgw" top --once --since 3h >"$T/top-op.txt" 2>"$T/err" &&
+  grep -q "^budget.*: PERMISSION_DENIED: " "$T/top-op.txt" && grep -Eq "^a +local " "$T/top-op.txt" &&
+  grep -q "^  route r-mix: cost strategy" "$T/top-op.txt" && grep -Eq "^a/fast +80 " "$T/top-op.txt" &&
+  pass "top as an operator: budgets PERMISSION_DENIED in place, every other figure shown" ||
+  { fail "top as an operator"; cat "$T/top-op.txt" "$T/err" >&2; }
+check_fails "top with a bad token exits 1 naming the status" 1 "error: UNAUTHENTICATED" \
+  env LLMGW_ADMIN_TOKEN=not-a-token "$BIN/llmgw" top --once
 check_fails "top: a bad --since names the flag" 2 "--since: expected a span like 15m" \
   "$BIN/llmgw" top --since soon --once
 check_fails "top: a bad --interval-ms names the flag" 2 "--interval-ms" \
