@@ -410,13 +410,23 @@ screen_has() { # screen_has REGEX: up to 10 s
   done
   return 1
 }
+screen_until() { # screen_until FUNCTION: captures until FUNCTION (checks on $T/screen) holds, up to 10 s
+  local i
+  for i in $(seq 1 100); do
+    tm capture-pane -p -t top >"$T/screen" 2>/dev/null && "$1" && return 0
+    sleep 0.1
+  done
+  return 1
+}
 tm new-session -d -s top -x 200 -y 50 \
   "env LANG=C.UTF-8 TERM=screen $BIN/llmgw top --since 3h --interval-ms 300 2>$T/top.err; echo top-exited-\$?; sleep 30"
 screen_has "updated [0-9:]{8}" && pass "top under tmux shows figures" ||
   { fail "top under tmux shows figures"; cat "$T/screen" "$T/top.err" >&2; }
-grep -q "Provider Registry .*Routing Intelligence" "$T/screen" &&
-  grep -q "Performance Analytics .*Optimization" "$T/screen" &&
-  pass "200 x 50: the four panels in a 2 x 2 grid" || { fail "200 x 50: a 2 x 2 grid"; cat "$T/screen" >&2; }
+# A capture may catch a redraw half done: each check waits for the whole picture.
+grid() { grep -q "Provider Registry .*Routing Intelligence" "$T/screen" &&
+  grep -q "Performance Analytics .*Optimization" "$T/screen"; }
+screen_until grid && pass "200 x 50: the four panels in a 2 x 2 grid" ||
+  { fail "200 x 50: a 2 x 2 grid"; cat "$T/screen" >&2; }
 # Panels are clipped to their box: compare the start of each figure line.
 perf=$(grep -E "^a/fast " "$T/top.txt")
 perf=${perf:0:80}
@@ -424,13 +434,15 @@ reg=$(grep -E "^a +local " "$T/top.txt")
 reg=${reg:0:80}
 sugg=$(grep -E "^  route r-mix: " "$T/top.txt")
 sugg=${sugg:0:90}
-grep -qF " $perf" "$T/screen" && grep -qF " $reg" "$T/screen" && grep -qF "$sugg" "$T/screen" &&
-  grep -qF "  picked: a/fast $((fbk + exk)) of $((fbk + exk))" "$T/screen" &&
+same_figures() { grep -qF " $perf" "$T/screen" && grep -qF " $reg" "$T/screen" &&
+  grep -qF "$sugg" "$T/screen" && grep -qF "  picked: a/fast $((fbk + exk)) of $((fbk + exk))" "$T/screen"; }
+screen_until same_figures &&
   pass "tmux shows the same figures as top --once (registry, routing, performance, suggestion)" ||
   { fail "tmux figures vs --once"; cat "$T/screen" >&2; }
 tm resize-window -t top -x 100 -y 60
-screen_has "^ Routing Intelligence" && ! grep -q "Provider Registry .*Routing Intelligence" "$T/screen" &&
-  grep -q "^ Optimization" "$T/screen" && grep -qF " ${perf:0:60}" "$T/screen" &&
+stacked() { grep -q "^ Routing Intelligence" "$T/screen" && ! grep -q "Provider Registry .*Routing Intelligence" "$T/screen" &&
+  grep -q "^ Optimization" "$T/screen" && grep -qF " ${perf:0:60}" "$T/screen"; }
+screen_until stacked &&
   pass "resized to 100 x 60: the panels stack, figures kept" || { fail "resized: stacked"; cat "$T/screen" >&2; }
 tm resize-window -t top -x 60 -y 14
 small_stacked() {
@@ -438,24 +450,22 @@ small_stacked() {
     grep -q "^ Routing Intelligence" "$T/screen" && grep -q "^ Performance Analytics" "$T/screen" &&
     grep -q "^ Optimization" "$T/screen" && ! grep -q '.\{61\}' "$T/screen"
 }
-for i in $(seq 1 100); do
-  tm capture-pane -p -t top >"$T/screen" && small_stacked && break
-  sleep 0.1
-done
-small_stacked && pass "60 x 14, too small for four panels: all four stacked and clipped" ||
+screen_until small_stacked && pass "60 x 14, too small for four panels: all four stacked and clipped" ||
   { fail "60 x 14: stacked"; cat "$T/screen" >&2; }
 tm resize-window -t top -x 160 -y 40
 short=${reg:0:40}
 kill -TERM "$CP_PID"
 wait "$CP_PID" 2>/dev/null || true
-screen_has "control plane unreachable — showing figures from [0-9:]{8}, retrying" &&
-  grep -qF " $short" "$T/screen" &&
+gone() { grep -Eq "control plane unreachable — showing figures from [0-9:]{8}, retrying" "$T/screen" &&
+  grep -qF " $short" "$T/screen"; }
+screen_until gone &&
   pass "control plane gone: top says so and keeps the last figures" ||
   { fail "control plane gone: top says so"; cat "$T/screen" >&2; }
 check_fails "top --once with the control plane gone exits 1 naming the status" 1 "error: UNAVAILABLE" \
   "$BIN/llmgw" top --once
 start_cp
-screen_has "updated [0-9:]{8}" && ! grep -q "unreachable" "$T/screen" &&
+back() { grep -Eq "updated [0-9:]{8}" "$T/screen" && ! grep -q "unreachable" "$T/screen"; }
+screen_until back &&
   pass "control plane back: top reconnects" || { fail "top reconnects"; cat "$T/screen" >&2; }
 tm send-keys -t top q
 screen_has "top-exited-0" && pass "q quits top (exit 0)" || { fail "q quits top"; cat "$T/screen" "$T/top.err" >&2; }
