@@ -2,8 +2,9 @@
  * spend against its limit (%), the quality score (the registry's per-model
  * quality weighted by this month's requests), the consistency score (1 − the
  * spread of the last hour's 5-minute success rates), the ensembles' observed
- * consistency per model, and the suggestions (suggest.c). The same figures
- * and formulas as the console's renderOptimization().
+ * consistency per model and their estimated savings, and the suggestions
+ * (suggest.c). The same figures and formulas as the console's
+ * renderOptimization().
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +119,20 @@ static void top_scores(top_panel_t *p, const top_data_t *d)
     }
     if (used)
         top_panel_line(p, "ensemble consistency (window): %s", text);
+    /* Ensemble savings: the estimated cost of the members ensembles did not
+     * run to completion (docs/ensembles.md, "Savings"), as the console. */
+    if (q->ensemble_calls) {
+        char saved[64], paid[64];
+        suggest_usd(q->ensemble_savings_usd, saved, sizeof(saved));
+        suggest_usd(q->ensemble_cost_usd, paid, sizeof(paid));
+        top_panel_line(
+            p,
+            "ensemble savings (window, est.): %s over %lld ensemble call%s (paid %s; vs. "
+            "running every member to completion)",
+            saved, (long long)q->ensemble_calls, q->ensemble_calls == 1 ? "" : "s", paid);
+    } else {
+        top_panel_line(p, "ensemble savings (window, est.): no ensemble calls in the window");
+    }
 }
 
 static void top_emit(const char *line, void *ctx)

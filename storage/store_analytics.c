@@ -24,36 +24,33 @@
     "attempts, successes, errors_connect, errors_timeout, errors_rate_limit, errors_server,"       \
     " errors_bad_response, errors_other, latency, ttft, output_tokens, generation_us, requests,"   \
     " requests_ok, fallbacks, prompt_tokens, completion_tokens, cost_usd, breaker_opened,"         \
-    " consistency_samples, consistency_agreed"
+    " consistency_samples, consistency_agreed, ensemble_calls, ensemble_cost_usd,"                 \
+    " ensemble_savings_usd"
 #define SA_ADD(T, c) " " c " = " T "." c " + EXCLUDED." c
-#define SA_SET(T)                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                           \
-    SA_ADD(T, "attempts")                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                   \
-    "," SA_ADD(T,                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                           \
-               "successes") "," SA_ADD(T,                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                   \
-                                       "errors_connect") "," SA_ADD(T,                                                                                                                                                                                                                                                                                                                                                                                                                                                                                      \
-                                                                    "errors_timeout") "," SA_ADD(T,                                                                                                                                                                                                                                                                                                                                                                                                                                                         \
-                                                                                                 "errors_rate_limit") "," SA_ADD(T,                                                                                                                                                                                                                                                                                                                                                                                                                         \
-                                                                                                                                 "errors_server") "," SA_ADD(T, "errors_bad_response") "," SA_ADD(T, "errors_other") ","                                                                                                                                                                                                                                                                                                                                    \
-                                                                                                                                                                                                                     " latency = lathist_merge(" T                                                                                                                                                                                                                                                                                                          \
-                                                                                                                                                                                                                     ".latency, EXCLUDED.latency),"                                                                                                                                                                                                                                                                                                         \
-                                                                                                                                                                                                                     " ttft = lathist_merge(" T ".ttft, EXCLUDED.ttft)," SA_ADD(T,                                                                                                                                                                                                                                                                          \
-                                                                                                                                                                                                                                                                                "output_tokens") "," SA_ADD(T,                                                                                                                                                                                                                                              \
-                                                                                                                                                                                                                                                                                                            "genera"                                                                                                                                                                                                                                        \
-                                                                                                                                                                                                                                                                                                            "tion_"                                                                                                                                                                                                                                         \
-                                                                                                                                                                                                                                                                                                            "us") "," SA_ADD(T,                                                                                                                                                                                                                             \
-                                                                                                                                                                                                                                                                                                                             "requests") "," SA_ADD(T,                                                                                                                                                                                                      \
-                                                                                                                                                                                                                                                                                                                                                    "requests_ok") "," SA_ADD(T,                                                                                                                                                                            \
-                                                                                                                                                                                                                                                                                                                                                                              "fallbacks") "," SA_ADD(T, "prompt_tokens") "," SA_ADD(T, "completion_"                                                                                                       \
-                                                                                                                                                                                                                                                                                                                                                                                                                                        "tokens") "," SA_ADD(T, "cost_usd") "," SA_ADD(T, "breaker_opened") "," SA_ADD(T,                                   \
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                       "consistency_samples") "," SA_ADD(T, \
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                         "consistency_agreed")
+/* Kept by hand: clang-format cannot lay out this concatenation readably. */
+// clang-format off
+#define SA_SET(T)                                                                                  \
+    SA_ADD(T, "attempts") "," SA_ADD(T, "successes") "," SA_ADD(T, "errors_connect") ","          \
+    SA_ADD(T, "errors_timeout") "," SA_ADD(T, "errors_rate_limit") ","                             \
+    SA_ADD(T, "errors_server") "," SA_ADD(T, "errors_bad_response") ","                            \
+    SA_ADD(T, "errors_other") ","                                                                  \
+    " latency = lathist_merge(" T ".latency, EXCLUDED.latency),"                                   \
+    " ttft = lathist_merge(" T ".ttft, EXCLUDED.ttft),"                                            \
+    SA_ADD(T, "output_tokens") "," SA_ADD(T, "generation_us") "," SA_ADD(T, "requests") ","       \
+    SA_ADD(T, "requests_ok") "," SA_ADD(T, "fallbacks") "," SA_ADD(T, "prompt_tokens") ","        \
+    SA_ADD(T, "completion_tokens") "," SA_ADD(T, "cost_usd") "," SA_ADD(T, "breaker_opened") ","  \
+    SA_ADD(T, "consistency_samples") "," SA_ADD(T, "consistency_agreed") ","                       \
+    SA_ADD(T, "ensemble_calls") "," SA_ADD(T, "ensemble_cost_usd") ","                             \
+    SA_ADD(T, "ensemble_savings_usd")
+// clang-format on
 #define SA_SUMS                                                                                    \
     "sum(attempts), sum(successes), sum(errors_connect), sum(errors_timeout),"                     \
     " sum(errors_rate_limit), sum(errors_server), sum(errors_bad_response), sum(errors_other),"    \
     " lathist_sum(latency), lathist_sum(ttft), sum(output_tokens), sum(generation_us),"            \
     " sum(requests), sum(requests_ok), sum(fallbacks), sum(prompt_tokens),"                        \
     " sum(completion_tokens), sum(cost_usd), sum(breaker_opened), sum(consistency_samples),"       \
-    " sum(consistency_agreed)"
+    " sum(consistency_agreed), sum(ensemble_calls), sum(ensemble_cost_usd),"                       \
+    " sum(ensemble_savings_usd)"
 #define SA_HOUR "date_trunc('hour', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
 #define SA_COST_SQL(col)                                                                           \
     "SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, " col " AS grp,"                  \
@@ -77,7 +74,8 @@ const store_stmt_t store_analytics_stmts[] = {
      " errors_other bigint, latency jsonb, ttft jsonb, output_tokens bigint, generation_us bigint,"
      " requests bigint, requests_ok bigint, fallbacks bigint, prompt_tokens bigint,"
      " completion_tokens bigint, cost_usd float8, breaker_opened bigint,"
-     " consistency_samples bigint, consistency_agreed bigint)"
+     " consistency_samples bigint, consistency_agreed bigint, ensemble_calls bigint,"
+     " ensemble_cost_usd float8, ensemble_savings_usd float8)"
      " GROUP BY m, p, mo, r ORDER BY m, p, mo, r"
      " ON CONFLICT (ts, provider, model, route) DO UPDATE SET" SA_SET("metrics_minute"),
      1},
@@ -149,10 +147,14 @@ const store_stmt_t store_analytics_stmts[] = {
      "SELECT coalesce(m.provider, x.provider) AS provider, coalesce(m.name, x.model) AS model,"
      " coalesce(m.quality, 0) AS quality, coalesce(x.samples, 0) AS samples,"
      " coalesce(x.agreed, 0) AS agreed, coalesce(x.ok, 0) AS ok, coalesce(x.results, 0) AS results,"
-     " coalesce(x.attempts, 0) AS attempts FROM models m FULL JOIN"
+     " coalesce(x.attempts, 0) AS attempts, coalesce(x.ens_calls, 0) AS ens_calls,"
+     " coalesce(x.ens_cost, 0) AS ens_cost, coalesce(x.ens_saved, 0) AS ens_saved"
+     " FROM models m FULL JOIN"
      " (SELECT provider, model, sum(consistency_samples) AS samples,"
      " sum(consistency_agreed) AS agreed, sum(successes) AS ok,"
-     " sum(attempts - errors_other) AS results, sum(attempts) AS attempts"
+     " sum(attempts - errors_other) AS results, sum(attempts) AS attempts,"
+     " sum(ensemble_calls) AS ens_calls, sum(ensemble_cost_usd) AS ens_cost,"
+     " sum(ensemble_savings_usd) AS ens_saved"
      " FROM metrics_all WHERE" SA_WINDOW " AND provider <> '' GROUP BY provider, model) x"
      " ON x.provider = m.provider AND x.model = m.name ORDER BY 1, 2",
      2},
@@ -267,6 +269,7 @@ int store_analytics_check(const Llmgw__V1__ReportUsageRequest *r, int64_t now_un
             {m->breaker_opened, "breaker_opened"},
             {m->consistency_samples, "consistency_samples"},
             {m->consistency_agreed, "consistency_agreed"},
+            {m->ensemble_calls, "ensemble_calls"},
         };
         for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++)
             if (sa_check_count(counts[k].v, i, counts[k].name, err, errlen) < 0)
@@ -274,6 +277,29 @@ int store_analytics_check(const Llmgw__V1__ReportUsageRequest *r, int64_t now_un
         if (!isfinite(m->cost_usd) || m->cost_usd < 0 || m->cost_usd > 1e12) {
             snprintf(err, errlen, "metrics[%zu].cost_usd: expected a finite number >= 0", i);
             return -1;
+        }
+        /* Ensemble amounts: what the calls paid and what they saved (an
+         * estimate, never negative: docs/ensembles.md, "Savings"). A saving
+         * without a call, or one past a million dollars a call, is a node's
+         * bug or a forgery, not a figure to merge. */
+        const struct {
+            double v;
+            const char *name;
+        } ens[] = {{m->ensemble_cost_usd, "ensemble_cost_usd"},
+                   {m->ensemble_savings_usd, "ensemble_savings_usd"}};
+        for (size_t k = 0; k < 2; k++) {
+            if (!isfinite(ens[k].v) || ens[k].v < 0 || ens[k].v > 1e12) {
+                snprintf(err, errlen, "metrics[%zu].%s: expected a finite number >= 0", i,
+                         ens[k].name);
+                return -1;
+            }
+            if (ens[k].v > 1e6 * (double)m->ensemble_calls) {
+                snprintf(err, errlen,
+                         "metrics[%zu].%s: %.2f for %" PRId64
+                         " ensemble calls, expected at most $1000000 a call",
+                         i, ens[k].name, ens[k].v, m->ensemble_calls);
+                return -1;
+            }
         }
         if (sa_check_hist(m->latency, i, "latency", err, errlen) < 0 ||
             sa_check_hist(m->ttft, i, "ttft", err, errlen) < 0)
@@ -352,7 +378,8 @@ static int sa_merge_json(const Llmgw__V1__ReportUsageRequest *r, char **metrics,
                     {"completion_tokens", m->completion_tokens},
                     {"breaker_opened", m->breaker_opened},
                     {"consistency_samples", m->consistency_samples},
-                    {"consistency_agreed", m->consistency_agreed}};
+                    {"consistency_agreed", m->consistency_agreed},
+                    {"ensemble_calls", m->ensemble_calls}};
         for (size_t k = 0; k < sizeof(ints) / sizeof(ints[0]); k++)
             if (sa_set(o, ints[k].k, json_integer((json_int_t)ints[k].v)) < 0)
                 goto out;
@@ -360,6 +387,8 @@ static int sa_merge_json(const Llmgw__V1__ReportUsageRequest *r, char **metrics,
             sa_set(o, "mo", json_string(m->model)) < 0 ||
             sa_set(o, "r", json_string(m->route)) < 0 ||
             sa_set(o, "cost_usd", json_real(m->cost_usd)) < 0 ||
+            sa_set(o, "ensemble_cost_usd", json_real(m->ensemble_cost_usd)) < 0 ||
+            sa_set(o, "ensemble_savings_usd", json_real(m->ensemble_savings_usd)) < 0 ||
             sa_set(o, "latency", sa_hist_json(m->latency)) < 0 ||
             sa_set(o, "ttft", sa_hist_json(m->ttft)) < 0)
             goto out;
@@ -948,6 +977,12 @@ int store_analytics_quality(PGconn *c, int64_t since, int64_t until,
         int64_t results = sa_int(r, i, "results");
         q->success_rate = results > 0 ? (double)sa_int(r, i, "ok") / (double)results : 1.0;
         q->attempts = sa_int(r, i, "attempts");
+        q->ensemble_calls = sa_int(r, i, "ens_calls");
+        q->ensemble_cost_usd = sa_num(r, i, "ens_cost");
+        q->ensemble_savings_usd = sa_num(r, i, "ens_saved");
+        out->ensemble_calls += q->ensemble_calls;
+        out->ensemble_cost_usd += q->ensemble_cost_usd;
+        out->ensemble_savings_usd += q->ensemble_savings_usd;
     }
     rc = 0;
 out:

@@ -56,7 +56,7 @@ struct sim_http {
     uint64_t seed;
     int64_t started_unix;
     atomic_bool stopping;
-    int stop_fd; /* an eventfd, readable once stopping: every wait polls it */
+    int stop_fd;                  /* an eventfd, readable once stopping: every wait polls it */
     atomic_uint_fast64_t next_id; /* chatcmpl-sim-<n> */
     atomic_uint_fast64_t draws;   /* error-rate PRNG position */
 };
@@ -746,7 +746,8 @@ static sim_route_t route_of(const char *method, const char *url)
         return ROUTE_COMPLETIONS;
     if (strcmp(method, "POST") == 0 && strcmp(url, "/v1/embeddings") == 0)
         return ROUTE_EMBED;
-    if (strcmp(method, "GET") == 0 && strcmp(url, "/v1/models") == 0)
+    if (strcmp(method, "GET") == 0 &&
+        (strcmp(url, "/v1/models") == 0 || strcmp(url, "/openai/models") == 0))
         return ROUTE_MODELS;
     return ROUTE_NOT_FOUND;
 }
@@ -786,6 +787,12 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     if (req->too_large)
         return queue_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
                            "request body: larger than 8388608 bytes", NULL);
+    /* Azure OpenAI answers every /openai/ path without an api-version query
+     * with 404 "Resource not found", so a gateway that forgets it fails here
+     * as it would there. */
+    if (strncmp(req->url, "/openai/", 8) == 0 &&
+        !MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "api-version"))
+        return queue_error(conn, MHD_HTTP_NOT_FOUND, "Resource not found", NULL);
     switch (req->route) {
     case ROUTE_CHAT:
         return handle_chat(h, conn, req);

@@ -67,8 +67,9 @@ static const char *const provider_fields[] = {
     "preset", "auth_style", "wire_format", "api_version", "quirks",
     "region", NULL};
 static const char *const quirks_fields[] = {
-    "stream_options", "tools",       "json_mode",        "vision",      "max_tokens_default",
-    "chat_path",      "drop_fields", "max_tokens_field", "completions", NULL};
+    "stream_options",     "tools",       "json_mode",   "vision",
+    "max_tokens_default", "chat_path",   "drop_fields", "max_tokens_field",
+    "completions",        "models_path", NULL};
 static const char *const model_fields[] = {
     "name",      "input_cost_per_mtok", "output_cost_per_mtok",      "quality", "tools", "vision",
     "json_mode", "context_window",      "typical_completion_tokens", NULL};
@@ -209,7 +210,8 @@ static int load_health(loader_t *ld, json_t *jp, const char *path, table_provide
     char sub[160];
     json_t *h;
     json_int_t interval = 15000, timeout = 2000, downs = 2;
-    p->health_path = "/models";
+    /* NULL until the quirks are read: the default is the model listing. */
+    p->health_path = NULL;
     if (loader_read_opt_object(ld, jp, path, "health", health_fields, sub, sizeof(sub), &h) != 0)
         return -1;
     if (h != NULL) {
@@ -418,6 +420,15 @@ static int load_wire(loader_t *ld, json_t *jp, const char *path, table_provider_
         return loader_fail(ld, "%s.chat_path: expected a path starting with '/'", sub);
     if (s != NULL && (qk->chat_path = loader_strdup(ld->t, s)) == NULL)
         return loader_fail(ld, "table: out of memory");
+    if (loader_read_opt_string(ld, q, sub, "models_path", &s) != 0)
+        return -1;
+    if (s != NULL && (s[0] != '/' || loader_has_control(s) || strchr(s, ' ') != NULL))
+        return loader_fail(ld, "%s.models_path: expected a path starting with '/'", sub);
+    qk->models_path = s != NULL ? loader_strdup(ld->t, s) : "/models";
+    if (qk->models_path == NULL)
+        return loader_fail(ld, "table: out of memory");
+    if (p->health_path == NULL)
+        p->health_path = qk->models_path;
     json_t *drop;
     if (loader_read_array(ld, q, sub, "drop_fields", false, &drop) != 0)
         return -1;

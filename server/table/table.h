@@ -71,6 +71,10 @@ typedef struct {
     bool vision;                    /* accepts image content parts (default true) */
     int max_tokens_default;         /* sent when a request has no max_tokens; 0 none */
     const char *chat_path;          /* overrides the wire format's; "{model}" is replaced */
+    /* The model listing under base_url (default "/models"): discovery reads it
+     * and it is the health probe's path unless health.path says otherwise.
+     * Azure OpenAI lists at /openai/models, not /models (which is a 404). */
+    const char *models_path;
     const char *const *drop_fields; /* top-level request fields it rejects */
     size_t n_drop_fields;
     /* The name it takes the completion limit under: "max_tokens" (default)

@@ -289,10 +289,10 @@ grep "^not ok" "$T/rpc.out" >&2 || true
 # What the data calls for: r-mix over b/slow ($30 000 per Mtok) and a/fast
 # ($10 000), both providers without a failed request this month, so the
 # cost strategy would have saved what b/slow cost beyond a/fast's price
-# (a suggestion); r-fb's two deployments cost the same (none); provider c is
+# (a suggestion); r-fb's two deployments cost the same (none); provider off is
 # disabled and remote (✗).
 check "route r-mix" "$BIN/llmgw" route add r-mix --deployment b/slow,priority=0 --deployment a/fast,priority=1
-check "provider add c (disabled)" "$BIN/llmgw" provider add c --base-url http://198.51.100.7/v1 --enabled false
+check "provider add off (disabled)" "$BIN/llmgw" provider add off --base-url http://198.51.100.7/v1 --enabled false
 LANG=C.UTF-8 LC_ALL= "$BIN/llmgw" top --once --since 3h >"$T/top.txt" 2>"$T/err" &&
   pass "top --once prints a snapshot" || { fail "top --once prints a snapshot"; cat "$T/err" >&2; }
 "$BIN/llmgw" top --since 3h | cat >"$T/top2.txt" && grep -q "^== Optimization ==" "$T/top2.txt" &&
@@ -308,11 +308,11 @@ ver=$(psql_q "SELECT max(version) FROM routing_table_versions")
 grep -q "^3 providers: 2 available (enabled), 2 local, 1 remote; 2 data plane node(s), table v$ver$" "$T/top.txt" &&
   grep -Eq "^a +local +✓ +2 +$req_a +$req_a requests this month, none failed +http://127.0.0.1:" "$T/top.txt" &&
   grep -Eq "^b +local +✓ +1 +$req_b +$req_b requests this month, none failed" "$T/top.txt" &&
-  grep -Eq "^c +remote +✗ +0 +0 +disabled: left out of the routing table +http://198.51.100.7/v1$" "$T/top.txt" &&
-  pass "registry: a ✓ ($req_a requests), b ✓ ($req_b), c ✗ disabled; table v$ver on 2 nodes" ||
+  grep -Eq "^off +remote +✗ +0 +0 +disabled: left out of the routing table +http://198.51.100.7/v1$" "$T/top.txt" &&
+  pass "registry: a ✓ ($req_a requests), b ✓ ($req_b), off ✗ disabled; table v$ver on 2 nodes" ||
   { fail "registry panel figures"; cat "$T/top.txt" >&2; }
 LANG=C "$BIN/llmgw" top --once --since 3h >"$T/top-ascii.txt" &&
-  grep -Eq "^c +remote +XX +0 " "$T/top-ascii.txt" && grep -Eq "^a +local +ok " "$T/top-ascii.txt" &&
+  grep -Eq "^off +remote +XX +0 " "$T/top-ascii.txt" && grep -Eq "^a +local +ok " "$T/top-ascii.txt" &&
   pass "registry: ASCII status outside a UTF-8 locale" || { fail "ASCII status"; cat "$T/top-ascii.txt" >&2; }
 # Routing Intelligence: r-fb's strategy, its configured first choice and what was picked.
 fbk=$(dec "route = 'r-fb' AND reason = 'fallback'")
@@ -518,6 +518,94 @@ c.Quality({since}, md, (e, r) => {
   process.exit(n === 2 && ok ? 0 : 1);
 });' "127.0.0.1:$CP_PORT" "$LLMGW_ADMIN_TOKEN" "$SRC/proto" "$SINCE" 2>"$T/err" &&
   pass "Quality answers the consistency of each model" || { fail "Quality consistency"; cat "$T/err" >&2; }
+# --- ensemble savings reach the fleet's figures (docs/ensembles.md, "Savings") --------------
+# A third provider c/slowest (3 s, $50 000 per million tokens in and out), so
+# a vote decided by the two fast members stops it long before it answers.
+"$BIN/llmgw-sim" --listen 127.0.0.1:0 --port-file "$T/c.port" --name c --models slowest \
+  --latency-ms 3000 >"$T/c.log" 2>&1 &
+PIDS+=($!)
+wait_file "$T/c.port"
+check "provider add c" "$BIN/llmgw" provider add c --base-url "http://127.0.0.1:$(cat "$T/c.port")/v1"
+check "model add c/slowest" "$BIN/llmgw" model add c/slowest --input-cost 50000 --output-cost 50000
+wait_sql "SELECT count(*) FROM dataplane_nodes WHERE acked_version = (SELECT max(version) FROM routing_table_versions)" 2 ||
+  fail "both nodes ACK the table with c/slowest"
+ensemble() { # ensemble OUT CONFIG: POST /v1/ensembles on dp2, prints the HTTP status
+  curl -s -o "$1" -w '%{http_code}' "http://127.0.0.1:$dp2_HTTP/v1/ensembles" \
+    -H "authorization: Bearer $KEY2" -H 'content-type: application/json' \
+    -d "{\"request\": {\"messages\": [{\"role\": \"user\", \"content\": \"hello savings\"}]}, \"config\": $2}"
+}
+# Cascade, most expensive listed first: a/fast (cheapest) answers and is
+# accepted; b/slow and c/slowest are never reached.
+code=$(ensemble "$T/ens-cascade.json" '{"method": "cascade", "members": ["c/slowest", "b/slow", "a/fast"]}')
+[ "$code" = 200 ] && python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); s=[m["state"] for m in a["members"]]; sys.exit(s != ["skipped", "skipped", "ok"])' "$T/ens-cascade.json" &&
+  pass "a cascade answers from a/fast, b/slow and c/slowest skipped" || { fail "cascade ($code)"; cat "$T/ens-cascade.json" >&2; }
+# Voting: a/fast and r-fast (also a/fast) agree at once; c/slowest is stopped.
+code=$(ensemble "$T/ens-vote.json" '{"method": "voting", "members": ["a/fast", "r-fast", "c/slowest"]}')
+[ "$code" = 200 ] && python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); sys.exit(not (a["analysis"]["stopped_early"] and a["members"][2]["state"] == "cancelled"))' "$T/ens-vote.json" &&
+  pass "a vote decided by two members stops c/slowest early" || { fail "vote stops early ($code)"; cat "$T/ens-vote.json" >&2; }
+# Consensus runs every member to completion: a call, a cost, nothing saved.
+code=$(ensemble "$T/ens-consensus.json" '{"method": "consensus", "members": ["a/fast", "b/slow"]}')
+[ "$code" = 200 ] && pass "a consensus of a/fast and b/slow answers" || { fail "consensus ($code)"; cat "$T/ens-consensus.json" >&2; }
+# The expected figures, from the answers and the prices alone: every member
+# not run to completion (skipped, stopped) priced for the chosen answer's
+# tokens; the earlier voting call ($T/ens.json) ran both members.
+python3 - "$T/expect.json" "$T/ens.json" "$T/ens-cascade.json" "$T/ens-vote.json" "$T/ens-consensus.json" <<'PY'
+import json, sys
+price = {"a/fast": 10000, "r-fast": 10000, "b/slow": 30000, "c/slowest": 50000}  # $/mtok, in = out
+want = {"calls": 0, "cost": 0.0, "savings": 0.0, "models": {}}
+for f in sys.argv[2:]:
+    a = json.load(open(f))
+    u = a["usage"]
+    chosen = a["members"][a["analysis"]["chosen_member"]]
+    saved = sum((u["prompt_tokens"] + u["completion_tokens"]) * price[m["member"]] / 1e6
+                for m in a["members"] if m["state"] in ("skipped", "cancelled"))
+    cost = a["analysis"]["total_cost_usd"]
+    dep = want["models"].setdefault(chosen["provider"] + "/" + chosen["model"], {"calls": 0, "cost": 0.0, "savings": 0.0})
+    for d in (want, dep):
+        d["calls"] += 1
+        d["cost"] += cost
+        d["savings"] += saved
+json.dump(want, open(sys.argv[1], "w"))
+PY
+ENS_CALLS=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["calls"])' "$T/expect.json")
+ENS_SAVED=$(python3 -c 'import json,sys; print("%.6f" % json.load(open(sys.argv[1]))["savings"])' "$T/expect.json")
+wait_sql "SELECT coalesce(sum(ensemble_calls), 0) FROM metrics_all" "$ENS_CALLS" &&
+  [ "$(psql_q "SELECT round(sum(ensemble_savings_usd)::numeric, 6) FROM metrics_all")" = "$ENS_SAVED" ] &&
+  pass "$ENS_CALLS ensemble calls merged with \$$ENS_SAVED estimated savings" ||
+  { fail "ensemble savings merged (want $ENS_CALLS calls, \$$ENS_SAVED)"; psql_q "SELECT grain, ts, provider, model, ensemble_calls, ensemble_cost_usd, ensemble_savings_usd FROM metrics_all WHERE ensemble_calls > 0" >&2; }
+# This control plane rolls every past minute up (clock two minutes ahead):
+# the ensemble figures end in metrics_hour, summed like every counter.
+wait_sql "SELECT coalesce(sum(ensemble_calls), 0) FROM metrics_minute" 0 &&
+  [ "$(psql_q "SELECT sum(ensemble_calls) FROM metrics_hour")" = "$ENS_CALLS" ] &&
+  [ "$(psql_q "SELECT round(sum(ensemble_savings_usd)::numeric, 6) FROM metrics_hour")" = "$ENS_SAVED" ] &&
+  pass "the ensemble figures are rolled up into metrics_hour intact" || fail "ensemble figures rolled up"
+NODE_PATH=$SRC/tests/interop/node_modules node "$SRC/tests/integration/ensemble_savings_rpc.js" \
+  "127.0.0.1:$CP_PORT" "$LLMGW_ADMIN_TOKEN" "$SRC/proto" "$SINCE" "$T/expect.json" >"$T/savings.out" 2>&1 &&
+  pass "Quality reports ensemble calls, cost and savings to the cent; forged savings refused naming the field" ||
+  fail "Quality ensemble savings / forged snapshots"
+sed 's/^/  /' "$T/savings.out"
+[ "$(psql_q "SELECT count(*) FROM usage_events WHERE request_id LIKE 'forged-%'")" = 0 ] &&
+  [ "$(psql_q "SELECT sum(ensemble_calls) FROM metrics_all")" = "$ENS_CALLS" ] &&
+  pass "the forged batches stored nothing" || fail "the forged batches stored nothing"
+# llmgw top's Optimization panel: the ensembles' savings as the merged snapshots hold them.
+"$BIN/llmgw" top --once --since 3h >"$T/top3.txt" 2>"$T/err" &&
+  python3 - "$T/top3.txt" "$(psql_q "SELECT sum(ensemble_savings_usd) FROM metrics_all")" \
+    "$(psql_q "SELECT sum(ensemble_cost_usd) FROM metrics_all")" "$ENS_CALLS" <<'PY' &&
+import sys
+top, saved, paid, calls = open(sys.argv[1]).read().splitlines(), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+def usd(x):  # the console's usd(): toPrecision(2) below a cent, whole dollars from $100
+    if 0 < x < 0.01:
+        m, e = ("%.1e" % x).split("e")
+        return "$0." + "0" * (-int(e) - 1) + m.replace(".", "")
+    return "$" + ("%.0f" % x if x >= 100 else "%.2f" % x)
+want = ("ensemble savings (window, est.): %s over %d ensemble call%s (paid %s; vs. running every member to completion)"
+        % (usd(saved), calls, "" if calls == 1 else "s", usd(paid)))
+if want not in top:
+    print("no line " + want, *top, sep="\n", file=sys.stderr)
+    sys.exit(1)
+PY
+  pass "top: ensemble savings over $ENS_CALLS calls as metrics_all holds them" ||
+  { fail "top: ensemble savings"; cat "$T/err" >&2; }
 # --- percentiles of the fleet come from merged histograms --------------------------------
 # Two node ids report one minute of one deployment through ReportUsage: dp1
 # saw 900 attempts at 10 ms, dp2 100 at 500 ms. The merged histogram's p50

@@ -58,7 +58,7 @@ cat >"$WORK/table.json" <<EOF
    {"name": "oai", "preset": "openai", "base_url": "$SIM/v1", "api_key": "k", $ECHO, $M},
    {"name": "groq", "preset": "groq", "base_url": "$SIM/v1", "api_key": "k", $ECHO, $M},
    {"name": "az", "preset": "azure", "base_url": "$SIM", "api_key": "k",
-    "api_version": "2024-06-01", $ECHO, $M},
+    "api_version": "2024-06-01", "health": {"interval_ms": 200}, $ECHO, $M},
    {"name": "claude", "preset": "anthropic", "base_url": "$SIM/v1", "api_key": "k",
     "models": [{"name": "claude-x"}]},
    {"name": "claude-echo", "preset": "anthropic", "base_url": "$SIM/v1", "api_key": "k", $ECHO,
@@ -196,6 +196,23 @@ expect_jq '.object == "list" and (.data[0].embedding | length) > 0' "azure embed
 req "/v1/chat/completions?api-version=2024-10-21" "{\"model\":\"sim-echo/gpt-4o-mini\",\"messages\":[$U]}"
 expect_upstream 'api-version=- ' "not azure: no api-version upstream"
 [ "$(header llmgw-warning)" = "api-version ignored for sim-echo" ] || fail "not azure: llmgw-warning is '$(header llmgw-warning)'"
+pass
+
+# The preset's health probe: Azure lists at /openai/models and answers 404 without the
+# api-version query, so a probe of /models (or without the query) marks it down.
+az_health() {
+    curl -sS --max-time 5 -H "Authorization: Bearer $API_KEY" "$BASE/v1/providers" |
+        jq -r '.data[] | select(.name == "az") | "\(.health.state) \(.health.reason)"'
+}
+for _ in $(seq 1 50); do
+    case $(az_health) in healthy*) break ;; esac
+    sleep 0.1
+done
+sleep 0.5 # two more probes
+case $(az_health) in
+healthy*) ;;
+*) fail "azure: the preset's health probe: az is '$(az_health)'" ;;
+esac
 pass
 
 # --- dropped with a warning header -------------------------------------------------------

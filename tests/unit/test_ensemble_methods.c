@@ -363,6 +363,49 @@ static void test_consistency_scores_agreement_per_deployment(void **state)
     consistency_free(c);
 }
 
+/* Doubles within eps, printing both sides (cmocka's float assert is float). */
+static void assert_near(double got, double want, double eps)
+{
+    if (!(fabs(got - want) <= eps))
+        fail_msg("got %.12g, want %.12g (within %g)", got, want, eps);
+}
+
+/* Savings: only members not run to completion count, each priced at its
+ * own prices for the chosen answer's tokens. */
+static void test_savings_price_the_members_not_completed(void **state)
+{
+    (void)state;
+    /* A cascade of three: the $1/$2 stage answered, the $3/$6 and $10/$30
+     * stages were never reached. Chosen answer: 1000 prompt, 500 completion
+     * tokens. */
+    ensm_member_cost_t m[3] = {{1, 2, true}, {3, 6, false}, {10, 30, false}};
+    double want = (1000 * 3.0 + 500 * 6.0) / 1e6 + (1000 * 10.0 + 500 * 30.0) / 1e6;
+    assert_near(ensm_savings_usd(m, 3, 1000, 500), want, 1e-12);
+    assert_near(ensm_savings_usd(m, 3, 1000, 500), 0.031, 1e-12);
+    /* Every member completed (a vote that did not stop early): nothing saved. */
+    m[1].completed = m[2].completed = true;
+    assert_near(ensm_savings_usd(m, 3, 1000, 500), 0, 0);
+    /* A failed member counts as completed; a stopped one does not. */
+    m[2].completed = false;
+    assert_near(ensm_savings_usd(m, 3, 2000000, 0), 20, 1e-9);
+    assert_near(ensm_savings_usd(m, 0, 1000, 500), 0, 0);
+}
+
+static void test_savings_ignore_bad_prices_and_tokens(void **state)
+{
+    (void)state;
+    ensm_member_cost_t m[4] = {
+        {NAN, 5, false}, {-3, INFINITY, false}, {1e308, 1e308, false}, {2, 4, false}};
+    /* Negative tokens count as 0; NaN and negative prices as 0. */
+    assert_near(ensm_savings_usd(m, 2, -5, 1000000), 5, 1e-12);
+    assert_near(ensm_savings_usd(m, 2, 1000000, -1), 0, 0);
+    /* A sum that would overflow gives no estimate rather than inf. */
+    double v = ensm_savings_usd(m, 4, INT64_MAX, INT64_MAX);
+    assert_true(isfinite(v));
+    assert_near(v, 0, 0);
+    assert_near(ensm_savings_usd(m + 3, 1, 500000, 250000), 2.0, 1e-12);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -385,6 +428,8 @@ int main(void)
         cmocka_unit_test(test_judge_answers_are_parsed_robustly),
         cmocka_unit_test(test_json_schema_subset_accepts_and_rejects),
         cmocka_unit_test(test_consistency_scores_agreement_per_deployment),
+        cmocka_unit_test(test_savings_price_the_members_not_completed),
+        cmocka_unit_test(test_savings_ignore_bad_prices_and_tokens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -143,6 +143,36 @@ static void test_store_analytics_check_histograms_and_decisions(void **state)
     refused(&b, "metrics[0].decisions[0].reason: expected printable UTF-8 text");
 }
 
+static void test_store_analytics_check_ensemble_amounts(void **state)
+{
+    batch_t b;
+    char err[256] = "";
+    batch_init(&b);
+    b.snap[0].ensemble_calls = 3;
+    b.snap[0].ensemble_cost_usd = 1.5;
+    b.snap[0].ensemble_savings_usd = 4.25;
+    assert_int_equal(store_analytics_check(&b.req, NOW, err, sizeof(err)), 0);
+    b.snap[0].ensemble_savings_usd = -0.01;
+    refused(&b, "metrics[0].ensemble_savings_usd: expected a finite number >= 0");
+    b.snap[0].ensemble_savings_usd = NAN;
+    refused(&b, "metrics[0].ensemble_savings_usd: expected a finite number >= 0");
+    b.snap[0].ensemble_savings_usd = 1e13;
+    refused(&b, "metrics[0].ensemble_savings_usd: expected a finite number >= 0");
+    b.snap[0].ensemble_savings_usd = 3000001; /* absurd for 3 calls */
+    refused(&b, "metrics[0].ensemble_savings_usd: 3000001.00 for 3 ensemble calls, expected at "
+                "most $1000000 a call");
+    batch_init(&b);
+    b.snap[1].ensemble_savings_usd = 0.5; /* savings without a call */
+    refused(&b, "metrics[1].ensemble_savings_usd: 0.50 for 0 ensemble calls, expected at most "
+                "$1000000 a call");
+    batch_init(&b);
+    b.snap[1].ensemble_cost_usd = -INFINITY;
+    refused(&b, "metrics[1].ensemble_cost_usd: expected a finite number >= 0");
+    batch_init(&b);
+    b.snap[0].ensemble_calls = -2;
+    refused(&b, "metrics[0].ensemble_calls: expected an integer >= 0");
+}
+
 static void test_store_analytics_check_bounds_the_snapshot_count(void **state)
 {
     batch_t b;
@@ -157,6 +187,7 @@ int main(void)
         cmocka_unit_test(test_store_analytics_check_accepts_a_valid_batch),
         cmocka_unit_test(test_store_analytics_check_names_the_bad_field),
         cmocka_unit_test(test_store_analytics_check_histograms_and_decisions),
+        cmocka_unit_test(test_store_analytics_check_ensemble_amounts),
         cmocka_unit_test(test_store_analytics_check_bounds_the_snapshot_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,6 +29,7 @@ static void test_table_routing_defaults(void **state)
     const table_provider_t *p = table_find_provider(t, "p");
     assert_false(p->discover);
     assert_string_equal(p->health_path, "/models");
+    assert_string_equal(p->quirks.models_path, "/models");
     assert_int_equal(p->health_interval_ms, 15000);
     assert_int_equal(p->health_timeout_ms, 2000);
     assert_int_equal(p->health_failures_to_down, 2);
@@ -91,6 +92,27 @@ static void test_table_routing_fields_load(void **state)
     "\"m\"}]}], \"routes\": [{\"name\": \"r\", " extra                                             \
     " \"deployments\": [{\"provider\": \"p\", \"model\": \"m\"}]}]}"
 
+/* The probe follows the model listing unless health.path says otherwise; the
+ * azure preset lists at /openai/models (Azure answers /models with 404). */
+static void test_table_routing_health_path_follows_models_path(void **state)
+{
+    char err[256];
+    table_t *t = load("{\"providers\": [{\"name\": \"az\", \"preset\": \"azure\", \"base_url\": "
+                      "\"https://r.openai.azure.com\", \"api_key\": \"k\", \"models\": [{\"name\": "
+                      "\"d\"}]}, {\"name\": \"q\", \"base_url\": \"http://x\", \"quirks\": "
+                      "{\"models_path\": \"/api/tags\"}, \"health\": {\"path\": \"/ping\"}, "
+                      "\"models\": [{\"name\": \"m\"}]}]}",
+                      err, sizeof(err));
+    assert_non_null(t);
+    const table_provider_t *az = table_find_provider(t, "az");
+    assert_string_equal(az->quirks.models_path, "/openai/models");
+    assert_string_equal(az->health_path, "/openai/models");
+    const table_provider_t *q = table_find_provider(t, "q");
+    assert_string_equal(q->quirks.models_path, "/api/tags");
+    assert_string_equal(q->health_path, "/ping");
+    table_unref(t);
+}
+
 static void test_table_routing_bad_fields_name_the_field(void **state)
 {
     static const struct {
@@ -101,6 +123,8 @@ static void test_table_routing_bad_fields_name_the_field(void **state)
         {PROV("\"health\": {\"path\": \"models\"},"),
          "providers[0].health.path: expected a path starting with '/'"},
         {PROV("\"health\": {\"interval\": 1},"), "providers[0].health.interval: unknown field"},
+        {PROV("\"quirks\": {\"models_path\": \"models\"},"),
+         "providers[0].quirks.models_path: expected a path starting with '/'"},
         {PROV("\"breaker\": {\"error_rate\": 0},"),
          "providers[0].breaker.error_rate: expected a number > 0 and <= 1"},
         {PROV("\"breaker\": {\"consecutive_failures\": 0},"),
@@ -130,6 +154,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_routing_defaults),
         cmocka_unit_test(test_table_routing_fields_load),
+        cmocka_unit_test(test_table_routing_health_path_follows_models_path),
         cmocka_unit_test(test_table_routing_bad_fields_name_the_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

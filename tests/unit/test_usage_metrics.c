@@ -2,6 +2,7 @@
  * (minute, deployment, route); usage_metrics_take encodes them as
  * ReportUsageRequest.metrics (decoded back here) and empties the
  * accumulator; the entry bound drops and counts; NULL is a no-op. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -179,6 +180,38 @@ static void test_usage_metrics_consistency_and_long_names(void **state)
     usage_metrics_free(m);
 }
 
+/* Doubles within eps, printing both sides (cmocka's float assert is float). */
+static void assert_near(double got, double want, double eps)
+{
+    if (!(fabs(got - want) <= eps))
+        fail_msg("got %.12g, want %.12g (within %g)", got, want, eps);
+}
+
+static void test_usage_metrics_ensemble_calls_cost_and_savings(void **state)
+{
+    usage_metrics_t *m = usage_metrics_new();
+    assert_non_null(m);
+    usage_metrics_ensemble(m, "a", "fast", 0.25, 0.75);
+    usage_metrics_ensemble(m, "a", "fast", 0.5, 0);
+    /* Bad amounts count as 0; the call still counts. */
+    usage_metrics_ensemble(m, "a", "fast", -1, NAN);
+    usage_metrics_ensemble(m, "a", "fast", INFINITY, 1e10);
+    usage_metrics_ensemble(m, "b", "slow", 1, 2);
+    Llmgw__V1__ReportUsageRequest *r = take(m, 2);
+    const Llmgw__V1__MetricSnapshot *a = find(r, r->metrics[0]->minute_unix_ms, "a", "");
+    const Llmgw__V1__MetricSnapshot *b = find(r, r->metrics[0]->minute_unix_ms, "b", "");
+    assert_int_equal(a->ensemble_calls, 4);
+    assert_near(a->ensemble_cost_usd, 0.75, 1e-12);
+    assert_near(a->ensemble_savings_usd, 0.75, 1e-12);
+    assert_int_equal(b->ensemble_calls, 1);
+    assert_near(b->ensemble_cost_usd, 1, 1e-12);
+    assert_near(b->ensemble_savings_usd, 2, 1e-12);
+    assert_int_equal(a->requests, 0); /* an ensemble call is not a request of its own */
+    llmgw__v1__report_usage_request__free_unpacked(r, NULL);
+    usage_metrics_ensemble(NULL, "a", "fast", 1, 1);
+    usage_metrics_free(m);
+}
+
 static void test_usage_metrics_null_is_a_no_op(void **state)
 {
     usage_metrics_attempt_t a = {.provider = "a"};
@@ -200,6 +233,7 @@ int main(void)
         cmocka_unit_test(test_usage_metrics_accumulates_per_minute_and_deployment),
         cmocka_unit_test(test_usage_metrics_bound_drops_and_counts),
         cmocka_unit_test(test_usage_metrics_consistency_and_long_names),
+        cmocka_unit_test(test_usage_metrics_ensemble_calls_cost_and_savings),
         cmocka_unit_test(test_usage_metrics_null_is_a_no_op),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

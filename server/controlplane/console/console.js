@@ -621,7 +621,18 @@ function renderOptimization(d) {
     add("ensemble consistency (last 24 h)", sampled.map((m) => m.provider + "/" + m.model + " " + Number(m.consistency).toFixed(2) +
       " (" + m.consistency_samples + ")").join(", "));
   else if (q && (q.hidden || q.failed)) add("ensemble consistency", "Quality: " + q.reason);
-  add("ensemble savings", "not reported: ensemble calls are not broken out of usage yet");
+  /* Ensemble savings: the estimated cost of the members ensembles did not run
+   * to completion (cascade stages never reached, members a decided vote
+   * stopped), from the same Quality answer (docs/ensembles.md, "Savings"). */
+  if (!q) add("ensemble savings", "not reported: this control plane has no AnalyticsService Quality");
+  else if (q.hidden || q.failed) add("ensemble savings", "Quality: " + q.reason);
+  else {
+    const calls = Number(q.ensemble_calls || 0);
+    add("ensemble savings (last 24 h, est.)", calls
+      ? usd(Number(q.ensemble_savings_usd || 0)) + " over " + calls + " ensemble call" + (calls === 1 ? "" : "s") +
+        " (paid " + usd(Number(q.ensemble_cost_usd || 0)) + "; vs. running every member to completion)"
+      : "no ensemble calls in the last 24 hours");
+  }
   const ul = clear($("suggestions"));
   const sugg = suggestions(d);
   if (!sugg.length) ul.append(el("li", { class: "na", text: "none: nothing in this month's usage points at a cheaper equal choice" }));

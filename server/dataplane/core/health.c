@@ -19,6 +19,7 @@
 #include "arena.h"
 #include "clock.h"
 #include "log.h"
+#include "provider_quirks.h"
 
 #define HEALTH_MAX_PROVIDERS 1024
 #define HEALTH_HEADERS 8 /* auth/format headers an adapter adds */
@@ -38,7 +39,7 @@ typedef struct {
     health_kind_t kind;
     size_t prov; /* index into h->provs */
     int failures_to_down;
-    bool discover_too; /* the probe path is /models: the answer is the listing */
+    bool discover_too; /* the probe path is the model listing: the answer is the listing */
 } health_probe_t;
 
 struct health {
@@ -144,27 +145,40 @@ static void health_on_done(void *ud, const upstream_result_t *res)
 
 static const upstream_callbacks_t health_cb = {.on_done = health_on_done};
 
+/* Where p lists its models (the table's quirks.models_path). */
+static const char *health_models_path(const table_provider_t *p)
+{
+    return p->quirks.models_path ? p->quirks.models_path : "/models";
+}
+
+/* The probe's path: health.path, else the model listing. */
+static const char *health_probe_path(const table_provider_t *p)
+{
+    return p->health_path ? p->health_path : health_models_path(p);
+}
+
 /* One GET against provider p. Under mu. */
 static void health_submit(health_t *h, const table_provider_t *p, size_t idx, health_kind_t kind)
 {
-    const char *path = kind == HEALTH_PROBE ? p->health_path : "/models";
+    const char *models = health_models_path(p);
+    const char *path = kind == HEALTH_PROBE ? health_probe_path(p) : models;
     arena_t *a = arena_new(0);
     health_probe_t *pr = calloc(1, sizeof(*pr));
     size_t cap = p->n_headers + HEALTH_HEADERS, n = 0;
     const char **headers = a ? arena_alloc(a, sizeof(char *) * cap) : NULL;
-    size_t url_len = strlen(p->base_url) + strlen(path) + 1;
-    char *url = a ? arena_alloc(a, url_len) : NULL;
+    /* As every other call to p: an Azure-style provider gets its api-version
+     * query (without it Azure answers 404 and the probe would mark it down). */
+    char *url = a ? provider_quirks_url(p, path, false, NULL, a) : NULL;
     const adapter_t *ad = adapter_for(p);
     if (!pr || !headers || !url || !ad || ad->auth_headers(p, a, headers, &n, cap) < 0)
         goto fail;
     for (size_t i = 0; i < p->n_headers && n < cap; i++)
         headers[n++] = p->headers[i];
-    snprintf(url, url_len, "%s%s", p->base_url, path);
     *pr = (health_probe_t){.h = h,
                            .kind = kind,
                            .prov = idx,
                            .failures_to_down = p->health_failures_to_down,
-                           .discover_too = kind == HEALTH_PROBE && strcmp(path, "/models") == 0};
+                           .discover_too = kind == HEALTH_PROBE && strcmp(path, models) == 0};
     upstream_spec_t spec = {.url = url,
                             .headers = headers,
                             .n_headers = n,
@@ -200,7 +214,8 @@ static void health_tick(health_t *h)
         size_t idx = health_prov_index(h, p->name);
         if (idx != SIZE_MAX && !h->stopping) {
             health_prov_t *s = &h->provs[idx];
-            bool separate_discovery = p->discover && strcmp(p->health_path, "/models") != 0;
+            bool separate_discovery =
+                p->discover && strcmp(health_probe_path(p), health_models_path(p)) != 0;
             for (int k = 0; k < HEALTH_KINDS; k++) {
                 if (k == HEALTH_DISCOVER && (!separate_discovery || !h->cfg.discovery))
                     continue;

@@ -5,6 +5,7 @@
  * bound keeps the worst case small. Histograms are allocated on first use. */
 #include "usage_metrics.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,8 @@ typedef struct {
     int64_t requests, requests_ok, fallbacks, prompt_tokens, completion_tokens;
     double cost_usd;
     int64_t breaker_opened, cons_samples, cons_agreed;
+    int64_t ens_calls;
+    double ens_cost_usd, ens_savings_usd;
     um_decision_t decisions[USAGE_METRICS_MAX_DECISIONS];
     size_t n_decisions;
 } um_entry_t;
@@ -213,6 +216,28 @@ void usage_metrics_consistency(usage_metrics_t *m, const char *provider, const c
     pthread_mutex_unlock(&m->mu);
 }
 
+/* An amount as the control plane accepts it (finite, 0..1e9 per
+ * observation; store_analytics_check refuses a snapshot past 1e12). */
+static double um_usd(double v)
+{
+    return isfinite(v) && v > 0 && v < 1e9 ? v : 0;
+}
+
+void usage_metrics_ensemble(usage_metrics_t *m, const char *provider, const char *model,
+                            double cost_usd, double savings_usd)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->mu);
+    um_entry_t *e = um_entry(m, 0, provider, model, "");
+    if (e) {
+        e->ens_calls++;
+        e->ens_cost_usd += um_usd(cost_usd);
+        e->ens_savings_usd += um_usd(savings_usd);
+    }
+    pthread_mutex_unlock(&m->mu);
+}
+
 static size_t um_varint(uint8_t *p, uint64_t v)
 {
     size_t n = 0;
@@ -270,6 +295,9 @@ static int um_pack(const um_entry_t *e, buf_t *out, uint32_t *idx, uint64_t *cnt
     s.breaker_opened = e->breaker_opened;
     s.consistency_samples = e->cons_samples;
     s.consistency_agreed = e->cons_agreed;
+    s.ensemble_calls = e->ens_calls;
+    s.ensemble_cost_usd = e->ens_cost_usd;
+    s.ensemble_savings_usd = e->ens_savings_usd;
     for (size_t i = 0; i < e->n_decisions; i++) {
         llmgw__v1__decision_count__init(&dc[i]);
         dc[i].strategy = (char *)e->decisions[i].strategy;

@@ -2,7 +2,8 @@
  * deployment (provider, model, route): attempts by result class, latency and
  * time-to-first-token histograms (lathist.h), output tokens and generation
  * time, finished requests, fallbacks, tokens, cost, breaker openings,
- * ensemble consistency and routing decisions by strategy and reason.
+ * ensemble consistency, ensemble calls with their cost and estimated savings,
+ * and routing decisions by strategy and reason.
  *
  * The usage log (usage_log.c) takes the snapshots with each batch it cuts
  * (usage_metrics_take encodes them as ReportUsageRequest.metrics), so they
@@ -72,6 +73,12 @@ void usage_metrics_attempt(usage_metrics_t *m, const usage_metrics_attempt_t *a)
 void usage_metrics_request(usage_metrics_t *m, const usage_metrics_request_t *r);
 void usage_metrics_consistency(usage_metrics_t *m, const char *provider, const char *model,
                                bool agreed);
+/* One finished ensemble call whose chosen answer (provider, model) served:
+ * what it paid (members and judge) and the estimated savings of not running
+ * every member to completion (ensm_savings_usd). Negative or non-finite
+ * amounts count as 0. */
+void usage_metrics_ensemble(usage_metrics_t *m, const char *provider, const char *model,
+                            double cost_usd, double savings_usd);
 
 /* Appends every entry to out as ReportUsageRequest field 5 (MetricSnapshot)
  * and empties the accumulator. Returns how many were appended, or -1 when

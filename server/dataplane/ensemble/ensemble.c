@@ -1002,6 +1002,33 @@ static void ens_record_consistency(ensemble_t *e)
     }
 }
 
+/* The call's cost and estimated savings, into the metric snapshots under
+ * the chosen answer's deployment (docs/ensembles.md, "Savings"). A member is
+ * "completed" when it answered or failed on its own: what it cost is paid.
+ * Stages a cascade never reached and members a decided vote stopped were
+ * not run to completion; their cost is estimated from their prices and the
+ * chosen answer's tokens. */
+static void ens_record_savings(ensemble_t *e)
+{
+    const ens_member_t *chosen = &e->members[e->chosen];
+    ensm_member_cost_t mc[ENSEMBLE_MAX_MEMBERS];
+    double paid = e->judge_cost_usd;
+    if (!chosen->provider || !chosen->model)
+        return;
+    for (size_t i = 0; i < e->n; i++) {
+        const ens_member_t *m = &e->members[i];
+        mc[i].price_in_per_mtok = m->price_in;
+        mc[i].price_out_per_mtok = m->price_out;
+        mc[i].completed = m->state == ENS_OK || m->state == ENS_FAILED;
+        if (m->state == ENS_OK && m->resp)
+            paid += m->resp->cost_usd;
+    }
+    const Llmgw__V1__Usage *u = chosen->resp ? chosen->resp->usage : NULL;
+    double saved = u ? ensm_savings_usd(mc, e->n, u->prompt_tokens, u->completion_tokens) : 0;
+    usage_metrics_ensemble(pipeline_usage_metrics(e->svc->pl), chosen->provider, chosen->model,
+                           paid, saved);
+}
+
 static void ens_finish(ensemble_t *e, grpc_status_code status)
 {
     pthread_mutex_lock(&e->mu);
@@ -1020,6 +1047,7 @@ static void ens_finish(ensemble_t *e, grpc_status_code status)
             res.message = "gateway: out of memory";
         } else {
             ens_record_consistency(e);
+            ens_record_savings(e);
         }
     } else {
         res.message = buf_cstr(&e->message);

@@ -705,3 +705,27 @@ out:
     json_decref(v);
     return rc;
 }
+
+/* --- savings ---------------------------------------------------------------- */
+
+static double ensm_price(double per_mtok)
+{
+    return isfinite(per_mtok) && per_mtok > 0 ? per_mtok : 0;
+}
+
+double ensm_savings_usd(const ensm_member_cost_t *members, size_t n, int64_t prompt_tokens,
+                        int64_t completion_tokens)
+{
+    double pt = prompt_tokens > 0 ? (double)prompt_tokens : 0;
+    double ct = completion_tokens > 0 ? (double)completion_tokens : 0;
+    double saved = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (members[i].completed)
+            continue;
+        saved += (pt * ensm_price(members[i].price_in_per_mtok) +
+                  ct * ensm_price(members[i].price_out_per_mtok)) /
+                 1e6;
+    }
+    /* Huge finite prices can still overflow to inf. */
+    return isfinite(saved) ? saved : 0;
+}

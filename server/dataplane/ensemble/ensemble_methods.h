@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 
@@ -131,5 +132,25 @@ int ensm_judge_parse(const char *text, size_t n_answers, int *pick, double *scor
 int ensm_json_check(const char *text, const char *schema, char *err, size_t errlen);
 /* 0 when `schema` is a JSON object usable by ensm_json_check; -1 with err. */
 int ensm_json_schema_valid(const char *schema, char *err, size_t errlen);
+
+/* --- savings ------------------------------------------------------------- */
+
+/* One member as the savings estimate sees it. */
+typedef struct {
+    double price_in_per_mtok, price_out_per_mtok; /* its route's first candidate */
+    bool completed; /* called to completion: answered, or failed on its own */
+} ensm_member_cost_t;
+
+/* The estimated cost an ensemble call did not pay because it did not run
+ * every member to completion (docs/ensembles.md, "Savings"): the sum, over
+ * the members not completed (a cascade stage never reached, a member a
+ * decided vote stopped), of its prices times the chosen answer's prompt and
+ * completion tokens. An estimate — an uncalled member's own token counts
+ * are unknown, and a stopped member may have been billed for what it
+ * generated before the stop. Negative or non-finite prices and negative
+ * token counts count as 0; the result is finite and >= 0 (0 when the sum
+ * would overflow: no estimate rather than an infinite one). */
+double ensm_savings_usd(const ensm_member_cost_t *members, size_t n, int64_t prompt_tokens,
+                        int64_t completion_tokens);
 
 #endif

@@ -366,14 +366,15 @@ int http_gw_extensions(const http_gw_view_t *v, buf_t *out)
                 drop = NULL;
             }
         json_t *o =
-            drop ? json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:{s:b, s:b, s:b, s:b, s:i, s:s?, s:o}}",
-                             "provider", p->name, "wire_format",
-                             p->wire_format ? p->wire_format : "openai", "auth_style",
-                             p->auth_style ? p->auth_style : "bearer", "preset", p->preset,
-                             "api_version", p->api_version, "quirks", "stream_options",
-                             q->stream_options, "tools", q->tools, "json_mode", q->json_mode,
-                             "vision", q->vision, "max_tokens_default", q->max_tokens_default,
-                             "chat_path", q->chat_path, "drop_fields", drop)
+            drop ? json_pack(
+                       "{s:s, s:s, s:s, s:s?, s:s?, s:{s:b, s:b, s:b, s:b, s:i, s:s?, s:s?, s:o}}",
+                       "provider", p->name, "wire_format",
+                       p->wire_format ? p->wire_format : "openai", "auth_style",
+                       p->auth_style ? p->auth_style : "bearer", "preset", p->preset, "api_version",
+                       p->api_version, "quirks", "stream_options", q->stream_options, "tools",
+                       q->tools, "json_mode", q->json_mode, "vision", q->vision,
+                       "max_tokens_default", q->max_tokens_default, "chat_path", q->chat_path,
+                       "models_path", q->models_path, "drop_fields", drop)
                  : NULL;
         if (gw_push(providers, o) < 0) {
             json_decref(gateway);
