@@ -1,23 +1,24 @@
-/* cmd_top: `llmgw top` — the fleet's four analytics panels (providers'
- * performance, cost by provider, routing decisions, throughput) from
- * AnalyticsService, full screen with ncurses, refreshed every interval;
- * `--once` (or stdout not a terminal) prints one plain snapshot.
+/* cmd_top: `llmgw top` — the web console's four panels in the terminal:
+ * Provider Registry, Routing Intelligence, Performance Analytics and
+ * Optimization (top_panel.h), full screen with ncurses and refreshed every
+ * interval; `--once` (or stdout not a terminal) prints one plain snapshot.
+ * This file: the flags, the refresh loop and the keys; the calls are
+ * top_data.c, the panels' text top_registry.c, top_routing.c, top_perf.c
+ * and top_optim.c (its suggestions suggest.c), the drawing top_draw.c.
  *
- * Screen: a header line, a status line, then the panels in a 2 x 2 grid
- * when the terminal has room (TOP_GRID_MIN_COLS x TOP_GRID_MIN_LINES), else
- * stacked one above the other; a resize (KEY_RESIZE) lays them out again.
- * Every panel is clipped to its box, so nothing wraps.
+ * A resize (KEY_RESIZE) lays the panels out again at once: a 2 x 2 grid
+ * when the terminal has room, else stacked and clipped (top_draw.h).
  *
  * A control plane that goes away: the failed refresh keeps the last figures
  * on screen with "control plane unreachable — showing figures from
  * HH:MM:SS, retrying"; every interval opens a fresh channel and tries again,
  * and the line goes once an answer comes. 'q' (or Ctrl-C) quits.
  *
- * Thread model: one thread; the four calls of a refresh run one after the
- * other on a channel of their own, each bounded by --timeout-ms (at most
- * TOP_CALL_MAX_MS, so a hung control plane cannot freeze the screen).
+ * Thread model: one thread; the calls of a refresh run one after the other
+ * on a channel of their own, each bounded by --timeout-ms (at most
+ * TOP_CALL_MAX_MS), and the first that finds the control plane unreachable
+ * ends the refresh, so a hung control plane cannot freeze the screen.
  */
-#define _DEFAULT_SOURCE /* localtime_r */
 #include "cmd_ctl.h"
 
 #include <curses.h>
@@ -31,29 +32,30 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "llmgw/v1/analytics.pb-c.h"
 #include "timefmt.h"
+#include "top_data.h"
+#include "top_draw.h"
+#include "top_panel.h"
 
 #define TOP_CMD "llmgw top"
-#define TOP_MAX_LINES 64
-#define TOP_LINE 256
-#define TOP_GRID_MIN_COLS 150
-#define TOP_GRID_MIN_LINES 30
 #define TOP_CALL_MAX_MS 3000
-#define TOP_SPARK_MINUTES 30
 
 static const char top_usage[] =
     "usage: llmgw top [--since T] [--interval-ms N] [--once] [flags]\n"
     "\n"
-    "The fleet's four analytics panels — providers (p50/p99 latency, TTFT,\n"
-    "tokens/s, success), cost by provider, routing decisions and throughput —\n"
-    "refreshed every interval, laid out 2 x 2 when the terminal is wide enough\n"
-    "and stacked otherwise. q quits. With --once, or when stdout is not a\n"
-    "terminal, one plain snapshot is printed.\n"
+    "The web console's four panels in the terminal: Provider Registry (status\n"
+    "per provider), Routing Intelligence (strategy, selection and fallback chain\n"
+    "per route), Performance Analytics (latency, success, throughput, cost per\n"
+    "provider) and Optimization (month-to-date cost, budgets, quality and\n"
+    "consistency, suggestions). Refreshed every interval, laid out 2 x 2 when\n"
+    "the terminal is wide enough and stacked otherwise. q quits. With --once,\n"
+    "or when stdout is not a terminal, one plain snapshot is printed.\n"
     "\n"
     "flags:\n"
-    "  --since T            the window's start: a span back from now (15m, 1h, 7d;\n"
-    "                       default 15m), RFC 3339, YYYY-MM-DD or Unix ms\n"
+    "  --since T            the window of the performance and routing figures: a\n"
+    "                       span back from now (15m, 1h, 7d; default 15m), RFC 3339,\n"
+    "                       YYYY-MM-DD or Unix ms (registry status, cost to date,\n"
+    "                       budgets and suggestions cover the month)\n"
     "  --interval-ms N      refresh interval, 200..60000 (default 1000)\n"
     "  --once               print one snapshot and exit\n" CTL_COMMON_FLAGS
     "  -h, --help           show this help\n"
@@ -68,30 +70,11 @@ typedef struct {
     bool once;
 } top_opts_t;
 
-typedef struct {
-    const char *title;
-    char lines[TOP_MAX_LINES][TOP_LINE];
-    int n;
-} top_panel_t;
-
-typedef struct {
-    top_panel_t panels[4];
-    int64_t at_ms; /* when fetched (wall clock) */
-} top_snap_t;
-
 static int64_t top_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void top_hms(int64_t unix_ms, char *out, size_t n)
-{
-    time_t s = (time_t)(unix_ms / 1000);
-    struct tm tm;
-    localtime_r(&s, &tm);
-    strftime(out, n, "%H:%M:%S", &tm);
 }
 
 static int top_parse(int argc, char **argv, top_opts_t *o)
@@ -155,178 +138,66 @@ static int top_parse(int argc, char **argv, top_opts_t *o)
     return ctl_opts_finish(TOP_CMD, &o->ctl);
 }
 
-/* --- the panels' text --------------------------------------------------------------- */
+/* --- one refresh ------------------------------------------------------------------------ */
 
-__attribute__((format(printf, 2, 3))) static void top_line(top_panel_t *p, const char *fmt, ...)
+/* Whether the terminal's locale shows UTF-8 (✓ ⚠ ✗ —); else ASCII. */
+static bool top_utf8(void)
 {
-    if (p->n >= TOP_MAX_LINES)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(p->lines[p->n++], TOP_LINE, fmt, ap);
-    va_end(ap);
+    setlocale(LC_ALL, "");
+    return strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
 }
 
-static void top_fill_providers(top_panel_t *p, const Llmgw__V1__ProviderPerformanceResponse *r)
+static int top_refresh(const top_opts_t *o, top_data_t *d, top_snap_t *s, bool utf8, char *err,
+                       size_t errlen)
 {
-    top_line(p, "%-28s %8s %7s %8s %8s %8s %7s %7s", "DEPLOYMENT", "ATTEMPTS", "SUCCESS", "P50 MS",
-             "P99 MS", "TTFT P50", "TOK/S", "BREAKER");
-    for (size_t i = 0; i < r->n_deployments; i++) {
-        const Llmgw__V1__DeploymentPerformance *d = r->deployments[i];
-        char dep[160];
-        snprintf(dep, sizeof(dep), "%s/%s", d->provider, d->model);
-        top_line(p, "%-28.28s %8lld %6.1f%% %8.1f %8.1f %8.1f %7.1f %7lld", dep,
-                 (long long)d->attempts, d->success_rate * 100, d->latency_p50_ms,
-                 d->latency_p99_ms, d->ttft_p50_ms, d->tokens_per_s, (long long)d->breaker_opened);
-    }
-    if (r->n_deployments == 0)
-        top_line(p, "(no traffic in the window)");
-}
-
-static void top_fill_cost(top_panel_t *p, const Llmgw__V1__CostReportResponse *r)
-{
-    top_line(p, "%-20s %9s %14s %7s %12s", "PROVIDER", "REQUESTS", "COST", "SHARE", "COST/1K OK");
-    for (size_t i = 0; i < r->n_groups; i++) {
-        const Llmgw__V1__CostGroup *g = r->groups[i];
-        top_line(p, "%-20.20s %9lld %14.6f %6.1f%% %12.4f", g->group[0] ? g->group : "(none)",
-                 (long long)g->requests, g->cost_usd, g->share * 100, g->cost_per_1k_ok_usd);
-    }
-    if (r->total)
-        top_line(p, "%-20s %9lld %14.6f %6.1f%% %12.4f", "TOTAL", (long long)r->total->requests,
-                 r->total->cost_usd, r->total->cost_usd > 0 ? 100.0 : 0.0,
-                 r->total->cost_per_1k_ok_usd);
-}
-
-static void top_fill_routing(top_panel_t *p, const Llmgw__V1__RoutingDecisionsResponse *r)
-{
-    char reasons[TOP_LINE] = "";
-    size_t used = 0;
-    for (size_t i = 0; i < r->n_top_reasons && used < sizeof(reasons); i++)
-        used += (size_t)snprintf(reasons + used, sizeof(reasons) - used, "%s%s=%lld", i ? " " : "",
-                                 r->top_reasons[i]->reason, (long long)r->top_reasons[i]->count);
-    top_line(p, "decisions %lld  reasons: %s", (long long)r->total_decisions,
-             reasons[0] ? reasons : "-");
-    top_line(p, "%-12s %-9s %-24s %-12s %7s %6s", "ROUTE", "STRATEGY", "DEPLOYMENT", "REASON",
-             "COUNT", "SHARE");
-    for (size_t i = 0; i < r->n_decisions; i++) {
-        const Llmgw__V1__DecisionRow *d = r->decisions[i];
-        char dep[160];
-        snprintf(dep, sizeof(dep), "%s/%s", d->provider[0] ? d->provider : "-", d->model);
-        top_line(p, "%-12.12s %-9.9s %-24.24s %-12.12s %7lld %5.1f%%",
-                 d->route[0] ? d->route : "(direct)", d->strategy, dep, d->reason,
-                 (long long)d->count, d->share * 100);
-    }
-    for (size_t i = 0; i < r->n_deployments; i++) {
-        const Llmgw__V1__DeploymentRouting *d = r->deployments[i];
-        if (d->fallbacks || d->breaker_opened)
-            top_line(p, "%s/%s: %lld fallbacks, breaker opened %lld", d->provider, d->model,
-                     (long long)d->fallbacks, (long long)d->breaker_opened);
-    }
-}
-
-static void top_fill_throughput(top_panel_t *p, const Llmgw__V1__ThroughputResponse *r)
-{
-    char peak_at[16] = "-";
-    if (r->peak_unix_ms)
-        top_hms(r->peak_unix_ms, peak_at, sizeof(peak_at));
-    top_line(p, "requests %lld  current %.2f req/s  average %.3f req/s  peak %.2f req/s at %s",
-             (long long)r->total_requests, r->current_rps, r->average_rps, r->peak_rps, peak_at);
-    /* The last minutes as a bar per minute, oldest left. */
-    static const char levels[] = " .:-=+*#%@";
-    double max = 0;
-    for (size_t i = 0; i < r->n_points; i++)
-        if (r->points[i]->requests_per_s > max)
-            max = r->points[i]->requests_per_s;
-    char spark[TOP_SPARK_MINUTES + 1];
-    int64_t end = r->until_unix_ms - r->until_unix_ms % 60000;
-    for (int k = 0; k < TOP_SPARK_MINUTES; k++) {
-        int64_t minute = end - (int64_t)(TOP_SPARK_MINUTES - 1 - k) * 60000;
-        double v = 0;
-        for (size_t i = 0; i < r->n_points; i++)
-            if (r->points[i]->unix_ms == minute)
-                v = r->points[i]->requests_per_s;
-        int lv = max > 0 ? (int)(v / max * 9 + 0.999) : 0;
-        spark[k] = levels[lv < 0 ? 0 : lv > 9 ? 9 : lv];
-    }
-    spark[TOP_SPARK_MINUTES] = '\0';
-    top_line(p, "last %d min [%s]", TOP_SPARK_MINUTES, spark);
-}
-
-/* One refresh: four calls on a fresh channel. 0, or -1 with err. */
-static int top_fetch(const top_opts_t *o, top_snap_t *s, char *err, size_t errlen)
-{
-    int64_t now = top_now_ms();
-    char since[40];
-    timefmt_rfc3339(o->span_ms > 0 ? now - o->span_ms : o->since_ms, since, sizeof(since));
-    int timeout = o->ctl.timeout_ms < TOP_CALL_MAX_MS ? o->ctl.timeout_ms : TOP_CALL_MAX_MS;
-    cmd_conn_t *c = cmd_conn_open(o->ctl.target, o->ctl.token, timeout);
-    if (!c) {
-        snprintf(err, errlen, "cannot open a channel to %s", o->ctl.target);
-        return -1;
-    }
-    memset(s, 0, sizeof(*s));
-    s->panels[0].title = "Providers";
-    s->panels[1].title = "Cost by provider";
-    s->panels[2].title = "Routing decisions";
-    s->panels[3].title = "Throughput";
-    ProtobufCMessage *m[4] = {NULL};
-    Llmgw__V1__ProviderPerformanceRequest pr = LLMGW__V1__PROVIDER_PERFORMANCE_REQUEST__INIT;
-    Llmgw__V1__CostReportRequest cr = LLMGW__V1__COST_REPORT_REQUEST__INIT;
-    Llmgw__V1__RoutingDecisionsRequest rr = LLMGW__V1__ROUTING_DECISIONS_REQUEST__INIT;
-    Llmgw__V1__ThroughputRequest tr = LLMGW__V1__THROUGHPUT_REQUEST__INIT;
-    pr.since = cr.since = rr.since = tr.since = since;
-    cr.group_by = "provider";
-    int rc = -1;
-    if (cmd_conn_unary(c, "/llmgw.v1.AnalyticsService/ProviderPerformance", &pr.base,
-                       &llmgw__v1__provider_performance_response__descriptor, &m[0]) < 0 ||
-        cmd_conn_unary(c, "/llmgw.v1.AnalyticsService/CostReport", &cr.base,
-                       &llmgw__v1__cost_report_response__descriptor, &m[1]) < 0 ||
-        cmd_conn_unary(c, "/llmgw.v1.AnalyticsService/RoutingDecisions", &rr.base,
-                       &llmgw__v1__routing_decisions_response__descriptor, &m[2]) < 0 ||
-        cmd_conn_unary(c, "/llmgw.v1.AnalyticsService/Throughput", &tr.base,
-                       &llmgw__v1__throughput_response__descriptor, &m[3]) < 0) {
-        cmd_conn_error(c, err, errlen);
-        goto out;
-    }
-    top_fill_providers(&s->panels[0], (const void *)m[0]);
-    top_fill_cost(&s->panels[1], (const void *)m[1]);
-    top_fill_routing(&s->panels[2], (const void *)m[2]);
-    top_fill_throughput(&s->panels[3], (const void *)m[3]);
-    s->at_ms = now;
-    rc = 0;
-out:
-    for (int i = 0; i < 4; i++)
-        if (m[i])
-            protobuf_c_message_free_unpacked(m[i], NULL);
-    cmd_conn_close(c);
+    top_source_t src = {
+        .target = o->ctl.target,
+        .token = o->ctl.token,
+        .timeout_ms = o->ctl.timeout_ms < TOP_CALL_MAX_MS ? o->ctl.timeout_ms : TOP_CALL_MAX_MS,
+        .span_ms = o->span_ms,
+        .since_ms = o->since_ms,
+    };
+    int rc = top_data_fetch(&src, d, err, errlen);
+    if (rc == 0)
+        top_snap_build(s, d, utf8);
+    top_data_clear(d); /* the snapshot holds text only */
     return rc;
+}
+
+static void top_header(const top_opts_t *o, int64_t at_ms, char *out, size_t n)
+{
+    char since[40], at[40];
+    timefmt_rfc3339(at_ms, at, sizeof(at));
+    if (o->span_ms > 0)
+        snprintf(since, sizeof(since), "last %lld min", (long long)(o->span_ms / 60000));
+    else
+        timefmt_rfc3339(o->since_ms, since, sizeof(since));
+    snprintf(out, n, "llmgw top  %s  window %s  at %s  (q quits)", o->ctl.target, since, at);
 }
 
 /* --- plain snapshot --------------------------------------------------------------------- */
 
 static int top_once(const top_opts_t *o)
 {
+    top_data_t *d = calloc(1, sizeof(*d));
     top_snap_t *s = malloc(sizeof(*s));
-    char err[512];
-    if (!s) {
+    char err[512], head[TOP_LINE];
+    int rc = CMD_EXIT_RPC;
+    if (!d || !s) {
         fprintf(stderr, "error: out of memory\n");
-        return CMD_EXIT_RPC;
+        goto out;
     }
-    if (top_fetch(o, s, err, sizeof(err)) < 0) {
+    if (top_refresh(o, d, s, top_utf8(), err, sizeof(err)) < 0) {
         fprintf(stderr, "error: %s\n", err);
-        free(s);
-        return CMD_EXIT_RPC;
+        goto out;
     }
-    char at[40];
-    timefmt_rfc3339(s->at_ms, at, sizeof(at));
-    printf("llmgw top  %s  at %s\n", o->ctl.target, at);
-    for (int i = 0; i < 4; i++) {
-        printf("\n== %s ==\n", s->panels[i].title);
-        for (int k = 0; k < s->panels[i].n; k++)
-            printf("%s\n", s->panels[i].lines[k]);
-    }
+    top_header(o, s->at_ms, head, sizeof(head));
+    top_draw_plain(stdout, head, s);
+    rc = CMD_EXIT_OK;
+out:
+    free(d);
     free(s);
-    return CMD_EXIT_OK;
+    return rc;
 }
 
 /* --- full screen ------------------------------------------------------------------------- */
@@ -339,63 +210,19 @@ static void top_on_signal(int sig)
     top_stop = 1;
 }
 
-/* One panel in the box (y, x, h, w): a title bar, then lines clipped. */
-static void top_draw_panel(const top_panel_t *p, int y, int x, int h, int w)
-{
-    if (h < 1 || w < 4)
-        return;
-    attron(A_REVERSE);
-    mvhline(y, x, ' ', w);
-    mvaddnstr(y, x + 1, p->title, w - 2);
-    attroff(A_REVERSE);
-    for (int k = 0; k < p->n && k < h - 1; k++)
-        mvaddnstr(y + 1 + k, x + 1, p->lines[k], w - 2);
-}
-
-static void top_draw(const top_opts_t *o, const top_snap_t *s, bool have, const char *status)
-{
-    erase();
-    int rows = LINES, cols = COLS;
-    char head[TOP_LINE];
-    snprintf(head, sizeof(head), "llmgw top  %s  window %s  (q quits)", o->ctl.target,
-             o->span_ms > 0 ? "rolling" : "fixed start");
-    mvaddnstr(0, 0, head, cols);
-    if (status[0]) {
-        attron(A_BOLD);
-        mvaddnstr(1, 0, status, cols);
-        attroff(A_BOLD);
-    }
-    if (have) {
-        int top = 2, avail = rows - top;
-        if (cols >= TOP_GRID_MIN_COLS && rows >= TOP_GRID_MIN_LINES) {
-            int hw = cols / 2, hh = avail / 2;
-            top_draw_panel(&s->panels[0], top, 0, hh, hw);
-            top_draw_panel(&s->panels[1], top, hw, hh, cols - hw);
-            top_draw_panel(&s->panels[2], top + hh, 0, avail - hh, hw);
-            top_draw_panel(&s->panels[3], top + hh, hw, avail - hh, cols - hw);
-        } else {
-            /* Stacked: each panel gets a quarter, at least its title. */
-            int each = avail / 4 > 1 ? avail / 4 : 1;
-            for (int i = 0; i < 4; i++) {
-                int h = i < 3 ? each : avail - 3 * each;
-                top_draw_panel(&s->panels[i], top + i * each, 0, h, cols);
-            }
-        }
-    }
-    refresh();
-}
-
 static int top_screen(const top_opts_t *o)
 {
+    top_data_t *d = calloc(1, sizeof(*d));
     top_snap_t *s = malloc(sizeof(*s)), *next = malloc(sizeof(*next));
-    if (!s || !next) {
+    if (!d || !s || !next) {
+        free(d);
         free(s);
         free(next);
         fprintf(stderr, "error: out of memory\n");
         return CMD_EXIT_RPC;
     }
-    setlocale(LC_ALL, "");
-    const char *dash = strcmp(nl_langinfo(CODESET), "UTF-8") == 0 ? "\xe2\x80\x94" : "-";
+    bool utf8 = top_utf8();
+    const char *dash = top_dash(utf8);
     signal(SIGINT, top_on_signal);
     signal(SIGTERM, top_on_signal);
     initscr();
@@ -405,12 +232,13 @@ static int top_screen(const top_opts_t *o)
     keypad(stdscr, TRUE);
     timeout(100);
     bool have = false;
-    char status[600] = "connecting...", err[512];
+    char status[600] = "connecting...", err[512], head[TOP_LINE];
     int64_t next_fetch = 0;
+    top_header(o, top_now_ms(), head, sizeof(head));
     while (!top_stop) {
         int64_t now = top_now_ms();
         if (now >= next_fetch) {
-            if (top_fetch(o, next, err, sizeof(err)) == 0) {
+            if (top_refresh(o, d, next, utf8, err, sizeof(err)) == 0) {
                 top_snap_t *t = s;
                 s = next;
                 next = t;
@@ -418,26 +246,31 @@ static int top_screen(const top_opts_t *o)
                 char at[16];
                 top_hms(s->at_ms, at, sizeof(at));
                 snprintf(status, sizeof(status), "updated %s", at);
-            } else if (have) {
-                char at[16];
-                top_hms(s->at_ms, at, sizeof(at));
-                snprintf(status, sizeof(status),
-                         "control plane unreachable %s showing figures from %s, retrying (%s)",
-                         dash, at, err);
+                top_header(o, s->at_ms, head, sizeof(head));
             } else {
-                snprintf(status, sizeof(status), "control plane unreachable %s retrying (%s)", dash,
-                         err);
+                const char *what = strncmp(err, "UNAUTHENTICATED:", 16) == 0
+                                       ? "control plane refused the token"
+                                       : "control plane unreachable";
+                char at[16];
+                if (have) {
+                    top_hms(s->at_ms, at, sizeof(at));
+                    snprintf(status, sizeof(status), "%s %s showing figures from %s, retrying (%s)",
+                             what, dash, at, err);
+                } else {
+                    snprintf(status, sizeof(status), "%s %s retrying (%s)", what, dash, err);
+                }
             }
             next_fetch = top_now_ms() + o->interval_ms;
-            top_draw(o, s, have, status);
+            top_draw_screen(head, status, have ? s : NULL);
         }
         int ch = getch();
         if (ch == 'q' || ch == 'Q')
             break;
         if (ch == KEY_RESIZE)
-            top_draw(o, s, have, status);
+            top_draw_screen(head, status, have ? s : NULL);
     }
     endwin();
+    free(d);
     free(s);
     free(next);
     return CMD_EXIT_OK;

@@ -18,7 +18,11 @@
 # table, csv and json matching SQL run with psql; inverted windows and unknown
 # group-by refused naming the field (CLI exit 2; the RPCs INVALID_ARGUMENT
 # through grpc-js); rollup into metrics_hour keeps every figure; retention
-# deletes old rows.
+# deletes old rows; `llmgw top`'s four panels (--once and under tmux) show the
+# registry's status, each route's strategy and picks, the report's p50, the
+# budget's share and the suggestion the data calls for, as PostgreSQL says;
+# two node ids' histograms (900 x 10 ms, 100 x 500 ms) merge to p50 10 ms and
+# p95 500 ms.
 set -euo pipefail
 
 BIN=${LLMGW_BIN_DIR:?}/bin
@@ -281,25 +285,120 @@ NODE_PATH=$SRC/tests/interop/node_modules node "$SRC/tests/integration/analytics
   { fail "AnalyticsService over grpc-js"; cat "$T/rpc.out" >&2; }
 grep "^not ok" "$T/rpc.out" >&2 || true
 
-# --- llmgw top: the same figures, plain and under tmux ------------------------------------
-"$BIN/llmgw" top --once --since 3h >"$T/top.txt" 2>"$T/err" && pass "top --once prints a snapshot" ||
-  { fail "top --once prints a snapshot"; cat "$T/err" >&2; }
-"$BIN/llmgw" top --since 3h | cat >"$T/top2.txt" && grep -q "^== Throughput ==" "$T/top2.txt" &&
+# --- llmgw top: the console's four panels, plain and under tmux ---------------------------
+# What the data calls for: r-mix over b/slow ($30 000 per Mtok) and a/fast
+# ($10 000), both providers without a failed request this month, so the
+# cost strategy would have saved what b/slow cost beyond a/fast's price
+# (a suggestion); r-fb's two deployments cost the same (none); provider off is
+# disabled and remote (✗).
+check "route r-mix" "$BIN/llmgw" route add r-mix --deployment b/slow,priority=0 --deployment a/fast,priority=1
+check "provider add off (disabled)" "$BIN/llmgw" provider add off --base-url http://198.51.100.7/v1 --enabled false
+LANG=C.UTF-8 LC_ALL= "$BIN/llmgw" top --once --since 3h >"$T/top.txt" 2>"$T/err" &&
+  pass "top --once prints a snapshot" || { fail "top --once prints a snapshot"; cat "$T/err" >&2; }
+"$BIN/llmgw" top --since 3h | cat >"$T/top2.txt" && grep -q "^== Optimization ==" "$T/top2.txt" &&
   pass "top with stdout not a terminal prints the plain snapshot" || fail "top on a pipe"
-grep -q "^== Providers ==" "$T/top.txt" && grep -q "^== Cost by provider ==" "$T/top.txt" &&
-  grep -q "^== Routing decisions ==" "$T/top.txt" && grep -q "^== Throughput ==" "$T/top.txt" &&
-  pass "the snapshot has the four panels" || { fail "the snapshot has the four panels"; cat "$T/top.txt" >&2; }
+grep -q "^== Provider Registry ==" "$T/top.txt" && grep -q "^== Routing Intelligence ==" "$T/top.txt" &&
+  grep -q "^== Performance Analytics ==" "$T/top.txt" && grep -q "^== Optimization ==" "$T/top.txt" &&
+  pass "the snapshot has the console's four panels" || { fail "the snapshot has the four panels"; cat "$T/top.txt" >&2; }
+# Provider Registry: status and counts as the registry and this month's usage_events say.
+MONTH="ts >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+req_a=$(psql_q "SELECT count(*) FROM usage_events WHERE provider = 'a' AND $MONTH")
+req_b=$(psql_q "SELECT count(*) FROM usage_events WHERE provider = 'b' AND $MONTH")
+ver=$(psql_q "SELECT max(version) FROM routing_table_versions")
+grep -q "^3 providers: 2 available (enabled), 2 local, 1 remote; 2 data plane node(s), table v$ver$" "$T/top.txt" &&
+  grep -Eq "^a +local +✓ +2 +$req_a +$req_a requests this month, none failed +http://127.0.0.1:" "$T/top.txt" &&
+  grep -Eq "^b +local +✓ +1 +$req_b +$req_b requests this month, none failed" "$T/top.txt" &&
+  grep -Eq "^off +remote +✗ +0 +0 +disabled: left out of the routing table +http://198.51.100.7/v1$" "$T/top.txt" &&
+  pass "registry: a ✓ ($req_a requests), b ✓ ($req_b), off ✗ disabled; table v$ver on 2 nodes" ||
+  { fail "registry panel figures"; cat "$T/top.txt" >&2; }
+LANG=C "$BIN/llmgw" top --once --since 3h >"$T/top-ascii.txt" &&
+  grep -Eq "^off +remote +XX +0 " "$T/top-ascii.txt" && grep -Eq "^a +local +ok " "$T/top-ascii.txt" &&
+  pass "registry: ASCII status outside a UTF-8 locale" || { fail "ASCII status"; cat "$T/top-ascii.txt" >&2; }
+# Routing Intelligence: r-fb's strategy, its configured first choice and what was picked.
+fbk=$(dec "route = 'r-fb' AND reason = 'fallback'")
+exk=$(dec "route = 'r-fb' AND reason = 'excluded'")
+grep -q "^r-fb  strategy priority$" "$T/top.txt" &&
+  grep -q "^  selection: priority: a/broken has the lowest priority (0); the rest are the fallback chain in order$" "$T/top.txt" &&
+  grep -q "^  picked: a/fast $((fbk + exk)) of $((fbk + exk)) (fallback $fbk, excluded $exk)$" "$T/top.txt" &&
+  grep -q "^  1\. a/broken — priority 0, \$10000/\$10000 per Mtok, success 100%; window, all routes: 0 fallbacks, breaker opened 1$" "$T/top.txt" &&
+  grep -q "^  2\. a/fast — priority 1, \$10000/\$10000 per Mtok, success 100%; window, all routes: $fbk fallbacks, breaker opened 0$" "$T/top.txt" &&
+  grep -q "^  picked: b/slow 20 of 20 (first_choice 20)$" "$T/top.txt" &&
+  grep -q "^4 routes; 100 decisions in the window: first_choice=92 fallback=5 excluded=3$" "$T/top.txt" &&
+  pass "routing: r-fb priority, a/broken first, a/fast picked $((fbk + exk)) times (fallback $fbk, excluded $exk)" ||
+  { fail "routing panel figures"; cat "$T/top.txt" >&2; }
+# Performance Analytics: the providers report's p50, the cost total of usage_events.
 p50=$(python3 -c "import csv; print('%.1f' % float([r for r in csv.DictReader(open('$T/perf.csv')) if r['model']=='fast'][0]['latency_p50_ms']))")
-grep -Eq "^a/fast +80 +100.0% +$p50 " "$T/top.txt" && grep -Eq "^a/broken +5 +0.0% " "$T/top.txt" &&
-  pass "top: a/fast 80 attempts at p50 $p50 ms as in the report, a/broken 5 at 0 %" ||
-  { fail "top: providers panel figures (p50 $p50)"; cat "$T/top.txt" >&2; }
+p50s=$(python3 -c "import csv; print('%.1f' % float([r for r in csv.DictReader(open('$T/perf.csv')) if r['model']=='slow'][0]['latency_p50_ms']))")
+grep -Eq "^a/fast +80 +100.0% +$p50 " "$T/top.txt" && grep -Eq "^b/slow +20 +100.0% +$p50s " "$T/top.txt" &&
+  grep -Eq "^a/broken +5 +0.0% " "$T/top.txt" &&
+  pass "performance: a/fast p50 $p50 ms, b/slow p50 $p50s ms as in the report, a/broken 5 at 0 %" ||
+  { fail "performance panel: latency (p50 $p50 / $p50s)"; cat "$T/top.txt" >&2; }
 total=$(psql_q "SELECT to_char(sum(cost_usd), 'FM999990.000000') FROM usage_events")
-grep -Eq "^TOTAL +100 +$total " "$T/top.txt" && grep -q "decisions 100  reasons: first_choice=92 fallback=5 excluded=3" "$T/top.txt" &&
-  grep -q "^requests 100 " "$T/top.txt" &&
-  pass "top: cost total $total as in usage_events, 100 decisions by reason, 100 requests" ||
-  { fail "top: cost, routing and throughput panels"; cat "$T/top.txt" >&2; }
+grep -Eq "^TOTAL +100 +$total " "$T/top.txt" && grep -q "^requests 100 " "$T/top.txt" &&
+  pass "performance: cost total $total as in usage_events, 100 requests" ||
+  { fail "performance panel: cost and throughput"; cat "$T/top.txt" >&2; }
+# Optimization: the budget's share, the quality score and the suggestion, each
+# computed here from PostgreSQL with the rules of docs/analytics.md.
+python3 - "$T/top.txt" "$PG_URL" <<'PY' && pass "optimization: budget %, quality score and the r-mix suggestion as PostgreSQL says" || fail "optimization panel figures"
+import datetime, subprocess, sys
+top = open(sys.argv[1]).read().splitlines()
+def sql(q):
+    return subprocess.check_output(["psql", sys.argv[2], "-X", "-q", "-t", "-A", "-F", "|", "-c", q], text=True).strip()
+def usd(x):  # the console's usd() (no ties at these figures)
+    if 0 < x < 0.01:
+        return "$" + ("%.1e" % x)  # not expected here
+    return "$" + ("%.0f" % x if x >= 100 else "%.2f" % x)
+bad = []
+month = "ts >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+spent = float(sql(f"SELECT coalesce(sum(cost_usd), 0) FROM usage_events WHERE team = 'eng' AND {month}"))
+line = "budget eng-cap (team eng, monthly): %s of $1000 — %.1f%% [" % (usd(spent), spent / 1000 * 100)
+if not any(l.startswith(line) for l in top):
+    bad.append("no line starting " + line)
+# quality: the registry's quality per model name × this month's requests
+rows = sql(f"SELECT u.model, count(*), avg(m.quality) FROM usage_events u JOIN models m ON m.name = u.model WHERE {month} GROUP BY u.model")
+qs = qn = 0
+for r in rows.splitlines():
+    model, n, q = r.split("|")
+    qs += int(n) * float(q); qn += int(n)
+want = "quality (registry scores x requests): %.2f" % (qs / qn)
+if want not in top:
+    bad.append("no line " + want)
+# r-mix: its models' (fast, slow) tokens this month all on a/fast at $10 000 per Mtok
+pt, ct, cost, n = sql(f"SELECT sum(prompt_tokens), sum(completion_tokens), sum(cost_usd), count(*) FROM usage_events WHERE model IN ('fast', 'slow') AND {month}").split("|")
+would = (int(pt) * 10000 + int(ct) * 10000) / 1e6
+want = ("  route r-mix: cost strategy (all on a/fast, success 100%%) would have saved %s of %s over its models' %s requests this month at equal success"
+        % (usd(float(cost) - would), usd(float(cost)), n))
+if want not in top:
+    bad.append("no line " + want)
+if any("route r-fb:" in l for l in top):
+    bad.append("a suggestion for r-fb, whose deployments cost the same")
+# the budget's pace: suggested exactly when spend / elapsed share of the month > limit
+now = datetime.datetime.now(datetime.timezone.utc)
+start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+end = (start + datetime.timedelta(days=32)).replace(day=1)
+frac = (now - start) / (end - start)
+pace = spent / frac
+said = any(l.startswith("  budget eng-cap: at this pace it ends the period at ") for l in top)
+if abs(pace - 1000) > 10 and said != (frac > 0.02 and pace > 1000):
+    bad.append(f"budget pace {pace:.0f} (share {frac:.3f}): suggested {said}")
+if bad:
+    print("\n".join(bad), file=sys.stderr)
+    print("\n".join(top), file=sys.stderr)
+    sys.exit(1)
+PY
+# A role that may not read budgets (operator): that place says why, the rest shows.
+check "token create top-op (operator)" "$BIN/llmgw" token create top-op --role operator
+LLMGW_ADMIN_TOKEN=$(cat "$T/out") "$BIN/llmgw" top --once --since 3h >"$T/top-op.txt" 2>"$T/err" &&
+  grep -q "^budget.*: PERMISSION_DENIED: " "$T/top-op.txt" && grep -Eq "^a +local " "$T/top-op.txt" &&
+  grep -q "^  route r-mix: cost strategy" "$T/top-op.txt" && grep -Eq "^a/fast +80 " "$T/top-op.txt" &&
+  pass "top as an operator: budgets PERMISSION_DENIED in place, every other figure shown" ||
+  { fail "top as an operator"; cat "$T/top-op.txt" "$T/err" >&2; }
+check_fails "top with a bad token exits 1 naming the status" 1 "error: UNAUTHENTICATED" \
+  env LLMGW_ADMIN_TOKEN=not-a-token "$BIN/llmgw" top --once
 check_fails "top: a bad --since names the flag" 2 "--since: expected a span like 15m" \
   "$BIN/llmgw" top --since soon --once
+check_fails "top: a bad --interval-ms names the flag" 2 "--interval-ms" \
+  "$BIN/llmgw" top --interval-ms 5 --once
 
 TMUX_SOCK="llmgw-test-$$"
 tm() { tmux -L "$TMUX_SOCK" "$@"; }
@@ -311,43 +410,62 @@ screen_has() { # screen_has REGEX: up to 10 s
   done
   return 1
 }
+screen_until() { # screen_until FUNCTION: captures until FUNCTION (checks on $T/screen) holds, up to 10 s
+  local i
+  for i in $(seq 1 100); do
+    tm capture-pane -p -t top >"$T/screen" 2>/dev/null && "$1" && return 0
+    sleep 0.1
+  done
+  return 1
+}
 tm new-session -d -s top -x 200 -y 50 \
   "env LANG=C.UTF-8 TERM=screen $BIN/llmgw top --since 3h --interval-ms 300 2>$T/top.err; echo top-exited-\$?; sleep 30"
 screen_has "updated [0-9:]{8}" && pass "top under tmux shows figures" ||
   { fail "top under tmux shows figures"; cat "$T/screen" "$T/top.err" >&2; }
-grep -q "Providers .*Cost by provider" "$T/screen" && grep -q "Routing decisions .*Throughput" "$T/screen" &&
-  pass "200 x 50: the panels in a 2 x 2 grid" || { fail "200 x 50: a 2 x 2 grid"; cat "$T/screen" >&2; }
-line=$(grep -E "^a/fast " "$T/top.txt")
-short=${line:0:60}
-grep -qF " $line" "$T/screen" && grep -qF " $(grep -E '^TOTAL ' "$T/top.txt")" "$T/screen" &&
-  pass "tmux shows the same figures as top --once" || { fail "tmux figures vs --once"; cat "$T/screen" >&2; }
+# A capture may catch a redraw half done: each check waits for the whole picture.
+grid() { grep -q "Provider Registry .*Routing Intelligence" "$T/screen" &&
+  grep -q "Performance Analytics .*Optimization" "$T/screen"; }
+screen_until grid && pass "200 x 50: the four panels in a 2 x 2 grid" ||
+  { fail "200 x 50: a 2 x 2 grid"; cat "$T/screen" >&2; }
+# Panels are clipped to their box: compare the start of each figure line.
+perf=$(grep -E "^a/fast " "$T/top.txt")
+perf=${perf:0:80}
+reg=$(grep -E "^a +local " "$T/top.txt")
+reg=${reg:0:80}
+sugg=$(grep -E "^  route r-mix: " "$T/top.txt")
+sugg=${sugg:0:90}
+same_figures() { grep -qF " $perf" "$T/screen" && grep -qF " $reg" "$T/screen" &&
+  grep -qF "$sugg" "$T/screen" && grep -qF "  picked: a/fast $((fbk + exk)) of $((fbk + exk))" "$T/screen"; }
+screen_until same_figures &&
+  pass "tmux shows the same figures as top --once (registry, routing, performance, suggestion)" ||
+  { fail "tmux figures vs --once"; cat "$T/screen" >&2; }
 tm resize-window -t top -x 100 -y 60
-screen_has "^ Cost by provider" && ! grep -q "Providers .*Cost by provider" "$T/screen" &&
-  grep -q "^ Throughput" "$T/screen" && grep -qF " $line" "$T/screen" &&
+stacked() { grep -q "^ Routing Intelligence" "$T/screen" && ! grep -q "Provider Registry .*Routing Intelligence" "$T/screen" &&
+  grep -q "^ Optimization" "$T/screen" && grep -qF " ${perf:0:60}" "$T/screen"; }
+screen_until stacked &&
   pass "resized to 100 x 60: the panels stack, figures kept" || { fail "resized: stacked"; cat "$T/screen" >&2; }
 tm resize-window -t top -x 60 -y 14
 small_stacked() {
-  [ "$(wc -l <"$T/screen")" -le 14 ] && grep -q "^ Providers" "$T/screen" &&
-    grep -q "^ Cost by provider" "$T/screen" && grep -q "^ Routing decisions" "$T/screen" &&
-    grep -q "^ Throughput" "$T/screen"
+  [ "$(wc -l <"$T/screen")" -le 14 ] && grep -q "^ Provider Registry" "$T/screen" &&
+    grep -q "^ Routing Intelligence" "$T/screen" && grep -q "^ Performance Analytics" "$T/screen" &&
+    grep -q "^ Optimization" "$T/screen" && ! grep -q '.\{61\}' "$T/screen"
 }
-for i in $(seq 1 100); do
-  tm capture-pane -p -t top >"$T/screen" && small_stacked && break
-  sleep 0.1
-done
-small_stacked && pass "60 x 14, too small for four panels: all four stacked and clipped" ||
+screen_until small_stacked && pass "60 x 14, too small for four panels: all four stacked and clipped" ||
   { fail "60 x 14: stacked"; cat "$T/screen" >&2; }
 tm resize-window -t top -x 160 -y 40
+short=${reg:0:40}
 kill -TERM "$CP_PID"
 wait "$CP_PID" 2>/dev/null || true
-screen_has "control plane unreachable — showing figures from [0-9:]{8}, retrying" &&
-  grep -qF " $short" "$T/screen" &&
+gone() { grep -Eq "control plane unreachable — showing figures from [0-9:]{8}, retrying" "$T/screen" &&
+  grep -qF " $short" "$T/screen"; }
+screen_until gone &&
   pass "control plane gone: top says so and keeps the last figures" ||
   { fail "control plane gone: top says so"; cat "$T/screen" >&2; }
 check_fails "top --once with the control plane gone exits 1 naming the status" 1 "error: UNAVAILABLE" \
   "$BIN/llmgw" top --once
 start_cp
-screen_has "updated [0-9:]{8}" && ! grep -q "unreachable" "$T/screen" &&
+back() { grep -Eq "updated [0-9:]{8}" "$T/screen" && ! grep -q "unreachable" "$T/screen"; }
+screen_until back &&
   pass "control plane back: top reconnects" || { fail "top reconnects"; cat "$T/screen" >&2; }
 tm send-keys -t top q
 screen_has "top-exited-0" && pass "q quits top (exit 0)" || { fail "q quits top"; cat "$T/screen" "$T/top.err" >&2; }
@@ -469,6 +587,82 @@ sed 's/^/  /' "$T/savings.out"
 [ "$(psql_q "SELECT count(*) FROM usage_events WHERE request_id LIKE 'forged-%'")" = 0 ] &&
   [ "$(psql_q "SELECT sum(ensemble_calls) FROM metrics_all")" = "$ENS_CALLS" ] &&
   pass "the forged batches stored nothing" || fail "the forged batches stored nothing"
+# llmgw top's Optimization panel: the ensembles' savings as the merged snapshots hold them.
+"$BIN/llmgw" top --once --since 3h >"$T/top3.txt" 2>"$T/err" &&
+  python3 - "$T/top3.txt" "$(psql_q "SELECT sum(ensemble_savings_usd) FROM metrics_all")" \
+    "$(psql_q "SELECT sum(ensemble_cost_usd) FROM metrics_all")" "$ENS_CALLS" <<'PY' &&
+import sys
+top, saved, paid, calls = open(sys.argv[1]).read().splitlines(), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+def usd(x):  # the console's usd(): toPrecision(2) below a cent, whole dollars from $100
+    if 0 < x < 0.01:
+        m, e = ("%.1e" % x).split("e")
+        return "$0." + "0" * (-int(e) - 1) + m.replace(".", "")
+    return "$" + ("%.0f" % x if x >= 100 else "%.2f" % x)
+want = ("ensemble savings (window, est.): %s over %d ensemble call%s (paid %s; vs. running every member to completion)"
+        % (usd(saved), calls, "" if calls == 1 else "s", usd(paid)))
+if want not in top:
+    print("no line " + want, *top, sep="\n", file=sys.stderr)
+    sys.exit(1)
+PY
+  pass "top: ensemble savings over $ENS_CALLS calls as metrics_all holds them" ||
+  { fail "top: ensemble savings"; cat "$T/err" >&2; }
+# --- percentiles of the fleet come from merged histograms --------------------------------
+# Two node ids report one minute of one deployment through ReportUsage: dp1
+# saw 900 attempts at 10 ms, dp2 100 at 500 ms. The merged histogram's p50
+# is 10 ms and its p95 / p99 500 ms (each within the histogram's 1/64);
+# averaging the nodes' medians would say 255 ms.
+NODE_PATH=$SRC/tests/interop/node_modules node -e '
+const grpc = require("@grpc/grpc-js"), pl = require("@grpc/proto-loader");
+const [t, tok, dir] = process.argv.slice(1);
+const d = pl.loadSync(dir + "/llmgw/v1/usage.proto", {keepCase: true, longs: Number, defaults: true, includeDirs: [dir]});
+const c = new (grpc.loadPackageDefinition(d).llmgw.v1.UsageService)(t, grpc.credentials.createInsecure());
+const md = new grpc.Metadata(); md.set("authorization", "Bearer " + tok);
+// lathist_bucket (server/common/lathist.c): 64 exact buckets, then 32 per doubling.
+const bucket = (us) => { const e = Math.floor(Math.log2(us)); return 64 + (e - 6) * 32 + (Math.floor(us / 2 ** (e - 5)) & 31); };
+const now = Date.now(), minute = now - now % 60000;
+const batch = (node, n, ms, i) => ({
+  node_id: node, epoch: now * 1000 + i, seq: 1,
+  records: [{request_id: "merge-" + node + "-" + now, provider: "merge", model: "m", unix_ms: now, latency_ms: ms}],
+  metrics: [{minute_unix_ms: minute, provider: "merge", model: "m", attempts: n, successes: n,
+             latency: {bucket: [bucket(ms * 1000)], count: [n]}, requests: n, requests_ok: n}],
+});
+const send = (b) => new Promise((ok, no) => c.ReportUsage(b, md, (e, r) => e ? no(e) : ok(r)));
+send(batch("dp1", 900, 10, 1)).then(() => send(batch("dp2", 100, 500, 2)))
+  .then(() => process.exit(0), (e) => { console.error(e.details || e); process.exit(1); });
+' "127.0.0.1:$CP_PORT" "$LLMGW_ADMIN_TOKEN" "$SRC/proto" 2>"$T/err" &&
+  pass "two node ids report one deployment's minute (900 x 10 ms, 100 x 500 ms)" ||
+  { fail "ReportUsage from two node ids"; cat "$T/err" >&2; }
+check "report providers --provider merge (csv)" "$BIN/llmgw" report providers --provider merge --since "$SINCE" --format csv
+python3 - "$T/out" "$PG_URL" <<'PY' && pass "merged: p50 10 ms, p95 and p99 500 ms within 1/64 (not the 255 ms of averaged medians)" || fail "merged percentiles"
+import csv, json, math, subprocess, sys
+r = list(csv.DictReader(open(sys.argv[1])))
+E = 1 / 64
+bad = []
+if len(r) != 1 or r[0]["attempts"] != "1000" or r[0]["successes"] != "1000":
+    bad.append(f"one deployment with 1000 attempts, all successful: {r}")
+else:
+    for q, ms in (("latency_p50_ms", 10), ("latency_p90_ms", 10), ("latency_p99_ms", 500)):
+        v = float(r[0][q])
+        if not ms * (1 - E) <= v <= ms * (1 + E):
+            bad.append(f"{q} {v} vs {ms}")
+# p95 of the merged histogram as PostgreSQL holds it (lathist_sum over the
+# minute row both nodes added to): the bucket of the 950th sample.
+h = json.loads(subprocess.check_output(["psql", sys.argv[2], "-X", "-q", "-t", "-A", "-c",
+    "SELECT lathist_sum(latency) FROM metrics_all WHERE provider = 'merge'"], text=True))
+n = sum(h.values())
+rank, seen, p95 = math.ceil(0.95 * n), 0, None
+for b in sorted(h, key=int):
+    seen += h[b]
+    if seen >= rank:
+        b = int(b); e = 6 + (b - 64) // 32; w = 2 ** (e - 5)
+        p95 = (2 ** e + ((b - 64) % 32) * w + w / 2) / 1000
+        break
+if n != 1000 or p95 is None or not 500 * (1 - E) <= p95 <= 500 * (1 + E):
+    bad.append(f"merged histogram {h}: p95 {p95} ms")
+if bad:
+    print("\n".join(bad), file=sys.stderr)
+    sys.exit(1)
+PY
 grep -q "Sanitizer\|runtime error:" "$T"/*.log && fail "no sanitizer report in the logs" || pass "no sanitizer report in the logs"
 
 [ "$FAILS" = 0 ] || { echo "$FAILS check(s) failed" >&2; exit 1; }
