@@ -229,9 +229,12 @@ static size_t rule_budget(const suggest_input_t *in, const suggest_budget_t *b,
 }
 
 /* 3. A provider with 10 or more requests this month of which more than 5 %
- * failed. */
+ * failed. Requests refused before any provider was tried (a budget, a rate
+ * limit, a bad body) are grouped under "" and blame no provider. */
 static size_t rule_provider(const suggest_usage_t *u, suggest_emit_fn emit, void *ctx)
 {
+    if (!u->group || !u->group[0])
+        return 0;
     if (!(u->requests >= 10 && (double)u->errors / (double)u->requests > 0.05))
         return 0;
     char p[32], line[SUGGEST_LINE_MAX];

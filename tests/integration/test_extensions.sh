@@ -191,6 +191,10 @@ expect_jq '(.providers[] | select(.provider == "cohere-sim") | .wire_format) == 
 req POST /v1/embeddings '{"model":"cohere-sim/command-a","input":"a"}'
 expect_code 400 "embeddings to a plugin wire format"
 expect_jq '.error.message | test("/embeddings: provider .cohere-sim. speaks the cohere wire format, which has no /embeddings endpoint")' "raw refusal names the format"
+# /v1/completions to a format without OpenAI's endpoint is bridged to chat
+req POST /v1/completions '{"model":"cohere-sim/command-a","prompt":"complete cohere"}'
+expect_code 200 "completions via cohere (bridged to chat)"
+expect_jq '.object == "text_completion" and .choices[0].text == "[sim-c] complete cohere"' "cohere: completions bridged"
 
 # --- RoutingService and the gRPC door -----------------------------------------------
 command -v node >/dev/null || fail "node: not installed (tests/support/node_deps.sh installs it)"

@@ -191,8 +191,9 @@ static void test_suggest_failing_providers_in_the_console_order(void **state)
     const suggest_usage_t by_provider[] = {
         {"zeta", 20, 2, 0, 0, 1}, {"10", 10, 10, 0, 0, 1}, {"few", 9, 9, 0, 0, 1},
         {"2", 40, 3, 0, 0, 1},    {"ok", 100, 5, 0, 0, 1}, {"alpha", 16, 1, 0, 0, 1},
+        {"", 30, 30, 0, 0, 0}, /* refused before any provider: no line */
     };
-    suggest_input_t in = {.by_provider = by_provider, .n_by_provider = 6};
+    suggest_input_t in = {.by_provider = by_provider, .n_by_provider = 7};
     got_t g = {0};
     assert_int_equal(suggest_compute(&in, collect, &g), 4);
     assert_string_equal(g.lines[0],

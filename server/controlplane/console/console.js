@@ -804,8 +804,9 @@ function suggestions(d) {
     if (frac > 0.02 && s.spent_usd / frac > s.budget.limit_usd)
       out.push("budget " + s.budget.name + ": at this pace it ends the period at " + usd(s.spent_usd / frac) + ", over its " + usd(s.budget.limit_usd) + " limit");
   }
+  // Requests refused before any provider was tried are grouped under "": no provider to blame.
   for (const [p, u] of Object.entries(byProv))
-    if (u.requests >= 10 && u.errors / u.requests > 0.05)
+    if (p !== "" && u.requests >= 10 && u.errors / u.requests > 0.05)
       out.push("provider " + p + ": " + pct(u.errors / u.requests) + " of its " + u.requests + " requests failed this month; test its connection or lower its priority");
   return out;
 }

@@ -38,6 +38,7 @@
 
 #include <microhttpd.h>
 
+#include "adapter.h"
 #include "arena.h"
 #include "auth.h"
 #include "buf.h"
@@ -703,9 +704,12 @@ static int ha_compat_input(hconn_t *hc, const char **body, size_t *len, const ch
 
 /* Whether a provider has the legacy /completions endpoint: not the
  * anthropic wire format, nor a preset that says it has none. */
+/* p takes OpenAI's /completions body as it is: its wire format serves that
+ * path raw (openai; not anthropic, nor a plugin's format) and the provider
+ * has the endpoint. Otherwise the request is bridged to chat. */
 static bool ha_has_completions(const table_provider_t *p)
 {
-    return (!p->wire_format || strcmp(p->wire_format, "anthropic") != 0) && p->quirks.completions;
+    return p->quirks.completions && adapter_serves_raw(adapter_for(p), "/completions");
 }
 
 /* A /v1/completions request is bridged to chat (prompt → one user message,
