@@ -931,10 +931,12 @@ static const upstream_callbacks_t pl_upstream_cb = {
     .on_done = pl_on_attempt_done,
 };
 
-/* The RAW body: {"model": <upstream model>, ...the caller's members}. */
-static int pl_build_raw(pl_request_t *r, const char *upstream_model)
+/* {"model": <model>, ...the caller's members} into out: the raw body (with
+ * the upstream model) and what hooks see (with the caller's). 0, or -1 out
+ * of memory / past out's cap. */
+static int pl_raw_with_model(const pl_request_t *r, const char *model, buf_t *out)
 {
-    json_t *m = json_string(upstream_model);
+    json_t *m = json_string(model);
     char *quoted = m ? json_dumps(m, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
     json_decref(m);
     if (!quoted)
@@ -942,10 +944,11 @@ static int pl_build_raw(pl_request_t *r, const char *upstream_model)
     const char *rest = r->raw_json + 1; /* past the object's '{' */
     while (*rest == ' ' || *rest == '\n' || *rest == '\t' || *rest == '\r')
         rest++;
-    int rc = buf_printf(&r->body, "{\"model\":%s%s%s", quoted, *rest == '}' ? "" : ",", rest);
+    int rc = buf_printf(out, "{\"model\":%s%s%s", quoted, *rest == '}' ? "" : ",", rest);
     free(quoted);
     return rc;
 }
+
 
 /* Builds and submits an attempt against candidate r->next - 1. Returns 0 when
  * submitted; otherwise it has finished the request. */
@@ -970,7 +973,7 @@ static int pl_submit(pl_request_t *r)
                          r->raw_path, p->name, r->adapter->name, r->raw_path);
         return -1;
     } else if (r->kind == PL_KIND_RAW) {
-        if (pl_build_raw(r, c->model->name) < 0)
+        if (pl_raw_with_model(r, c->model->name, &r->body) < 0)
             goto oom;
     } else {
         /* The request as this provider takes it (renames, dropped fields:
@@ -1467,17 +1470,7 @@ static llmgw_ext_request_kind_t pl_hook_kind(const pl_request_t *r)
  * back first. 0, or -1 out of memory / past the cap. */
 static int pl_raw_hook_json(const pl_request_t *r, buf_t *out)
 {
-    json_t *m = json_string(r->req->model ? r->req->model : "");
-    char *quoted = m ? json_dumps(m, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-    json_decref(m);
-    if (!quoted)
-        return -1;
-    const char *rest = r->raw_json + 1; /* past the object's '{' */
-    while (*rest == ' ' || *rest == '\n' || *rest == '\t' || *rest == '\r')
-        rest++;
-    int rc = buf_printf(out, "{\"model\":%s%s%s", quoted, *rest == '}' ? "" : ",", rest);
-    free(quoted);
-    return rc;
+    return pl_raw_with_model(r, r->req->model ? r->req->model : "", out);
 }
 
 /* A raw request rewritten by a hook: its "model" (a string, required)
