@@ -29,36 +29,13 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--duration S] [--rounds N]" >&2; exit 2 ;;
     esac
 done
-fail() {
-    echo "bench_enforce: $*" >&2
-    exit 1
-}
-if ! command -v wrk >/dev/null 2>&1; then
-    [ "$(id -u)" = 0 ] || fail "missing wrk; install it (apt-get install wrk)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2 ||
-        fail "apt-get install wrk failed"
-fi
-for b in llmgw-sim llmgw-dataplane; do
-    [ -x "$BIN_DIR/$b" ] || fail "$BIN_DIR/$b: missing (build first)"
-done
+# shellcheck source=lib.sh
+BENCH_NAME=bench_enforce
+. "$SRC_DIR/tests/bench/lib.sh"
+bench_need_tools wrk
+bench_need_bins llmgw-sim llmgw-dataplane
 
-WORK=$(mktemp -d /tmp/llmgw-bench-enforce.XXXXXX)
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-wait_file() {
-    local i
-    for ((i = 0; i < 200; i++)); do
-        [ -s "$1" ] && { head -n 1 "$1"; return 0; }
-        sleep 0.05
-    done
-    fail "$1 did not appear"
-}
+bench_workdir enforce
 
 "$BIN_DIR/llmgw-sim" --listen 127.0.0.1:0 --name sim --port-file "$WORK/sim.port" \
     --log-level error >"$WORK/sim.log" 2>&1 &

@@ -36,44 +36,15 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-fail() {
-    echo "bench_http: $*" >&2
-    exit 1
-}
-need=()
-command -v wrk >/dev/null 2>&1 || need+=(wrk)
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
-if [ ${#need[@]} -gt 0 ]; then
-    [ "$(id -u)" = 0 ] || fail "missing ${need[*]}; install them (apt-get install ${need[*]})"
-    echo "bench_http: installing ${need[*]} with apt-get" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2 ||
-        { DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
-          DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2; } ||
-        fail "apt-get install ${need[*]} failed"
-fi
+# shellcheck source=lib.sh
+BENCH_NAME=bench_http
+. "$SRC_DIR/tests/bench/lib.sh"
+bench_need_tools wrk nginx
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-for b in llmgw-sim llmgw-dataplane; do
-    [ -x "$BIN_DIR/$b" ] || fail "$BIN_DIR/$b: missing (build first)"
-done
+bench_need_bins llmgw-sim llmgw-dataplane
 
-WORK=$(mktemp -d /tmp/llmgw-bench-http.XXXXXX)
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+bench_workdir http
 
-wait_file() {
-    local i
-    for ((i = 0; i < 200; i++)); do
-        [ -s "$1" ] && { head -n 1 "$1"; return 0; }
-        sleep 0.05
-    done
-    fail "$1 did not appear"
-}
 free_port() {
     local p i
     for ((i = 0; i < 100; i++)); do

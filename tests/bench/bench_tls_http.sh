@@ -25,34 +25,13 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--duration S] [--rounds N]" >&2; exit 2 ;;
     esac
 done
-fail() {
-    echo "bench_tls_http: $*" >&2
-    exit 1
-}
-for tool in wrk openssl; do
-    command -v "$tool" >/dev/null 2>&1 || fail "$tool is missing (apt-get install $tool)"
-done
-for b in llmgw-sim llmgw-dataplane; do
-    [ -x "$BIN_DIR/$b" ] || fail "$BIN_DIR/$b: missing (build first)"
-done
+# shellcheck source=lib.sh
+BENCH_NAME=bench_tls_http
+. "$SRC_DIR/tests/bench/lib.sh"
+bench_need_tools wrk openssl
+bench_need_bins llmgw-sim llmgw-dataplane
 
-WORK=$(mktemp -d /tmp/llmgw-bench-tls.XXXXXX)
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-wait_file() {
-    local i
-    for ((i = 0; i < 200; i++)); do
-        [ -s "$1" ] && { head -n 1 "$1"; return 0; }
-        sleep 0.05
-    done
-    fail "$1 did not appear"
-}
+bench_workdir tls
 # shellcheck source=../support/tls_certs.sh
 . "$SRC_DIR/tests/support/tls_certs.sh"
 tls_certs "$WORK/certs" || fail "tls_certs.sh failed"
