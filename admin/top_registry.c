@@ -1,9 +1,12 @@
 /* top_registry: the Provider Registry panel — every provider, local or
  * remote, available (enabled) or not, its status ✓ ⚠ ✗ and why, its models
  * and this month's requests; the summary counts and the data plane nodes.
- * The status follows the console's health() minus its connection test (top
- * only reads): disabled ✗; more than 20 % of this month's requests failed ✗;
- * some failed ⚠; requests and none failed ✓; no traffic ⚠.
+ * The status follows the console's health() (docs/console.md, "Provider
+ * Registry") minus its connection test, since top only reads: from
+ * ProviderPerformance over the window, summed over the provider's
+ * deployments. Disabled ✗; a breaker opened ✗; no deployment available in
+ * any observed minute ✗; no attempts ⚠ (health unknown); some attempts
+ * failed ⚠; all succeeded ✓.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -53,31 +56,75 @@ typedef struct {
     char why[160];
 } top_health_t;
 
-static void top_health(const Llmgw__V1__Provider *p, const Llmgw__V1__CostGroup *u, bool utf8,
+/* The window's figures of one provider (the console's recentHealth()):
+ * results are attempts minus errors_other (the gateway's own), observed the
+ * deployments with results, down those of them with availability 0. */
+typedef struct {
+    int64_t attempts, results, successes, breaker;
+    size_t observed, down;
+} top_recent_t;
+
+static void top_recent(const Llmgw__V1__ProviderPerformanceResponse *pr, const char *provider,
+                       top_recent_t *r)
+{
+    *r = (top_recent_t){0};
+    for (size_t i = 0; i < pr->n_deployments; i++) {
+        const Llmgw__V1__DeploymentPerformance *x = pr->deployments[i];
+        if (strcmp(x->provider, provider) != 0)
+            continue;
+        int64_t results = x->attempts - x->errors_other;
+        r->attempts += x->attempts;
+        r->results += results;
+        r->successes += x->successes;
+        r->breaker += x->breaker_opened;
+        if (results > 0) {
+            r->observed++;
+            r->down += x->availability == 0;
+        }
+    }
+}
+
+static void top_health(const Llmgw__V1__Provider *p, const top_data_t *d, bool utf8,
                        top_health_t *h)
 {
     const char *ok = utf8 ? "\xe2\x9c\x93" : "ok", *warn = utf8 ? "\xe2\x9a\xa0" : "!!",
                *bad = utf8 ? "\xe2\x9c\x97" : "XX";
-    int64_t errors = u ? u->requests - u->ok_requests : 0;
-    double rate = u && u->requests ? (double)errors / (double)u->requests : 0;
-    char pct[32];
-    suggest_pct(rate, pct, sizeof(pct));
+    const Llmgw__V1__ProviderPerformanceResponse *pr = top_data_get(d, TOP_PERF);
+    top_recent_t r;
     if (!p->enabled) {
         h->sym = bad;
         snprintf(h->why, sizeof(h->why), "disabled: left out of the routing table");
-    } else if (rate > 0.2) {
+        return;
+    }
+    if (!pr) {
+        h->sym = warn;
+        snprintf(h->why, sizeof(h->why), "health unknown: ProviderPerformance %s",
+                 top_data_err(d, TOP_PERF));
+        return;
+    }
+    top_recent(pr, p->name, &r);
+    char pct[32];
+    if (r.breaker > 0) {
         h->sym = bad;
-        snprintf(h->why, sizeof(h->why), "failing %s of this month's requests", pct);
-    } else if (rate > 0) {
+        snprintf(h->why, sizeof(h->why), "circuit breaker opened %lldx in the window",
+                 (long long)r.breaker);
+    } else if (r.observed && r.down == r.observed) {
+        h->sym = bad;
+        snprintf(h->why, sizeof(h->why),
+                 "availability 0: no successful attempt in the window (%lld attempts)",
+                 (long long)r.attempts);
+    } else if (r.results == 0) {
         h->sym = warn;
-        snprintf(h->why, sizeof(h->why), "%s of this month's requests failed", pct);
-    } else if (u && u->requests) {
-        h->sym = ok;
-        snprintf(h->why, sizeof(h->why), "%lld requests this month, none failed",
-                 (long long)u->requests);
+        snprintf(h->why, sizeof(h->why), "no attempts in the window: health unknown");
+    } else if (r.successes < r.results) {
+        suggest_pct((double)r.successes / (double)r.results, pct, sizeof(pct));
+        h->sym = warn;
+        snprintf(h->why, sizeof(h->why), "success %s of %lld attempts in the window", pct,
+                 (long long)r.results);
     } else {
-        h->sym = warn;
-        snprintf(h->why, sizeof(h->why), "no traffic and no connection test yet");
+        h->sym = ok;
+        snprintf(h->why, sizeof(h->why), "%lld attempts in the window, all succeeded",
+                 (long long)r.results);
     }
 }
 
@@ -110,7 +157,7 @@ void top_registry(top_panel_t *p, const top_data_t *d, bool utf8)
         const Llmgw__V1__Provider *pv = ps->providers[i];
         const Llmgw__V1__CostGroup *u = top_cost_group(mtd, pv->name);
         top_health_t h;
-        top_health(pv, u, utf8, &h);
+        top_health(pv, d, utf8, &h);
         size_t models = 0;
         for (size_t k = 0; ms && k < ms->n_models; k++)
             models += strcmp(ms->models[k]->provider, pv->name) == 0;

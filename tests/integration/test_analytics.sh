@@ -305,14 +305,26 @@ MONTH="ts >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
 req_a=$(psql_q "SELECT count(*) FROM usage_events WHERE provider = 'a' AND $MONTH")
 req_b=$(psql_q "SELECT count(*) FROM usage_events WHERE provider = 'b' AND $MONTH")
 ver=$(psql_q "SELECT max(version) FROM routing_table_versions")
-grep -q "^3 providers: 2 available (enabled), 2 local, 1 remote; 2 data plane node(s), table v$ver$" "$T/top.txt" &&
-  grep -Eq "^a +local +✓ +2 +$req_a +$req_a requests this month, none failed +http://127.0.0.1:" "$T/top.txt" &&
-  grep -Eq "^b +local +✓ +1 +$req_b +$req_b requests this month, none failed" "$T/top.txt" &&
+# The status is the console's rule over ProviderPerformance in the window (docs/console.md):
+# a's broken model opened its breaker (✗), b's attempts all succeeded (✓).
+"$BIN/llmgw" report providers --since 3h --format json >"$T/perf.json"
+perf_of() { # perf_of PROVIDER: "breaker results successes" summed over its deployments
+  python3 -c 'import json,sys
+d=[x for x in json.load(open(sys.argv[1]))["deployments"] if x["provider"]==sys.argv[2]]
+n=lambda k: sum(int(x.get(k,0)) for x in d)
+print(n("breaker_opened"), n("attempts")-n("errors_other"), n("successes"))' "$T/perf.json" "$1"
+}
+read -r a_brk _ _ <<<"$(perf_of a)"
+read -r _ b_res b_ok <<<"$(perf_of b)"
+[ "$a_brk" -ge 1 ] && [ "$b_res" -ge 1 ] && [ "$b_ok" = "$b_res" ] &&
+  grep -q "^3 providers: 2 available (enabled), 2 local, 1 remote; 2 data plane node(s), table v$ver$" "$T/top.txt" &&
+  grep -Eq "^a +local +✗ +2 +$req_a +circuit breaker opened ${a_brk}x in the window +http://127.0.0.1:" "$T/top.txt" &&
+  grep -Eq "^b +local +✓ +1 +$req_b +$b_res attempts in the window, all succeeded" "$T/top.txt" &&
   grep -Eq "^off +remote +✗ +0 +0 +disabled: left out of the routing table +http://198.51.100.7/v1$" "$T/top.txt" &&
-  pass "registry: a ✓ ($req_a requests), b ✓ ($req_b), off ✗ disabled; table v$ver on 2 nodes" ||
-  { fail "registry panel figures"; cat "$T/top.txt" >&2; }
+  pass "registry: a ✗ (breaker opened $a_brk×; $req_a requests), b ✓ ($b_res attempts), off ✗ disabled; table v$ver on 2 nodes" ||
+  { fail "registry panel figures (a: breaker $a_brk; b: $b_ok of $b_res)"; cat "$T/top.txt" >&2; }
 LANG=C "$BIN/llmgw" top --once --since 3h >"$T/top-ascii.txt" &&
-  grep -Eq "^off +remote +XX +0 " "$T/top-ascii.txt" && grep -Eq "^a +local +ok " "$T/top-ascii.txt" &&
+  grep -Eq "^off +remote +XX +0 " "$T/top-ascii.txt" && grep -Eq "^b +local +ok " "$T/top-ascii.txt" &&
   pass "registry: ASCII status outside a UTF-8 locale" || { fail "ASCII status"; cat "$T/top-ascii.txt" >&2; }
 # Routing Intelligence: r-fb's strategy, its configured first choice and what was picked.
 fbk=$(dec "route = 'r-fb' AND reason = 'fallback'")
