@@ -203,6 +203,9 @@ function startPolling() {
   if (state.pollTimer || !state.caller) return;
   setConn("polling", "polling");
   state.pollTimer = setInterval(async () => {
+    /* The last refresh that finished decides: on a control plane slower
+     * than POLL_MS a tick finds one still running, and a flag cleared when
+     * each starts would never be seen set, leaving the page polling. */
     await refresh();
     if (state.lastOkFresh && state.pollTimer) {
       /* Reachable again: back to the stream. */
@@ -271,7 +274,6 @@ async function refresh() {
   if (!state.caller) return;
   if (state.refreshing) { state.pendingRefresh = true; return; }
   state.refreshing = true;
-  state.lastOkFresh = false;
   try {
     const d = await load();
     state.data = d;
@@ -282,6 +284,7 @@ async function refresh() {
     render(d);
   } catch (e) {
     if (e.status === 401) { showLogin(e.message); return; }
+    state.lastOkFresh = false;
     unreachable();
     if (state.stream) { state.stream.close(); state.stream = null; }
     startPolling();
